@@ -1,0 +1,59 @@
+# Qudao — the two commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN_STAMP := gen/.stamp
+PYTEST_WORKERS ?= 2
+BENCH ?=
+
+.PHONY: install gen lint test test-fast fault soak run bench clean help
+
+help:
+	@echo "make run    install into .venv and start the whole suite (qudao up)"
+	@echo "make test   install if needed, lint (buf, import contracts) and run the tests"
+	@echo "make bench [BENCH=name]  run benchmarks into var/bench/results.json"
+	@echo "make fault  long fault-injection runs"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (looked for $(PYTHON))"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) $(GEN_STAMP)
+
+# Generated protobuf/gRPC code is not committed: it is built here from protos/ into gen/,
+# which the venv has on its path (gen.pth).
+$(GEN_STAMP): $(STAMP) $(PROTOS)
+	rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	find gen/qudao -type d -exec touch {}/__init__.py \;
+	$(PY) -c "import site,os; open(os.path.join(site.getsitepackages()[0],'qudao-gen.pth'),'w').write(os.path.abspath('gen')+'\n')"
+	touch $(GEN_STAMP)
+
+gen: $(GEN_STAMP)
+
+lint: install
+	$(VENV)/bin/buf lint
+	$(VENV)/bin/lint-imports
+
+test: install lint
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not fault"
+
+test-fast: install
+	$(VENV)/bin/pytest -q -x -m "not fault and not postgres"
+
+fault: install
+	$(VENV)/bin/pytest -q -m fault
+
+run: install
+	$(VENV)/bin/qudao up
+
+bench: install
+	$(PY) -m tests.bench $(if $(BENCH),--only $(BENCH),)
+
+clean:
+	rm -rf $(VENV) gen var

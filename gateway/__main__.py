@@ -1,0 +1,25 @@
+"""Run the gateway: ``python -m gateway``."""
+
+from __future__ import annotations
+
+import uvicorn
+from prometheus_client import start_http_server
+
+from gateway.app import create_app
+from shared.config import ConfigError, load_gateway_settings
+from shared.logging import configure_logging
+
+
+def main() -> None:
+    try:
+        settings = load_gateway_settings()
+    except ConfigError as exc:
+        raise SystemExit(f"qudao-gateway: {exc}") from exc
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="warning", access_log=False)
+
+
+main()

@@ -1,0 +1,44 @@
+"""What every route module shares: the signed-in caller, request models' base, paging."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
+from qudao.common.v1 import page_pb2
+
+from gateway.clients import Clients
+from shared.context import Principal, current_principal
+from shared.errors import Unauthenticated
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields and loose types are errors, not guesses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+def signed_in() -> Principal:
+    principal = current_principal()
+    if principal.subject == "anonymous":
+        raise Unauthenticated("sign in first: missing bearer token", reason="TOKEN_MISSING")
+    return principal
+
+
+def clients(request: Request) -> Clients:
+    return request.app.state.clients
+
+
+Caller = Annotated[Principal, Depends(signed_in)]
+Services = Annotated[Clients, Depends(clients)]
+
+
+def page_request(
+    page_size: Annotated[int, Query(ge=0, le=500)] = 0,
+    page_token: Annotated[str, Query(max_length=200)] = "",
+) -> page_pb2.PageRequest:
+    return page_pb2.PageRequest(page_size=page_size, page_token=page_token)
+
+
+Page = Annotated[page_pb2.PageRequest, Depends(page_request)]

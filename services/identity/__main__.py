@@ -1,0 +1,4 @@
+from services.identity.bootstrap import MIGRATIONS, SERVICE, build
+from shared.runner import main
+
+main(SERVICE, build, MIGRATIONS)

@@ -1,0 +1,78 @@
+"""The identity service's tables. Only this service reads or writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.bus.outbox import bus_tables
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+outbox_table, inbox_table = bus_tables(Base.metadata)
+
+
+class OrgUnitRow(Base):
+    __tablename__ = "org_units"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    tier: Mapped[str] = mapped_column(String(16), default="")
+    platform_dealer_id: Mapped[str | None] = mapped_column(ForeignKey("org_units.id"))
+    region_code: Mapped[str] = mapped_column(String(32), default="", index=True)
+    division_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    product_lines: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    org_unit_id: Mapped[str] = mapped_column(ForeignKey("org_units.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RefreshTokenRow(Base):
+    __tablename__ = "refresh_tokens"
+
+    # SHA-256 of the token: a leaked table does not leak sessions.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AssignmentRow(Base):
+    __tablename__ = "assignments"
+
+    manager_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    dealer_id: Mapped[str] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
+    product_line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,53 @@
+"""The one place the identity service's real adapters are wired."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
+
+from services.identity.adapters.orm import outbox_table
+from services.identity.api.grpc import IdentityServicer
+from services.identity.service import IdentityService
+from shared.auth import TokenIssuer
+from shared.bus.connection import connect
+from shared.bus.outbox import Outbox, OutboxRelay
+from shared.bus.streams import ensure_streams
+from shared.config import ConfigError, ServiceSettings
+from shared.db import Database
+from shared.host import GrpcService, Wiring
+
+SERVICE = "identity"
+MIGRATIONS = Path(__file__).parent / "migrations"
+PUBLIC_METHODS = frozenset({
+    "/qudao.identity.v1.IdentityService/Login",
+    "/qudao.identity.v1.IdentityService/RefreshToken",
+    "/qudao.identity.v1.IdentityService/Logout",
+})
+
+
+async def build(settings: ServiceSettings) -> Wiring:
+    if settings.jwt_private_key_file is None:
+        raise ConfigError("missing required environment variable QUDAO_JWT_PRIVATE_KEY_FILE")
+    options = settings.options
+    issuer = TokenIssuer(settings.jwt_private_key_file.read_bytes(),
+                         ttl_seconds=int(options.get("access_token_ttl_seconds", 900)))
+    db = Database(settings.database_url)
+    nc = await connect(settings.nats_url, f"qudao-{SERVICE}")
+    js = nc.jetstream()
+    await ensure_streams(js, [SERVICE])
+    outbox = Outbox(outbox_table, SERVICE)
+    service = IdentityService(db, outbox, issuer)
+    if admin_password := options.get("bootstrap_admin_password"):
+        await service.ensure_bootstrap(options.get("bootstrap_admin_username", "admin"),
+                                       admin_password)
+    return Wiring(
+        db=db,
+        nats=nc,
+        services=[GrpcService(identity_pb2_grpc.add_IdentityServiceServicer_to_server,
+                              IdentityServicer(service),
+                              identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name)],
+        workers=[OutboxRelay(db, outbox, js).run],
+        public_methods=PUBLIC_METHODS,
+        is_revoked=service.is_revoked,
+    )

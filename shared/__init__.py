@@ -1,0 +1,1 @@
+"""The one common library of the Qudao suite: config, logging, gRPC, database and bus."""

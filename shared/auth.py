@@ -1,0 +1,112 @@
+"""Access tokens: identity signs them with its Ed25519 private key; the gateway and every
+service verify them with the public key, so no service has to trust the network."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.context import Principal
+from shared.errors import Unauthenticated
+
+ALGORITHM = "EdDSA"
+ISSUER = "qudao-identity"
+AUDIENCE = "qudao"
+
+
+def generate_keypair(directory: Path) -> tuple[Path, Path]:
+    """Write a new Ed25519 key pair (PEM) unless one is already there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    private_path = directory / "jwt-private.pem"
+    public_path = directory / "jwt-public.pem"
+    if private_path.exists() and public_path.exists():
+        return private_path, public_path
+    key = Ed25519PrivateKey.generate()
+    private_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private_path.chmod(0o600)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private_path, public_path
+
+
+class TokenIssuer:
+    def __init__(self, private_key_pem: bytes, ttl_seconds: int = 900) -> None:
+        self._key = serialization.load_pem_private_key(private_key_pem, password=None)
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, principal: Principal, *, now: float | None = None) -> tuple[str, str]:
+        """Return (token, token id)."""
+        issued_at = int(now if now is not None else time.time())
+        token_id = uuid.uuid4().hex
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": principal.subject,
+            "jti": token_id,
+            "iat": issued_at,
+            "exp": issued_at + self.ttl_seconds,
+            "uid": principal.user_id,
+            "name": principal.username,
+            "roles": sorted(principal.roles),
+            "org": principal.org_unit_id,
+            "dealer": principal.dealer_id,
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM), token_id
+
+
+class TokenVerifier:
+    def __init__(self, public_key_pem: bytes, leeway_seconds: int = 5) -> None:
+        self._key = serialization.load_pem_public_key(public_key_pem)
+        self._leeway = leeway_seconds
+
+    @classmethod
+    def from_file(cls, path: Path) -> TokenVerifier:
+        return cls(Path(path).read_bytes())
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("access token has expired", reason="TOKEN_EXPIRED") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid access token: {exc}", reason="TOKEN_INVALID") from exc
+        return Principal(
+            subject=claims["sub"],
+            user_id=claims.get("uid", ""),
+            username=claims.get("name", ""),
+            roles=frozenset(claims.get("roles", [])),
+            org_unit_id=claims.get("org", ""),
+            dealer_id=claims.get("dealer", ""),
+            token_id=claims["jti"],
+        )
+
+
+def bearer_token(header_value: str | None) -> str | None:
+    if not header_value:
+        return None
+    scheme, _, token = header_value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

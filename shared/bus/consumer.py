@@ -1,0 +1,231 @@
+"""Durable JetStream consumers. Each event's effect and its inbox row are committed in
+one transaction and the message is acked only after that commit, so redelivery never
+counts twice. Failures are retried with backoff up to a bound, then the message goes to
+the dead-letter subject and the consumer moves on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus.envelope import Event, UndecodableEvent, decode_envelope, stream_name
+from shared.bus.streams import dead_letter_subject, ensure_stream, stream_config
+from shared.context import Principal, principal_var, request_id_var
+from shared.db import Database
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+EVENTS_HANDLED = Counter(
+    "qudao_consumer_events_total", "Events handled by consumers", ["consumer", "outcome"]
+)
+
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer: ``<consumer-service>-<handler>`` on a producer's subjects."""
+
+    durable: str
+    producer: str
+    subjects: tuple[str, ...]
+    handler: Handler = field(compare=False)
+
+
+class _AlreadyProcessed(Exception):
+    pass
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        db: Database,
+        js: JetStreamContext,
+        inbox: Table,
+        subscriptions: list[Subscription],
+        *,
+        max_deliveries: int = 5,
+        ack_wait: float = 30.0,
+        batch_size: int = 64,
+        fetch_timeout: float = 1.0,
+        heartbeat: float = 0.25,
+        stall_check_interval: float = 3.0,
+        retry_base_delay: float = 0.2,
+    ) -> None:
+        self.db = db
+        self.js = js
+        self.inbox = inbox
+        self.subscriptions = subscriptions
+        self.max_deliveries = max_deliveries
+        self.ack_wait = ack_wait
+        self.batch_size = batch_size
+        self.fetch_timeout = fetch_timeout
+        self.heartbeat = heartbeat
+        self.stall_check_interval = stall_check_interval
+        self.retry_base_delay = retry_base_delay
+        self.resubscriptions = 0
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for subscription in self.subscriptions:
+                group.create_task(self._run_one(subscription), name=subscription.durable)
+
+    async def _ensure_consumer(self, subscription: Subscription) -> None:
+        await ensure_stream(self.js, stream_config(subscription.producer))
+        config = ConsumerConfig(
+            durable_name=subscription.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            # The runner applies its own retry bound and dead-letters; the server must
+            # never silently stop delivering a message.
+            max_deliver=-1,
+            max_ack_pending=1000,
+            filter_subjects=list(subscription.subjects),
+        )
+        await self.js.add_consumer(stream_name(subscription.producer), config)
+
+    async def _run_one(self, subscription: Subscription) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._ensure_consumer(subscription)
+                pull = await self.js.pull_subscribe_bind(
+                    subscription.durable, stream=stream_name(subscription.producer)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer_subscribe_failed", consumer=subscription.durable,
+                            error=str(exc), backoff=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            try:
+                await self._pull_until_stalled(subscription, pull)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer_resubscribing", consumer=subscription.durable,
+                            error=repr(exc))
+            finally:
+                with contextlib.suppress(Exception):
+                    await pull.unsubscribe()
+            self.resubscriptions += 1
+            await asyncio.sleep(0.2)
+
+    async def _pull_until_stalled(self, subscription: Subscription, pull) -> None:
+        """Pull with a short expiry and idle heartbeat. While idle, compare with the
+        server: messages waiting for us that we are not receiving mean the pull has gone
+        silent (as it can after a server restart), so return and re-subscribe."""
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()
+        while True:
+            try:
+                messages = await pull.fetch(
+                    self.batch_size, timeout=self.fetch_timeout, heartbeat=self.heartbeat
+                )
+            except (nats.errors.TimeoutError, TimeoutError):
+                if loop.time() - idle_since >= self.stall_check_interval:
+                    idle_since = loop.time()
+                    info = await self.js.consumer_info(
+                        stream_name(subscription.producer), subscription.durable
+                    )
+                    if info.num_pending > 0:
+                        raise RuntimeError(
+                            f"pull stalled with {info.num_pending} messages pending"
+                        ) from None
+                continue
+            idle_since = loop.time()
+            for message in messages:
+                await self._handle(subscription, message)
+
+    async def _handle(self, subscription: Subscription, message: Msg) -> None:
+        deliveries = message.metadata.num_delivered
+        try:
+            event = decode_envelope(message.subject, message.data)
+        except UndecodableEvent as exc:
+            await self._dead_letter(subscription, message, f"undecodable: {exc}")
+            return
+        request_token = request_id_var.set(event.envelope.request_id)
+        principal_token = principal_var.set(Principal(subject=event.envelope.principal or
+                                                      "service:unknown"))
+        try:
+            await self._apply(subscription, event)
+        except _AlreadyProcessed:
+            EVENTS_HANDLED.labels(subscription.durable, "duplicate").inc()
+            await message.ack()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if deliveries >= self.max_deliveries:
+                await self._dead_letter(subscription, message, repr(exc), event.event_id)
+            else:
+                EVENTS_HANDLED.labels(subscription.durable, "retry").inc()
+                log.warning("event_handler_failed", consumer=subscription.durable,
+                            event_id=event.event_id, deliveries=deliveries, error=repr(exc))
+                await message.nak(delay=self.retry_base_delay * 2 ** (deliveries - 1))
+            return
+        finally:
+            request_id_var.reset(request_token)
+            principal_var.reset(principal_token)
+        EVENTS_HANDLED.labels(subscription.durable, "applied").inc()
+        await message.ack()
+
+    async def _apply(self, subscription: Subscription, event: Event) -> None:
+        async with self.db.unit_of_work() as session:
+            try:
+                async with session.begin_nested():
+                    await session.execute(
+                        insert(self.inbox).values(
+                            consumer=subscription.durable,
+                            event_id=event.event_id,
+                            subject=event.subject,
+                            processed_at=datetime.now(UTC),
+                        )
+                    )
+            except IntegrityError:
+                raise _AlreadyProcessed() from None
+            await subscription.handler(session, event)
+
+    async def _dead_letter(
+        self, subscription: Subscription, message: Msg, reason: str, event_id: str = ""
+    ) -> None:
+        sequence = message.metadata.sequence.stream
+        headers = {
+            "Nats-Msg-Id": f"{subscription.durable}:{sequence}",
+            "Qudao-Consumer": subscription.durable,
+            "Qudao-Original-Subject": message.subject,
+            "Qudao-Original-Stream": stream_name(subscription.producer),
+            "Qudao-Original-Sequence": str(sequence),
+            "Qudao-Event-Id": event_id,
+            "Qudao-Deliveries": str(message.metadata.num_delivered),
+            "Qudao-Error": reason[:1000],
+        }
+        await self.js.publish(dead_letter_subject(subscription.durable), message.data,
+                              headers=headers)
+        log.error("event_dead_lettered", consumer=subscription.durable, event_id=event_id,
+                  subject=message.subject, error=reason)
+        EVENTS_HANDLED.labels(subscription.durable, "dead_lettered").inc()
+        await message.term()
+
+
+async def delete_consumer(js: JetStreamContext, producer: str, durable: str) -> None:
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(stream_name(producer), durable)

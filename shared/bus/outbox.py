@@ -1,0 +1,239 @@
+"""The transactional outbox: an event row is written in the same database transaction as
+the state change it describes, and a relay publishes unsent rows to JetStream with
+``Nats-Msg-Id`` = event id, then marks them sent. A crash between commit and publish
+loses nothing; a repeat publish is dropped by JetStream's duplicate window and, past it,
+by the consumers' inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus.envelope import build_envelope, subject_for
+from shared.db import Database
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+EVENTS_PUBLISHED = Counter(
+    "qudao_outbox_events_published_total", "Events published by the outbox relay", ["producer"]
+)
+OUTBOX_LAG = Gauge(
+    "qudao_outbox_oldest_unpublished_seconds",
+    "Age of the oldest event not yet published",
+    ["producer"],
+)
+
+_BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def bus_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Add the ``outbox`` and ``inbox`` tables to a service's metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("position", _BigIntId, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("subject", String(200), nullable=False),
+        Column("event_type", String(200), nullable=False),
+        Column("aggregate_id", String(64), nullable=False),
+        Column("envelope", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index(
+            "ix_outbox_unpublished",
+            "position",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+        Index("ix_outbox_published_at", "published_at"),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", String(36), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
+    )
+    return outbox, inbox
+
+
+class Outbox:
+    """Records events into a service's outbox table and wakes its relay after commit."""
+
+    def __init__(self, table: Table, producer: str) -> None:
+        self.table = table
+        self.producer = producer
+        self._wakeup = asyncio.Event()
+
+    async def record(
+        self,
+        session: AsyncSession,
+        entity: str,
+        verb: str,
+        payload: Message,
+        aggregate_id: str,
+    ) -> str:
+        """Add an event to the current transaction; return its id."""
+        envelope = build_envelope(self.producer, payload, aggregate_id)
+        await session.execute(
+            insert(self.table).values(
+                event_id=envelope.event_id,
+                subject=subject_for(self.producer, entity, verb),
+                event_type=envelope.event_type,
+                aggregate_id=aggregate_id,
+                envelope=envelope.SerializeToString(),
+                created_at=datetime.now(UTC),
+            )
+        )
+        sync_session = session.sync_session
+        if not event.contains(sync_session, "after_commit", self._after_commit):
+            event.listen(sync_session, "after_commit", self._after_commit, once=True)
+        return envelope.event_id
+
+    def _after_commit(self, _session) -> None:
+        self._wakeup.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        self._wakeup.clear()
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows in batches with ``publish_async`` and waits for the
+    acks; only acknowledged rows are marked sent, so a failed batch is retried whole."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        ack_timeout: float = 5.0,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.js = js
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.ack_timeout = ack_timeout
+        self.retention = retention
+        self._last_purge = 0.0
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                published = await self.publish_pending()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down, DB busy: keep the rows, try again
+                log.warning("outbox_relay_retry", error=str(exc), backoff=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self.batch_size:
+                await self.outbox.wait_for_work(self.poll_interval)
+            if time.monotonic() - self._last_purge > 3600:
+                await self.purge_published()
+
+    async def publish_pending(self) -> int:
+        table = self.outbox.table
+        async with self.db.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(table.c.position, table.c.event_id, table.c.subject,
+                           table.c.envelope, table.c.created_at)
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.position)
+                    .limit(self.batch_size)
+                )
+            ).all()
+        if not rows:
+            OUTBOX_LAG.labels(self.outbox.producer).set(0)
+            return 0
+        oldest = rows[0].created_at
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        OUTBOX_LAG.labels(self.outbox.producer).set(
+            (datetime.now(UTC) - oldest).total_seconds()
+        )
+        futures = []
+        try:
+            for row in rows:
+                futures.append(
+                    await self.js.publish_async(
+                        row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id}
+                    )
+                )
+            results = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self.ack_timeout
+            )
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        acked = [row.position for row, result in zip(rows, results, strict=True)
+                 if isinstance(result, PubAck)]
+        if acked:
+            async with self.db.unit_of_work() as session:
+                await session.execute(
+                    update(table)
+                    .where(table.c.position.in_(acked))
+                    .values(published_at=datetime.now(UTC))
+                )
+            EVENTS_PUBLISHED.labels(self.outbox.producer).inc(len(acked))
+        failures = [result for result in results if not isinstance(result, PubAck)]
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {len(rows)} publishes failed: {failures[0]!r}")
+        return len(rows)
+
+    async def purge_published(self) -> None:
+        self._last_purge = time.monotonic()
+        table = self.outbox.table
+        cutoff = datetime.now(UTC) - self.retention
+        async with self.db.unit_of_work() as session:
+            await session.execute(delete(table).where(table.c.published_at < cutoff))
+
+    async def pending_count(self) -> int:
+        table = self.outbox.table
+        async with self.db.sessions() as session:
+            return (
+                await session.execute(
+                    select(func.count()).select_from(table).where(table.c.published_at.is_(None))
+                )
+            ).scalar_one()

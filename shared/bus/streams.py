@@ -1,0 +1,57 @@
+"""JetStream streams: one per producing service, plus the dead-letter stream."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared.bus.envelope import stream_name
+
+# JetStream drops a re-publish with the same Nats-Msg-Id inside this window. The outbox
+# relay's worst-case lag (its batch timeout plus retry backoff) stays far below it.
+DUPLICATE_WINDOW_SECONDS = 600.0
+DEAD_LETTER_STREAM = "QUDAO_DLQ"
+DEAD_LETTER_PREFIX = "qudao.dlq"
+
+
+def stream_config(producer: str) -> StreamConfig:
+    return StreamConfig(
+        name=stream_name(producer),
+        subjects=[f"qudao.{producer}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_age=90 * 24 * 3600.0,
+    )
+
+
+def dead_letter_config() -> StreamConfig:
+    return StreamConfig(
+        name=DEAD_LETTER_STREAM,
+        subjects=[f"{DEAD_LETTER_PREFIX}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_age=365 * 24 * 3600.0,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    await js.update_stream(config)
+
+
+async def ensure_streams(js: JetStreamContext, producers: list[str] | tuple[str, ...]) -> None:
+    for producer in producers:
+        await ensure_stream(js, stream_config(producer))
+    await ensure_stream(js, dead_letter_config())
+
+
+def dead_letter_subject(durable: str) -> str:
+    return f"{DEAD_LETTER_PREFIX}.{durable}"

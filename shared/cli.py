@@ -1,0 +1,107 @@
+"""``qudao``: the suite's command line.
+
+  qudao up                       NATS + five services + gateway, until Ctrl-C
+  qudao migrate SERVICE|all      upgrade a service's database to the newest revision
+  qudao makemigration SERVICE M  autogenerate a migration from the service's tables
+  qudao dlq list | replay        inspect and replay dead-lettered events
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from shared.config import SERVICES, default_sqlite_url
+
+
+def _migrations_dir(service: str) -> Path:
+    module = importlib.import_module(f"services.{service}.bootstrap")
+    return module.MIGRATIONS
+
+
+def _database_url(service: str) -> str:
+    return os.environ.get(f"QUDAO_{service.upper()}_DATABASE_URL") or default_sqlite_url(service)
+
+
+def cmd_migrate(args) -> None:
+    from shared.db import migrate
+
+    targets = SERVICES if args.service == "all" else (args.service,)
+    for service in targets:
+        migrate(_migrations_dir(service), _database_url(service))
+        print(f"{service}: migrated")
+
+
+def cmd_makemigration(args) -> None:
+    import tempfile
+
+    from alembic import command
+
+    from shared.db import alembic_config, migrate
+
+    migrations = _migrations_dir(args.service)
+    (migrations / "versions").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/scratch.db"
+        migrate(migrations, url)
+        command.revision(alembic_config(migrations, url), message=args.message,
+                         autogenerate=True, rev_id=args.rev_id)
+
+
+def cmd_up(args) -> None:
+    from shared.supervisor import Supervisor
+
+    supervisor = Supervisor(Path(args.var_dir).resolve(), nats_port=args.nats_port,
+                            gateway_port=args.port)
+    try:
+        asyncio.run(supervisor.run())
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_dlq(args) -> None:
+    from shared.bus.deadletter import list_dead_letters, replay_dead_letters
+
+    url = args.nats_url or os.environ.get("QUDAO_NATS_URL", "nats://127.0.0.1:4322")
+    if args.action == "list":
+        asyncio.run(list_dead_letters(url, args.consumer))
+    else:
+        asyncio.run(replay_dead_letters(url, args.consumer))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="qudao", description="Qudao dealer-channel suite")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run NATS, the five services and the gateway")
+    up.add_argument("--var-dir", default="var")
+    up.add_argument("--port", type=int, default=int(os.environ.get("QUDAO_GATEWAY_PORT", 8080)))
+    up.add_argument("--nats-port", type=int, default=4322)
+    up.set_defaults(func=cmd_up)
+
+    migrate = commands.add_parser("migrate", help="upgrade a service's database")
+    migrate.add_argument("service", choices=[*SERVICES, "all"])
+    migrate.set_defaults(func=cmd_migrate)
+
+    make = commands.add_parser("makemigration", help="autogenerate a migration")
+    make.add_argument("service", choices=SERVICES)
+    make.add_argument("message")
+    make.add_argument("--rev-id", default=None)
+    make.set_defaults(func=cmd_makemigration)
+
+    dlq = commands.add_parser("dlq", help="dead-lettered events")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--consumer", default="", help="only this durable consumer")
+    dlq.add_argument("--nats-url", default="")
+    dlq.set_defaults(func=cmd_dlq)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,71 @@
+"""The request context (request id and principal) carried across gRPC metadata and NATS
+headers, so every log line and event of one user action shares a request id."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from dataclasses import dataclass, field
+
+REQUEST_ID_KEY = "x-request-id"
+PRINCIPAL_KEY = "x-qudao-principal"
+AUTHORIZATION_KEY = "authorization"
+
+HQ_WIDE_ROLES = frozenset({"hq_admin", "finance", "customer_service"})
+DEALER_ROLES = frozenset({"dealer_admin", "dealer_sales"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. ``subject`` is "user:<id>" or "service:<name>"."""
+
+    subject: str
+    user_id: str = ""
+    username: str = ""
+    roles: frozenset[str] = field(default_factory=frozenset)
+    org_unit_id: str = ""
+    dealer_id: str = ""
+    token_id: str = ""
+
+    @property
+    def is_dealer_staff(self) -> bool:
+        return bool(self.roles & DEALER_ROLES)
+
+    @property
+    def is_hq_wide(self) -> bool:
+        return bool(self.roles & HQ_WIDE_ROLES)
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+ANONYMOUS = Principal(subject="anonymous")
+SYSTEM = Principal(subject="service:system", roles=frozenset({"system"}))
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+principal_var: contextvars.ContextVar[Principal] = contextvars.ContextVar(
+    "principal", default=ANONYMOUS
+)
+token_var: contextvars.ContextVar[str] = contextvars.ContextVar("token", default="")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    return request_id_var.get()
+
+
+def current_principal() -> Principal:
+    return principal_var.get()
+
+
+def outgoing_metadata() -> tuple[tuple[str, str], ...]:
+    """Metadata for a gRPC call made while serving a request: passes the caller on."""
+    metadata: list[tuple[str, str]] = []
+    if request_id := request_id_var.get():
+        metadata.append((REQUEST_ID_KEY, request_id))
+    if token := token_var.get():
+        metadata.append((AUTHORIZATION_KEY, f"Bearer {token}"))
+    return tuple(metadata)

@@ -1,0 +1,89 @@
+"""Domain errors. Use cases raise these; the gRPC interceptor turns them into a status
+with google.rpc details, and the gateway into RFC 9457 problem+json naming the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    reason: str = "ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        violations: list[FieldViolation] | None = None,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.violations = list(violations or [])
+        if reason:
+            self.reason = reason
+        self.metadata = dict(metadata or {})
+
+
+class InvalidArgument(DomainError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+    @classmethod
+    def field(cls, field: str, description: str) -> InvalidArgument:
+        return cls(f"{field}: {description}", violations=[FieldViolation(field, description)])
+
+
+class NotFound(DomainError):
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class Conflict(DomainError):
+    code = grpc.StatusCode.ABORTED
+    reason = "CONFLICT"
+
+
+class PermissionDenied(DomainError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+class Unavailable(DomainError):
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
+def collect(violations: list[FieldViolation], message: str = "invalid request") -> None:
+    """Raise one InvalidArgument carrying every violation found, if there are any."""
+    if violations:
+        first = violations[0]
+        summary = f"{first.field}: {first.description}"
+        if len(violations) > 1:
+            summary += f" (and {len(violations) - 1} more)"
+        raise InvalidArgument(summary if message == "invalid request" else message,
+                              violations=violations)

@@ -1,0 +1,147 @@
+"""Hosting one service process: the grpc.aio server with standard health checking,
+reflection and interceptors, the background workers (outbox relay, consumers), a
+Prometheus endpoint, and a graceful stop (NOT_SERVING, finish in-flight calls, drain
+NATS, close the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nats.aio.client import Client as NatsClient
+from prometheus_client import start_http_server
+
+from shared.auth import TokenVerifier
+from shared.config import ServiceSettings
+from shared.db import Database
+from shared.interceptors import ContextInterceptor
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class GrpcService:
+    """A servicer and how to add it: ``add(servicer, server)`` and its full proto name."""
+
+    add: Callable[[object, grpc.aio.Server], None]
+    servicer: object
+    full_name: str
+
+
+@dataclass
+class Wiring:
+    """Everything a service's bootstrap built, for the host to run."""
+
+    db: Database
+    nats: NatsClient
+    services: list[GrpcService]
+    workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    public_methods: frozenset[str] = frozenset()
+    is_revoked: Callable[[object], bool] | None = None
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+class ServiceHost:
+    def __init__(self, settings: ServiceSettings, wiring: Wiring) -> None:
+        self.settings = settings
+        self.wiring = wiring
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port: int = 0
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> int:
+        verifier = TokenVerifier.from_file(self.settings.jwt_public_key_file)
+        interceptor = ContextInterceptor(
+            self.settings.service,
+            verifier,
+            public_methods=self.wiring.public_methods,
+            is_revoked=self.wiring.is_revoked,
+        )
+        server = grpc.aio.server(
+            interceptors=[interceptor],
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        for grpc_service in self.wiring.services:
+            grpc_service.add(grpc_service.servicer, server)
+            names.append(grpc_service.full_name)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(names, server)
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        self.port = server.add_insecure_port(address)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {address}")
+        await self._set_serving(False)
+        await server.start()
+        self.server = server
+        if self.settings.metrics_port:
+            start_http_server(self.settings.metrics_port, addr=self.settings.grpc_host)
+        for worker in self.wiring.workers:
+            self._tasks.append(asyncio.create_task(self._supervise(worker)))
+        # SERVING only once the database answers and NATS is connected.
+        await self.wiring.db.ping()
+        await self.wiring.nats.flush(timeout=5)
+        await self._set_serving(True)
+        log.info("service_started", address=f"{self.settings.grpc_host}:{self.port}")
+        return self.port
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await self.health.set("", status)
+        for grpc_service in self.wiring.services:
+            await self.health.set(grpc_service.full_name, status)
+
+    async def _supervise(self, worker: Callable[[], Awaitable[None]]) -> None:
+        """Keep a background worker running; a crash is logged and the worker restarted."""
+        while True:
+            try:
+                await worker()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker_crashed", worker=getattr(worker, "__qualname__", "?"))
+                await asyncio.sleep(1)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self._set_serving(False)
+        if self.server is not None:
+            await self.server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for callback in self.wiring.on_stop:
+            with contextlib.suppress(Exception):
+                await callback()
+        with contextlib.suppress(Exception):
+            await self.wiring.nats.drain()
+        await self.wiring.db.dispose()
+        log.info("service_stopped")
+
+
+async def run_until_signalled(host: ServiceHost) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await host.start()
+    await stop.wait()
+    await host.stop()

@@ -1,0 +1,154 @@
+"""gRPC server interceptor: binds the request id and the verified principal, logs each
+call, and turns domain errors into a status with google.rpc details (ErrorInfo and
+BadRequest field violations) that the gateway maps to problem+json."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from prometheus_client import Histogram
+
+from shared.auth import TokenVerifier, bearer_token
+from shared.context import (
+    ANONYMOUS,
+    AUTHORIZATION_KEY,
+    REQUEST_ID_KEY,
+    new_request_id,
+    principal_var,
+    request_id_var,
+    token_var,
+)
+from shared.errors import DomainError, Unauthenticated
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RPC_SECONDS = Histogram(
+    "qudao_grpc_server_handling_seconds", "gRPC server handling time", ["method", "code"]
+)
+
+ALWAYS_PUBLIC = frozenset(
+    {
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    }
+)
+
+
+def status_for(error: DomainError, domain: str) -> grpc.Status:
+    details = []
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain)
+    for key, value in error.metadata.items():
+        info.metadata[key] = str(value)
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    details.append(packed)
+    if error.violations:
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad_request)
+        details.append(packed)
+    return rpc_status.to_status(
+        status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+    )
+
+
+RevocationCheck = Callable[[object], bool]
+
+
+class ContextInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        service: str,
+        verifier: TokenVerifier,
+        public_methods: Iterable[str] = (),
+        is_revoked: RevocationCheck | None = None,
+    ) -> None:
+        self.service = service
+        self.verifier = verifier
+        self.public_methods = ALWAYS_PUBLIC | frozenset(public_methods)
+        self.is_revoked = is_revoked
+        self.domain = f"qudao.{service}"
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        public = method in self.public_methods
+
+        def wrap_unary(behaviour):
+            async def wrapper(request_or_iterator, context):
+                return await self._call(behaviour, request_or_iterator, context, method,
+                                        metadata, public)
+            return wrapper
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                wrap_unary(handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Server-streaming methods (health Watch, reflection) pass through untouched.
+        return handler
+
+    async def _call(self, behaviour, request, context, method, metadata, public):
+        request_id = metadata.get(REQUEST_ID_KEY) or new_request_id()
+        request_token = request_id_var.set(request_id)
+        principal_token = principal_var.set(ANONYMOUS)
+        bearer = bearer_token(metadata.get(AUTHORIZATION_KEY))
+        token_token = token_var.set(bearer or "")
+        structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            if bearer:
+                principal = self.verifier.verify(bearer)
+                if self.is_revoked is not None and self.is_revoked(principal):
+                    raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+                principal_var.set(principal)
+                structlog.contextvars.bind_contextvars(principal=principal.subject)
+            elif not public:
+                raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
+            return await behaviour(request, context)
+        except DomainError as error:
+            code = error.code
+            if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+                log.error("rpc_failed", error=error.message)
+            await context.abort_with_status(status_for(error, self.domain))
+        except grpc.aio.AbortError:
+            code = grpc.StatusCode.ABORTED
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("rpc_crashed")
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                f"internal error (request id {request_id})")
+        finally:
+            elapsed = time.perf_counter() - started
+            RPC_SECONDS.labels(method, code.name).observe(elapsed)
+            log.debug("rpc", code=code.name, ms=round(elapsed * 1000, 2))
+            structlog.contextvars.unbind_contextvars("request_id", "rpc", "principal")
+            request_id_var.reset(request_token)
+            principal_var.reset(principal_token)
+            token_var.reset(token_token)

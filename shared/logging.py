@@ -1,0 +1,51 @@
+"""structlog JSON logging; the request id, principal and event id bound in context
+variables appear on every line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from shared.context import principal_var, request_id_var
+
+
+def _add_request_context(_logger, _method, event_dict):
+    if request_id := request_id_var.get():
+        event_dict.setdefault("request_id", request_id)
+    principal = principal_var.get()
+    if principal.subject != "anonymous":
+        event_dict.setdefault("principal", principal.subject)
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    renderer = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    numeric_level = logging.getLevelName(level.upper())
+    if not isinstance(numeric_level, int):
+        numeric_level = logging.INFO
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _add_request_context,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=sys.stderr)
+
+
+def get_logger(name: str | None = None):
+    return structlog.get_logger(name)

@@ -1,0 +1,38 @@
+"""The entry point every service's ``__main__`` calls: settings, logging, migrations,
+then serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from shared.config import ConfigError, ServiceSettings, load_service_settings
+from shared.db import migrate
+from shared.host import ServiceHost, Wiring, run_until_signalled
+from shared.logging import configure_logging
+
+Build = Callable[[ServiceSettings], Awaitable[Wiring]]
+
+
+async def start_service(settings: ServiceSettings, build: Build) -> ServiceHost:
+    """Build and start a service in the running loop (used by tests and benchmarks)."""
+    host = ServiceHost(settings, await build(settings))
+    await host.start()
+    return host
+
+
+def main(service: str, build: Build, migrations_dir: Path) -> None:
+    try:
+        settings = load_service_settings(service)
+    except ConfigError as exc:
+        raise SystemExit(f"qudao-{service}: {exc}") from exc
+    configure_logging(service, settings.log_level, settings.log_format)
+    if settings.options.get("skip_migrations", "") != "1":
+        migrate(migrations_dir, settings.database_url)
+
+    async def serve() -> None:
+        host = ServiceHost(settings, await build(settings))
+        await run_until_signalled(host)
+
+    asyncio.run(serve())

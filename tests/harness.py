@@ -1,0 +1,181 @@
+"""Runs the suite inside the test's event loop: a real nats-server the test can stop and
+restart, every service on its own gRPC port with its own database (SQLite files, or
+fresh PostgreSQL databases), and the gateway on a real HTTP port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import socket
+import uuid
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from gateway.app import create_app
+from shared.auth import generate_keypair
+from shared.config import SERVICES, load_gateway_settings, load_service_settings
+from shared.db import migrate
+from shared.host import ServiceHost
+from shared.natsserver import NatsServer, free_port
+from shared.runner import start_service
+
+ADMIN_PASSWORD = "Admin-Passw0rd!"
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_reachable() -> bool:
+    with contextlib.suppress(OSError):
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    return False
+
+
+async def create_pg_databases(prefix: str, services) -> dict[str, str]:
+    import asyncpg
+
+    connection = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        urls = {}
+        for service in services:
+            name = f"{prefix}_{service}"
+            await connection.execute(f'CREATE DATABASE "{name}"')
+            urls[service] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        return urls
+    finally:
+        await connection.close()
+
+
+async def drop_pg_databases(prefix: str, services) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        for service in services:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{prefix}_{service}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+class Suite:
+    def __init__(self, root: Path, *, services=SERVICES, backend: str = "sqlite",
+                 options: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.services = tuple(s for s in services if _exists(s))
+        self.backend = backend
+        self.options = options or {}
+        self.nats = NatsServer(root / "nats")
+        self.private_key, self.public_key = generate_keypair(root / "keys")
+        self.hosts: dict[str, ServiceHost] = {}
+        self.ports = {service: free_port() for service in SERVICES}
+        self.gateway_port = free_port()
+        self.database_urls: dict[str, str] = {}
+        self._pg_prefix = f"qudao_t_{uuid.uuid4().hex[:10]}"
+        self._gateway: uvicorn.Server | None = None
+        self._gateway_task: asyncio.Task | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "QUDAO_NATS_URL": self.nats.url,
+            "QUDAO_JWT_PUBLIC_KEY_FILE": str(self.public_key),
+            "QUDAO_JWT_PRIVATE_KEY_FILE": str(self.private_key),
+            "QUDAO_IDENTITY_ADDR": f"127.0.0.1:{self.ports['identity']}",
+            "QUDAO_IDENTITY_OPTION_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "QUDAO_LOG_LEVEL": "WARNING",
+        }
+        for service in SERVICES:
+            upper = service.upper()
+            env[f"QUDAO_{upper}_GRPC_PORT"] = str(self.ports[service])
+            env[f"QUDAO_GATEWAY_{upper}_ADDR"] = f"127.0.0.1:{self.ports[service]}"
+            if service in self.database_urls:
+                env[f"QUDAO_{upper}_DATABASE_URL"] = self.database_urls[service]
+        env["QUDAO_GATEWAY_PORT"] = str(self.gateway_port)
+        env.update(self.options)
+        return env
+
+    async def start(self) -> Suite:
+        await asyncio.to_thread(self.nats.start)
+        if self.backend == "postgres":
+            self.database_urls = await create_pg_databases(self._pg_prefix, self.services)
+        else:
+            self.database_urls = {
+                s: f"sqlite+aiosqlite:///{self.root / (s + '.db')}" for s in self.services}
+        for service in self.services:
+            await self.start_service(service)
+        await self.start_gateway()
+        return self
+
+    async def start_service(self, service: str) -> ServiceHost:
+        bootstrap = importlib.import_module(f"services.{service}.bootstrap")
+        settings = load_service_settings(service, self.env())
+        await asyncio.to_thread(migrate, bootstrap.MIGRATIONS, settings.database_url)
+        host = await start_service(settings, bootstrap.build)
+        self.hosts[service] = host
+        return host
+
+    async def stop_service(self, service: str) -> None:
+        host = self.hosts.pop(service, None)
+        if host is not None:
+            await host.stop(grace=1)
+
+    async def start_gateway(self) -> None:
+        settings = load_gateway_settings(self.env())
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.gateway_port,
+                                log_level="warning", access_log=False, lifespan="on")
+        self._gateway = uvicorn.Server(config)
+        self._gateway_task = asyncio.create_task(self._gateway.serve())
+        for _ in range(200):
+            if self._gateway.started:
+                return
+            await asyncio.sleep(0.02)
+        raise RuntimeError("gateway did not start")
+
+    async def stop(self) -> None:
+        if self._gateway is not None:
+            self._gateway.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._gateway_task, 10)
+        for service in list(self.hosts):
+            await self.stop_service(service)
+        await asyncio.to_thread(self.nats.stop)
+        if self.backend == "postgres":
+            await drop_pg_databases(self._pg_prefix, self.services)
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
+
+    async def login(self, username: str, password: str) -> str:
+        async with self.client() as client:
+            response = await client.post("/api/v1/auth/login",
+                                         json={"username": username, "password": password})
+            response.raise_for_status()
+            return response.json()["access_token"]
+
+
+def _exists(service: str) -> bool:
+    try:
+        importlib.import_module(f"services.{service}.bootstrap")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``check()`` (sync or async) until it returns a truthy value or time runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
