@@ -39,6 +39,7 @@ gen: $(GEN_STAMP)
 lint: install
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check shared services gateway tests
 
 test: install lint
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not fault"

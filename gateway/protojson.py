@@ -20,7 +20,7 @@ def enum_name(enum_descriptor, number: int) -> str:
     if value is None:
         return str(number)
     prefix = enum_prefix(enum_descriptor)
-    name = value.name[len(prefix):] if value.name.startswith(prefix) else value.name
+    name = value.name.removeprefix(prefix)
     return name.lower()
 
 

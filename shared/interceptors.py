@@ -54,7 +54,8 @@ def status_for(error: DomainError, domain: str) -> grpc.Status:
     if error.violations:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(field=v.field,
+                                                            description=v.description)
                 for v in error.violations
             ]
         )

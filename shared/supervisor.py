@@ -65,12 +65,11 @@ class Child:
         self.restarts = 0
 
     async def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", self.module, env=self.env, stdout=log, stderr=log,
-            start_new_session=True,
-        )
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.module, env=self.env, stdout=log, stderr=log,
+                start_new_session=True,
+            )
 
     async def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.returncode is not None:
@@ -130,9 +129,9 @@ class Supervisor:
                 if child.process and child.process.returncode is not None:
                     raise SystemExit(f"{child.name} exited at start; see {child.log_path}")
             for service in list(pending):
-                if await _grpc_serving(f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}"
-                                       if not os.environ.get(f"QUDAO_{service.upper()}_GRPC_PORT")
-                                       else f"127.0.0.1:{os.environ[f'QUDAO_{service.upper()}_GRPC_PORT']}"):
+                port = os.environ.get(f"QUDAO_{service.upper()}_GRPC_PORT",
+                                      DEFAULT_GRPC_PORTS[service])
+                if await _grpc_serving(f"127.0.0.1:{port}"):
                     pending.discard(service)
                     print(f"  {service}: SERVING", flush=True)
             await asyncio.sleep(0.3)

@@ -27,8 +27,8 @@ class OrgUnitBody(Body):
     credit_code: str = ""
     tier: Literal["platform", "one", "two", ""] = ""
     platform_dealer_id: str = ""
-    division_codes: list[str] = []
-    product_lines: list[str] = []
+    division_codes: list[str] = Field(default_factory=list)
+    product_lines: list[str] = Field(default_factory=list)
 
 
 class UserBody(Body):

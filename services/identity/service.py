@@ -269,7 +269,8 @@ class IdentityService:
                 if platform is None or platform.tier != Tier.PLATFORM:
                     raise InvalidArgument.field("platform_dealer_id",
                                                 "must name a platform dealer (平台商)")
-            region_code = request.region_code.strip() if kind == OrgKind.REGION else parent.region_code
+            region_code = (request.region_code.strip() if kind == OrgKind.REGION
+                           else parent.region_code)
             if kind == OrgKind.REGION and not region_code:
                 raise InvalidArgument.field("region_code", "is required for a region")
             row = OrgUnitRow(

@@ -36,7 +36,7 @@ async def build(settings: ServiceSettings) -> Wiring:
     rule = CommissionRule(int(options.get("commission_rate_bps", DEFAULT_COMMISSION_RATE_BPS)))
     service = IncentiveService(db, outbox, ScopeResolver(identity), rule)
     consumers = ConsumerRunner(
-        db, js, inbox_table, subscriptions(service),
+        db, nc, inbox_table, subscriptions(service),
         max_deliveries=int(options.get("max_deliveries", 5)),
         ack_wait=float(options.get("ack_wait_seconds", 30)),
     )

@@ -172,7 +172,8 @@ class OrderService:
             products = (await session.scalars(
                 select(ProductRow).where(ProductRow.code.in_(codes)))).all()
         catalog = {
-            p.code: CatalogEntry(p.code, p.gtin, p.product_line, Money(p.list_price_minor, p.currency))
+            p.code: CatalogEntry(p.code, p.gtin, p.product_line,
+                                 Money(p.list_price_minor, p.currency))
             for p in products
         }
         priced = price_lines(lines, catalog)

@@ -11,17 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import nats.errors
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from prometheus_client import Counter
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.envelope import Event, UndecodableEvent, decode_envelope, stream_name
+from shared.bus.pull import PullLoop
 from shared.bus.streams import dead_letter_subject, ensure_stream, stream_config
 from shared.context import Principal, principal_var, request_id_var
 from shared.db import Database
@@ -54,28 +53,27 @@ class ConsumerRunner:
     def __init__(
         self,
         db: Database,
-        js: JetStreamContext,
+        nc: NatsClient,
         inbox: Table,
         subscriptions: list[Subscription],
         *,
         max_deliveries: int = 5,
         ack_wait: float = 30.0,
         batch_size: int = 64,
-        fetch_timeout: float = 1.0,
-        heartbeat: float = 0.25,
-        stall_check_interval: float = 3.0,
+        pull_expires: float = 5.0,
+        heartbeat: float = 1.0,
         retry_base_delay: float = 0.2,
     ) -> None:
         self.db = db
-        self.js = js
+        self.nc = nc
+        self.js = nc.jetstream()
         self.inbox = inbox
         self.subscriptions = subscriptions
         self.max_deliveries = max_deliveries
         self.ack_wait = ack_wait
         self.batch_size = batch_size
-        self.fetch_timeout = fetch_timeout
+        self.pull_expires = pull_expires
         self.heartbeat = heartbeat
-        self.stall_check_interval = stall_check_interval
         self.retry_base_delay = retry_base_delay
         self.resubscriptions = 0
 
@@ -102,58 +100,27 @@ class ConsumerRunner:
     async def _run_one(self, subscription: Subscription) -> None:
         backoff = 0.2
         while True:
+            pull = PullLoop(self.nc, stream_name(subscription.producer), subscription.durable,
+                            batch=self.batch_size, expires=self.pull_expires,
+                            heartbeat=self.heartbeat)
             try:
                 await self._ensure_consumer(subscription)
-                pull = await self.js.pull_subscribe_bind(
-                    subscription.durable, stream=stream_name(subscription.producer)
-                )
+                await pull.start()
+                backoff = 0.2
+                while True:
+                    for message in await pull.next_batch():
+                        await self._handle(subscription, message)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("consumer_subscribe_failed", consumer=subscription.durable,
-                            error=str(exc), backoff=backoff)
+            except Exception as exc:  # a stall, NATS down, JetStream not ready yet
+                log.warning("consumer_resubscribing", consumer=subscription.durable,
+                            error=repr(exc), backoff=backoff)
+                self.resubscriptions += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.2
-            try:
-                await self._pull_until_stalled(subscription, pull)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer_resubscribing", consumer=subscription.durable,
-                            error=repr(exc))
             finally:
                 with contextlib.suppress(Exception):
-                    await pull.unsubscribe()
-            self.resubscriptions += 1
-            await asyncio.sleep(0.2)
-
-    async def _pull_until_stalled(self, subscription: Subscription, pull) -> None:
-        """Pull with a short expiry and idle heartbeat. While idle, compare with the
-        server: messages waiting for us that we are not receiving mean the pull has gone
-        silent (as it can after a server restart), so return and re-subscribe."""
-        loop = asyncio.get_running_loop()
-        idle_since = loop.time()
-        while True:
-            try:
-                messages = await pull.fetch(
-                    self.batch_size, timeout=self.fetch_timeout, heartbeat=self.heartbeat
-                )
-            except (nats.errors.TimeoutError, TimeoutError):
-                if loop.time() - idle_since >= self.stall_check_interval:
-                    idle_since = loop.time()
-                    info = await self.js.consumer_info(
-                        stream_name(subscription.producer), subscription.durable
-                    )
-                    if info.num_pending > 0:
-                        raise RuntimeError(
-                            f"pull stalled with {info.num_pending} messages pending"
-                        ) from None
-                continue
-            idle_since = loop.time()
-            for message in messages:
-                await self._handle(subscription, message)
+                    await pull.close()
 
     async def _handle(self, subscription: Subscription, message: Msg) -> None:
         deliveries = message.metadata.num_delivered
@@ -224,8 +191,3 @@ class ConsumerRunner:
                   subject=message.subject, error=reason)
         EVENTS_HANDLED.labels(subscription.durable, "dead_lettered").inc()
         await message.term()
-
-
-async def delete_consumer(js: JetStreamContext, producer: str, durable: str) -> None:
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(stream_name(producer), durable)

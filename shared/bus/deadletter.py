@@ -4,7 +4,6 @@ duplicate window; consumers still de-duplicate by the envelope's event id)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -25,7 +24,7 @@ async def read_dead_letters(js, consumer: str = "", limit: int = 10_000):
         while len(messages) < limit:
             try:
                 batch = await ephemeral.fetch(256, timeout=1.0)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 break
             except Exception as exc:  # nats.errors.TimeoutError is not a TimeoutError
                 if "timeout" in type(exc).__name__.lower():

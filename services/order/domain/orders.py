@@ -74,7 +74,8 @@ def price_lines(lines: list[LineInput], catalog: dict[str, CatalogEntry]) -> lis
         if line.quantity <= 0:
             violations.append(FieldViolation(f"{where}.quantity", "must be a positive integer"))
         elif line.quantity > MAX_QUANTITY:
-            violations.append(FieldViolation(f"{where}.quantity", f"must be at most {MAX_QUANTITY}"))
+            violations.append(FieldViolation(f"{where}.quantity",
+                                             f"must be at most {MAX_QUANTITY}"))
         entry = catalog.get(code)
         if entry is None:
             violations.append(FieldViolation(f"{where}.product_code", f"unknown product {code}"))
