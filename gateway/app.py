@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.clients import Clients
 from gateway.problems import from_rpc_error, problem
-from gateway.routes import auth, identity, incentive, orders, system
+from gateway.routes import auth, identity, incentive, orders, registration, system
 from shared.auth import TokenVerifier, bearer_token
 from shared.config import GatewaySettings
 from shared.context import (
@@ -132,4 +132,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(identity.router)
     app.include_router(orders.router)
     app.include_router(incentive.router)
+    app.include_router(registration.router)
     return app

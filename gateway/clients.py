@@ -7,9 +7,11 @@ import asyncio
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from qudao.flow.v1 import flow_pb2_grpc
 from qudao.identity.v1 import identity_pb2_grpc
 from qudao.incentive.v1 import incentive_pb2_grpc
 from qudao.order.v1 import order_pb2_grpc
+from qudao.registration.v1 import registration_pb2_grpc
 
 from shared.context import outgoing_metadata
 
@@ -25,6 +27,9 @@ class Clients:
         self.identity = identity_pb2_grpc.IdentityServiceStub(self.channels["identity"])
         self.order = order_pb2_grpc.OrderServiceStub(self.channels["order"])
         self.incentive = incentive_pb2_grpc.IncentiveServiceStub(self.channels["incentive"])
+        self.registration = registration_pb2_grpc.RegistrationServiceStub(
+            self.channels["registration"])
+        self.flow = flow_pb2_grpc.FlowServiceStub(self.channels["flow"])
 
     async def health(self, timeout: float = 1.0) -> dict[str, str]:
         async def check(name: str, channel: grpc.aio.Channel) -> tuple[str, str]:
