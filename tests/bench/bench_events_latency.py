@@ -1,0 +1,113 @@
+"""events.latency: from an order's submission (SubmitOrder answered, the order and its
+event committed) to its commission accrual committed in the incentive service, observed
+by the accrual's own event (so our figure includes one more relay hop than needed), under
+a moderate open-loop load. Baseline: a raw nats-py publish→receive on the same server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import grpc
+import nats
+from qudao.incentive.v1 import events_pb2 as incentive_events  # noqa: F401 - registers type
+from qudao.order.v1 import order_pb2, order_pb2_grpc
+
+from shared.bus.envelope import decode_envelope
+from tests.bench.common import ProcessSuite, Result, latency_summary, seed_dealer_with_catalog
+
+NAME = "events.latency"
+
+
+async def open_loop(rate_per_second: float, count: int, send) -> None:
+    """Start one send every 1/rate seconds, whatever the previous ones are doing."""
+    interval = 1.0 / rate_per_second
+    start = time.perf_counter()
+    tasks = []
+    for index in range(count):
+        delay = start + index * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(index)))
+    await asyncio.gather(*tasks)
+
+
+async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> list[float]:
+    seed = await seed_dealer_with_catalog(suite)
+    submitted_at: dict[str, float] = {}
+    accrued_at: dict[str, float] = {}
+    all_accrued = asyncio.Event()
+
+    async def on_accrual(message):
+        received = time.perf_counter()
+        event = decode_envelope(message.subject, message.data)
+        accrued_at[event.payload.accrual.source_id] = received
+        if len(accrued_at) >= count + 1:
+            all_accrued.set()
+
+    nc = await nats.connect(suite.nats.url)
+    await nc.subscribe("qudao.incentive.accrual.recorded", cb=on_accrual)
+    metadata = (("authorization", f"Bearer {seed['dealer_token']}"),)
+    async with grpc.aio.insecure_channel(suite.addr("order")) as channel:
+        stub = order_pb2_grpc.OrderServiceStub(channel)
+
+        async def submit(index: int) -> None:
+            code = seed["product_codes"][index % len(seed["product_codes"])]
+            response = await stub.SubmitOrder(order_pb2.SubmitOrderRequest(
+                lines=[order_pb2.OrderLineInput(product_code=code, quantity=1 + index % 5)]),
+                metadata=metadata, timeout=30)
+            submitted_at[response.order.id] = time.perf_counter()
+
+        await submit(0)  # warm up the path (connections, statements) before measuring
+        await open_loop(rate, count, lambda i: submit(i + 1))
+        await asyncio.wait_for(all_accrued.wait(), 120)
+    await nc.close()
+    return [(accrued_at[order_id] - submitted) * 1000 for order_id, submitted
+            in list(submitted_at.items())[1:]]
+
+
+async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list[float]:
+    nc = await nats.connect(suite.nats.url)
+    received: dict[int, float] = {}
+    done = asyncio.Event()
+
+    async def on_message(message):
+        received[int(message.data)] = time.perf_counter()
+        if len(received) >= count:
+            done.set()
+
+    await nc.subscribe("bench.echo", cb=on_message)
+    sent: dict[int, float] = {}
+
+    async def send(index: int) -> None:
+        sent[index] = time.perf_counter()
+        await nc.publish("bench.echo", str(index).encode())
+        await nc.flush()
+
+    await open_loop(rate, count, send)
+    await asyncio.wait_for(done.wait(), 60)
+    await nc.close()
+    return [(received[i] - sent[i]) * 1000 for i in range(count)]
+
+
+async def run(workdir: Path, quick: bool) -> Result:
+    rate, count = (50.0, 200) if quick else (100.0, 3000)
+    suite = await ProcessSuite(workdir, ("identity", "order", "incentive")).start()
+    try:
+        ours = latency_summary(await measure_ours(suite, rate, count))
+        baseline = latency_summary(await measure_baseline(suite, rate, count))
+    finally:
+        await suite.stop()
+    return Result(
+        name=NAME,
+        params={"orders": count, "rate_per_second": rate, "database": "sqlite",
+                "processes": "nats, identity, order, incentive"},
+        value=ours["p99_ms"], unit="ms",
+        baseline="raw_nats_roundtrip", baseline_value=baseline["p99_ms"], baseline_unit="ms",
+        ratio=round(ours["p99_ms"] / baseline["p99_ms"], 2),
+        ratio_meaning="our p99 / raw NATS publish→receive p99: how many times longer the "
+                      "order→outbox→JetStream→consumer→accrual path takes (lower is better); "
+                      "target is our p99 under 200 ms",
+        extra={**ours, "baseline": baseline},
+    )
