@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import signal
@@ -46,7 +47,7 @@ def percentile(samples: list[float], q: float) -> float:
     if not samples:
         return float("nan")
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, int(round(q * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -134,7 +135,7 @@ class ProcessSuite:
         for name in names:
             module = "gateway" if name == "gateway" else f"services.{name}"
             log = (self.root / f"{name}.log").open("ab")
-            self.processes[name] = subprocess.Popen(
+            self.processes[name] = subprocess.Popen(  # noqa: ASYNC220 - returns at once
                 [sys.executable, "-m", module], env=env, stdout=log, stderr=log,
                 start_new_session=True)
             log.close()
