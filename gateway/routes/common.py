@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from qudao.common.v1 import page_pb2
 
 from gateway.clients import Clients
@@ -29,6 +29,10 @@ def signed_in() -> Principal:
 def clients(request: Request) -> Clients:
     return request.app.state.clients
 
+
+# Every integer in a request body ends up in a protobuf int64: bound it here, so an
+# oversized number is a 422 naming its field instead of a crash.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 Caller = Annotated[Principal, Depends(signed_in)]
 Services = Annotated[Clients, Depends(clients)]

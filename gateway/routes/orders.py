@@ -9,13 +9,13 @@ from qudao.order.v1 import order_pb2
 
 from gateway.clients import call
 from gateway.protojson import to_json
-from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.common import Body, Caller, Int64, Page, Services
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 
 class MoneyBody(Body):
-    amount_minor: int = Field(ge=0, description="integer minor units (fen)")
+    amount_minor: Int64 = Field(ge=0, description="integer minor units (fen)")
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 
 
@@ -35,7 +35,7 @@ class ProductsBody(Body):
 
 class OrderLineBody(Body):
     product_code: str = Field(min_length=1, max_length=64)
-    quantity: int
+    quantity: Int64
 
 
 class OrderBody(Body):
