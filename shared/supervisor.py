@@ -36,9 +36,12 @@ def suite_environment(var_dir: Path, nats_url: str, gateway_port: int) -> dict[s
         "QUDAO_IDENTITY_OPTION_BOOTSTRAP_ADMIN_PASSWORD": admin_password(var_dir),
     }
     for service in SERVICES:
-        env[f"QUDAO_{service.upper()}_DATABASE_URL"] = default_sqlite_url(service, var_dir)
-        env[f"QUDAO_{service.upper()}_GRPC_PORT"] = str(DEFAULT_GRPC_PORTS[service])
-        env[f"QUDAO_GATEWAY_{service.upper()}_ADDR"] = f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}"
+        upper = service.upper()
+        port = os.environ.get(f"QUDAO_{upper}_GRPC_PORT", str(DEFAULT_GRPC_PORTS[service]))
+        env[f"QUDAO_{upper}_DATABASE_URL"] = default_sqlite_url(service, var_dir)
+        env[f"QUDAO_{upper}_GRPC_PORT"] = port
+        env[f"QUDAO_GATEWAY_{upper}_ADDR"] = f"127.0.0.1:{port}"
+    env["QUDAO_IDENTITY_ADDR"] = env["QUDAO_GATEWAY_IDENTITY_ADDR"]
     env.update({key: value for key, value in os.environ.items() if key.startswith("QUDAO_")})
     return env
 
