@@ -94,6 +94,7 @@ class ServiceHost:
         await self.wiring.db.ping()
         await self.wiring.nats.flush(timeout=5)
         await self._set_serving(True)
+        self._tasks.append(asyncio.create_task(self._watch_dependencies()))
         log.info("service_started", address=f"{self.settings.grpc_host}:{self.port}")
         return self.port
 
@@ -106,6 +107,22 @@ class ServiceHost:
         await self.health.set("", status)
         for grpc_service in self.wiring.services:
             await self.health.set(grpc_service.full_name, status)
+
+    async def _watch_dependencies(self, interval: float = 1.0) -> None:
+        """NOT_SERVING while the database or NATS is unreachable, SERVING again after."""
+        serving = True
+        while True:
+            await asyncio.sleep(interval)
+            healthy = self.wiring.nats.is_connected
+            if healthy:
+                try:
+                    await asyncio.wait_for(self.wiring.db.ping(), timeout=interval * 2)
+                except Exception:
+                    healthy = False
+            if healthy != serving:
+                serving = healthy
+                log.warning("health_changed", serving=serving)
+                await self._set_serving(serving)
 
     async def _supervise(self, worker: Callable[[], Awaitable[None]]) -> None:
         """Keep a background worker running; a crash is logged and the worker restarted."""

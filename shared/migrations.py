@@ -9,6 +9,8 @@ from alembic import context
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
+MIGRATION_LOCK_ID = 7_277_001
+
 
 def run_migrations(target_metadata: MetaData) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
@@ -23,6 +25,10 @@ def run_migrations(target_metadata: MetaData) -> None:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=True, compare_type=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together migrate one at a time; the others then find
+                # nothing left to do instead of failing on half-created tables.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             context.run_migrations()
 
     async def run_async() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -15,9 +17,10 @@ DEAD_LETTER_STREAM = "QUDAO_DLQ"
 DEAD_LETTER_PREFIX = "qudao.dlq"
 
 
-def stream_config(producer: str) -> StreamConfig:
+def stream_config(producer: str, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=stream_name(producer),
+        num_replicas=replicas,
         subjects=[f"qudao.{producer}.>"],
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
@@ -27,9 +30,10 @@ def stream_config(producer: str) -> StreamConfig:
     )
 
 
-def dead_letter_config() -> StreamConfig:
+def dead_letter_config(replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=DEAD_LETTER_STREAM,
+        num_replicas=replicas,
         subjects=[f"{DEAD_LETTER_PREFIX}.>"],
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
@@ -47,10 +51,15 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     await js.update_stream(config)
 
 
-async def ensure_streams(js: JetStreamContext, producers: list[str] | tuple[str, ...]) -> None:
+async def ensure_streams(js: JetStreamContext, producers: list[str] | tuple[str, ...],
+                         replicas: int | None = None) -> None:
+    """Create or update the producers' streams and the dead-letter stream. Replicas come
+    from QUDAO_NATS_STREAM_REPLICAS (3 on a JetStream cluster) unless given."""
+    if replicas is None:
+        replicas = int(os.environ.get("QUDAO_NATS_STREAM_REPLICAS", "1"))
     for producer in producers:
-        await ensure_stream(js, stream_config(producer))
-    await ensure_stream(js, dead_letter_config())
+        await ensure_stream(js, stream_config(producer, replicas))
+    await ensure_stream(js, dead_letter_config(replicas))
 
 
 def dead_letter_subject(durable: str) -> str:
