@@ -3,18 +3,22 @@ authentication, request ids, and problem+json errors for everything that goes wr
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from contextlib import asynccontextmanager
 
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.clients import Clients
 from gateway.problems import from_rpc_error, problem
 from gateway.routes import auth, identity, incentive, orders, registration, system
 from shared.auth import TokenVerifier, bearer_token
+from shared.bus.connection import connect
 from shared.config import GatewaySettings
 from shared.context import (
     ANONYMOUS,
@@ -24,10 +28,13 @@ from shared.context import (
     request_id_var,
     token_var,
 )
-from shared.errors import DomainError
+from shared.errors import DomainError, Unauthenticated
 from shared.logging import get_logger
+from shared.revocation import IdentityEvents, RevocationList
 
 log = get_logger(__name__)
+HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
+                         ["method", "route", "status"])
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
@@ -42,10 +49,22 @@ def _field_path(location: tuple) -> str:
 def create_app(settings: GatewaySettings) -> FastAPI:
     verifier = TokenVerifier.from_file(settings.jwt_public_key_file)
 
+    revocations = RevocationList()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.clients = Clients(settings.service_addrs)
+        nc = watcher = None
+        if settings.nats_url:
+            nc = await connect(settings.nats_url, "qudao-gateway")
+            watcher = IdentityEvents(nc, revocations)
+            await watcher.start()
         yield
+        if watcher is not None:
+            await watcher.stop()
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.drain()
         await app.state.clients.close()
 
     app = FastAPI(
@@ -56,6 +75,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.verifier = verifier
+    app.state.revocations = revocations
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"),
+                            str(response.status_code)).observe(time.perf_counter() - started)
+        return response
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):
@@ -69,7 +98,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             token = bearer_token(request.headers.get("authorization"))
             if token:
                 try:
-                    principal_var.set(verifier.verify(token))
+                    principal = verifier.verify(token)
+                    if revocations.is_revoked(principal):
+                        raise Unauthenticated("the session has been revoked",
+                                              reason="TOKEN_REVOKED")
+                    principal_var.set(principal)
                     token_var.set(token)
                 except DomainError as error:
                     if request.url.path.startswith("/api/") and not request.url.path.startswith(

@@ -20,6 +20,7 @@ DEFAULT_GRPC_PORTS = {
     "incentive": 50155,
 }
 DEFAULT_METRICS_PORTS = {name: port + 1000 for name, port in DEFAULT_GRPC_PORTS.items()}
+GATEWAY_METRICS_PORT = 51150
 
 
 class ConfigError(RuntimeError):
@@ -52,6 +53,9 @@ class GatewaySettings(BaseModel):
     log_level: str = "INFO"
     log_format: str = "json"
     rate_limit_per_minute: int = 600
+    # Optional: with it the gateway refuses a deactivated user's token at once
+    # (shared/revocation.py); without it the services still refuse it.
+    nats_url: str = ""
 
 
 def _env(name: str, default: str | None = None, env: dict[str, str] | None = None) -> str:
@@ -132,4 +136,5 @@ def load_gateway_settings(env: dict[str, str] | None = None) -> GatewaySettings:
             "QUDAO_GATEWAY_RATE_LIMIT_PER_MINUTE",
             source.get("QUDAO_GATEWAY_RATE_LIMIT_PER_MINUTE", "600"),
         ),
+        nats_url=source.get("QUDAO_NATS_URL", ""),
     )

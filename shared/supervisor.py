@@ -18,7 +18,13 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.auth import generate_keypair
-from shared.config import DEFAULT_GRPC_PORTS, SERVICES, default_sqlite_url
+from shared.config import (
+    DEFAULT_GRPC_PORTS,
+    DEFAULT_METRICS_PORTS,
+    GATEWAY_METRICS_PORT,
+    SERVICES,
+    default_sqlite_url,
+)
 from shared.natsserver import NatsServer
 
 STARTUP_TIMEOUT_SECONDS = 90
@@ -41,6 +47,8 @@ def suite_environment(var_dir: Path, nats_url: str, gateway_port: int) -> dict[s
         env[f"QUDAO_{upper}_DATABASE_URL"] = default_sqlite_url(service, var_dir)
         env[f"QUDAO_{upper}_GRPC_PORT"] = port
         env[f"QUDAO_GATEWAY_{upper}_ADDR"] = f"127.0.0.1:{port}"
+        env[f"QUDAO_{upper}_METRICS_PORT"] = str(DEFAULT_METRICS_PORTS[service])
+    env["QUDAO_GATEWAY_METRICS_PORT"] = str(GATEWAY_METRICS_PORT)
     env["QUDAO_IDENTITY_ADDR"] = env["QUDAO_GATEWAY_IDENTITY_ADDR"]
     env.update({key: value for key, value in os.environ.items() if key.startswith("QUDAO_")})
     return env

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -129,9 +130,13 @@ class ConsumerRunner:
         except UndecodableEvent as exc:
             await self._dead_letter(subscription, message, f"undecodable: {exc}")
             return
-        request_token = request_id_var.set(event.envelope.request_id)
+        headers = message.headers or {}
+        request_token = request_id_var.set(
+            event.envelope.request_id or headers.get("Qudao-Request-Id", ""))
         principal_token = principal_var.set(Principal(subject=event.envelope.principal or
                                                       "service:unknown"))
+        structlog.contextvars.bind_contextvars(event_id=event.event_id,
+                                               consumer=subscription.durable)
         try:
             await self._apply(subscription, event)
         except _AlreadyProcessed:
@@ -150,6 +155,7 @@ class ConsumerRunner:
                 await message.nak(delay=self.retry_base_delay * 2 ** (deliveries - 1))
             return
         finally:
+            structlog.contextvars.unbind_contextvars("event_id", "consumer")
             request_id_var.reset(request_token)
             principal_var.reset(principal_token)
         EVENTS_HANDLED.labels(subscription.durable, "applied").inc()

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from prometheus_client import Counter, Gauge
+from qudao.common.v1 import envelope_pb2
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -129,6 +130,19 @@ class Outbox:
         self._wakeup.clear()
 
 
+def nats_headers(event_id: str, envelope_bytes: bytes) -> dict[str, str]:
+    """``Nats-Msg-Id`` for de-duplication, and the envelope's context for anyone reading
+    the stream without decoding payloads (ops tools, tracing)."""
+    envelope = envelope_pb2.EventEnvelope.FromString(envelope_bytes)
+    return {
+        "Nats-Msg-Id": event_id,
+        "Qudao-Event-Type": envelope.event_type,
+        "Qudao-Request-Id": envelope.request_id,
+        "Qudao-Principal": envelope.principal,
+        "Qudao-Producer": envelope.producer,
+    }
+
+
 class OutboxRelay:
     """Publishes unsent outbox rows in batches with ``publish_async`` and waits for the
     acks; only acknowledged rows are marked sent, so a failed batch is retried whole."""
@@ -196,9 +210,8 @@ class OutboxRelay:
         try:
             for row in rows:
                 futures.append(
-                    await self.js.publish_async(
-                        row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id}
-                    )
+                    await self.js.publish_async(row.subject, row.envelope,
+                                                headers=nats_headers(row.event_id, row.envelope))
                 )
             results = await asyncio.wait_for(
                 asyncio.gather(*futures, return_exceptions=True), self.ack_timeout

@@ -27,6 +27,8 @@ def test_qudao_up_serves_and_stops_cleanly(tmp_path: Path):
     ports = {service: free_port() for service in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUDAO_")}
     env.update({f"QUDAO_{s.upper()}_GRPC_PORT": str(p) for s, p in ports.items()})
+    metrics = {service: free_port() for service in [*SERVICES, "gateway"]}
+    env.update({f"QUDAO_{s.upper()}_METRICS_PORT": str(p) for s, p in metrics.items()})
     qudao = Path(sys.executable).parent / "qudao"
     process = subprocess.Popen(
         [str(qudao), "up", "--var-dir", str(tmp_path / "var"), "--port", str(gateway_port),
@@ -52,6 +54,11 @@ def test_qudao_up_serves_and_stops_cleanly(tmp_path: Path):
                            json={"username": "admin", "password": password}, timeout=10)
         assert login.status_code == 200, login.text
         assert {f.name for f in (tmp_path / "var").glob("*.db")} == {f"{s}.db" for s in SERVICES}
+        identity_metrics = httpx.get(f"http://127.0.0.1:{metrics['identity']}/metrics").text
+        assert 'qudao_grpc_server_handling_seconds_count{code="OK",' \
+               'method="/qudao.identity.v1.IdentityService/Login"} 1.0' in identity_metrics
+        gateway_metrics = httpx.get(f"http://127.0.0.1:{metrics['gateway']}/metrics").text
+        assert 'route="/api/v1/auth/login",status="200"' in gateway_metrics
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)

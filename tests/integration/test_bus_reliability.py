@@ -18,7 +18,7 @@ from services.incentive.adapters.orm import AccrualRow
 from services.incentive.adapters.orm import inbox_table as incentive_inbox
 from services.order.adapters.orm import outbox_table as order_outbox
 from shared.bus.consumer import ConsumerRunner, Subscription
-from shared.bus.deadletter import read_dead_letters
+from shared.bus.deadletter import read_dead_letters, replay_dead_letters
 from shared.bus.envelope import build_envelope, decode_envelope
 from shared.bus.streams import ensure_streams
 from shared.db import Database, migrate
@@ -174,9 +174,10 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
     await ensure_streams(js, ["order"])
     handled: list[str] = []
     poison_id = "poison-order"
+    broken = True
 
     async def handler(session, event):
-        if event.payload.order.id == poison_id:
+        if broken and event.payload.order.id == poison_id:
             raise ValueError("cannot accrue this order")
         handled.append(event.payload.order.id)
 
@@ -200,6 +201,14 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
         assert by_event[""].headers["Qudao-Error"].startswith("undecodable")
         assert all(m.subject == "qudao.dlq.test-poison" for m in letters)
         assert handled == [good_id]
+
+        # The cause is fixed; the ops CLI replays the dead letters and the event applies.
+        broken = False
+        await replay_dead_letters(server.url, "test-poison")
+        await eventually(lambda: poison_id in handled, timeout=15)
+        # Bytes that are no event at all stay dead, whatever is replayed.
+        remaining = await eventually(lambda: _one_letter(js), timeout=15)
+        assert remaining.headers["Qudao-Error"].startswith("undecodable")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -207,6 +216,11 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
         await nc.close()
         await db.dispose()
         server.stop()
+
+
+async def _one_letter(js):
+    letters = await read_dead_letters(js, "test-poison")
+    return letters[0] if len(letters) == 1 else None
 
 
 async def _two_letters(js):
