@@ -21,6 +21,22 @@ async def world(suite):
     return await build_world(suite)
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_suite(tmp_path_factory):
+    """One suite for a whole module whose tests only read, or write without interfering;
+    such modules set ``pytestmark = pytest.mark.asyncio(loop_scope="module")``."""
+    running = await Suite(tmp_path_factory.mktemp("suite")).start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_world(shared_suite):
+    return await build_world(shared_suite)
+
+
 def require_postgres() -> None:
     if not postgres_reachable():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")

@@ -10,6 +10,9 @@ import pytest
 
 PROBLEM = "application/problem+json"
 
+# These tests leave nothing behind that another could see, so they share one suite.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 def assert_problem(response, status: int, field: str | None = None) -> dict:
     assert response.status_code == status, response.text
@@ -24,8 +27,8 @@ def assert_problem(response, status: int, field: str | None = None) -> dict:
     return body
 
 
-async def test_malformed_json_is_400_naming_the_body(suite, world):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_malformed_json_is_400_naming_the_body(shared_suite, shared_world):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         response = await client.post("/api/v1/orders", content=b'{"lines": [',
                                      headers={"content-type": "application/json"})
     body = assert_problem(response, 400, "body")
@@ -44,8 +47,8 @@ async def test_malformed_json_is_400_naming_the_body(suite, world):
     ({"lines": [{"product_code": "A-001", "quantity": 1}], "colour": "red"}, "colour"),
 ], ids=["empty", "no-lines", "no-product", "no-quantity", "quantity-string",
         "quantity-float", "product-number", "lines-string", "unknown-field"])
-async def test_order_body_errors_name_the_field(suite, world, payload, field):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_order_body_errors_name_the_field(shared_suite, shared_world, payload, field):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         response = await client.post("/api/v1/orders", json=payload)
     assert_problem(response, 422, field)
 
@@ -55,14 +58,14 @@ async def test_order_body_errors_name_the_field(suite, world, payload, field):
     ({"product_code": "A-001", "quantity": 0}, "lines[0].quantity"),
     ({"product_code": "A-001", "quantity": -3}, "lines[0].quantity"),
 ])
-async def test_domain_rule_errors_name_the_line(suite, world, line, field):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_domain_rule_errors_name_the_line(shared_suite, shared_world, line, field):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         response = await client.post("/api/v1/orders", json={"lines": [line]})
     assert_problem(response, 400, field)
 
 
-async def test_every_bad_line_is_reported_at_once(suite, world):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_every_bad_line_is_reported_at_once(shared_suite, shared_world):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         response = await client.post("/api/v1/orders", json={"lines": [
             {"product_code": "A-001", "quantity": 0},
             {"product_code": "NOPE", "quantity": 1},
@@ -72,13 +75,13 @@ async def test_every_bad_line_is_reported_at_once(suite, world):
         "lines[0].quantity", "lines[1].product_code", "lines[2].product_code"}
 
 
-async def test_unknown_ids_are_404(suite, world):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_unknown_ids_are_404(shared_suite, shared_world):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         assert_problem(await client.get(f"/api/v1/orders/{uuid.uuid4()}"), 404)
         assert_problem(await client.get(f"/api/v1/accruals/{uuid.uuid4()}"), 404)
         assert_problem(await client.get("/api/v1/products/NO-SUCH-CODE"), 404)
         assert_problem(await client.get("/api/v1/no/such/route"), 404)
-    async with suite.client(world.admin_token) as admin:
+    async with shared_suite.client(shared_world.admin_token) as admin:
         assert_problem(await admin.get(f"/api/v1/org-units/{uuid.uuid4()}"), 404)
         response = await admin.post("/api/v1/users", json={
             "username": "ghost.user", "password": "Ghost-Passw0rd!", "roles": ["dealer_sales"],
@@ -86,8 +89,8 @@ async def test_unknown_ids_are_404(suite, world):
         assert_problem(response, 404)
 
 
-async def test_bad_query_parameters_name_the_parameter(suite, world):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_bad_query_parameters_name_the_parameter(shared_suite, shared_world):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         assert_problem(await client.get("/api/v1/orders", params={"page_size": "lots"}), 422,
                        "query.page_size")
         assert_problem(await client.get("/api/v1/orders", params={"page_size": 100000}), 422,
@@ -96,43 +99,44 @@ async def test_bad_query_parameters_name_the_parameter(suite, world):
                        "page.page_token")
 
 
-async def test_authentication_errors_are_401(suite, world):
-    async with suite.client() as anonymous:
+async def test_authentication_errors_are_401(shared_suite, shared_world):
+    async with shared_suite.client() as anonymous:
         response = await anonymous.post("/api/v1/orders", json={"lines": []})
         assert_problem(response, 401)
         assert response.headers["www-authenticate"].startswith("Bearer")
-    tampered = world.dealers[0].token[:-4] + ("AAAA" if not world.dealers[0].token.endswith(
-        "AAAA") else "BBBB")
-    async with suite.client(tampered) as client:
+    token = shared_world.dealers[0].token
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    async with shared_suite.client(tampered) as client:
         assert_problem(await client.get("/api/v1/orders"), 401)
-    async with suite.client("not-a-jwt") as client:
+    async with shared_suite.client("not-a-jwt") as client:
         assert_problem(await client.get("/api/v1/orders"), 401)
-    async with suite.client() as anonymous:
+    async with shared_suite.client() as anonymous:
         body = assert_problem(await anonymous.post("/api/v1/auth/login", json={
             "username": "admin", "password": "wrong password"}), 401)
         assert body["reason"] == "BAD_CREDENTIALS"
 
 
-async def test_dealer_cannot_maintain_the_catalog(suite, world):
-    async with suite.client(world.dealers[0].token) as client:
-        response = await client.put("/api/v1/products", json={"products": [world.products[0]]})
+async def test_dealer_cannot_maintain_the_catalog(shared_suite, shared_world):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
+        response = await client.put("/api/v1/products",
+                                    json={"products": [shared_world.products[0]]})
     assert_problem(response, 403)
 
 
-async def test_invalid_gtin_names_the_product(suite, world):
-    product = {**world.products[0], "gtin": "06901234567890"}
-    async with suite.client(world.admin_token) as admin:
+async def test_invalid_gtin_names_the_product(shared_suite, shared_world):
+    product = {**shared_world.products[0], "gtin": "06901234567890"}
+    async with shared_suite.client(shared_world.admin_token) as admin:
         response = await admin.put("/api/v1/products", json={"products": [product]})
     assert_problem(response, 400, "products[0].gtin")
 
 
-async def test_garbage_bodies_never_cause_a_500(suite, world):
+async def test_garbage_bodies_never_cause_a_500(shared_suite, shared_world):
     bodies = [b"", b"null", b"[]", b"42", b'"text"', b"{" * 1000, b'{"lines": null}',
               b'{"lines": [null]}', b'{"lines": [{"product_code": null, "quantity": null}]}',
               json.dumps({"lines": [{"product_code": "A-001", "quantity": 2**70}]}).encode(),
               "{\"lines\": [{\"product_code\": \"\u0000\", \"quantity\": 1}]}".encode(),
               b"\xff\xfe\x00"]
-    async with suite.client(world.dealers[0].token) as client:
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         for body in bodies:
             response = await client.post("/api/v1/orders", content=body,
                                          headers={"content-type": "application/json"})
@@ -140,14 +144,15 @@ async def test_garbage_bodies_never_cause_a_500(suite, world):
             assert response.headers["content-type"].startswith(PROBLEM)
 
 
-async def test_request_id_is_echoed_and_generated(suite, world):
-    async with suite.client(world.dealers[0].token) as client:
+async def test_request_id_is_echoed_and_generated(shared_suite, shared_world):
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
         response = await client.get("/api/v1/orders", headers={"x-request-id": "trace-123"})
         assert response.headers["x-request-id"] == "trace-123"
         generated = await client.get("/api/v1/orders")
         assert len(generated.headers["x-request-id"]) == 32
 
 
+@pytest.mark.asyncio(loop_scope="function")
 async def test_readyz_reports_every_service_and_degrades(suite):
     async with suite.client() as client:
         response = await client.get("/readyz")
@@ -164,7 +169,7 @@ async def test_readyz_reports_every_service_and_degrades(suite):
         assert (await client.get("/healthz")).json() == {"status": "ok"}
 
 
-async def test_openapi_document_lists_the_api(suite):
-    async with suite.client() as client:
+async def test_openapi_document_lists_the_api(shared_suite):
+    async with shared_suite.client() as client:
         document = (await client.get("/openapi.json")).json()
     assert {"/api/v1/orders", "/api/v1/auth/login", "/api/v1/accruals"} <= set(document["paths"])
