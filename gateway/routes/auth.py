@@ -22,6 +22,11 @@ class RefreshBody(Body):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
+class ChangePasswordBody(Body):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
 @router.post("/login")
 async def login(body: LoginBody, services: Services) -> dict:
     response = await call(services.identity.Login,
@@ -45,3 +50,10 @@ async def logout(body: RefreshBody, services: Services) -> None:
 @router.get("/me")
 async def me(caller: Caller, services: Services) -> dict:
     return to_json(await call(services.identity.WhoAmI, identity_pb2.WhoAmIRequest()))
+
+
+@router.post("/password", status_code=204)
+async def change_password(body: ChangePasswordBody, caller: Caller, services: Services) -> None:
+    """Change your own password; your refresh tokens are revoked (sign in again)."""
+    await call(services.identity.ChangePassword, identity_pb2.ChangePasswordRequest(
+        current_password=body.current_password, new_password=body.new_password))

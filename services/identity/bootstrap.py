@@ -41,6 +41,7 @@ async def build(settings: ServiceSettings) -> Wiring:
     if admin_password := options.get("bootstrap_admin_password"):
         await service.ensure_bootstrap(options.get("bootstrap_admin_username", "admin"),
                                        admin_password)
+    await service.load_revocations()
     return Wiring(
         db=db,
         nats=nc,

@@ -19,6 +19,7 @@ from shared.bus.streams import ensure_streams
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.host import GrpcService, Wiring
+from shared.revocation import IdentityEvents, RevocationList
 from shared.scope import ScopeResolver
 
 SERVICE = "incentive"
@@ -33,8 +34,13 @@ async def build(settings: ServiceSettings) -> Wiring:
     await ensure_streams(js, [SERVICE])
     outbox = Outbox(outbox_table, SERVICE)
     identity = grpc.aio.insecure_channel(settings.identity_addr)
+    scopes = ScopeResolver(identity)
+    # Deactivated users' tokens fail at once; identity events clear cached scopes.
+    revocations = RevocationList()
+    identity_events = IdentityEvents(nc, revocations, [scopes.invalidate])
+    await identity_events.start()
     rule = CommissionRule(int(options.get("commission_rate_bps", DEFAULT_COMMISSION_RATE_BPS)))
-    service = IncentiveService(db, outbox, ScopeResolver(identity), rule)
+    service = IncentiveService(db, outbox, scopes, rule)
     consumers = ConsumerRunner(
         db, nc, inbox_table, subscriptions(service),
         max_deliveries=int(options.get("max_deliveries", 5)),
@@ -42,6 +48,7 @@ async def build(settings: ServiceSettings) -> Wiring:
     )
 
     async def close_channels() -> None:
+        await identity_events.stop()
         await identity.close()
 
     return Wiring(
@@ -53,4 +60,5 @@ async def build(settings: ServiceSettings) -> Wiring:
             incentive_pb2.DESCRIPTOR.services_by_name["IncentiveService"].full_name)],
         workers=[OutboxRelay(db, outbox, js).run, consumers.run],
         on_stop=[close_channels],
+        is_revoked=revocations.is_revoked,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, MetaData, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus.outbox import bus_tables
@@ -33,6 +33,14 @@ class OrgUnitRow(Base):
     product_lines: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Added in 0002.
+    city_code: Mapped[str] = mapped_column(String(6), default="", server_default="")
+    derived_tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    custom_tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # The grant: a sub-dealer's data is visible to its platform dealer's staff.
+    shared_with_platform: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default="0")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserRow(Base):
@@ -49,6 +57,7 @@ class UserRow(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshTokenRow(Base):
@@ -69,3 +78,22 @@ class AssignmentRow(Base):
     dealer_id: Mapped[str] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
     product_line: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    assigned_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+
+
+class AuditRow(Base):
+    """Who changed what, when, with the target before and after (JSON snapshots)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    before_json: Mapped[str] = mapped_column(Text, default="")
+    after_json: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")

@@ -27,7 +27,10 @@ class Role(enum.StrEnum):
 HQ_ROLES = frozenset({Role.HQ_ADMIN, Role.REGION_MANAGER, Role.CHANNEL_MANAGER, Role.FINANCE,
                       Role.CUSTOMER_SERVICE})
 DEALER_ROLES = frozenset({Role.DEALER_ADMIN, Role.DEALER_SALES})
-ALL_DEALER_ROLES = frozenset({Role.HQ_ADMIN, Role.FINANCE, Role.CUSTOMER_SERVICE, Role.ERP})
+ALL_DEALER_ROLES = frozenset({Role.HQ_ADMIN, Role.FINANCE, Role.CUSTOMER_SERVICE})
+# A service account (ERP) is narrow: every dealer, but only for the actions it feeds.
+ERP_ACTION_PREFIXES = ("order.", "shipment.", "invoice.", "payment.", "product.", "erp.",
+                       "org.read", "dealer.read")
 
 
 class OrgKind(enum.StrEnum):
@@ -99,10 +102,18 @@ class ScopeAnswer:
     dealer_ids: frozenset[str]
 
 
+def erp_may(action: str) -> bool:
+    return not action or action.startswith(ERP_ACTION_PREFIXES)
+
+
 def scope_for(roles: frozenset[str], own_dealer_id: str, assigned: frozenset[str],
-              region_dealers: frozenset[str], sub_dealers: frozenset[str]) -> ScopeAnswer:
-    """Which dealers a principal with these roles may act on."""
+              region_dealers: frozenset[str], sub_dealers: frozenset[str],
+              action: str = "") -> ScopeAnswer:
+    """Which dealers a principal with these roles may act on. ``sub_dealers`` are only
+    the sub-dealers whose data is shared with their platform dealer (the grant)."""
     if roles & ALL_DEALER_ROLES:
+        return ScopeAnswer(True, frozenset())
+    if Role.ERP in roles and erp_may(action):
         return ScopeAnswer(True, frozenset())
     dealers: set[str] = set()
     if roles & DEALER_ROLES and own_dealer_id:

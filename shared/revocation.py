@@ -1,0 +1,144 @@
+"""Session revocation and scope-cache invalidation from identity's events, in every
+process (services and gateway).
+
+Identity publishes ``UserDeactivated`` (and every other scope-changing event) through its
+outbox. Each process keeps a plain core-NATS subscription to ``qudao.identity.>``: core
+subscribers receive what the relay publishes into JetStream within milliseconds, with no
+durable consumer to manage. On start, the process first replays the recent
+``user.deactivated`` events from identity's stream (an ordered, ephemeral consumer), so a
+process that was down when a user left still refuses that user's old tokens until they
+expire.
+
+    revocations = RevocationList()
+    watcher = IdentityEvents(nc, revocations, on_scope_change=[resolver.invalidate])
+    await watcher.start()            # then pass revocations.is_revoked to the interceptor
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from qudao.identity.v1 import events_pb2  # noqa: F401  (registers the payload types)
+
+from shared.bus.envelope import UndecodableEvent, decode_envelope, stream_name
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+IDENTITY_SUBJECTS = "qudao.identity.>"
+DEACTIVATED_SUBJECT = "qudao.identity.user.deactivated"
+# Events after which a cached ResolveScope answer may be wrong.
+SCOPE_SUBJECT_PREFIXES = (
+    "qudao.identity.org_unit.",
+    "qudao.identity.user.deactivated",
+    "qudao.identity.user_roles.",
+    "qudao.identity.assignment.",
+)
+# Longer than any access token lives (identity's default TTL is 15 minutes).
+DEFAULT_MEMORY_SECONDS = 24 * 3600.0
+
+
+class RevocationList:
+    """User ids whose sessions are revoked, each remembered long enough to outlive every
+    token issued before the revocation."""
+
+    def __init__(self, memory_seconds: float = DEFAULT_MEMORY_SECONDS) -> None:
+        self.memory_seconds = memory_seconds
+        self._until: dict[str, float] = {}
+
+    def revoke(self, user_id: str) -> None:
+        if user_id:
+            self._until[user_id] = time.monotonic() + self.memory_seconds
+
+    def is_revoked(self, principal) -> bool:
+        user_id = getattr(principal, "user_id", "")
+        until = self._until.get(user_id) if user_id else None
+        if until is None:
+            return False
+        if until < time.monotonic():
+            del self._until[user_id]
+            return False
+        return True
+
+    def __contains__(self, user_id: str) -> bool:
+        return user_id in self._until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+class IdentityEvents:
+    """Listens to identity's events: revokes sessions of deactivated users and calls
+    ``on_scope_change`` (e.g. ``ScopeResolver.invalidate``) after any scope change."""
+
+    def __init__(self, nc: NatsClient, revocations: RevocationList | None = None,
+                 on_scope_change: Iterable[Callable[[], object]] = (),
+                 catch_up_seconds: float = DEFAULT_MEMORY_SECONDS) -> None:
+        self.nc = nc
+        self.revocations = revocations
+        self.on_scope_change = list(on_scope_change)
+        self.catch_up_seconds = catch_up_seconds
+        self._subscription = None
+
+    async def start(self) -> None:
+        self._subscription = await self.nc.subscribe(IDENTITY_SUBJECTS, cb=self._on_message)
+        if self.revocations is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._catch_up(), timeout=5)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _catch_up(self) -> None:
+        """Replay recent deactivations from identity's stream (if it exists yet)."""
+        js = self.nc.jetstream()
+        try:
+            info = await js.stream_info(stream_name("identity"))
+        except Exception:
+            return  # identity has not started yet; the live subscription covers what comes
+        if not info.state.messages:
+            return
+        since = datetime.now(UTC) - timedelta(seconds=self.catch_up_seconds)
+        subscription = await js.subscribe(
+            DEACTIVATED_SUBJECT, ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
+                                  opt_start_time=since.isoformat().replace("+00:00", "Z")))
+        try:
+            while True:
+                try:
+                    message = await subscription.next_msg(timeout=0.5)
+                except Exception:
+                    return
+                self._apply(message.subject, message.data)
+                if message.metadata.num_pending == 0:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _on_message(self, message) -> None:
+        self._apply(message.subject, message.data)
+
+    def _apply(self, subject: str, data: bytes) -> None:
+        if subject == DEACTIVATED_SUBJECT and self.revocations is not None:
+            try:
+                event = decode_envelope(subject, data)
+            except UndecodableEvent as exc:
+                log.warning("identity_event_undecodable", subject=subject, error=str(exc))
+            else:
+                self.revocations.revoke(event.payload.user.id)
+        if subject.startswith(SCOPE_SUBJECT_PREFIXES):
+            for callback in self.on_scope_change:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("scope_invalidation_failed")

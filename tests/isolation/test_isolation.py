@@ -1,0 +1,21 @@
+"""Walks every endpoint spec (from every ``specs_*.py``) for every principal: other
+tenants' objects answer 404 and lists never include them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.isolation.collect import spec_modules
+from tests.isolation.spec import check
+from tests.isolation.world import build_isolation_world
+
+MODULES = list(spec_modules())
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[1] for m in MODULES])
+async def test_every_principal_sees_exactly_its_tenants(suite, module):
+    world = await build_isolation_world(suite)
+    failures = []
+    for endpoint in module.SPECS:
+        failures += await check(world, endpoint)
+    assert not failures, "\n".join(failures)
