@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from qudao.common.v1 import money_pb2
+from qudao.identity.v1 import identity_pb2
 from qudao.order.v1 import order_pb2
 
 from gateway.clients import call
-from gateway.protojson import to_json
+from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Int64, Page, Services
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
@@ -19,6 +23,15 @@ class MoneyBody(Body):
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 
 
+class SignedMoneyBody(Body):
+    amount_minor: Int64 = Field(description="integer minor units (fen); may be negative")
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+
+
+def _money(body: MoneyBody | SignedMoneyBody) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=body.amount_minor, currency=body.currency)
+
+
 class ProductBody(Body):
     code: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
@@ -27,6 +40,7 @@ class ProductBody(Body):
     product_line: str = Field(min_length=1, max_length=64)
     unit: str = Field(default="", max_length=16)
     list_price: MoneyBody
+    serial_tracked: bool = False
 
 
 class ProductsBody(Body):
@@ -35,7 +49,9 @@ class ProductsBody(Body):
 
 class OrderLineBody(Body):
     product_code: str = Field(min_length=1, max_length=64)
-    quantity: Int64
+    quantity: Int64 = Field(description="must be positive; checked by the order service")
+    expected_unit_price: MoneyBody | None = Field(
+        default=None, description="optional: rejected when the price list says otherwise")
 
 
 class OrderBody(Body):
@@ -43,6 +59,101 @@ class OrderBody(Body):
     lines: list[OrderLineBody] = Field(min_length=1)
     client_order_ref: str = Field(default="", max_length=64,
                                   description="your reference; repeating it is idempotent")
+    selling_company: str = Field(default="", max_length=64)
+    note: str = Field(default="", max_length=500)
+
+
+Stage = Literal["channel_manager", "finance"]
+
+
+class ApproveBody(Body):
+    stage: Stage
+    comment: str = Field(default="", max_length=500)
+
+
+class RejectBody(Body):
+    stage: Stage
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReasonBody(Body):
+    reason: str = Field(default="", max_length=500)
+
+
+class CloseLineBody(Body):
+    quantity: Int64 = Field(default=0, description="0 closes the whole unshipped remainder")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PriceListItemBody(Body):
+    product_code: str = Field(min_length=1, max_length=64)
+    unit_price: MoneyBody
+
+
+class PriceListBody(Body):
+    id: str = ""
+    name: str = Field(default="", max_length=200)
+    tier: Literal["platform", "one", "two"]
+    selling_company: str = Field(default="", max_length=64)
+    valid_from: str = Field(description="YYYY-MM-DD, inclusive")
+    valid_to: str = Field(default="", description="YYYY-MM-DD, inclusive; empty = open")
+    items: list[PriceListItemBody] = Field(min_length=1, max_length=10000)
+
+
+class CreditLimitBody(Body):
+    selling_company: str = Field(default="", max_length=64)
+    credit_limit: MoneyBody
+    payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+    reason: str = Field(default="", max_length=500)
+
+
+class ReceiptLineBody(Body):
+    shipment_line_no: int = Field(ge=0, le=2**31 - 1)
+    quantity_received: Int64
+    quantity_damaged: Int64 = 0
+    note: str = Field(default="", max_length=500)
+
+
+class ReceiptBody(Body):
+    lines: list[ReceiptLineBody] = Field(default_factory=list,
+                                         description="lines left out were received in full")
+
+
+class ResolveBody(Body):
+    resolution: Literal["reship", "credit", "write_off", "denied"]
+    note: str = Field(default="", max_length=300)
+
+
+class ReturnLineBody(Body):
+    product_code: str = Field(min_length=1, max_length=64)
+    batch: str = Field(min_length=1, max_length=64)
+    serials: list[str] = Field(default_factory=list)
+    quantity: Int64
+    shipment_id: str = ""
+
+
+class ReturnBody(Body):
+    dealer_id: str = ""
+    selling_company: str = ""
+    lines: list[ReturnLineBody] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+    client_request_id: str = Field(default="", max_length=64)
+
+
+class CommentBody(Body):
+    comment: str = Field(default="", max_length=500)
+
+
+class StatementBody(Body):
+    dealer_id: str = Field(min_length=1)
+    selling_company: str = ""
+    period_start: str = Field(description="YYYY-MM-DD, inclusive")
+    period_end: str = Field(description="YYYY-MM-DD, inclusive")
+
+
+class DisputeBody(Body):
+    reason: str = Field(min_length=1, max_length=500)
+    disputed_amount: SignedMoneyBody | None = None
 
 
 @router.put("/products")
@@ -50,6 +161,7 @@ async def upsert_products(body: ProductsBody, caller: Caller, services: Services
     request = order_pb2.UpsertProductsRequest(products=[
         order_pb2.Product(code=p.code, name=p.name, spec=p.spec, gtin=p.gtin,
                           product_line=p.product_line, unit=p.unit,
+                          serial_tracked=p.serial_tracked,
                           list_price=money_pb2.Money(amount_minor=p.list_price.amount_minor,
                                                      currency=p.list_price.currency))
         for p in body.products])
@@ -73,21 +185,284 @@ async def get_product(code: str, caller: Caller, services: Services) -> dict:
 async def submit_order(body: OrderBody, caller: Caller, services: Services) -> dict:
     request = order_pb2.SubmitOrderRequest(
         dealer_id=body.dealer_id, client_order_ref=body.client_order_ref,
-        lines=[order_pb2.OrderLineInput(product_code=line.product_code, quantity=line.quantity)
-               for line in body.lines])
+        selling_company=body.selling_company, note=body.note,
+        lines=[order_pb2.OrderLineInput(
+            product_code=line.product_code, quantity=line.quantity,
+            expected_unit_price=_money(line.expected_unit_price)
+            if line.expected_unit_price else None)
+            for line in body.lines])
     return to_json((await call(services.order.SubmitOrder, request)).order)
 
 
+OrderStatusName = Literal["submitted", "approved", "rejected", "partially_shipped", "shipped",
+                          "completed", "cancelled"]
+
+
 @router.get("/orders")
-async def list_orders(caller: Caller, services: Services, page: Page, dealer_id: str = "") -> dict:
-    return to_json(await call(services.order.ListOrders,
-                              order_pb2.ListOrdersRequest(dealer_id=dealer_id, page=page)))
+async def list_orders(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                      status: list[OrderStatusName] = Query(default=[]),  # noqa: B008
+                      awaiting_approval: Stage | None = None) -> dict:
+    request = order_pb2.ListOrdersRequest(
+        dealer_id=dealer_id, page=page,
+        statuses=[enum_number(order_pb2.OrderStatus.DESCRIPTOR, s) for s in status],
+        awaiting_approval=enum_number(order_pb2.ApprovalStage.DESCRIPTOR, awaiting_approval)
+        if awaiting_approval else 0)
+    return to_json(await call(services.order.ListOrders, request))
 
 
 @router.get("/orders/{order_id}")
 async def get_order(order_id: str, caller: Caller, services: Services) -> dict:
     return to_json((await call(services.order.GetOrder,
                                order_pb2.GetOrderRequest(id=order_id))).order)
+
+
+@router.post("/orders/{order_id}/approve")
+async def approve_order(order_id: str, body: ApproveBody, caller: Caller,
+                        services: Services) -> dict:
+    """Approve at the order's current stage (channel manager, then finance); of two
+    racing approvals exactly one wins, the other gets 409."""
+    request = order_pb2.ApproveOrderRequest(
+        order_id=order_id, comment=body.comment,
+        stage=enum_number(order_pb2.ApprovalStage.DESCRIPTOR, body.stage))
+    return to_json((await call(services.order.ApproveOrder, request)).order)
+
+
+@router.post("/orders/{order_id}/reject")
+async def reject_order(order_id: str, body: RejectBody, caller: Caller,
+                       services: Services) -> dict:
+    request = order_pb2.RejectOrderRequest(
+        order_id=order_id, reason=body.reason,
+        stage=enum_number(order_pb2.ApprovalStage.DESCRIPTOR, body.stage))
+    return to_json((await call(services.order.RejectOrder, request)).order)
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel_order(order_id: str, body: ReasonBody, caller: Caller,
+                       services: Services) -> dict:
+    return to_json((await call(services.order.CancelOrder, order_pb2.CancelOrderRequest(
+        order_id=order_id, reason=body.reason))).order)
+
+
+@router.post("/orders/{order_id}/lines/{line_no}/close")
+async def close_order_line(order_id: str, line_no: int, body: CloseLineBody, caller: Caller,
+                           services: Services) -> dict:
+    return to_json((await call(services.order.CloseOrderLine, order_pb2.CloseOrderLineRequest(
+        order_id=order_id, line_no=line_no, quantity=body.quantity,
+        reason=body.reason))).order)
+
+
+@router.put("/price-lists")
+async def upsert_price_list(body: PriceListBody, caller: Caller, services: Services) -> dict:
+    price_list = order_pb2.PriceList(
+        id=body.id, name=body.name, selling_company=body.selling_company,
+        tier=enum_number(identity_pb2.DealerTier.DESCRIPTOR, body.tier),
+        valid_from=body.valid_from, valid_to=body.valid_to,
+        items=[order_pb2.PriceListItem(product_code=i.product_code,
+                                       unit_price=_money(i.unit_price)) for i in body.items])
+    return to_json(await call(services.order.UpsertPriceList,
+                              order_pb2.UpsertPriceListRequest(price_list=price_list)))
+
+
+@router.get("/price-lists")
+async def list_price_lists(caller: Caller, services: Services, page: Page,
+                           tier: Literal["platform", "one", "two", ""] = "",
+                           selling_company: str = "", valid_on: str = "") -> dict:
+    return to_json(await call(services.order.ListPriceLists, order_pb2.ListPriceListsRequest(
+        tier=enum_number(identity_pb2.DealerTier.DESCRIPTOR, tier) if tier else 0,
+        selling_company=selling_company, valid_on=valid_on, page=page)))
+
+
+@router.get("/dealer-accounts")
+async def list_dealer_accounts(caller: Caller, services: Services, page: Page,
+                               dealer_id: str = "", selling_company: str = "",
+                               overdue_only: bool = False) -> dict:
+    return to_json(await call(services.order.ListDealerAccounts,
+                              order_pb2.ListDealerAccountsRequest(
+                                  dealer_id=dealer_id, selling_company=selling_company,
+                                  overdue_only=overdue_only, page=page)))
+
+
+@router.get("/dealer-accounts/{dealer_id}")
+async def get_dealer_account(dealer_id: str, caller: Caller, services: Services,
+                             selling_company: str = "") -> dict:
+    """Credit limit and terms, with balances derived from invoices, payments and
+    credits (never edited by hand)."""
+    return to_json((await call(services.order.GetDealerAccount,
+                               order_pb2.GetDealerAccountRequest(
+                                   dealer_id=dealer_id,
+                                   selling_company=selling_company))).account)
+
+
+@router.put("/dealer-accounts/{dealer_id}/credit-limit")
+async def set_credit_limit(dealer_id: str, body: CreditLimitBody, caller: Caller,
+                           services: Services) -> dict:
+    request = order_pb2.SetCreditLimitRequest(
+        dealer_id=dealer_id, selling_company=body.selling_company,
+        credit_limit=_money(body.credit_limit), reason=body.reason)
+    if body.payment_terms_days is not None:
+        request.payment_terms_days = body.payment_terms_days
+    return to_json((await call(services.order.SetCreditLimit, request)).account)
+
+
+@router.get("/shipments")
+async def list_shipments(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                         order_id: str = "", shipped_from: str = "", shipped_to: str = "",
+                         unreceived_only: bool = False) -> dict:
+    return to_json(await call(services.order.ListShipments, order_pb2.ListShipmentsRequest(
+        dealer_id=dealer_id, order_id=order_id, shipped_from=shipped_from,
+        shipped_to=shipped_to, unreceived_only=unreceived_only, page=page)))
+
+
+@router.get("/shipments/{shipment_id}")
+async def get_shipment(shipment_id: str, caller: Caller, services: Services) -> dict:
+    return to_json((await call(services.order.GetShipment, order_pb2.GetShipmentRequest(
+        shipment_id=shipment_id))).shipment)
+
+
+@router.post("/shipments/{shipment_id}/receipt", status_code=201)
+async def confirm_receipt(shipment_id: str, body: ReceiptBody, caller: Caller,
+                          services: Services) -> dict:
+    """The dealer confirms what arrived; shortages and damage become discrepancies."""
+    request = order_pb2.ConfirmReceiptRequest(shipment_id=shipment_id, lines=[
+        order_pb2.ReceiptLineInput(shipment_line_no=line.shipment_line_no,
+                                   quantity_received=line.quantity_received,
+                                   quantity_damaged=line.quantity_damaged, note=line.note)
+        for line in body.lines])
+    return to_json((await call(services.order.ConfirmReceipt, request)).receipt)
+
+
+@router.get("/discrepancies")
+async def list_discrepancies(caller: Caller, services: Services, page: Page,
+                             dealer_id: str = "", shipment_id: str = "",
+                             status: Literal["open", "resolved", ""] = "") -> dict:
+    return to_json(await call(services.order.ListDiscrepancies,
+                              order_pb2.ListDiscrepanciesRequest(
+                                  dealer_id=dealer_id, shipment_id=shipment_id, page=page,
+                                  status=enum_number(order_pb2.DiscrepancyStatus.DESCRIPTOR,
+                                                     status) if status else 0)))
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolve")
+async def resolve_discrepancy(discrepancy_id: str, body: ResolveBody, caller: Caller,
+                              services: Services) -> dict:
+    request = order_pb2.ResolveDiscrepancyRequest(
+        discrepancy_id=discrepancy_id, note=body.note,
+        resolution=enum_number(order_pb2.DiscrepancyResolution.DESCRIPTOR, body.resolution))
+    return to_json((await call(services.order.ResolveDiscrepancy, request)).discrepancy)
+
+
+@router.post("/returns", status_code=201)
+async def request_return(body: ReturnBody, caller: Caller, services: Services) -> dict:
+    """A return by batch (and serial); never more than the dealer received of it."""
+    request = order_pb2.RequestReturnRequest(
+        dealer_id=body.dealer_id, selling_company=body.selling_company, reason=body.reason,
+        client_request_id=body.client_request_id,
+        lines=[order_pb2.ReturnLineInput(product_code=line.product_code, batch=line.batch,
+                                         serials=line.serials, quantity=line.quantity,
+                                         shipment_id=line.shipment_id)
+               for line in body.lines])
+    return to_json((await call(services.order.RequestReturn, request)).product_return)
+
+
+ReturnStatusName = Literal["requested", "approved", "rejected", "received", "credited"]
+
+
+@router.get("/returns")
+async def list_returns(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                       status: list[ReturnStatusName] = Query(default=[])) -> dict:  # noqa: B008
+    return to_json(await call(services.order.ListReturns, order_pb2.ListReturnsRequest(
+        dealer_id=dealer_id, page=page,
+        statuses=[enum_number(order_pb2.ReturnStatus.DESCRIPTOR, s) for s in status])))
+
+
+@router.get("/returns/{return_id}")
+async def get_return(return_id: str, caller: Caller, services: Services) -> dict:
+    return to_json((await call(services.order.GetReturn, order_pb2.GetReturnRequest(
+        return_id=return_id))).product_return)
+
+
+@router.post("/returns/{return_id}/approve")
+async def approve_return(return_id: str, body: CommentBody, caller: Caller,
+                         services: Services) -> dict:
+    return to_json((await call(services.order.ApproveReturn, order_pb2.ApproveReturnRequest(
+        return_id=return_id, comment=body.comment))).product_return)
+
+
+@router.post("/returns/{return_id}/reject")
+async def reject_return(return_id: str, body: ReasonBody, caller: Caller,
+                        services: Services) -> dict:
+    return to_json((await call(services.order.RejectReturn, order_pb2.RejectReturnRequest(
+        return_id=return_id, reason=body.reason))).product_return)
+
+
+@router.post("/statements", status_code=201)
+async def issue_statement(body: StatementBody, caller: Caller, services: Services) -> dict:
+    """Finance issues a statement (对账单); issuing a period again supersedes it."""
+    return to_json((await call(services.order.IssueStatement, order_pb2.IssueStatementRequest(
+        dealer_id=body.dealer_id, selling_company=body.selling_company,
+        period_start=body.period_start, period_end=body.period_end))).statement)
+
+
+StatementStatusName = Literal["issued", "confirmed", "disputed", "superseded"]
+
+
+@router.get("/statements")
+async def list_statements(caller: Caller, services: Services, page: Page,
+                          dealer_id: str = "", selling_company: str = "",
+                          status: list[StatementStatusName] = Query(default=[])  # noqa: B008
+                          ) -> dict:
+    return to_json(await call(services.order.ListStatements, order_pb2.ListStatementsRequest(
+        dealer_id=dealer_id, selling_company=selling_company, page=page,
+        statuses=[enum_number(order_pb2.StatementStatus.DESCRIPTOR, s) for s in status])))
+
+
+@router.get("/statements/{statement_id}")
+async def get_statement(statement_id: str, caller: Caller, services: Services) -> dict:
+    return to_json((await call(services.order.GetStatement, order_pb2.GetStatementRequest(
+        statement_id=statement_id))).statement)
+
+
+@router.post("/statements/{statement_id}/confirm")
+async def confirm_statement(statement_id: str, body: CommentBody, caller: Caller,
+                            services: Services) -> dict:
+    return to_json((await call(services.order.ConfirmStatement,
+                               order_pb2.ConfirmStatementRequest(
+                                   statement_id=statement_id,
+                                   comment=body.comment))).statement)
+
+
+@router.post("/statements/{statement_id}/lines/{line_no}/dispute")
+async def dispute_statement_line(statement_id: str, line_no: int, body: DisputeBody,
+                                 caller: Caller, services: Services) -> dict:
+    request = order_pb2.DisputeStatementLineRequest(statement_id=statement_id,
+                                                    line_no=line_no, reason=body.reason)
+    if body.disputed_amount is not None:
+        request.disputed_amount.CopyFrom(_money(body.disputed_amount))
+    return to_json((await call(services.order.DisputeStatementLine, request)).statement)
+
+
+@router.get("/statements/{statement_id}/export",
+            responses={200: {"content": {"application/vnd.openxmlformats-officedocument."
+                                         "spreadsheetml.sheet": {}}}})
+async def export_statement(statement_id: str, caller: Caller, services: Services) -> Response:
+    """The statement as an XLSX workbook."""
+    exported = (await call(services.order.ExportStatement, order_pb2.ExportStatementRequest(
+        statement_id=statement_id))).file
+    return Response(content=exported.content, media_type=exported.content_type, headers={
+        "Content-Disposition": "attachment; filename*=UTF-8''" + quote(exported.filename)})
+
+
+@router.get("/channel-inventory")
+async def list_channel_inventory(caller: Caller, services: Services, page: Page,
+                                 dealer_id: str = "", product_code: str = "", gtin: str = "",
+                                 batch: str = "", product_line: str = "",
+                                 include_empty: bool = False) -> dict:
+    """Stock per dealer × product × batch: received − sold − returned."""
+    return to_json(await call(services.order.ListChannelInventory,
+                              order_pb2.ListChannelInventoryRequest(
+                                  dealer_id=dealer_id, product_code=product_code, gtin=gtin,
+                                  batch=batch, product_line=product_line,
+                                  include_empty=include_empty, page=page)))
 
 
 @router.post("/ping", include_in_schema=False)

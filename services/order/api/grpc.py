@@ -3,46 +3,204 @@
 from __future__ import annotations
 
 from qudao.common.v1 import page_pb2
-from qudao.order.v1 import order_pb2, order_pb2_grpc
+from qudao.order.v1 import order_pb2 as pb
+from qudao.order.v1 import order_pb2_grpc
 
+from services.order.domain.ingest import Outcome
 from services.order.domain.orders import LineInput
 from services.order.service import OrderService, page_args
+from services.order.usecases.ingest import results_proto, summary_proto
+from shared.money import Money
+
+
+def _page(token: str, total: int | None = None) -> page_pb2.PageInfo:
+    info = page_pb2.PageInfo(next_page_token=token)
+    if total is not None:
+        info.total_size = total
+    return info
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def __init__(self, service: OrderService) -> None:
         self.service = service
 
+    # catalog
     async def UpsertProducts(self, request, context):
         created, updated, unchanged = await self.service.upsert_products(list(request.products))
-        return order_pb2.UpsertProductsResponse(created=created, updated=updated,
-                                                unchanged=unchanged)
+        return pb.UpsertProductsResponse(created=created, updated=updated, unchanged=unchanged)
 
     async def GetProduct(self, request, context):
-        return order_pb2.GetProductResponse(product=await self.service.get_product(request.code))
+        return pb.GetProductResponse(product=await self.service.get_product(request.code))
 
     async def ListProducts(self, request, context):
         size, token = page_args(request.page)
         products, next_token = await self.service.list_products(request.product_line, size, token)
-        return order_pb2.ListProductsResponse(
-            products=products, page=page_pb2.PageInfo(next_page_token=next_token))
+        return pb.ListProductsResponse(products=products, page=_page(next_token))
 
+    async def UpsertPriceList(self, request, context):
+        price_list, created = await self.service.upsert_price_list(request.price_list)
+        return pb.UpsertPriceListResponse(price_list=price_list, created=created)
+
+    async def ListPriceLists(self, request, context):
+        size, token = page_args(request.page)
+        lists, next_token = await self.service.list_price_lists(
+            request.tier, request.selling_company, request.valid_on, size, token)
+        return pb.ListPriceListsResponse(price_lists=lists, page=_page(next_token))
+
+    # accounts
+    async def GetDealerAccount(self, request, context):
+        return pb.GetDealerAccountResponse(account=await self.service.get_dealer_account(
+            request.dealer_id, request.selling_company))
+
+    async def ListDealerAccounts(self, request, context):
+        size, token = page_args(request.page)
+        accounts, next_token = await self.service.list_dealer_accounts(
+            request.dealer_id, request.selling_company, request.overdue_only, size, token)
+        return pb.ListDealerAccountsResponse(accounts=accounts, page=_page(next_token))
+
+    async def SetCreditLimit(self, request, context):
+        return pb.SetCreditLimitResponse(account=await self.service.set_credit_limit(request))
+
+    # orders
     async def SubmitOrder(self, request, context):
         order = await self.service.submit_order(
             request.dealer_id,
-            [LineInput(line.product_code, line.quantity) for line in request.lines],
-            request.client_order_ref,
-        )
-        return order_pb2.SubmitOrderResponse(order=order)
+            [LineInput(line.product_code, line.quantity,
+                       Money.from_proto(line.expected_unit_price)
+                       if line.HasField("expected_unit_price") else None)
+             for line in request.lines],
+            request.client_order_ref, request.selling_company, request.note)
+        return pb.SubmitOrderResponse(order=order)
 
     async def GetOrder(self, request, context):
-        return order_pb2.GetOrderResponse(order=await self.service.get_order(request.id))
+        return pb.GetOrderResponse(order=await self.service.get_order(request.id))
 
     async def ListOrders(self, request, context):
         size, token = page_args(request.page)
-        orders, next_token, total = await self.service.list_orders(request.dealer_id, size, token)
-        return order_pb2.ListOrdersResponse(
-            orders=orders, page=page_pb2.PageInfo(next_page_token=next_token, total_size=total))
+        orders, next_token, total = await self.service.list_orders(request, size, token)
+        return pb.ListOrdersResponse(orders=orders, page=_page(next_token, total))
+
+    async def ApproveOrder(self, request, context):
+        return pb.ApproveOrderResponse(order=await self.service.decide_order(
+            request.order_id, request.stage, True, request.comment))
+
+    async def RejectOrder(self, request, context):
+        return pb.RejectOrderResponse(order=await self.service.decide_order(
+            request.order_id, request.stage, False, request.reason))
+
+    async def CancelOrder(self, request, context):
+        return pb.CancelOrderResponse(order=await self.service.cancel_order(
+            request.order_id, request.reason))
+
+    async def CloseOrderLine(self, request, context):
+        return pb.CloseOrderLineResponse(order=await self.service.close_order_line(
+            request.order_id, request.line_no, request.quantity, request.reason))
 
     async def Ping(self, request, context):
-        return order_pb2.PingResponse()
+        return pb.PingResponse()
+
+    # ERP ingest
+    async def RecordShipments(self, request, context):
+        results = await self.service.record_shipments(request.shipments, request.mode)
+        return pb.RecordShipmentsResponse(results=results_proto(results),
+                                          summary=summary_proto(results))
+
+    async def StreamShipments(self, request_iterator, context):
+        results, committed = await self.service.stream_shipments(request_iterator)
+        problems = [r for r in results if r.outcome in (Outcome.REJECTED, Outcome.NOT_APPLIED)]
+        return pb.StreamShipmentsResponse(summary=summary_proto(results),
+                                          problems=results_proto(problems),
+                                          messages_committed=committed)
+
+    async def RecordInvoices(self, request, context):
+        results = await self.service.record_invoices(list(request.invoices), request.mode)
+        return pb.RecordInvoicesResponse(results=results_proto(results),
+                                         summary=summary_proto(results))
+
+    async def RecordPayments(self, request, context):
+        results = await self.service.record_payments(list(request.payments), request.mode)
+        return pb.RecordPaymentsResponse(results=results_proto(results),
+                                         summary=summary_proto(results))
+
+    async def GetShipment(self, request, context):
+        return pb.GetShipmentResponse(shipment=await self.service.get_shipment(
+            request.shipment_id))
+
+    async def ListShipments(self, request, context):
+        size, token = page_args(request.page)
+        shipments, next_token = await self.service.list_shipments(request, size, token)
+        return pb.ListShipmentsResponse(shipments=shipments, page=_page(next_token))
+
+    # receipts
+    async def ConfirmReceipt(self, request, context):
+        return pb.ConfirmReceiptResponse(receipt=await self.service.confirm_receipt(
+            request.shipment_id, list(request.lines)))
+
+    async def ListDiscrepancies(self, request, context):
+        size, token = page_args(request.page)
+        items, next_token = await self.service.list_discrepancies(
+            request.dealer_id, request.shipment_id, request.status, size, token)
+        return pb.ListDiscrepanciesResponse(discrepancies=items, page=_page(next_token))
+
+    async def ResolveDiscrepancy(self, request, context):
+        return pb.ResolveDiscrepancyResponse(discrepancy=await self.service.resolve_discrepancy(
+            request.discrepancy_id, request.resolution, request.note))
+
+    # returns
+    async def RequestReturn(self, request, context):
+        return pb.RequestReturnResponse(product_return=await self.service.request_return(
+            request))
+
+    async def ApproveReturn(self, request, context):
+        return pb.ApproveReturnResponse(product_return=await self.service.decide_return(
+            request.return_id, True, request.comment))
+
+    async def RejectReturn(self, request, context):
+        return pb.RejectReturnResponse(product_return=await self.service.decide_return(
+            request.return_id, False, request.reason))
+
+    async def ConfirmReturnReceived(self, request, context):
+        return pb.ConfirmReturnReceivedResponse(
+            product_return=await self.service.confirm_return_received(request))
+
+    async def GetReturn(self, request, context):
+        return pb.GetReturnResponse(product_return=await self.service.get_return(
+            request.return_id))
+
+    async def ListReturns(self, request, context):
+        size, token = page_args(request.page)
+        items, next_token = await self.service.list_returns(
+            request.dealer_id, list(request.statuses), size, token)
+        return pb.ListReturnsResponse(product_returns=items, page=_page(next_token))
+
+    # statements
+    async def IssueStatement(self, request, context):
+        return pb.IssueStatementResponse(statement=await self.service.issue_statement(request))
+
+    async def GetStatement(self, request, context):
+        return pb.GetStatementResponse(statement=await self.service.get_statement(
+            request.statement_id))
+
+    async def ListStatements(self, request, context):
+        size, token = page_args(request.page)
+        items, next_token = await self.service.list_statements(
+            request.dealer_id, request.selling_company, list(request.statuses), size, token)
+        return pb.ListStatementsResponse(statements=items, page=_page(next_token))
+
+    async def ConfirmStatement(self, request, context):
+        return pb.ConfirmStatementResponse(statement=await self.service.confirm_statement(
+            request.statement_id, request.comment))
+
+    async def DisputeStatementLine(self, request, context):
+        return pb.DisputeStatementLineResponse(
+            statement=await self.service.dispute_statement_line(request))
+
+    async def ExportStatement(self, request, context):
+        return pb.ExportStatementResponse(file=await self.service.export_statement(
+            request.statement_id, request.format))
+
+    # channel inventory
+    async def ListChannelInventory(self, request, context):
+        size, token = page_args(request.page)
+        items, next_token = await self.service.list_channel_inventory(request, size, token)
+        return pb.ListChannelInventoryResponse(items=items, page=_page(next_token))

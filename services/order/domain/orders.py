@@ -35,6 +35,8 @@ class CatalogEntry:
 class LineInput:
     product_code: str
     quantity: int
+    # The price the dealer expects; a mismatch with the price list rejects the line.
+    expected_unit_price: Money | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,11 @@ class PricedLine:
         return self.unit_price.times(self.quantity)
 
 
-def price_lines(lines: list[LineInput], catalog: dict[str, CatalogEntry]) -> list[PricedLine]:
-    """Price every line from the catalog, or raise one error naming every bad field."""
+def price_lines(lines: list[LineInput], catalog: dict[str, CatalogEntry],
+                prices: dict[str, Money] | None = None) -> list[PricedLine]:
+    """Price every line from the dealer's price list (``prices``: product code → unit
+    price of the tier's list valid today), falling back to the catalog's list price for a
+    product the list does not name; raise one error naming every bad field."""
     violations: list[FieldViolation] = []
     if not lines:
         violations.append(FieldViolation("lines", "an order needs at least one line"))
@@ -80,13 +85,22 @@ def price_lines(lines: list[LineInput], catalog: dict[str, CatalogEntry]) -> lis
         if entry is None:
             violations.append(FieldViolation(f"{where}.product_code", f"unknown product {code}"))
             continue
+        unit_price = (prices or {}).get(code, entry.list_price)
+        expected = line.expected_unit_price
+        if expected is not None and expected != unit_price:
+            violations.append(FieldViolation(
+                f"{where}.expected_unit_price",
+                f"does not match the price list: {code} costs {unit_price.amount_minor} "
+                f"{unit_price.currency} (minor units), not {expected.amount_minor} "
+                f"{expected.currency}"))
+            continue
         priced.append(PricedLine(
             line_no=index + 1,
             product_code=code,
             gtin=entry.gtin,
             product_line=entry.product_line,
             quantity=line.quantity,
-            unit_price=entry.list_price,
+            unit_price=unit_price,
         ))
     collect(violations)
     currencies = {line.unit_price.currency for line in priced}
@@ -108,15 +122,87 @@ class LineQuantities:
     ordered: int
     shipped: int
     closed: int
+    # Shipped quantity whose receipt the dealer has confirmed.
+    receipted: int = 0
 
 
 def derive_status(decision: OrderStatus, lines: list[LineQuantities]) -> OrderStatus:
-    """An order's status from its approval decision and its lines' quantities."""
+    """An order's status from its approval decision and its lines' quantities.
+
+    submitted/rejected/cancelled come from the decision; once approved: nothing shipped →
+    approved, some remainder unshipped → partially shipped, everything shipped or closed →
+    shipped, and when in addition every shipped unit's receipt is confirmed → completed
+    (an order whose whole quantity was closed without shipping is completed too)."""
     if decision in (OrderStatus.SUBMITTED, OrderStatus.REJECTED, OrderStatus.CANCELLED):
         return decision
     shipped = sum(line.shipped for line in lines)
+    all_done = all(line.shipped + line.closed >= line.ordered for line in lines)
     if shipped == 0:
-        return OrderStatus.APPROVED
-    if all(line.shipped + line.closed >= line.ordered for line in lines):
-        return OrderStatus.SHIPPED
-    return OrderStatus.PARTIALLY_SHIPPED
+        return OrderStatus.COMPLETED if all_done and lines else OrderStatus.APPROVED
+    if not all_done:
+        return OrderStatus.PARTIALLY_SHIPPED
+    if all(line.receipted >= line.shipped for line in lines):
+        return OrderStatus.COMPLETED
+    return OrderStatus.SHIPPED
+
+
+class Stage(enum.IntEnum):
+    """Approval stages (numbers as in the proto's ApprovalStage)."""
+
+    NONE = 0
+    AUTO = 1
+    CHANNEL_MANAGER = 2
+    FINANCE = 3
+
+
+# Who may decide at each stage. HQ admins may stand in for anyone.
+STAGE_ROLES = {
+    Stage.CHANNEL_MANAGER: frozenset({"channel_manager", "region_manager", "hq_admin"}),
+    Stage.FINANCE: frozenset({"finance", "hq_admin"}),
+}
+NEXT_STAGE = {Stage.CHANNEL_MANAGER: Stage.FINANCE, Stage.FINANCE: Stage.NONE}
+
+
+@dataclass(frozen=True)
+class CreditCheckResult:
+    passed: bool
+    credit_limit: int
+    outstanding: int
+    open_orders: int
+    order_amount: int
+
+
+def credit_check(credit_limit: int, outstanding: int, open_orders: int,
+                 order_amount: int) -> CreditCheckResult:
+    """open orders + outstanding + this order ≤ limit → the order may be auto-approved."""
+    return CreditCheckResult(
+        passed=open_orders + outstanding + order_amount <= credit_limit,
+        credit_limit=credit_limit, outstanding=outstanding, open_orders=open_orders,
+        order_amount=order_amount)
+
+
+def first_stage(check: CreditCheckResult) -> Stage:
+    """Where a new order goes: approved automatically, or to its channel manager."""
+    return Stage.NONE if check.passed else Stage.CHANNEL_MANAGER
+
+
+def cancellable(decision: OrderStatus, lines: list[LineQuantities]) -> str:
+    """Why the order cannot be cancelled, or "" if it can."""
+    if decision in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+        return f"the order is already {decision.value}"
+    if any(line.shipped > 0 for line in lines):
+        return "goods have been shipped on this order; close the remaining lines instead"
+    return ""
+
+
+def closable_quantity(ordered: int, shipped: int, closed: int, requested: int) -> int:
+    """The quantity a line closure takes: ``requested`` (0 = the whole remainder), which
+    must fit in the unshipped, unclosed remainder; raises naming the field."""
+    remainder = ordered - shipped - closed
+    if remainder <= 0:
+        collect([FieldViolation("line_no", "the line has no unshipped remainder to close")])
+    if requested < 0:
+        collect([FieldViolation("quantity", "must not be negative")])
+    if requested > remainder:
+        collect([FieldViolation("quantity", f"at most {remainder} remain unshipped")])
+    return requested or remainder

@@ -1,0 +1,17 @@
+"""Every event the order service reacts to, wired in one place."""
+
+from __future__ import annotations
+
+from services.order.service import OrderService
+from shared.bus.consumer import Subscription
+
+
+def subscriptions(service: OrderService) -> list[Subscription]:
+    return [
+        Subscription(
+            durable="order-rebate-credit",
+            producer="incentive",
+            subjects=("qudao.incentive.rebate.credited",),
+            handler=service.on_rebate_credited,
+        ),
+    ]

@@ -1,0 +1,211 @@
+"""ERP ingest rules: validating shipment lines, invoices and payments against what the
+order service knows, idempotency fingerprints, and which records survive under each
+ingest mode. Pure Python, no I/O.
+
+Semantics (also in order.proto):
+
+* Idempotency. A shipment line is identified by (shipment id, line no), an invoice by its
+  id, a payment by its id. Re-pushing identical content is DUPLICATE and changes nothing;
+  the same key with different content is REJECTED as CONFLICTING_REPUSH (the message
+  says which fields differ) and the stored record stands.
+* ALL_OR_NOTHING (the default): one rejected line anywhere in the call (or in one stream
+  message) and nothing of it is stored; the valid lines come back NOT_APPLIED.
+* KEEP_VALID: a record (shipment, invoice, payment) is stored whole or not at all: a
+  shipment with a rejected line is not stored and its valid lines are NOT_APPLIED; the
+  other records of the call are stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+
+OVER_SHIPPED = "OVER_SHIPPED"
+UNKNOWN_ORDER = "UNKNOWN_ORDER"
+UNKNOWN_ORDER_LINE = "UNKNOWN_ORDER_LINE"
+UNKNOWN_PRODUCT = "UNKNOWN_PRODUCT"
+PRODUCT_MISMATCH = "PRODUCT_MISMATCH"
+DEALER_MISMATCH = "DEALER_MISMATCH"
+ORDER_NOT_APPROVED = "ORDER_NOT_APPROVED"
+CONFLICTING_REPUSH = "CONFLICTING_REPUSH"
+INVALID_QUANTITY = "INVALID_QUANTITY"
+INVALID_FIELD = "INVALID_FIELD"
+SERIAL_COUNT = "SERIAL_COUNT_MISMATCH"
+UNKNOWN_SHIPMENT = "UNKNOWN_SHIPMENT"
+UNKNOWN_RETURN = "UNKNOWN_RETURN"
+UNKNOWN_INVOICE = "UNKNOWN_INVOICE"
+
+
+class Outcome(enum.IntEnum):
+    """Numbers as in the proto's IngestOutcome."""
+
+    ACCEPTED = 1
+    DUPLICATE = 2
+    REJECTED = 3
+    NOT_APPLIED = 4
+
+
+class Mode(enum.IntEnum):
+    ALL_OR_NOTHING = 1
+    KEEP_VALID = 2
+
+
+def mode_of(value: int) -> Mode:
+    return Mode.KEEP_VALID if value == Mode.KEEP_VALID else Mode.ALL_OR_NOTHING
+
+
+@dataclass
+class LineResult:
+    record_id: str
+    line_no: int
+    outcome: Outcome
+    reason_code: str = ""
+    message: str = ""
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable digest of a record's content, to tell a duplicate from a conflict."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(str(part).encode())
+        digest.update(b"\x1f")
+    return digest.hexdigest()
+
+
+def parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class OrderLineState:
+    """What an order line allows: its dealer, approval, product and remaining quantity."""
+
+    order_id: str
+    line_no: int
+    dealer_id: str
+    approved: bool
+    product_code: str
+    gtin: str
+    ordered: int
+    shipped: int
+    closed: int
+
+
+@dataclass(frozen=True)
+class ShipLine:
+    shipment_id: str
+    dealer_id: str
+    line_no: int
+    order_id: str
+    order_line_no: int
+    product_code: str
+    gtin: str
+    batch: str
+    expiry_date: str
+    production_date: str
+    serials: tuple[str, ...]
+    quantity: int
+
+    @property
+    def content_hash(self) -> str:
+        return fingerprint(self.order_id, self.order_line_no, self.product_code, self.gtin,
+                           self.batch, self.expiry_date, self.production_date,
+                           "|".join(self.serials), self.quantity)
+
+
+@dataclass
+class ShipmentCheck:
+    """Validates the lines of one call against the order lines, tracking the quantities
+    the call itself has already taken so two lines cannot overshoot together."""
+
+    order_lines: dict[tuple[str, int], OrderLineState]
+    known_orders: set[str]
+    products_by_code: dict[str, str]  # code → gtin
+    products_by_gtin: dict[str, str]  # gtin → code
+    taken: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def check(self, line: ShipLine) -> tuple[str, str] | None:
+        """(reason code, message) if the line must be rejected, else None."""
+        if line.quantity <= 0:
+            return INVALID_QUANTITY, f"quantity must be positive, got {line.quantity}"
+        if line.serials and len(line.serials) != line.quantity:
+            return SERIAL_COUNT, (f"{len(line.serials)} serial numbers for a quantity of "
+                                  f"{line.quantity}")
+        if len(set(line.serials)) != len(line.serials):
+            return SERIAL_COUNT, "serial numbers repeat within the line"
+        if not line.batch:
+            return INVALID_FIELD, "batch is required"
+        if line.expiry_date and parse_day(line.expiry_date) is None:
+            return INVALID_FIELD, f"expiry_date {line.expiry_date!r} is not YYYY-MM-DD"
+        if line.production_date and parse_day(line.production_date) is None:
+            return INVALID_FIELD, f"production_date {line.production_date!r} is not YYYY-MM-DD"
+        code = line.product_code
+        if code and code not in self.products_by_code:
+            return UNKNOWN_PRODUCT, f"no product {code} in the catalog"
+        if line.gtin and line.gtin.zfill(14) not in self.products_by_gtin:
+            return UNKNOWN_PRODUCT, f"no product with GTIN {line.gtin} in the catalog"
+        if not code and not line.gtin:
+            return UNKNOWN_PRODUCT, "product_code or gtin is required"
+        if line.order_id not in self.known_orders:
+            return UNKNOWN_ORDER, f"no order {line.order_id}"
+        key = (line.order_id, line.order_line_no)
+        state = self.order_lines.get(key)
+        if state is None:
+            return UNKNOWN_ORDER_LINE, f"order {line.order_id} has no line {line.order_line_no}"
+        if state.dealer_id != line.dealer_id:
+            return DEALER_MISMATCH, (f"order {line.order_id} belongs to another dealer than "
+                                     f"the shipment's {line.dealer_id}")
+        if not state.approved:
+            return ORDER_NOT_APPROVED, f"order {line.order_id} is not approved for shipping"
+        if (code and code != state.product_code) or (
+                line.gtin and line.gtin.zfill(14) != state.gtin):
+            return PRODUCT_MISMATCH, (f"order line {line.order_line_no} is for "
+                                      f"{state.product_code} ({state.gtin})")
+        already = state.shipped + self.taken.get(key, 0)
+        remainder = state.ordered - state.closed - already
+        if line.quantity > remainder:
+            return OVER_SHIPPED, (f"ships {line.quantity} but only {max(remainder, 0)} of "
+                                  f"{state.ordered} remain (shipped {already}, closed "
+                                  f"{state.closed})")
+        self.taken[key] = self.taken.get(key, 0) + line.quantity
+        return None
+
+    def release(self, line: ShipLine) -> None:
+        """Give back the quantity of a line that will not be stored after all."""
+        key = (line.order_id, line.order_line_no)
+        self.taken[key] = self.taken.get(key, 0) - line.quantity
+
+
+def apply_mode(results: list[LineResult], mode: Mode) -> set[str]:
+    """Mark what is not stored under ``mode``; return the record ids to store (those with
+    at least one ACCEPTED line)."""
+    rejected_records = {r.record_id for r in results if r.outcome == Outcome.REJECTED}
+    # None: nothing of the call is stored.
+    doomed = None if mode == Mode.ALL_OR_NOTHING and rejected_records else rejected_records
+    store: set[str] = set()
+    for result in results:
+        if result.outcome != Outcome.ACCEPTED:
+            continue
+        if doomed is None or result.record_id in doomed:
+            result.outcome = Outcome.NOT_APPLIED
+            result.reason_code = ""
+            result.message = ("not stored: another line failed under ALL_OR_NOTHING"
+                              if doomed is None else
+                              "not stored: another line of this record failed")
+        else:
+            store.add(result.record_id)
+    return store
+
+
+def summarize(results: list[LineResult]) -> dict[str, int]:
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "not_applied": 0}
+    names = {Outcome.ACCEPTED: "accepted", Outcome.DUPLICATE: "duplicate",
+             Outcome.REJECTED: "rejected", Outcome.NOT_APPLIED: "not_applied"}
+    for result in results:
+        counts[names[result.outcome]] += 1
+    return counts

@@ -1,0 +1,2 @@
+"""The order service's use cases, one module per area; ``OrderService`` (service.py)
+combines them."""
