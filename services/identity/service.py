@@ -279,9 +279,10 @@ class IdentityService:
             return Principal(subject=principal.subject, user_id=principal.user_id)
         return self._principal(user, await self._dealer_of(session, user.org_unit_id))
 
-    async def _visibility(self, session, principal: Principal) -> Visibility:
+    async def _visibility(self, session, principal: Principal,
+                          action: str = "org.read") -> Visibility:
         principal = await self._current(session, principal)
-        scope = await self._scope(session, principal, "org.read")
+        scope = await self._scope(session, principal, action)
         structure = bool(principal.roles & HQ_ROLES) or principal.has_role(Role.ERP)
         return Visibility(scope.all_dealers, scope.dealer_ids, principal.org_unit_id, structure)
 
@@ -888,8 +889,8 @@ class IdentityService:
         if unit is None or unit.kind != OrgKind.DEALER:
             return False
         # Staff of the dealers in the principal's scope (for a platform dealer's staff
-        # also its shared sub-dealers'), no one else.
-        return (await self._visibility(session, principal)).sees(unit)
+        # also its shared sub-dealers'), no one else; an ERP account sees no one.
+        return (await self._visibility(session, principal, "user.read")).sees(unit)
 
     async def create_user(self, request: identity_pb2.CreateUserRequest) -> identity_pb2.User:
         principal = current_principal()
@@ -951,7 +952,7 @@ class IdentityService:
             current = await self._current(session, principal)
             query = select(UserRow).order_by(UserRow.created_at, UserRow.id)
             if not current.has_role(Role.HQ_ADMIN):
-                visibility = await self._visibility(session, current)
+                visibility = await self._visibility(session, current, "user.read")
                 units = set(visibility.dealer_ids)
                 if visibility.everything:
                     units = set((await session.scalars(select(OrgUnitRow.id).where(

@@ -1,0 +1,250 @@
+"""Users, roles and sessions through the gateway: dealer admins manage their own staff,
+ERP accounts are narrow, bad credentials and tokens are refused with a clear reason, and
+a deactivated user's old token fails within a second in the gateway and in every
+service."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
+from qudao.order.v1 import order_pb2, order_pb2_grpc
+
+from shared.auth import TokenIssuer
+from shared.context import Principal
+from tests.harness import eventually
+from tests.identity.helpers import Admin, fields_of
+from tests.world import STAFF_PASSWORD
+
+
+async def test_bad_users_tokens_and_credentials(suite):
+    admin = await Admin.login(suite)
+    try:
+        region = await admin.region("east", "华东")
+        dealer = await admin.dealer(1, region["id"])
+        await admin.user("dealer1.sales", ["dealer_sales"], dealer["id"])
+        users_before = (await admin.ok("GET", "/api/v1/users"))["page"]["total_size"]
+
+        duplicate = await admin.http.post("/api/v1/users", json={
+            "username": "Dealer1.Sales", "password": STAFF_PASSWORD,
+            "roles": ["dealer_sales"], "org_unit_id": dealer["id"]})
+        assert duplicate.status_code == 409 and fields_of(duplicate.json()) == ["username"]
+        weak = await admin.http.post("/api/v1/users", json={
+            "username": "weakling", "password": "password", "roles": ["dealer_sales"],
+            "org_unit_id": dealer["id"]})
+        assert weak.status_code == 400 and set(fields_of(weak.json())) == {"password"}
+        wrong_kind = await admin.http.post("/api/v1/users", json={
+            "username": "misplaced", "password": STAFF_PASSWORD, "roles": ["finance"],
+            "org_unit_id": dealer["id"]})
+        assert wrong_kind.status_code == 400 and fields_of(wrong_kind.json()) == ["roles"]
+        assert (await admin.ok("GET", "/api/v1/users"))["page"]["total_size"] == users_before
+
+        # Expired and tampered tokens.
+        issuer = TokenIssuer(suite.private_key.read_bytes(), ttl_seconds=60)
+        expired, _ = issuer.issue(Principal(subject="user:x", user_id="x"),
+                                  now=time.time() - 3600)
+        async with suite.client(expired) as client:
+            response = await client.get("/api/v1/org-units")
+        assert response.status_code == 401 and response.json()["reason"] == "TOKEN_EXPIRED"
+        head, payload, signature = admin.token.split(".")
+        flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+        for tampered in (f"{head}.{payload}.{flipped}", f"{head}.{payload[:-1]}x.{signature}"):
+            async with suite.client(tampered) as client:
+                response = await client.get("/api/v1/org-units")
+            assert response.status_code == 401 and response.json()["reason"] == "TOKEN_INVALID"
+
+        # Lockout after repeated failures, even with the right password afterwards.
+        async with suite.client() as client:
+            for _ in range(5):
+                response = await client.post("/api/v1/auth/login", json={
+                    "username": "dealer1.sales", "password": "wrong-Passw0rd!"})
+                assert response.status_code == 401
+            response = await client.post("/api/v1/auth/login", json={
+                "username": "dealer1.sales", "password": STAFF_PASSWORD})
+            assert response.status_code == 401 and response.json()["reason"] == "LOCKED_OUT"
+    finally:
+        await admin.aclose()
+
+
+async def test_refresh_logout_and_password_change(suite):
+    admin = await Admin.login(suite)
+    try:
+        hq = await admin.hq_id()
+        await admin.user("fin.one", ["finance"], hq)
+    finally:
+        await admin.aclose()
+    async with suite.client() as client:
+        login = (await client.post("/api/v1/auth/login", json={
+            "username": "fin.one", "password": STAFF_PASSWORD})).json()
+        refreshed = await client.post("/api/v1/auth/refresh",
+                                      json={"refresh_token": login["refresh_token"]})
+        assert refreshed.status_code == 200
+        reused = await client.post("/api/v1/auth/refresh",
+                                   json={"refresh_token": login["refresh_token"]})
+        assert reused.status_code == 401 and reused.json()["reason"] == "REFRESH_INVALID"
+        token = refreshed.json()["refresh_token"]
+        assert (await client.post("/api/v1/auth/logout", json={"refresh_token": token})
+                ).status_code == 204
+        assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+                ).status_code == 401
+    async with suite.client(login["access_token"]) as client:
+        second = (await client.post("/api/v1/auth/login", json={
+            "username": "fin.one", "password": STAFF_PASSWORD})).json()
+        wrong = await client.post("/api/v1/auth/password", json={
+            "current_password": "nope-Passw0rd!", "new_password": "New-Passw0rd!2"})
+        assert wrong.status_code == 400 and fields_of(wrong.json()) == ["current_password"]
+        weak = await client.post("/api/v1/auth/password", json={
+            "current_password": STAFF_PASSWORD, "new_password": "short"})
+        assert weak.status_code == 400 and set(fields_of(weak.json())) == {"new_password"}
+        changed = await client.post("/api/v1/auth/password", json={
+            "current_password": STAFF_PASSWORD, "new_password": "New-Passw0rd!2"})
+        assert changed.status_code == 204
+        # Other sessions end: their refresh tokens no longer work.
+        assert (await client.post("/api/v1/auth/refresh", json={
+            "refresh_token": second["refresh_token"]})).status_code == 401
+    assert await suite.login("fin.one", "New-Passw0rd!2")
+
+
+async def test_dealer_admin_manages_own_staff_and_erp_is_narrow(suite):
+    admin = await Admin.login(suite)
+    try:
+        region = await admin.region("east", "华东")
+        own = await admin.dealer(1, region["id"])
+        other = await admin.dealer(2, region["id"])
+        await admin.user("own.admin", ["dealer_admin"], own["id"])
+        other_staff = await admin.user("other.sales", ["dealer_sales"], other["id"])
+        await admin.user("erp.feed", ["service_erp"], await admin.hq_id())
+    finally:
+        await admin.aclose()
+    dealer_admin = suite.client(await suite.login("own.admin", STAFF_PASSWORD))
+    async with dealer_admin:
+        created = await dealer_admin.post("/api/v1/users", json={
+            "username": "own.sales", "password": STAFF_PASSWORD, "roles": ["dealer_sales"],
+            "org_unit_id": own["id"]})
+        assert created.status_code == 201, created.text
+        staff = created.json()
+        elsewhere = await dealer_admin.post("/api/v1/users", json={
+            "username": "sneaky", "password": STAFF_PASSWORD, "roles": ["dealer_sales"],
+            "org_unit_id": other["id"]})
+        assert elsewhere.status_code == 404
+        too_much = await dealer_admin.put(f"/api/v1/users/{staff['id']}/roles",
+                                          json={"roles": ["hq_admin"]})
+        assert too_much.status_code == 403
+        promoted = await dealer_admin.put(f"/api/v1/users/{staff['id']}/roles",
+                                          json={"roles": ["dealer_admin", "dealer_sales"]})
+        assert promoted.status_code == 200 and promoted.json()["roles"] == [
+            "dealer_admin", "dealer_sales"]
+        assert (await dealer_admin.get(f"/api/v1/users/{other_staff['id']}")).status_code == 404
+        listed = (await dealer_admin.get("/api/v1/users")).json()["users"]
+        assert {u["username"] for u in listed} == {"own.admin", "own.sales"}
+        gone = await dealer_admin.post(f"/api/v1/users/{staff['id']}/deactivate", json={})
+        assert gone.status_code == 200 and gone.json()["active"] is False
+        assert (await dealer_admin.post(f"/api/v1/users/{other_staff['id']}/deactivate",
+                                        json={})).status_code == 404
+    async with suite.client(await suite.login("erp.feed", STAFF_PASSWORD)) as erp:
+        feeds = (await erp.get("/api/v1/scope", params={"action": "shipment.record"})).json()
+        assert feeds["all_dealers"] is True
+        approve = (await erp.get("/api/v1/scope",
+                                 params={"action": "registration.approve"})).json()
+        assert approve == {"all_dealers": False, "dealer_ids": []}
+        assert (await erp.post("/api/v1/org-units", json={
+            "kind": "region", "name": "x", "region_code": "x"})).status_code == 403
+        assert (await erp.get("/api/v1/audit-events")).status_code == 403
+        assert [u["username"] for u in (await erp.get("/api/v1/users")).json()["users"]] == [
+            "erp.feed"]
+
+
+async def test_deactivated_users_token_fails_within_a_second_everywhere(suite):
+    admin = await Admin.login(suite)
+    try:
+        region = await admin.region("east", "华东")
+        dealer = await admin.dealer(1, region["id"])
+        user = await admin.user("leaving.sales", ["dealer_sales"], dealer["id"])
+    finally:
+        await admin.aclose()
+    token = await suite.login("leaving.sales", STAFF_PASSWORD)
+    metadata = (("authorization", f"Bearer {token}"),)
+    order_channel = grpc.aio.insecure_channel(f"127.0.0.1:{suite.ports['order']}")
+    incentive_channel = grpc.aio.insecure_channel(f"127.0.0.1:{suite.ports['incentive']}")
+    orders = order_pb2_grpc.OrderServiceStub(order_channel)
+    accruals = incentive_pb2_grpc.IncentiveServiceStub(incentive_channel)
+    try:
+        async with suite.client(token) as client:
+            assert (await client.get(f"/api/v1/org-units/{dealer['id']}")).status_code == 200
+            await orders.ListOrders(order_pb2.ListOrdersRequest(), metadata=metadata)
+            await accruals.ListAccruals(incentive_pb2.ListAccrualsRequest(), metadata=metadata)
+
+            async with suite.client(admin.token) as hq:
+                response = await hq.post(f"/api/v1/users/{user['id']}/deactivate",
+                                         json={"reason": "left the company"})
+                assert response.status_code == 200, response.text
+            deactivated_at = time.monotonic()
+
+            async def gateway_refuses():
+                response = await client.get(f"/api/v1/org-units/{dealer['id']}")
+                return response.status_code == 401 and \
+                    response.json()["reason"] == "TOKEN_REVOKED"
+
+            async def refuses(call, request):
+                try:
+                    await call(request, metadata=metadata)
+                except grpc.aio.AioRpcError as error:
+                    return error.code() == grpc.StatusCode.UNAUTHENTICATED
+                return False
+
+            await eventually(gateway_refuses, timeout=1.0, interval=0.02)
+            await eventually(lambda: refuses(orders.ListOrders, order_pb2.ListOrdersRequest()),
+                             timeout=1.0, interval=0.02)
+            await eventually(lambda: refuses(accruals.ListAccruals,
+                                             incentive_pb2.ListAccrualsRequest()),
+                             timeout=1.0, interval=0.02)
+            assert time.monotonic() - deactivated_at < 1.5
+            login = await client.post("/api/v1/auth/login", json={
+                "username": "leaving.sales", "password": STAFF_PASSWORD})
+            assert login.status_code == 401 and login.json()["reason"] == "DEACTIVATED"
+    finally:
+        await order_channel.close()
+        await incentive_channel.close()
+
+
+async def test_a_restarted_service_still_refuses_a_deactivated_token(suite):
+    """A service that starts after the deactivation replays it from identity's stream."""
+    admin = await Admin.login(suite)
+    try:
+        region = await admin.region("east", "华东")
+        dealer = await admin.dealer(1, region["id"])
+        user = await admin.user("gone.sales", ["dealer_sales"], dealer["id"])
+        token = await suite.login("gone.sales", STAFF_PASSWORD)
+        await suite.stop_service("order")
+        await admin.ok("POST", f"/api/v1/users/{user['id']}/deactivate", json={})
+        await eventually(lambda: _published(suite), timeout=5)
+        await suite.start_service("order")
+    finally:
+        await admin.aclose()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{suite.ports['order']}")
+    try:
+        stub = order_pb2_grpc.OrderServiceStub(channel)
+        try:
+            await stub.ListOrders(order_pb2.ListOrdersRequest(),
+                                  metadata=(("authorization", f"Bearer {token}"),))
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        else:
+            raise AssertionError("the restarted order service accepted a revoked token")
+    finally:
+        await channel.close()
+
+
+async def _published(suite) -> bool:
+    import nats
+
+    nc = await nats.connect(suite.nats.url)
+    try:
+        info = await nc.jetstream().stream_info("QUDAO_IDENTITY")
+        subjects = await nc.jetstream().stream_info("QUDAO_IDENTITY",
+                                                    subjects_filter="qudao.identity.user.>")
+        return bool(info.state.messages) and "qudao.identity.user.deactivated" in (
+            subjects.state.subjects or {})
+    finally:
+        await nc.close()
