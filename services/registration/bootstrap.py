@@ -1,38 +1,71 @@
 """The one place the registration service's real adapters are wired.
 
-Its API is sketched in protos/qudao/registration/v1 and answers UNIMPLEMENTED until the registration
-issue builds it; the service already migrates, connects to the bus and reports health."""
+Options (QUDAO_REGISTRATION_OPTION_<NAME>): PROTECTION_DAYS (90), EXPIRING_WITHIN_DAYS
+(14), FUZZY_THRESHOLD_BPS (8500), AUTO_APPROVE ("never" | "clean"), STAGES (comma list,
+default initial_contact,needs_confirmed,quotation,contract_signed), LEAD_CLAIM_HOURS (72),
+SCHEDULER_INTERVAL_SECONDS (30), INDEX_REFRESH_SECONDS (2)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
+from qudao.identity.v1 import identity_pb2_grpc
 from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
 
-from services.registration.adapters.orm import outbox_table
+from services.registration.adapters.name_index import NameIndex
+from services.registration.adapters.orm import inbox_table, outbox_table
+from services.registration.api.grpc import RegistrationServicer
+from services.registration.consumers.subscriptions import subscriptions
+from services.registration.domain.rules import Policy
+from services.registration.service import RegistrationService
 from shared.bus.connection import connect
+from shared.bus.consumer import ConsumerRunner
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.host import GrpcService, Wiring
+from shared.logging import get_logger
+from shared.scope import ScopeResolver
 
 SERVICE = "registration"
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 async def build(settings: ServiceSettings) -> Wiring:
+    options = settings.options
+    policy = Policy.from_options(options)
     db = Database(settings.database_url)
     nc = await connect(settings.nats_url, f"qudao-{SERVICE}")
     js = nc.jetstream()
-    await ensure_streams(js, [SERVICE])
+    await ensure_streams(js, [SERVICE, "identity"])
     outbox = Outbox(outbox_table, SERVICE)
+    identity = grpc.aio.insecure_channel(settings.identity_addr)
+    index = NameIndex()
+    loaded = await index.load(db)
+    log.info("name_index_loaded", customers=loaded)
+    service = RegistrationService(db, outbox, ScopeResolver(identity),
+                                  identity_pb2_grpc.IdentityServiceStub(identity), index, policy)
+    consumers = ConsumerRunner(db, nc, inbox_table, subscriptions(service),
+                               max_deliveries=int(options.get("max_deliveries", 5)))
+    refresh = float(options.get("index_refresh_seconds", 2))
+
+    async def refresher() -> None:
+        await service.run_index_refresher(refresh)
+
+    async def close_channels() -> None:
+        await identity.close()
+
     return Wiring(
         db=db,
         nats=nc,
         services=[GrpcService(
             registration_pb2_grpc.add_RegistrationServiceServicer_to_server,
-            registration_pb2_grpc.RegistrationServiceServicer(),
+            RegistrationServicer(service),
             registration_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name)],
-        workers=[OutboxRelay(db, outbox, js).run],
+        workers=[OutboxRelay(db, outbox, js).run, consumers.run, service.run_scheduler,
+                 refresher],
+        on_stop=[close_channels],
     )

@@ -1,0 +1,133 @@
+"""Duplicate detection rules: the features of a normalized name, the similarity of two
+names, and the verdict of a duplicate check. Pure Python, no I/O.
+
+Two names are compared on their *core*: the normalized name without its leading place
+names ("上海", "徐汇区") and its category suffix ("医院", "中医医院", "妇幼保健院"). Names
+of different categories or with different ordinals ("第一" vs "第六") never match; a core
+contained in the other ("中山" in "复旦大学中山") is a 简称 and scores high."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+DEFAULT_FUZZY_THRESHOLD_BPS = 8500
+
+# Longest first: the first suffix that matches is the category.
+CATEGORIES = (
+    "社区卫生服务中心", "社区卫生服务站", "中西医结合医院", "妇幼保健院", "精神卫生中心",
+    "疾病预防控制中心", "妇产科医院", "中医医院", "中医院", "口腔医院", "肿瘤医院", "儿童医院",
+    "眼科医院", "骨科医院", "胸科医院", "传染病医院", "康复医院", "专科医院", "卫生院",
+    "门诊部", "诊所", "大药房", "药房", "药店", "医疗器械", "医药", "医院", "中心",
+)
+_PLACE = re.compile(r"^(?:[\u4e00-\u9fff]{1,5}?(?:省|自治区|自治州|市|地区|盟|区|县|旗))+")
+_PROVINCE_SHORT = re.compile(
+    "^(北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
+    "湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门)")
+_ORDINAL = re.compile(r"第[零一二三四五六七八九十百]+|\d+")
+# Cores made only of these words say nothing about which hospital it is.
+_GENERIC_WORDS = re.compile(r"人民|中心|中医|第[零一二三四五六七八九十百]+|市|区|县|医学院|大学|"
+                            r"医科|附属|总|联合|社区|卫生|服务")
+
+
+class Verdict(enum.IntEnum):
+    NONE = 1
+    POSSIBLE_DUPLICATE = 2
+    DUPLICATE = 3
+
+
+class MatchKind(enum.IntEnum):
+    CREDIT_CODE = 1
+    NORMALIZED_NAME = 2
+    ALIAS = 3
+    FUZZY_NAME = 4
+
+
+@dataclass(frozen=True, slots=True)
+class NameFeatures:
+    normalized: str
+    core: str
+    places: str
+    category: str
+    ordinals: frozenset[str]
+    generic: bool
+
+    def bigrams(self) -> set[str]:
+        text = self.core
+        if len(text) < 2:
+            return {text} if text else set()
+        return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def features(normalized: str) -> NameFeatures:
+    category = ""
+    body = normalized
+    for suffix in CATEGORIES:
+        if body.endswith(suffix) and len(body) > len(suffix):
+            category = suffix
+            body = body[: -len(suffix)]
+            break
+    places = ""
+    match = _PROVINCE_SHORT.match(body)
+    if match and len(body) > match.end():
+        places = match.group(0)
+        body = body[match.end():]
+    match = _PLACE.match(body)
+    if match and len(body) > match.end():
+        places += match.group(0)
+        body = body[match.end():]
+    ordinals = frozenset(_ORDINAL.findall(body))
+    generic = not _GENERIC_WORDS.sub("", body)
+    return NameFeatures(normalized, body, places, category, ordinals, generic)
+
+
+def similarity(query: NameFeatures, candidate: NameFeatures) -> int:
+    """Similarity in basis points, 0..10000."""
+    if query.normalized == candidate.normalized:
+        return 10000
+    if query.category != candidate.category or query.ordinals != candidate.ordinals:
+        return 0
+    # "人民医院" of one district is not "人民医院" of another.
+    if ((query.generic or candidate.generic) and query.places != candidate.places
+            and (query.core != candidate.core or (query.places and candidate.places))):
+        return 0
+    a, b = query.core, candidate.core
+    score = fuzz.ratio(a, b)
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    # A 简称 drops what comes before the distinctive part: 复旦大学中山 → 中山.
+    if len(short) >= 2 and long.endswith(short) and not (query.generic or candidate.generic):
+        score = max(score, 95.0 - min(5.0, (len(long) - len(short)) * 0.5))
+    if query.places and candidate.places and query.places != candidate.places:
+        score -= 10
+    return max(0, round(score * 100))
+
+
+@dataclass(frozen=True)
+class Match:
+    customer_id: str
+    kind: MatchKind
+    score_bps: int
+
+
+def verdict_of(matches: list[Match]) -> Verdict:
+    if any(m.kind != MatchKind.FUZZY_NAME for m in matches):
+        return Verdict.DUPLICATE
+    if matches:
+        return Verdict.POSSIBLE_DUPLICATE
+    return Verdict.NONE
+
+
+def rank(matches: list[Match]) -> list[Match]:
+    """Best first; one entry per customer, keeping its strongest kind."""
+    best: dict[str, Match] = {}
+    for match in matches:
+        current = best.get(match.customer_id)
+        if current is None or (match.kind != MatchKind.FUZZY_NAME,
+                               match.score_bps) > (current.kind != MatchKind.FUZZY_NAME,
+                                                   current.score_bps):
+            best[match.customer_id] = match
+    return sorted(best.values(),
+                  key=lambda m: (m.kind == MatchKind.FUZZY_NAME, -m.score_bps, m.customer_id))
