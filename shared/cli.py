@@ -4,6 +4,7 @@
   qudao migrate SERVICE|all      upgrade a service's database to the newest revision
   qudao makemigration SERVICE M  autogenerate a migration from the service's tables
   qudao dlq list | replay        inspect and replay dead-lettered events
+  qudao erp push FILE            push products, shipments, invoices, payments as the ERP
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def cmd_dlq(args) -> None:
         asyncio.run(replay_dead_letters(url, args.consumer))
 
 
+def cmd_erp(args) -> None:
+    # Imported by name: the shared library never imports a service statically.
+    importlib.import_module("services.order.erp_client").main(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qudao", description="Qudao dealer-channel suite")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +104,13 @@ def main(argv: list[str] | None = None) -> None:
     dlq.add_argument("--consumer", default="", help="only this durable consumer")
     dlq.add_argument("--nats-url", default="")
     dlq.set_defaults(func=cmd_dlq)
+
+    erp = commands.add_parser("erp", help="act as the ERP against the order service")
+    erp_commands = erp.add_subparsers(dest="erp_command", required=True)
+    erp_push = erp_commands.add_parser(
+        "push", help="push a JSON file of products, shipments, invoices and payments")
+    importlib.import_module("services.order.erp_client").add_arguments(erp_push)
+    erp_push.set_defaults(func=cmd_erp)
 
     args = parser.parse_args(argv)
     args.func(args)
