@@ -742,25 +742,31 @@ class RegistrationService:
             problem = territory_violation(dealer, "", product_line)
             raise InvalidArgument(problem.description, violations=[problem],
                                   reason="PRODUCT_LINE_NOT_CARRIED")
-        for attempt in range(4):
+        attempts = 6
+        for attempt in range(attempts):
             try:
-                return await self._submit_once(request, principal, dealer, product_line,
-                                               prepared)
+                try:
+                    return await self._submit_once(request, principal, dealer, product_line,
+                                                   prepared)
+                except IntegrityError as exc:
+                    text = str(exc.orig if exc.orig is not None else exc).lower()
+                    if "active_key" not in text:
+                        raise
+                # The database let another registration take the slot first: this one
+                # loses, with the winner's evidence. (Two losers opening the same
+                # conflict at once: the second joins it on the next attempt.)
+                return await self._lose(request, principal, dealer, product_line, prepared)
             except IntegrityError as exc:
                 text = str(exc.orig if exc.orig is not None else exc).lower()
-                if "active_key" in text or "uq_registrations_active_key" in text or (
-                        "registrations.active_key" in text):
-                    return await self._lose(request, principal, dealer, product_line,
-                                             prepared)
                 if "client_request_id" in text or "dealer_request" in text:
                     existing = await self._by_request_id(dealer.id, request.client_request_id)
                     if existing is not None:
                         return pb.SubmitRegistrationResponse(
                             registration=registration_to_proto(existing, principal))
-                if attempt == 3:
+                if attempt == attempts - 1:
                     raise
-                # A concurrent submission created the same new customer: go again, it is
-                # an exact duplicate now.
+                # A concurrent submission created the same new customer (or conflict):
+                # go again; it is an exact duplicate now.
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
