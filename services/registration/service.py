@@ -1464,7 +1464,7 @@ class RegistrationService:
                 await session.flush()
                 await session.execute(update(LeadRow).where(LeadRow.id == lead_id).values(
                     registration_id=row.id, customer_id=customer.id))
-                await session.refresh(lead)
+                lead = await session.get(LeadRow, lead_id, populate_existing=True)
                 await self._event(session, "registration", "submitted",
                                   events_pb2.RegistrationSubmitted(
                                       registration=registration_to_proto(row)), row.id)

@@ -53,3 +53,42 @@ async def wait_status(client, registration_id: str, status: str, timeout: float 
         return body if body.get("status") == status else None
 
     return await eventually(check, timeout=timeout)
+
+
+class EventLog:
+    """Every event registration publishes, read from its JetStream stream."""
+
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.seen: list[tuple[str, object]] = []
+
+    async def __aenter__(self) -> EventLog:
+        import nats
+
+        from shared.bus.envelope import decode_envelope
+
+        self.nc = await nats.connect(self.suite.nats.url)
+        js = self.nc.jetstream()
+
+        async def on_message(message):
+            event = decode_envelope(message.subject, message.data)
+            self.seen.append((message.subject, event.payload))
+            await message.ack()
+
+        self.subscription = await js.subscribe("qudao.registration.>", cb=on_message,
+                                               stream="QUDAO_REGISTRATION")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.subscription.unsubscribe()
+        await self.nc.close()
+
+    def of(self, subject_suffix: str) -> list:
+        return [payload for subject, payload in self.seen if subject.endswith(subject_suffix)]
+
+    async def wait_for(self, subject_suffix: str, predicate=lambda payload: True,
+                       timeout: float = 10):
+        async def check():
+            return [p for p in self.of(subject_suffix) if predicate(p)]
+
+        return await eventually(check, timeout=timeout)

@@ -35,7 +35,7 @@ async def hundred_at_once(suite: Suite, expect_winner_status: str) -> None:
         assert all(r.status_code in (201, 409) for r in responses), [
             r.text for r in responses if r.status_code not in (201, 409)][:3]
         created = [r.json() for r in responses if r.status_code == 201]
-        winners = [r for r in created if r["status"] in ACTIVE and not r.get("conflict_id")
+        winners = [r for r in created if (r["status"] in ACTIVE and not r.get("conflict_id"))
                    or r["status"] == "approved"]
         listed = (await hq.get("/api/v1/registrations", params={"page_size": 500})).json()
         holding = [r for r in listed["registrations"]

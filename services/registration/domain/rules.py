@@ -54,26 +54,26 @@ def active_key(customer_id: str, product_line: str) -> str:
 class Policy:
     """The configurable rules (QUDAO_REGISTRATION_OPTION_*)."""
 
-    protection_days: int = 90
+    protection_days: float = 90
     expiring_within_days: int = 14
     fuzzy_threshold_bps: int = 8500
     # "never" | "clean": approve automatically when inside territory and the duplicate
     # check found nothing but (at most) the same customer with no other claim.
     auto_approve: str = "never"
     stages: tuple[str, ...] = DEFAULT_STAGES
-    lead_claim_hours: int = 72
+    lead_claim_hours: float = 72
     scheduler_interval_seconds: float = 30.0
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> Policy:
         stages = tuple(s.strip() for s in options.get("stages", "").split(",") if s.strip())
         return cls(
-            protection_days=int(options.get("protection_days", 90)),
+            protection_days=float(options.get("protection_days", 90)),
             expiring_within_days=int(options.get("expiring_within_days", 14)),
             fuzzy_threshold_bps=int(options.get("fuzzy_threshold_bps", 8500)),
             auto_approve=options.get("auto_approve", "never"),
             stages=stages or DEFAULT_STAGES,
-            lead_claim_hours=int(options.get("lead_claim_hours", 72)),
+            lead_claim_hours=float(options.get("lead_claim_hours", 72)),
             scheduler_interval_seconds=float(options.get("scheduler_interval_seconds", 30)),
         )
 
