@@ -1439,6 +1439,7 @@ class RegistrationService:
                                           LeadRow.status == LeadStatus.ASSIGNED,
                                           LeadRow.assigned_dealer_id == dealer_id,
                                           LeadRow.claim_deadline > now)
+                    .execution_options(synchronize_session=False)
                     .values(status=LeadStatus.CLAIMED, claimed_at=now,
                             claimed_by=principal.subject))
                 if result.rowcount != 1:
@@ -1792,6 +1793,7 @@ class RegistrationService:
                     update(RegistrationRow).where(RegistrationRow.id == registration_id,
                                                   RegistrationRow.status == Status.APPROVED,
                                                   RegistrationRow.protected_until < now)
+                    .execution_options(synchronize_session=False)
                     .values(status=Status.EXPIRED, active_key=None, decided_by="system",
                             updated_at=now))
                 if result.rowcount == 1:
@@ -1815,6 +1817,7 @@ class RegistrationService:
                     update(LeadRow).where(LeadRow.id == lead_id,
                                           LeadRow.status == LeadStatus.ASSIGNED,
                                           LeadRow.claim_deadline < now)
+                    .execution_options(synchronize_session=False)
                     .values(status=LeadStatus.POOL, assigned_dealer_id="", assigned_at=None,
                             claim_deadline=None, return_count=LeadRow.return_count + 1))
                 if result.rowcount == 1:
