@@ -8,12 +8,14 @@ from __future__ import annotations
 import time
 
 import grpc
+import pytest
 from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 
 from shared.auth import TokenIssuer
 from shared.context import Principal
-from tests.harness import eventually
+from tests.conftest import require_postgres
+from tests.harness import Suite, eventually
 from tests.identity.helpers import Admin, fields_of
 from tests.world import STAFF_PASSWORD
 
@@ -156,6 +158,20 @@ async def test_dealer_admin_manages_own_staff_and_erp_is_narrow(suite):
 
 
 async def test_deactivated_users_token_fails_within_a_second_everywhere(suite):
+    await run_revocation(suite)
+
+
+@pytest.mark.postgres
+async def test_deactivated_users_token_fails_within_a_second_on_postgres(tmp_path):
+    require_postgres()
+    suite = await Suite(tmp_path, backend="postgres").start()
+    try:
+        await run_revocation(suite)
+    finally:
+        await suite.stop()
+
+
+async def run_revocation(suite: Suite) -> None:
     admin = await Admin.login(suite)
     try:
         region = await admin.region("east", "华东")
