@@ -1,0 +1,44 @@
+"""shared.revocation: the revoked-user list and how identity events feed it. No I/O."""
+
+from __future__ import annotations
+
+from qudao.identity.v1 import events_pb2, identity_pb2
+
+from shared.bus.envelope import build_envelope
+from shared.context import Principal
+from shared.revocation import IdentityEvents, RevocationList
+
+
+def test_a_revoked_user_is_remembered_then_forgotten():
+    revocations = RevocationList(memory_seconds=60)
+    alice = Principal(subject="user:a", user_id="a")
+    assert not revocations.is_revoked(alice)
+    revocations.revoke("a")
+    assert revocations.is_revoked(alice) and "a" in revocations
+    assert not revocations.is_revoked(Principal(subject="service:erp"))
+    expired = RevocationList(memory_seconds=-1)
+    expired.revoke("a")
+    assert not expired.is_revoked(alice) and len(expired) == 0
+
+
+def envelope(payload) -> bytes:
+    return build_envelope("identity", payload, "x").SerializeToString()
+
+
+def test_events_revoke_and_invalidate():
+    revocations = RevocationList()
+    cleared = []
+    watcher = IdentityEvents(nc=None, revocations=revocations,
+                             on_scope_change=[lambda: cleared.append(1)])
+    deactivated = events_pb2.UserDeactivated(user=identity_pb2.User(id="u1"))
+    watcher._apply("qudao.identity.user.deactivated", envelope(deactivated))
+    assert "u1" in revocations and len(cleared) == 1
+    watcher._apply("qudao.identity.assignment.changed",
+                   envelope(events_pb2.AssignmentChanged()))
+    watcher._apply("qudao.identity.org_unit.updated", envelope(events_pb2.OrgUnitUpdated()))
+    assert len(cleared) == 3
+    # Not scope-changing: a new user, a tag change. Garbage is logged, not raised.
+    watcher._apply("qudao.identity.user.created", envelope(events_pb2.UserCreated()))
+    watcher._apply("qudao.identity.dealer_tags.changed", envelope(events_pb2.TagsChanged()))
+    watcher._apply("qudao.identity.user.deactivated", b"\xff\x00garbage")
+    assert len(cleared) == 4 and len(revocations) == 1
