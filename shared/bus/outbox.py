@@ -121,6 +121,31 @@ class Outbox:
             event.listen(sync_session, "after_commit", self._after_commit, once=True)
         return envelope.event_id
 
+    async def record_many(
+        self,
+        session: AsyncSession,
+        entity: str,
+        verb: str,
+        events: list[tuple[Message, str]],
+    ) -> list[str]:
+        """Add many events of one kind (payload, aggregate id) to the current transaction
+        with one executemany; the same as calling ``record`` for each, only faster."""
+        if not events:
+            return []
+        subject = subject_for(self.producer, entity, verb)
+        moment = datetime.now(UTC)
+        rows = []
+        for payload, aggregate_id in events:
+            envelope = build_envelope(self.producer, payload, aggregate_id)
+            rows.append(dict(event_id=envelope.event_id, subject=subject,
+                             event_type=envelope.event_type, aggregate_id=aggregate_id,
+                             envelope=envelope.SerializeToString(), created_at=moment))
+        await session.execute(insert(self.table), rows)
+        sync_session = session.sync_session
+        if not event.contains(sync_session, "after_commit", self._after_commit):
+            event.listen(sync_session, "after_commit", self._after_commit, once=True)
+        return [row["event_id"] for row in rows]
+
     def _after_commit(self, _session) -> None:
         self._wakeup.set()
 

@@ -18,6 +18,7 @@ Semantics (also in order.proto):
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
@@ -67,13 +68,11 @@ class LineResult:
 
 def fingerprint(*parts: object) -> str:
     """A stable digest of a record's content, to tell a duplicate from a conflict."""
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        digest.update(str(part).encode())
-        digest.update(b"\x1f")
-    return digest.hexdigest()
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(),
+                           digest_size=16).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_day(value: str) -> date | None:
     try:
         return date.fromisoformat(value) if len(value) == 10 else None
@@ -96,8 +95,10 @@ class OrderLineState:
     closed: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ShipLine:
+    """One shipment line as pushed; its content hash is computed once, on creation."""
+
     shipment_id: str
     dealer_id: str
     line_no: int
@@ -110,12 +111,22 @@ class ShipLine:
     production_date: str
     serials: tuple[str, ...]
     quantity: int
+    # Digest of the line as pushed (see ``wire_fingerprint``); computed from the fields
+    # when not given.
+    content_hash: str = ""
 
-    @property
-    def content_hash(self) -> str:
-        return fingerprint(self.order_id, self.order_line_no, self.product_code, self.gtin,
-                           self.batch, self.expiry_date, self.production_date,
-                           "|".join(self.serials), self.quantity)
+    def __post_init__(self) -> None:
+        if not self.content_hash:
+            self.content_hash = fingerprint(
+                self.order_id, self.order_line_no, self.product_code, self.gtin, self.batch,
+                self.expiry_date, self.production_date, "|".join(self.serials),
+                self.quantity)
+
+
+def wire_fingerprint(serialized: bytes) -> str:
+    """Digest of a record's deterministic protobuf encoding: the same content pushed
+    again has the same digest, any changed field another one."""
+    return hashlib.blake2b(serialized, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -136,7 +147,7 @@ class ShipmentCheck:
         if line.serials and len(line.serials) != line.quantity:
             return SERIAL_COUNT, (f"{len(line.serials)} serial numbers for a quantity of "
                                   f"{line.quantity}")
-        if len(set(line.serials)) != len(line.serials):
+        if line.serials and len(set(line.serials)) != len(line.serials):
             return SERIAL_COUNT, "serial numbers repeat within the line"
         if not line.batch:
             return INVALID_FIELD, "batch is required"

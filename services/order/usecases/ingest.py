@@ -147,9 +147,11 @@ class IngestUseCases(UseCaseBase):
                     sid, shipment.dealer_id, line.line_no, line.order_id, line.order_line_no,
                     line.product_code.strip(), line.gtin.strip(), line.batch.strip(),
                     line.expiry_date.strip(), line.production_date.strip(),
-                    tuple(line.serials), line.quantity)
+                    tuple(line.serials), line.quantity,
+                    rules.wire_fingerprint(line.SerializeToString(deterministic=True)))
                 if not ship.product_code and ship.gtin:
-                    ship = _with_code(ship, by_gtin.get(ship.gtin.zfill(14), ""))
+                    # Identified by GTIN only: the hash stays that of the line as pushed.
+                    ship.product_code = by_gtin.get(ship.gtin.zfill(14), "")
                 key = (sid, line.line_no)
                 digest = ship.content_hash
                 stored = existing_lines.get(key) or seen_in_call.get(key)
@@ -199,7 +201,7 @@ class IngestUseCases(UseCaseBase):
                  header_hash=_header_hash(s), recorded_at=moment, received=False)
             for sid, s in new_headers.items() if sid in store]
         if headers:
-            await session.execute(insert(ShipmentRow), headers)
+            await session.execute(insert(ShipmentRow.__table__), headers)
         line_values = []
         shipped: dict[tuple[str, int], int] = defaultdict(int)
         stock: dict[tuple[str, str, str], list] = {}
@@ -221,7 +223,7 @@ class IngestUseCases(UseCaseBase):
                 entry[0] += ship.quantity
         if not line_values:
             return
-        await session.execute(insert(ShipmentLineRow), line_values)
+        await session.execute(insert(ShipmentLineRow.__table__), line_values)
         table = OrderLineRow.__table__
         await session.execute(
             update(table)
@@ -230,8 +232,9 @@ class IngestUseCases(UseCaseBase):
             [dict(o=o, n=n, q=q) for (o, n), q in shipped.items()])
         # The orders' statuses, derived from their lines after this shipment.
         by_order: dict[str, list[LineQuantities]] = defaultdict(list)
+        touched = {order_id for order_id, _ in shipped}
         for (order_id, _), state in states.items():
-            if order_id in {o for o, _ in shipped}:
+            if order_id in touched:
                 extra = shipped.get((order_id, state.line_no), 0)
                 by_order[order_id].append(LineQuantities(state.ordered, state.shipped + extra,
                                                           state.closed))
@@ -254,23 +257,24 @@ class IngestUseCases(UseCaseBase):
         lines_by_shipment: dict[str, list[dict]] = defaultdict(list)
         for values in line_values:
             lines_by_shipment[values["shipment_id"]].append(values)
+        events = []
         for sid, lines in lines_by_shipment.items():
-            header = incoming[sid]
-            shipment = order_pb2.Shipment(
-                shipment_id=sid, dealer_id=header.dealer_id,
-                selling_company=self.company(header.selling_company),
-                ship_date=header.ship_date, carrier=header.carrier,
-                waybill_no=header.waybill_no, recorded_at=ts(moment),
-                lines=[order_pb2.ShipmentLine(
-                    line_no=v["line_no"], order_id=v["order_id"],
-                    order_line_no=v["order_line_no"], product_code=v["product_code"],
-                    gtin=v["gtin"], product_line=product_lines.get(v["product_code"], ""),
-                    batch=v["batch"], expiry_date=v["expiry_date"],
-                    production_date=v["production_date"],
-                    serials=[s for s in v["serials"].split("\n") if s],
-                    quantity=v["quantity"]) for v in lines])
-            await self.outbox.record(session, "shipment", "recorded",
-                                     events_pb2.ShipmentRecorded(shipment=shipment), sid)
+            shipment = order_pb2.Shipment()
+            shipment.CopyFrom(incoming[sid])
+            shipment.shipment_id = sid
+            shipment.selling_company = self.company(shipment.selling_company)
+            shipment.recorded_at.CopyFrom(ts(moment))
+            if len(lines) != len(shipment.lines):  # some lines were duplicates: leave them out
+                stored = {v["line_no"] for v in lines}
+                kept = [line for line in shipment.lines if line.line_no in stored]
+                del shipment.lines[:]
+                shipment.lines.extend(kept)
+            for line, values in zip(shipment.lines, lines, strict=True):
+                line.product_code = values["product_code"]
+                line.gtin = values["gtin"]
+                line.product_line = product_lines.get(values["product_code"], "")
+            events.append((events_pb2.ShipmentRecorded(shipment=shipment), sid))
+        await self.outbox.record_many(session, "shipment", "recorded", events)
 
     async def _add_stock(self, session, rows: list[dict]) -> None:
         """Upsert channel inventory: add to quantity_received (negative to take off)."""
@@ -494,12 +498,6 @@ class IngestUseCases(UseCaseBase):
         if allocated > payment.amount.amount_minor:
             return rules.INVALID_QUANTITY, "allocations exceed the payment amount"
         return None
-
-
-def _with_code(ship: ShipLine, code: str) -> ShipLine:
-    from dataclasses import replace
-
-    return replace(ship, product_code=code)
 
 
 def results_proto(results: list[LineResult]) -> list[order_pb2.IngestResult]:
