@@ -3,6 +3,7 @@ channel-manager assignments, scope and the audit trail."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -394,10 +395,17 @@ async def resolve_scope(caller: Caller, services: Services, action: str = "",
 
 @router.get("/audit-events")
 async def list_audit_events(caller: Caller, services: Services, page: Page, actor: str = "",
-                            target_type: str = "", target_id: str = "",
-                            action: str = "") -> dict:
-    """Who changed what and when, with before/after snapshots (HQ admins only)."""
-    return to_json(await call(services.identity.ListAuditEvents,
-                              identity_pb2.ListAuditEventsRequest(
-                                  actor=actor, target_type=target_type, target_id=target_id,
-                                  action=action, page=page)))
+                            target_type: str = "", target_id: str = "", action: str = "",
+                            occurred_after: datetime | None = None,
+                            occurred_before: datetime | None = None) -> dict:
+    """Who changed what and when, with before/after snapshots, newest first (HQ admins
+    only). Times are RFC 3339; ``occurred_after`` is inclusive, ``occurred_before`` not."""
+    request = identity_pb2.ListAuditEventsRequest(
+        actor=actor, target_type=target_type, target_id=target_id, action=action, page=page)
+    for name, value in (("occurred_after", occurred_after),
+                        ("occurred_before", occurred_before)):
+        if value is not None:
+            if value.tzinfo is None:
+                raise InvalidArgument.field(name, "needs a time zone, e.g. 2026-01-01T00:00:00Z")
+            getattr(request, name).FromDatetime(value.astimezone(UTC))
+    return to_json(await call(services.identity.ListAuditEvents, request))

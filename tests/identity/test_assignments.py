@@ -139,6 +139,17 @@ async def run_assignments(suite: Suite) -> None:
         assert {"org_unit.create", "user.create", "assignment.assign", "assignment.unassign",
                 "assignment.transfer", "user.deactivate"} <= {
             e["action"] for e in everything["audit_events"]}
+        first = everything["audit_events"][-1]["occurred_at"]
+        window = await admin.ok("GET", "/api/v1/audit-events", params={
+            "occurred_after": first, "occurred_before": "2999-01-01T00:00:00Z",
+            "page_size": 500})
+        assert window["page"]["total_size"] == everything["page"]["total_size"]
+        later = await admin.ok("GET", "/api/v1/audit-events", params={
+            "occurred_after": handover["occurred_at"], "page_size": 500})
+        assert 0 < later["page"]["total_size"] < everything["page"]["total_size"]
+        naive = await admin.http.get("/api/v1/audit-events",
+                                     params={"occurred_after": "2026-01-01T00:00:00"})
+        assert naive.status_code == 400 and fields_of(naive.json()) == ["occurred_after"]
         async with suite.client(await suite.login("fin.user", STAFF_PASSWORD)) as fin:
             assert (await fin.get("/api/v1/audit-events")).status_code == 403
     finally:
