@@ -16,6 +16,7 @@ from shared.bus.streams import ensure_streams
 from shared.config import ConfigError, ServiceSettings
 from shared.db import Database
 from shared.host import GrpcService, Wiring
+from shared.revocation import IdentityEvents
 
 SERVICE = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,6 +43,9 @@ async def build(settings: ServiceSettings) -> Wiring:
         await service.ensure_bootstrap(options.get("bootstrap_admin_username", "admin"),
                                        admin_password)
     await service.load_revocations()
+    # Another identity replica's change clears this replica's cached scopes too.
+    identity_events = IdentityEvents(nc, None, [service.invalidate_scopes])
+    await identity_events.start()
     return Wiring(
         db=db,
         nats=nc,
@@ -51,4 +55,5 @@ async def build(settings: ServiceSettings) -> Wiring:
         workers=[OutboxRelay(db, outbox, js).run],
         public_methods=PUBLIC_METHODS,
         is_revoked=service.is_revoked,
+        on_stop=[identity_events.stop],
     )

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from qudao.common.v1 import files_pb2
 from qudao.identity.v1 import events_pb2, identity_pb2
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.identity.adapters import dealer_file
@@ -88,6 +89,8 @@ UPDATABLE_PATHS = frozenset({"name", "parent_id", "credit_code", "tier", "platfo
                              "division_codes", "product_lines", "status", "region_code",
                              "city_code", "shared_with_platform"})
 REVOCATION_MEMORY = timedelta(days=1)
+SCOPE_CACHE_SECONDS = 60.0
+SCOPE_CACHE_ENTRIES = 10_000
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -223,6 +226,11 @@ class IdentityService:
         # Users whose sessions are revoked, known in this process at once; every other
         # process learns of it from the UserDeactivated event (shared/revocation.py).
         self.revoked_users: set[str] = set()
+        # ResolveScope answers, valid while no audited change has committed since they
+        # were computed: every change writes an audit row, whose commit bumps the
+        # generation (other identity replicas bump it on the change's event).
+        self._scope_generation = 0
+        self._scope_cache: dict[tuple[str, str, str], tuple[int, float, object]] = {}
 
     # ---- bootstrap -------------------------------------------------------------------
 
@@ -255,8 +263,18 @@ class IdentityService:
 
     # ---- shared helpers --------------------------------------------------------------
 
+    def invalidate_scopes(self) -> None:
+        self._scope_generation += 1
+        self._scope_cache.clear()
+
+    def _after_change_commit(self, _session) -> None:
+        self.invalidate_scopes()
+
     async def _audit(self, session, action: str, target_type: str, target_id: str,
                      before: dict | None, after: dict | None, reason: str = "") -> None:
+        sync_session = session.sync_session
+        if not event.contains(sync_session, "after_commit", self._after_change_commit):
+            event.listen(sync_session, "after_commit", self._after_change_commit, once=True)
         session.add(AuditRow(
             id=str(uuid.uuid4()), occurred_at=datetime.now(UTC),
             actor=current_principal().subject, action=action, target_type=target_type,
@@ -1308,18 +1326,29 @@ class IdentityService:
     async def resolve_scope(self, user_id: str, action: str, product_line: str = ""
                             ) -> identity_pb2.ResolveScopeResponse:
         principal = current_principal()
+        if user_id and user_id != principal.user_id and not principal.has_role(Role.HQ_ADMIN):
+            raise PermissionDenied("only HQ admins resolve another user's scope")
+        key = (user_id or principal.user_id or principal.subject, action, product_line)
+        generation = self._scope_generation
+        cached = self._scope_cache.get(key)
+        if cached is not None and cached[0] == generation and cached[1] > time.monotonic():
+            return cached[2]
         async with self.db.sessions() as session:
             if user_id and user_id != principal.user_id:
-                if not principal.has_role(Role.HQ_ADMIN):
-                    raise PermissionDenied("only HQ admins resolve another user's scope")
                 user = await session.get(UserRow, user_id)
                 if user is None:
                     raise NotFound(f"user {user_id} not found")
                 principal = self._principal(user, await self._dealer_of(session, user.org_unit_id))
             principal = await self._current(session, principal)
             scope = await self._scope(session, principal, action, product_line)
-        return identity_pb2.ResolveScopeResponse(all_dealers=scope.all_dealers,
-                                                 dealer_ids=sorted(scope.dealer_ids))
+        response = identity_pb2.ResolveScopeResponse(all_dealers=scope.all_dealers,
+                                                     dealer_ids=sorted(scope.dealer_ids))
+        if len(self._scope_cache) > SCOPE_CACHE_ENTRIES:
+            self._scope_cache.clear()
+        # Stored under the generation read before the queries: a change committed while
+        # they ran makes this entry stale at once.
+        self._scope_cache[key] = (generation, time.monotonic() + SCOPE_CACHE_SECONDS, response)
+        return response
 
     # ---- audit -----------------------------------------------------------------------
 

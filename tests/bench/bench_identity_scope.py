@@ -1,8 +1,16 @@
 """identity.scope: ResolveScope for a region manager whose region holds 5,000 dealers
 (imported in one CSV through ImportDealers), as another service sees it through
-shared.scope.ScopeResolver: cold (cache cleared before every call, so each is a gRPC
-round trip plus identity's queries) and cached (answered from the resolver's cache).
-Baseline: the bare SQL query for the same dealer ids on identity's own SQLite file."""
+shared.scope.ScopeResolver:
+
+* cold — nothing cached anywhere: before each call an audited change (a dealer renamed,
+  not timed) clears identity's answer cache and the resolver's cache is cleared, so each
+  call is a gRPC round trip plus identity's queries;
+* identity-cached — the resolver's cache cleared, identity's still valid: a gRPC round
+  trip carrying 5,000 ids;
+* cached — answered from the resolver's own cache (what every request after the first
+  pays until an identity event clears it).
+
+Baseline for cold: the bare SQL query for the same dealer ids on identity's SQLite file."""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import time
 from pathlib import Path
 
 import grpc
+from google.protobuf import field_mask_pb2
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from shared.context import Principal, token_var
@@ -22,7 +31,7 @@ NAME = "identity.scope"
 PASSWORD = "Region-Passw0rd!"
 
 
-async def seed(stub, dealers: int) -> tuple[str, str]:
+async def seed(stub, dealers: int) -> tuple[str, str, str]:
     admin = (await stub.Login(identity_pb2.LoginRequest(
         username="admin", password=ADMIN_PASSWORD))).access_token
     metadata = (("authorization", f"Bearer {admin}"),)
@@ -49,7 +58,7 @@ async def seed(stub, dealers: int) -> tuple[str, str]:
         org_unit_id=region.id), metadata=metadata)
     token = (await stub.Login(identity_pb2.LoginRequest(username="rm.east",
                                                         password=PASSWORD))).access_token
-    return token, f"{import_seconds:.2f}"
+    return token, f"{import_seconds:.2f}", admin
 
 
 async def run(workdir: Path, quick: bool) -> list[Result]:
@@ -58,8 +67,11 @@ async def run(workdir: Path, quick: bool) -> list[Result]:
     suite = await ProcessSuite(workdir, services=("identity",)).start()
     try:
         async with grpc.aio.insecure_channel(suite.addr("identity")) as channel:
-            token, import_seconds = await seed(identity_pb2_grpc.IdentityServiceStub(channel),
-                                               dealers)
+            stub = identity_pb2_grpc.IdentityServiceStub(channel)
+            token, import_seconds, admin = await seed(stub, dealers)
+            admin_metadata = (("authorization", f"Bearer {admin}"),)
+            some_dealer = (await stub.ListOrgUnits(identity_pb2.ListOrgUnitsRequest(
+                kind=identity_pb2.ORG_UNIT_KIND_DEALER), metadata=admin_metadata)).org_units[0]
             resolver = ScopeResolver(channel)
             principal = Principal(subject="user:rm.east")
             reset = token_var.set(token)
@@ -67,11 +79,22 @@ async def run(workdir: Path, quick: bool) -> list[Result]:
                 scope = await resolver.resolve(principal, "order.read")
                 assert len(scope.dealer_ids) == dealers, len(scope.dealer_ids)
                 cold = []
-                for _ in range(calls):
+                for index in range(calls):
+                    await stub.UpdateOrgUnit(identity_pb2.UpdateOrgUnitRequest(
+                        id=some_dealer.id, org_unit=identity_pb2.OrgUnit(
+                            name=f"{some_dealer.name}-{index}"),
+                        update_mask=field_mask_pb2.FieldMask(paths=["name"])),
+                        metadata=admin_metadata)
                     resolver.invalidate()
                     started = time.perf_counter()
                     await resolver.resolve(principal, "order.read")
                     cold.append((time.perf_counter() - started) * 1000)
+                warm = []
+                for _ in range(calls):
+                    resolver.invalidate()
+                    started = time.perf_counter()
+                    await resolver.resolve(principal, "order.read")
+                    warm.append((time.perf_counter() - started) * 1000)
                 cached = []
                 for _ in range(calls * 10):
                     started = time.perf_counter()
@@ -92,7 +115,8 @@ async def run(workdir: Path, quick: bool) -> list[Result]:
         connection.close()
     finally:
         await suite.stop()
-    cold_summary, cached_summary, bare_summary = (latency_summary(s) for s in (cold, cached, bare))
+    cold_summary, warm_summary, cached_summary, bare_summary = (
+        latency_summary(s) for s in (cold, warm, cached, bare))
     params = {"dealers_in_region": dealers, "calls": calls, "import_seconds": import_seconds}
     return [
         Result(f"{NAME}.cold", params, cold_summary["p99_ms"], "ms p99", "bare SQL query",
@@ -100,6 +124,10 @@ async def run(workdir: Path, quick: bool) -> list[Result]:
                round(cold_summary["p99_ms"] / max(bare_summary["p99_ms"], 1e-6), 1),
                "times the bare query; lower is better",
                {"ours": cold_summary, "baseline": bare_summary}),
+        Result(f"{NAME}.identity_cached", params, warm_summary["p99_ms"], "ms p99",
+               "cold ResolveScope", cold_summary["p99_ms"], "ms p99",
+               round(cold_summary["p99_ms"] / max(warm_summary["p99_ms"], 1e-6), 1),
+               "times faster than cold; higher is better", {"ours": warm_summary}),
         Result(f"{NAME}.cached", params, cached_summary["p99_ms"], "ms p99",
                "cold ResolveScope", cold_summary["p99_ms"], "ms p99",
                round(cold_summary["p99_ms"] / max(cached_summary["p99_ms"], 1e-6), 1),
