@@ -22,6 +22,8 @@ _NOT_WORD = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]+")
 _LEGAL_SUFFIX = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团公司|集团|公司)$")
 # "<university>(医学院)附属<hospital>" — 附属 carries no identity.
 _AFFILIATED = re.compile(r"(医学院)?附属")
+# "<university><college>医学院<hospital>" with 附属 left out: the same hospital.
+_MEDICAL_SCHOOL = re.compile(r"(大学[\u4e00-\u9fff]{0,4}?)医学院")
 # A campus or part of one hospital: "瑞金医院北部院区", "第六人民医院东院", "院本部".
 _CAMPUS = re.compile(r"(医院|中心|卫生院)(?:[0-9a-z\u4e00-\u9fff]{0,8}?院区|[东南西北]院|院?本部)$")
 _TRAILING_CAMPUS = re.compile(r"[0-9a-z\u4e00-\u9fff]{0,6}院区$")
@@ -76,6 +78,7 @@ def normalize_name(name: str) -> str:
             text = short + text[len(long_name):]
     text = _PROVINCE_PREFIX.sub(r"\1", text)
     text = _AFFILIATED.sub("", text)
+    text = _MEDICAL_SCHOOL.sub(r"\1", text)
     text = _DIGITS_ORDINAL.sub(lambda m: "第" + chinese_number(int(m.group(1))), text)
     for _ in range(2):
         text = _LEGAL_SUFFIX.sub("", text)

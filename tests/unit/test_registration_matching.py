@@ -27,6 +27,8 @@ def score(a: str, b: str) -> int:
     ("上海市徐汇区大华医院", "大华医院"),
     ("上海市第一人民医院", "第一人民医院"),
     ("上海市长宁区妇幼保健院", "长宁区妇幼保健院"),
+    ("上海市徐汇区人民医院", "徐汇区人民医院"),
+    ("上海市徐汇区仁济诊所", "仁济诊所"),
 ])
 def test_variants_are_possible_duplicates(a, b):
     assert score(a, b) >= DEFAULT_FUZZY_THRESHOLD_BPS
@@ -41,6 +43,8 @@ def test_variants_are_possible_duplicates(a, b):
     ("东方医院", "上海东方肝胆外科医院"),                 # contained, but not a 简称
     ("中山医院", "中山大学第一医院"),
     ("上海市徐汇区中心医院", "上海市长宁区中心医院"),
+    ("上海市徐汇区仁济诊所", "上海市长宁区仁济诊所"),          # same name, other district
+    ("上海市人民医院", "徐汇区人民医院"),
 ])
 def test_different_hospitals_do_not_match(a, b):
     assert score(a, b) < DEFAULT_FUZZY_THRESHOLD_BPS
@@ -52,7 +56,7 @@ def test_exact_is_full_score():
 
 def test_features_split_places_core_and_category():
     f = features(normalize_name("上海市徐汇区大华医院"))
-    assert (f.places, f.core, f.category) == ("上海徐汇区", "大华", "医院")
+    assert (f.places, f.core, f.category) == (("上海", "徐汇区"), "大华", "医院")
     assert features(normalize_name("上海市第六人民医院")).ordinals == frozenset({"第六"})
     assert features(normalize_name("上海市人民医院")).generic is True
 

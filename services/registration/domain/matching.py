@@ -23,10 +23,11 @@ CATEGORIES = (
     "眼科医院", "骨科医院", "胸科医院", "传染病医院", "康复医院", "专科医院", "卫生院",
     "门诊部", "诊所", "大药房", "药房", "药店", "医疗器械", "医药", "医院", "中心",
 )
-_PLACE = re.compile(r"^(?:[\u4e00-\u9fff]{1,5}?(?:省|自治区|自治州|市|地区|盟|区|县|旗))+")
+_PLACE_TOKEN = re.compile(r"[\u4e00-\u9fff]{1,12}?(?:省|自治区|自治州|市|地区|盟|区|县|旗)")
 _PROVINCE_SHORT = re.compile(
     "^(北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
     "湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门)")
+_INSTITUTION = re.compile(r"^(.*(?:大学|医学院|医科大学|学院))(.{2,})$")
 _ORDINAL = re.compile(r"第[零一二三四五六七八九十百]+|\d+")
 # Cores made only of these words say nothing about which hospital it is.
 _GENERIC_WORDS = re.compile(r"人民|中心|中医|第[零一二三四五六七八九十百]+|市|区|县|医学院|大学|"
@@ -50,8 +51,9 @@ class MatchKind(enum.IntEnum):
 class NameFeatures:
     normalized: str
     core: str
-    places: str
+    places: tuple[str, ...]
     category: str
+    institution: str
     ordinals: frozenset[str]
     generic: bool
 
@@ -70,18 +72,26 @@ def features(normalized: str) -> NameFeatures:
             category = suffix
             body = body[: -len(suffix)]
             break
-    places = ""
+    places: list[str] = []
     match = _PROVINCE_SHORT.match(body)
     if match and len(body) > match.end():
-        places = match.group(0)
+        places.append(match.group(0))
         body = body[match.end():]
-    match = _PLACE.match(body)
-    if match and len(body) > match.end():
-        places += match.group(0)
+    while (match := _PLACE_TOKEN.match(body)) and len(body) > match.end():
+        places.append(match.group(0))
         body = body[match.end():]
+    institution = ""
+    match = _INSTITUTION.match(body)
+    if match:
+        institution, body = match.group(1), match.group(2)
     ordinals = frozenset(_ORDINAL.findall(body))
     generic = not _GENERIC_WORDS.sub("", body)
-    return NameFeatures(normalized, body, places, category, ordinals, generic)
+    return NameFeatures(normalized, body, tuple(places), category, institution, ordinals,
+                        generic)
+
+
+def _place_key(places: tuple[str, ...]) -> str:
+    return "".join(places).replace("市", "")
 
 
 def similarity(query: NameFeatures, candidate: NameFeatures) -> int:
@@ -90,20 +100,35 @@ def similarity(query: NameFeatures, candidate: NameFeatures) -> int:
         return 10000
     if query.category != candidate.category or query.ordinals != candidate.ordinals:
         return 0
-    # "人民医院" of one district is not "人民医院" of another.
-    if ((query.generic or candidate.generic) and query.places != candidate.places
-            and (query.core != candidate.core or (query.places and candidate.places))):
-        return 0
+    pa, pb = _place_key(query.places), _place_key(candidate.places)
+    if pa and pb and pa not in pb and pb not in pa:
+        return 0  # 徐汇区 vs 长宁区
+    if query.institution and candidate.institution and query.institution != candidate.institution:
+        return 0  # hospitals of two universities
     a, b = query.core, candidate.core
-    score = fuzz.ratio(a, b)
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    # A 简称 drops what comes before the distinctive part: 复旦大学中山 → 中山.
-    if len(short) >= 2 and long.endswith(short) and not (query.generic or candidate.generic):
-        score = max(score, 95.0 - min(5.0, (len(long) - len(short)) * 0.5))
-    if query.places and candidate.places and query.places != candidate.places:
-        score -= 10
+    # A city's short name glued to the name: 长春兴和 vs 兴和 (长春市), 北海第十六人民.
+    if a != b:
+        for longer, shorter, places in ((a, b, pb), (b, a, pa)):
+            if (shorter and longer.endswith(shorter) and places
+                    and places.startswith(longer[: -len(shorter)])):
+                a = b = shorter
+    if query.generic or candidate.generic:
+        # "人民医院" of a district is not the city's "人民医院": the most specific places
+        # must agree unless one name gives none.
+        same_place = not pa or not pb or pa.endswith(pb) or pb.endswith(pa)
+        return 10000 if a == b and same_place else 0
+    prefix = 0
+    while prefix < min(len(a), len(b)) - 1 and a[prefix] == b[prefix]:
+        prefix += 1
+    # A shared lead (哈密广华永 / 哈密华永) says nothing; compare what follows.
+    score = fuzz.ratio(a[prefix:], b[prefix:]) if prefix >= 2 else fuzz.ratio(a, b)
+    # A 简称 drops the institution: 复旦大学附属中山医院 → 中山医院; 中南大学湘雅广兴 → 广兴.
+    if query.institution or candidate.institution:
+        long, short = (a, b) if query.institution else (b, a)
+        if not (query.institution and candidate.institution) and len(short) >= 2 and (
+                long == short or (long.endswith(short) and len(long) - len(short) >= 2)):
+            score = max(score, 95.0 - min(5.0, (len(long) - len(short)) * 0.5))
     return max(0, round(score * 100))
-
 
 @dataclass(frozen=True)
 class Match:
