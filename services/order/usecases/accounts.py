@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from qudao.order.v1 import events_pb2, order_pb2
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from services.order.adapters.orm import (
     DealerAccountRow,
@@ -51,6 +51,46 @@ async def outstanding(session, dealer_id: str, company: str) -> int:
         .where(RebateCreditRow.dealer_id == dealer_id,
                RebateCreditRow.selling_company == company))
     return int(invoiced) - int(paid) - int(credited)
+
+
+def _credit_figures_statement():
+    dealer, company = bindparam("dealer"), bindparam("company")
+    invoiced = (select(func.coalesce(func.sum(case((InvoiceRow.kind == CREDIT_NOTE,
+                                                     -InvoiceRow.amount_minor),
+                                                    else_=InvoiceRow.amount_minor)), 0))
+                .where(InvoiceRow.dealer_id == dealer, InvoiceRow.selling_company == company)
+                .scalar_subquery())
+    paid = (select(func.coalesce(func.sum(PaymentRow.amount_minor), 0))
+            .where(PaymentRow.dealer_id == dealer, PaymentRow.selling_company == company)
+            .scalar_subquery())
+    credited = (select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0))
+                .where(RebateCreditRow.dealer_id == dealer,
+                       RebateCreditRow.selling_company == company).scalar_subquery())
+    remaining = (OrderLineRow.quantity_ordered - OrderLineRow.quantity_closed
+                 - OrderLineRow.quantity_invoiced)
+    pending = (select(func.coalesce(func.sum(case((remaining > 0,
+                                                   remaining * OrderLineRow.unit_price_minor),
+                                                  else_=0)), 0))
+               .select_from(OrderLineRow)
+               .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
+               .where(OrderRow.dealer_id == dealer, OrderRow.selling_company == company,
+                      OrderRow.status.in_([s.value for s in OPEN_STATUSES]))
+               .scalar_subquery())
+    limit = (select(DealerAccountRow.credit_limit_minor)
+             .where(DealerAccountRow.dealer_id == dealer,
+                    DealerAccountRow.selling_company == company).scalar_subquery())
+    return select(invoiced - paid - credited, pending, func.coalesce(limit, 0))
+
+
+# Built once: the credit check runs on every order submission.
+CREDIT_FIGURES = _credit_figures_statement()
+
+
+async def credit_figures(session, dealer_id: str, company: str) -> tuple[int, int, int]:
+    """(outstanding, open orders, credit limit) in one statement, for the credit check."""
+    row = (await session.execute(CREDIT_FIGURES, {"dealer": dealer_id,
+                                                  "company": company})).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 async def open_orders(session, dealer_id: str, company: str) -> int:

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC
 
 from qudao.order.v1 import events_pb2, order_pb2
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from stdnum import ean
 
@@ -33,7 +33,7 @@ from services.order.domain.orders import (
     order_total,
     price_lines,
 )
-from services.order.usecases.accounts import AccountUseCases, open_orders, outstanding
+from services.order.usecases.accounts import AccountUseCases, credit_figures
 from services.order.usecases.common import (
     CATALOG_WRITERS,
     LINE_CLOSERS,
@@ -51,6 +51,7 @@ from services.order.usecases.common import (
     today,
 )
 from shared.context import current_principal
+from shared.db import is_sqlite
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -64,6 +65,15 @@ from shared.pagination import decode_page_token, encode_page_token
 
 APPROVED = 1
 REJECTED = 2
+
+# Built once: pricing runs on every order submission.
+PRICE_LIST_FOR = (
+    select(PriceListRow)
+    .where(PriceListRow.tier == bindparam("tier"),
+           PriceListRow.selling_company == bindparam("company"),
+           PriceListRow.valid_from <= bindparam("on"),
+           or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= bindparam("on")))
+    .order_by(PriceListRow.valid_from.desc()).limit(1))
 
 
 def validate_product(index: int, product: order_pb2.Product) -> list[FieldViolation]:
@@ -247,13 +257,8 @@ class OrderUseCases(AccountUseCases):
         if self.tiers is None:
             return {}
         tier = await self.tiers.tier_of(dealer_id)
-        on = today()
-        row = (await session.scalars(
-            select(PriceListRow).where(
-                PriceListRow.tier == tier, PriceListRow.selling_company == company,
-                PriceListRow.valid_from <= on,
-                or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= on))
-            .order_by(PriceListRow.valid_from.desc()).limit(1))).first()
+        row = (await session.scalars(PRICE_LIST_FOR, {
+            "tier": tier, "company": company, "on": today()})).first()
         if row is None:
             return {}
         return {item.product_code: Money(item.unit_price_minor, item.currency)
@@ -276,31 +281,34 @@ class OrderUseCases(AccountUseCases):
             raise InvalidArgument.field("note", "must be at most 500 characters")
         company = self.company(selling_company)
         order_ref = client_order_ref or uuid.uuid4().hex
-        async with self.db.sessions() as session:
-            codes = {line.product_code.strip() for line in lines}
-            products = (await session.scalars(
-                select(ProductRow).where(ProductRow.code.in_(codes)))).all()
-            prices = await self.prices_for(session, dealer_id, company)
-        catalog = {
-            p.code: CatalogEntry(p.code, p.gtin, p.product_line,
-                                 Money(p.list_price_minor, p.currency))
-            for p in products
-        }
-        priced = price_lines(lines, catalog, prices)
-        total = order_total(priced)
+        if self.tiers is not None:
+            await self.tiers.tier_of(dealer_id)  # warm the cache outside the transaction
         order_id = str(uuid.uuid4())
         try:
             async with self.db.unit_of_work() as session:
-                existing = await self._find_by_ref(session, dealer_id, order_ref)
-                if existing is not None:
-                    return order_to_proto(existing)
-                # Lock the account so two submissions cannot both spend the same headroom.
-                account = await session.get(DealerAccountRow, (dealer_id, company),
-                                            with_for_update=True)
-                check = credit_check(account.credit_limit_minor if account else 0,
-                                     await outstanding(session, dealer_id, company),
-                                     await open_orders(session, dealer_id, company),
-                                     total.amount_minor)
+                if client_order_ref:
+                    existing = await self._find_by_ref(session, dealer_id, order_ref)
+                    if existing is not None:
+                        return order_to_proto(existing)
+                codes = {line.product_code.strip() for line in lines}
+                products = (await session.scalars(
+                    select(ProductRow).where(ProductRow.code.in_(codes)))).all()
+                catalog = {
+                    p.code: CatalogEntry(p.code, p.gtin, p.product_line,
+                                         Money(p.list_price_minor, p.currency))
+                    for p in products
+                }
+                priced = price_lines(lines, catalog,
+                                     await self.prices_for(session, dealer_id, company))
+                total = order_total(priced)
+                if not is_sqlite(self.db.url):
+                    # Lock the account so two submissions cannot both spend the same
+                    # headroom (SQLite's BEGIN IMMEDIATE already serializes writers).
+                    await session.execute(select(DealerAccountRow.dealer_id).where(
+                        DealerAccountRow.dealer_id == dealer_id,
+                        DealerAccountRow.selling_company == company).with_for_update())
+                owed, pending, limit = await credit_figures(session, dealer_id, company)
+                check = credit_check(limit, owed, pending, total.amount_minor)
                 stage = first_stage(check)
                 moment = now()
                 decision = OrderStatus.APPROVED if stage == Stage.NONE else OrderStatus.SUBMITTED
