@@ -73,6 +73,10 @@ LEAD_ADMINS = ("hq_admin", "region_manager", "customer_service")
 CUSTOMER_EDITORS = ("hq_admin", "region_manager", "customer_service", "channel_manager")
 GRANTERS = ("hq_admin", "channel_manager")
 APPROVERS = ("hq_admin", "region_manager", "channel_manager")
+DEALER_STAFF = ("dealer_admin", "dealer_sales")
+RECALLERS = (*DEALER_STAFF, "hq_admin")
+# Who works a registration's pipeline and the dealer's leads (finance does not).
+PIPELINE = (*DEALER_STAFF, "hq_admin", "region_manager", "channel_manager")
 
 STATUS_TO_PROTO = {s: pb.RegistrationStatus.Value(f"REGISTRATION_STATUS_{s.name}")
                    for s in Status}
@@ -131,8 +135,10 @@ def customer_to_proto(row: CustomerRow) -> pb.Customer:
     return customer
 
 
-def registration_to_proto(row: RegistrationRow, viewer: Principal | None = None
+def registration_to_proto(row: RegistrationRow, viewer: Scope | None = None
                           ) -> pb.Registration:
+    """``viewer``: the scope of whoever reads it; other dealers' ids in the evidence are
+    blanked for a viewer who may not see them."""
     registration = pb.Registration(
         id=row.id, customer_id=row.customer_id, customer_name=row.customer_name,
         dealer_id=row.dealer_id, product_line=row.product_line,
@@ -148,17 +154,17 @@ def registration_to_proto(row: RegistrationRow, viewer: Principal | None = None
     if row.evidence:
         evidence = pb.CheckDuplicatesResponse.FromString(row.evidence)
         candidates = list(evidence.candidates)
-        if viewer is not None and viewer.is_dealer_staff:
-            candidates = [_hide_dealers(c, viewer.dealer_id) for c in candidates]
+        if viewer is not None and not viewer.all_dealers:
+            candidates = [_hide_dealers(c, viewer) for c in candidates]
         registration.evidence.extend(candidates)
     return registration
 
 
-def _hide_dealers(candidate: pb.DuplicateCandidate, own_dealer: str) -> pb.DuplicateCandidate:
+def _hide_dealers(candidate: pb.DuplicateCandidate, viewer: Scope) -> pb.DuplicateCandidate:
     copy = pb.DuplicateCandidate()
     copy.CopyFrom(candidate)
     for claim in copy.claims:
-        if claim.dealer_id != own_dealer:
+        if not viewer.allows(claim.dealer_id):
             claim.dealer_id = ""
     return copy
 
@@ -468,9 +474,9 @@ class RegistrationService:
         async with self.db.sessions() as session:
             matches = await self._matches(session, normalized, credit_code or None, city_code)
             candidates = await self._evidence(session, matches, request.product_line.strip())
-        viewer = current_principal()
-        if viewer.is_dealer_staff:
-            candidates = [_hide_dealers(c, viewer.dealer_id) for c in candidates]
+        viewer = await self._scope("registration.read")
+        if not viewer.all_dealers:
+            candidates = [_hide_dealers(c, viewer) for c in candidates]
         return pb.CheckDuplicatesResponse(verdict=VERDICT_TO_PROTO[verdict_of(matches)],
                                           candidates=candidates, normalized_name=normalized,
                                           division_code=division_code)
@@ -731,7 +737,7 @@ class RegistrationService:
             existing = await self._by_request_id(dealer_id, request.client_request_id)
             if existing is not None:
                 return pb.SubmitRegistrationResponse(
-                    registration=registration_to_proto(existing, principal))
+                    registration=registration_to_proto(existing, scope))
         dealer = await self.dealer(dealer_id)
         if not dealer.active:
             raise FailedPrecondition(f"dealer {dealer.name} is not active",
@@ -747,7 +753,7 @@ class RegistrationService:
             try:
                 try:
                     return await self._submit_once(request, principal, dealer, product_line,
-                                                   prepared)
+                                                   prepared, scope)
                 except IntegrityError as exc:
                     text = str(exc.orig if exc.orig is not None else exc).lower()
                     if "active_key" not in text:
@@ -755,14 +761,15 @@ class RegistrationService:
                 # The database let another registration take the slot first: this one
                 # loses, with the winner's evidence. (Two losers opening the same
                 # conflict at once: the second joins it on the next attempt.)
-                return await self._lose(request, principal, dealer, product_line, prepared)
+                return await self._lose(request, principal, dealer, product_line, prepared,
+                                        scope)
             except IntegrityError as exc:
                 text = str(exc.orig if exc.orig is not None else exc).lower()
                 if "client_request_id" in text or "dealer_request" in text:
                     existing = await self._by_request_id(dealer.id, request.client_request_id)
                     if existing is not None:
                         return pb.SubmitRegistrationResponse(
-                            registration=registration_to_proto(existing, principal))
+                            registration=registration_to_proto(existing, scope))
                 if attempt == attempts - 1:
                     raise
                 # A concurrent submission created the same new customer (or conflict):
@@ -792,7 +799,8 @@ class RegistrationService:
         return self._customer_row(prepared, _now()), True, matches
 
     async def _submit_once(self, request, principal: Principal, dealer: DealerView,
-                           product_line: str, prepared) -> pb.SubmitRegistrationResponse:
+                           product_line: str, prepared, viewer: Scope
+                           ) -> pb.SubmitRegistrationResponse:
         now = _now()
         new_rows = []
         async with self.db.unit_of_work() as session:
@@ -855,7 +863,7 @@ class RegistrationService:
                                    f"报备 {row.customer_name}（{product_line}）已自动通过",
                                    registration_id=row.id)
         self._after_commit_index(new_rows)
-        return pb.SubmitRegistrationResponse(registration=registration_to_proto(row, principal),
+        return pb.SubmitRegistrationResponse(registration=registration_to_proto(row, viewer),
                                              auto_approved=auto)
 
     async def _open_conflict(self, session, row: RegistrationRow, others: list[Match],
@@ -892,7 +900,7 @@ class RegistrationService:
         return conflict
 
     async def _lose(self, request, principal: Principal, dealer: DealerView, product_line: str,
-                    prepared) -> pb.SubmitRegistrationResponse:
+                    prepared, viewer: Scope) -> pb.SubmitRegistrationResponse:
         """Another registration holds the slot: record this one with the winner's evidence
         (rejected when the winner is approved, in the HQ conflict queue while pending)."""
         now = _now()
@@ -947,7 +955,7 @@ class RegistrationService:
             else:
                 await self._open_conflict(session, row, [Match(customer.id, MatchKind.CREDIT_CODE,
                                                                10000)], product_line)
-        return pb.SubmitRegistrationResponse(registration=registration_to_proto(row, principal))
+        return pb.SubmitRegistrationResponse(registration=registration_to_proto(row, viewer))
 
     async def _load_registration(self, session, registration_id: str, action: str
                                  ) -> RegistrationRow:
@@ -960,7 +968,7 @@ class RegistrationService:
     async def get_registration(self, registration_id: str) -> pb.Registration:
         async with self.db.sessions() as session:
             row = await self._load_registration(session, registration_id, "registration.read")
-        return registration_to_proto(row, current_principal())
+        return registration_to_proto(row, await self._scope("registration.read"))
 
     async def _transition(self, registration_id: str, action: str, allowed: frozenset,
                           verb: str, apply, *, roles: tuple[str, ...] = ()) -> RegistrationRow:
@@ -1024,7 +1032,7 @@ class RegistrationService:
 
         row = await self._transition(registration_id, "registration.approve", PENDING,
                                      "approve", apply, roles=APPROVERS)
-        return registration_to_proto(row)
+        return registration_to_proto(row, await self._scope("registration.read"))
 
     async def reject(self, registration_id: str, reason: str) -> pb.Registration:
         if not reason.strip():
@@ -1036,7 +1044,7 @@ class RegistrationService:
             lambda row: dict(status=Status.REJECTED, active_key=None, decided_at=now,
                              decided_by=subject, decision_note=reason.strip()),
             roles=APPROVERS)
-        return registration_to_proto(row)
+        return registration_to_proto(row, await self._scope("registration.read"))
 
     async def recall(self, registration_id: str, reason: str) -> pb.Registration:
         now = _now()
@@ -1044,18 +1052,19 @@ class RegistrationService:
         row = await self._transition(
             registration_id, "registration.submit", PENDING, "recall",
             lambda row: dict(status=Status.RECALLED, active_key=None, decided_at=now,
-                             decided_by=subject, decision_note=reason.strip()))
-        return registration_to_proto(row, current_principal())
+                             decided_by=subject, decision_note=reason.strip()),
+            roles=RECALLERS)
+        return registration_to_proto(row, await self._scope("registration.read"))
 
     async def renew(self, registration_id: str, reason: str) -> tuple[pb.Registration, datetime]:
-        if not current_principal().has_role(*APPROVERS):
-            raise PermissionDenied("channel managers and HQ renew protection; dealers renew "
-                                   "by moving the pipeline forward")
         async with self.db.unit_of_work() as session:
             row = await self._load_registration(session, registration_id,
                                                 "registration.approve")
+            if not current_principal().has_role(*APPROVERS):
+                raise PermissionDenied("channel managers and HQ renew protection; dealers "
+                                       "renew by moving the pipeline forward")
             previous = await self._renew(session, row, reason)
-        return registration_to_proto(row), previous
+        return registration_to_proto(row, await self._scope("registration.read")), previous
 
     async def _renew(self, session, row: RegistrationRow, reason: str) -> datetime:
         if row.status != Status.APPROVED:
@@ -1105,7 +1114,7 @@ class RegistrationService:
             query = query.where(RegistrationRow.stage == request.stage)
         query = query.order_by(RegistrationRow.submitted_at.desc(), RegistrationRow.id)
         return await self._page(query, offset, size,
-                                lambda r: registration_to_proto(r, current_principal()))
+                                lambda r: registration_to_proto(r, scope))
 
     async def _page(self, query, offset: int, size: int, convert):
         async with self.db.sessions() as session:
@@ -1128,7 +1137,7 @@ class RegistrationService:
                         RegistrationRow.protected_until <= horizon)
                  .order_by(RegistrationRow.protected_until, RegistrationRow.id))
         return await self._page(query, decode_page_token(token), size,
-                                lambda r: registration_to_proto(r, current_principal()))
+                                lambda r: registration_to_proto(r, scope))
 
     # ---- conflicts -------------------------------------------------------------------
 
@@ -1184,13 +1193,6 @@ class RegistrationService:
         return conflicts, encode_page_token(offset + size) if len(rows) > size else "", total
 
     async def resolve_conflict(self, conflict_id: str, winner_id: str, note: str) -> pb.Conflict:
-        self._require_hq()
-        violations = []
-        if not winner_id:
-            violations.append(FieldViolation("winning_registration_id", "is required"))
-        if not note.strip():
-            violations.append(FieldViolation("note", "is required; both dealers see it"))
-        collect(violations)
         scope = await self._scope("registration.approve")
         now = _now()
         subject = current_principal().subject
@@ -1201,6 +1203,13 @@ class RegistrationService:
             if conflict is None or not (scope.all_dealers
                                         or any(scope.allows(c.dealer_id) for c in claims)):
                 raise NotFound(f"conflict {conflict_id} not found")
+            self._require_hq()
+            violations: list[FieldViolation] = []
+            if not winner_id:
+                violations.append(FieldViolation("winning_registration_id", "is required"))
+            if not note.strip():
+                violations.append(FieldViolation("note", "is required; both dealers see it"))
+            collect(violations)
             if conflict.status != "open":
                 raise FailedPrecondition(f"conflict {conflict_id} is already resolved",
                                          reason="ALREADY_RESOLVED")
@@ -1386,10 +1395,17 @@ class RegistrationService:
         return pb.ImportLeadsResponse(accepted=True, created=len(prepared), assigned=assigned)
 
     async def assign_lead(self, lead_id: str, dealer_id: str, reason: str) -> pb.Lead:
-        if not current_principal().has_role(*LEAD_ADMINS):
-            raise PermissionDenied("only HQ assigns leads")
         if not dealer_id:
             raise InvalidArgument.field("dealer_id", "is required")
+        scope = await self._scope("registration.read")
+        async with self.db.sessions() as session:
+            lead = await session.get(LeadRow, lead_id)
+        if lead is None or (lead.assigned_dealer_id
+                            and not scope.allows(lead.assigned_dealer_id)):
+            raise NotFound(f"lead {lead_id} not found")
+        scope.require(dealer_id, "dealer")
+        if not current_principal().has_role(*LEAD_ADMINS):
+            raise PermissionDenied("only HQ assigns leads")
         dealer = await self.dealer(dealer_id)
         async with self.db.unit_of_work() as session:
             lead = await session.get(LeadRow, lead_id)
@@ -1417,6 +1433,8 @@ class RegistrationService:
         if lead is None or (lead.assigned_dealer_id != dealer_id
                             and not scope.allows(lead.assigned_dealer_id or "-")):
             raise NotFound(f"lead {lead_id} not found")
+        if not principal.has_role(*PIPELINE):
+            raise PermissionDenied("leads are claimed by the dealer or its managers")
         if lead.status != LeadStatus.ASSIGNED or lead.assigned_dealer_id != dealer_id:
             raise FailedPrecondition(f"lead {lead_id} is not assigned to dealer {dealer_id}",
                                      reason="NOT_ASSIGNED_TO_YOU")
@@ -1480,7 +1498,7 @@ class RegistrationService:
                                      f"{lead.product_line}; the lead stays assigned",
                                      reason="CUSTOMER_ALREADY_REGISTERED") from exc
         self._after_commit_index(new_rows)
-        return lead_to_proto(lead), registration_to_proto(row, principal)
+        return lead_to_proto(lead), registration_to_proto(row, scope)
 
     async def release_lead(self, lead_id: str, reason: str) -> pb.Lead:
         principal = current_principal()
@@ -1488,8 +1506,11 @@ class RegistrationService:
         async with self.db.unit_of_work() as session:
             lead = await session.get(LeadRow, lead_id)
             if lead is None or not (scope.allows(lead.assigned_dealer_id or "-")
-                                    or principal.has_role(*LEAD_ADMINS)):
+                                    or (principal.has_role(*LEAD_ADMINS)
+                                        and not lead.assigned_dealer_id)):
                 raise NotFound(f"lead {lead_id} not found")
+            if not principal.has_role(*PIPELINE):
+                raise PermissionDenied("leads are released by the dealer or its managers")
             previous = lead.assigned_dealer_id
             result = await session.execute(
                 update(LeadRow).where(LeadRow.id == lead_id,
@@ -1510,8 +1531,11 @@ class RegistrationService:
         scope = await self._scope("registration.read")
         size, token = page_args(request.page)
         query = select(LeadRow).order_by(LeadRow.created_at.desc(), LeadRow.id)
-        if not principal.has_role(*LEAD_ADMINS) and not scope.all_dealers:
-            query = query.where(LeadRow.assigned_dealer_id.in_(scope.dealer_ids))
+        if not scope.all_dealers:
+            visible = LeadRow.assigned_dealer_id.in_(scope.dealer_ids)
+            if principal.has_role(*LEAD_ADMINS):  # HQ staff also see the unassigned pool
+                visible = or_(visible, LeadRow.assigned_dealer_id == "")
+            query = query.where(visible)
         if request.statuses:
             query = query.where(LeadRow.status.in_(
                 [PROTO_TO_LEAD[s] for s in request.statuses if s in PROTO_TO_LEAD]))
@@ -1535,6 +1559,8 @@ class RegistrationService:
         async with self.db.unit_of_work() as session:
             row = await self._load_registration(session, request.registration_id,
                                                 "registration.submit")
+            if not principal.has_role(*PIPELINE):
+                raise PermissionDenied("the pipeline is worked by the dealer and its managers")
             if row.status != Status.APPROVED:
                 raise FailedPrecondition(f"registration {row.id} is {row.status}; only "
                                          "approved registrations move along the pipeline",
@@ -1563,7 +1589,7 @@ class RegistrationService:
                                   registration=registration_to_proto(row),
                                   previous_stage=previous_stage), row.id)
             await self._renew(session, row, f"pipeline moved to {target}")
-        return registration_to_proto(row, principal)
+        return registration_to_proto(row, await self._scope("registration.read"))
 
     async def add_note(self, request: pb.AddNoteRequest) -> pb.Note:
         violations = []
@@ -1574,6 +1600,8 @@ class RegistrationService:
         async with self.db.unit_of_work() as session:
             row = await self._load_registration(session, request.registration_id,
                                                 "registration.submit")
+            if not current_principal().has_role(*PIPELINE):
+                raise PermissionDenied("the pipeline is worked by the dealer and its managers")
             note = NoteRow(id=_new_id(), registration_id=row.id, text=request.text.strip(),
                            stage=row.stage, next_step=request.next_step.strip(),
                            next_step_due=request.next_step_due, created_at=_now(),
@@ -1642,9 +1670,11 @@ class RegistrationService:
 
     async def grant(self, request: pb.GrantAuthorizationRequest) -> pb.Authorization:
         principal = current_principal()
+        violations: list[FieldViolation] = []
+        if request.dealer_id:
+            (await self._scope("registration.approve")).require(request.dealer_id, "dealer")
         if not principal.has_role(*GRANTERS):
             raise PermissionDenied("channel managers and HQ admins grant authorizations")
-        violations: list[FieldViolation] = []
         if not request.dealer_id:
             violations.append(FieldViolation("dealer_id", "is required"))
         if bool(request.product_line.strip()) == bool(request.product_code.strip()):
@@ -1696,16 +1726,16 @@ class RegistrationService:
 
     async def revoke(self, grant_id: str, reason: str) -> pb.Authorization:
         principal = current_principal()
-        if not principal.has_role(*GRANTERS):
-            raise PermissionDenied("channel managers and HQ admins revoke authorizations")
-        if not reason.strip():
-            raise InvalidArgument.field("reason", "is required when revoking")
         scope = await self._scope("registration.approve")
         now = _now()
         async with self.db.unit_of_work() as session:
             row = await session.get(AuthorizationRow, grant_id)
             if row is None or not scope.allows(row.dealer_id):
                 raise NotFound(f"authorization {grant_id} not found")
+            if not principal.has_role(*GRANTERS):
+                raise PermissionDenied("channel managers and HQ admins revoke authorizations")
+            if not reason.strip():
+                raise InvalidArgument.field("reason", "is required when revoking")
             result = await session.execute(
                 update(AuthorizationRow).where(
                     AuthorizationRow.id == grant_id,
