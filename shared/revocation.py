@@ -1,13 +1,13 @@
 """Session revocation and scope-cache invalidation from identity's events, in every
 process (services and gateway).
 
-Identity publishes ``UserDeactivated`` (and every other scope-changing event) through its
-outbox. Each process keeps a plain core-NATS subscription to ``qudao.identity.>``: core
-subscribers receive what the relay publishes into JetStream within milliseconds, with no
-durable consumer to manage. On start, the process first replays the recent
-``user.deactivated`` events from identity's stream (an ordered, ephemeral consumer), so a
-process that was down when a user left still refuses that user's old tokens until they
-expire.
+Identity publishes ``UserDeactivated`` and ``SessionRevoked`` (logout), and every other
+scope-changing event, through its outbox. Each process keeps a plain core-NATS
+subscription to ``qudao.identity.>``: core subscribers receive what the relay publishes
+into JetStream within milliseconds, with no durable consumer to manage. On start, the
+process first replays the recent ``user.deactivated`` and ``session.revoked`` events
+from identity's stream (an ordered, ephemeral consumer), so a process that was down when
+a user left still refuses that user's old tokens until they expire.
 
     revocations = RevocationList()
     watcher = IdentityEvents(nc, revocations, on_scope_change=[resolver.invalidate])
@@ -33,6 +33,7 @@ log = get_logger(__name__)
 
 IDENTITY_SUBJECTS = "qudao.identity.>"
 DEACTIVATED_SUBJECT = "qudao.identity.user.deactivated"
+SESSION_REVOKED_SUBJECT = "qudao.identity.session.revoked"
 # Events after which a cached ResolveScope answer may be wrong.
 SCOPE_SUBJECT_PREFIXES = (
     "qudao.identity.org_unit.",
@@ -45,26 +46,35 @@ DEFAULT_MEMORY_SECONDS = 24 * 3600.0
 
 
 class RevocationList:
-    """User ids whose sessions are revoked, each remembered long enough to outlive every
-    token issued before the revocation."""
+    """User ids whose sessions are all revoked (deactivation) and single token ids
+    (logout), each remembered long enough to outlive every token issued before."""
 
     def __init__(self, memory_seconds: float = DEFAULT_MEMORY_SECONDS) -> None:
         self.memory_seconds = memory_seconds
         self._until: dict[str, float] = {}
+        self._tokens: dict[str, float] = {}
 
     def revoke(self, user_id: str) -> None:
         if user_id:
             self._until[user_id] = time.monotonic() + self.memory_seconds
 
-    def is_revoked(self, principal) -> bool:
-        user_id = getattr(principal, "user_id", "")
-        until = self._until.get(user_id) if user_id else None
+    def revoke_token(self, token_id: str) -> None:
+        if token_id:
+            self._tokens[token_id] = time.monotonic() + self.memory_seconds
+
+    @staticmethod
+    def _held(table: dict[str, float], key: str) -> bool:
+        until = table.get(key) if key else None
         if until is None:
             return False
         if until < time.monotonic():
-            del self._until[user_id]
+            del table[key]
             return False
         return True
+
+    def is_revoked(self, principal) -> bool:
+        return (self._held(self._until, getattr(principal, "user_id", ""))
+                or self._held(self._tokens, getattr(principal, "token_id", "")))
 
     def __contains__(self, user_id: str) -> bool:
         return user_id in self._until
@@ -108,34 +118,39 @@ class IdentityEvents:
         if not info.state.messages:
             return
         since = datetime.now(UTC) - timedelta(seconds=self.catch_up_seconds)
-        subscription = await js.subscribe(
-            DEACTIVATED_SUBJECT, ordered_consumer=True,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
-                                  opt_start_time=since.isoformat().replace("+00:00", "Z")))
-        try:
-            while True:
-                try:
-                    message = await subscription.next_msg(timeout=0.5)
-                except Exception:
-                    return
-                self._apply(message.subject, message.data)
-                if message.metadata.num_pending == 0:
-                    return
-        finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        for subject in (DEACTIVATED_SUBJECT, SESSION_REVOKED_SUBJECT):
+            subscription = await js.subscribe(
+                subject, ordered_consumer=True,
+                config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
+                                      opt_start_time=since.isoformat().replace("+00:00", "Z")))
+            try:
+                while True:
+                    try:
+                        message = await subscription.next_msg(timeout=0.5)
+                    except Exception:
+                        break
+                    self._apply(message.subject, message.data)
+                    if message.metadata.num_pending == 0:
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
 
     async def _on_message(self, message) -> None:
         self._apply(message.subject, message.data)
 
     def _apply(self, subject: str, data: bytes) -> None:
-        if subject == DEACTIVATED_SUBJECT and self.revocations is not None:
+        if subject in (DEACTIVATED_SUBJECT, SESSION_REVOKED_SUBJECT) and \
+                self.revocations is not None:
             try:
                 event = decode_envelope(subject, data)
             except UndecodableEvent as exc:
                 log.warning("identity_event_undecodable", subject=subject, error=str(exc))
             else:
-                self.revocations.revoke(event.payload.user.id)
+                if subject == DEACTIVATED_SUBJECT:
+                    self.revocations.revoke(event.payload.user.id)
+                else:
+                    self.revocations.revoke_token(event.payload.token_id)
         if subject.startswith(SCOPE_SUBJECT_PREFIXES):
             for callback in self.on_scope_change:
                 try:

@@ -44,7 +44,7 @@ async def build(settings: ServiceSettings) -> Wiring:
                                        admin_password)
     await service.load_revocations()
     # Another identity replica's change clears this replica's cached scopes too.
-    identity_events = IdentityEvents(nc, None, [service.invalidate_scopes])
+    identity_events = IdentityEvents(nc, service.revocations, [service.invalidate_scopes])
     await identity_events.start()
     return Wiring(
         db=db,

@@ -69,6 +69,7 @@ from shared.errors import (
     collect,
 )
 from shared.pagination import decode_page_token, encode_page_token
+from shared.revocation import RevocationList
 
 ROLE_TO_PROTO = {role: identity_pb2.Role.Value(
     "ROLE_SERVICE_ERP" if role == Role.ERP else f"ROLE_{role.name}") for role in Role}
@@ -226,6 +227,9 @@ class IdentityService:
         # Users whose sessions are revoked, known in this process at once; every other
         # process learns of it from the UserDeactivated event (shared/revocation.py).
         self.revoked_users: set[str] = set()
+        # Signed-out tokens (and, after a restart, deactivations) from identity's own
+        # events, replayed at start like every other process does.
+        self.revocations = RevocationList()
         # ResolveScope answers, valid while no audited change has committed since they
         # were computed: every change writes an audit row, whose commit bumps the
         # generation (other identity replicas bump it on the change's event).
@@ -417,12 +421,20 @@ class IdentityService:
                                                  expires_in_seconds=self.issuer.ttl_seconds)
 
     async def logout(self, refresh_token: str) -> None:
+        """Revoke the refresh token and, when the caller sent its access token too, that
+        token everywhere at once (SessionRevoked)."""
         if not refresh_token:
             raise InvalidArgument.field("refresh_token", "is required")
+        principal = current_principal()
         async with self.db.unit_of_work() as session:
             row = await session.get(RefreshTokenRow, _hash_token(refresh_token))
             if row is not None and row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
+            if principal.token_id and principal.user_id:
+                await self.outbox.record(session, "session", "revoked", events_pb2.SessionRevoked(
+                    user_id=principal.user_id, token_id=principal.token_id), principal.user_id)
+        if principal.token_id and principal.user_id:
+            self.revocations.revoke_token(principal.token_id)
 
     async def who_am_i(self) -> identity_pb2.User:
         principal = current_principal()
@@ -433,7 +445,7 @@ class IdentityService:
             return user_to_proto(user, await self._dealer_of(session, user.org_unit_id))
 
     def is_revoked(self, principal: Principal) -> bool:
-        return principal.user_id in self.revoked_users
+        return principal.user_id in self.revoked_users or self.revocations.is_revoked(principal)
 
     # ---- org units -------------------------------------------------------------------
 

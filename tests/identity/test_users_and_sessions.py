@@ -264,3 +264,45 @@ async def _published(suite) -> bool:
             subjects.state.subjects or {})
     finally:
         await nc.close()
+
+
+async def test_logout_ends_the_access_token_everywhere(suite):
+    admin = await Admin.login(suite)
+    try:
+        await admin.user("short.stay", ["finance"], await admin.hq_id())
+    finally:
+        await admin.aclose()
+    async with suite.client() as anonymous:
+        login = (await anonymous.post("/api/v1/auth/login", json={
+            "username": "short.stay", "password": STAFF_PASSWORD})).json()
+    token = login["access_token"]
+    other = await suite.login("short.stay", STAFF_PASSWORD)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{suite.ports['order']}")
+    orders = order_pb2_grpc.OrderServiceStub(channel)
+    try:
+        async with suite.client(token) as client:
+            assert (await client.get("/api/v1/org-units")).status_code == 200
+            response = await client.post("/api/v1/auth/logout",
+                                         json={"refresh_token": login["refresh_token"]})
+            assert response.status_code == 204
+
+            async def refused():
+                response = await client.get("/api/v1/org-units")
+                return response.status_code == 401
+
+            await eventually(refused, timeout=1.0, interval=0.02)
+
+            async def order_refuses():
+                try:
+                    await orders.ListOrders(order_pb2.ListOrdersRequest(),
+                                            metadata=(("authorization", f"Bearer {token}"),))
+                except grpc.aio.AioRpcError as error:
+                    return error.code() == grpc.StatusCode.UNAUTHENTICATED
+                return False
+
+            await eventually(order_refuses, timeout=1.0, interval=0.02)
+        # The same user's other session is untouched.
+        async with suite.client(other) as client:
+            assert (await client.get("/api/v1/org-units")).status_code == 200
+    finally:
+        await channel.close()

@@ -21,6 +21,14 @@ def test_a_revoked_user_is_remembered_then_forgotten():
     assert not expired.is_revoked(alice) and len(expired) == 0
 
 
+def test_a_signed_out_token_alone_is_revoked():
+    revocations = RevocationList()
+    revocations.revoke_token("jti-1")
+    assert revocations.is_revoked(Principal(subject="user:a", user_id="a", token_id="jti-1"))
+    assert not revocations.is_revoked(Principal(subject="user:a", user_id="a",
+                                                token_id="jti-2"))
+
+
 def envelope(payload) -> bytes:
     return build_envelope("identity", payload, "x").SerializeToString()
 
@@ -40,5 +48,8 @@ def test_events_revoke_and_invalidate():
     # Not scope-changing: a new user, a tag change. Garbage is logged, not raised.
     watcher._apply("qudao.identity.user.created", envelope(events_pb2.UserCreated()))
     watcher._apply("qudao.identity.dealer_tags.changed", envelope(events_pb2.TagsChanged()))
+    watcher._apply("qudao.identity.session.revoked",
+                   envelope(events_pb2.SessionRevoked(user_id="u2", token_id="t9")))
+    assert revocations.is_revoked(Principal(subject="user:u2", user_id="u2", token_id="t9"))
     watcher._apply("qudao.identity.user.deactivated", b"\xff\x00garbage")
     assert len(cleared) == 4 and len(revocations) == 1
