@@ -400,13 +400,19 @@ class RegistrationService:
         return placement.code, False
 
     async def _matches(self, session, normalized: str, credit_code: str | None, city_code: str,
-                       exclude: str = "") -> list[Match]:
+                       exclude: str = "", from_memory: bool = False) -> list[Match]:
+        """Every customer the name or code may duplicate. Writes ask the database for the
+        exact matches; the read-only check may answer them from the index's memory
+        (``from_memory``), which is at most a refresh interval behind."""
         found: list[Match] = []
         if credit_code:
             ids = (await session.scalars(select(CustomerRow.id).where(
                 CustomerRow.credit_code == credit_code))).all()
             found += [Match(i, MatchKind.CREDIT_CODE, 10000) for i in ids]
-        if normalized and city_code:
+        if normalized and city_code and from_memory:
+            found += self.index.exact(city_code, normalized)
+            found += self.index.fuzzy(city_code, normalized, self.policy.fuzzy_threshold_bps)
+        elif normalized and city_code:
             ids = (await session.scalars(select(CustomerRow.id).where(
                 CustomerRow.city_code == city_code,
                 CustomerRow.normalized_name == normalized))).all()
@@ -472,7 +478,8 @@ class RegistrationService:
         collect(violations)
         city_code = divisions.city_of(division_code)
         async with self.db.sessions() as session:
-            matches = await self._matches(session, normalized, credit_code or None, city_code)
+            matches = await self._matches(session, normalized, credit_code or None, city_code,
+                                          from_memory=True)
             candidates = await self._evidence(session, matches, request.product_line.strip())
         viewer = await self._scope("registration.read")
         if not viewer.all_dealers:

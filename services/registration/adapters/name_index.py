@@ -10,7 +10,6 @@ by another replica are found too."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,39 +25,57 @@ from services.registration.domain.matching import (
 )
 from shared.text import normalize_name
 
-MAX_CANDIDATES = 300
+MAX_CANDIDATES = 2000
+
+
+MAX_SUFFIX = 8
 
 
 @dataclass
 class CityBlock:
     ids: list[str] = field(default_factory=list)
     names: list[NameFeatures] = field(default_factory=list)
+    aliases: list[bool] = field(default_factory=list)
+    # bigram of a core → positions; core suffix (2..8 characters) → positions;
+    # normalized name → positions.
     postings: dict[str, list[int]] = field(default_factory=dict)
+    suffixes: dict[str, list[int]] = field(default_factory=dict)
+    exact: dict[str, list[int]] = field(default_factory=dict)
     dead: set[int] = field(default_factory=set)
 
-    def add(self, customer_id: str, name: NameFeatures) -> int:
+    def add(self, customer_id: str, name: NameFeatures, alias: bool) -> int:
         position = len(self.ids)
         self.ids.append(customer_id)
         self.names.append(name)
+        self.aliases.append(alias)
         for gram in name.bigrams():
             self.postings.setdefault(gram, []).append(position)
+        core = name.core
+        for start in range(max(0, len(core) - MAX_SUFFIX), len(core) - 1):
+            self.suffixes.setdefault(core[start:], []).append(position)
+        self.exact.setdefault(name.normalized, []).append(position)
         return position
 
+    def candidates(self, query: NameFeatures) -> set[int]:
+        """Positions worth scoring: names whose core ends with the query's core or one of
+        its suffixes (简称, a city's short name glued on), plus names sharing one of the
+        query's three rarest core bigrams (typos, other spellings)."""
+        core = query.core
+        found: set[int] = set()
+        for start in range(max(0, len(core) - MAX_SUFFIX), len(core) - 1):
+            found.update(self.suffixes.get(core[start:], ()))
+        postings = sorted((self.postings.get(gram, ()) for gram in query.bigrams()), key=len)
+        budget = MAX_CANDIDATES
+        for posting in postings[:3]:
+            if len(posting) > budget:
+                break
+            found.update(posting)
+            budget -= len(posting)
+        return found - self.dead if self.dead else found
+
     def search(self, query: NameFeatures, threshold_bps: int) -> list[Match]:
-        grams = query.bigrams()
-        counts: Counter[int] = Counter()
-        for gram in grams:
-            posting = self.postings.get(gram)
-            if posting:
-                counts.update(posting)
-        if len(counts) > MAX_CANDIDATES:
-            candidates = [p for p, _ in counts.most_common(MAX_CANDIDATES)]
-        else:
-            candidates = list(counts)
         matches = []
-        for position in candidates:
-            if position in self.dead:
-                continue
+        for position in self.candidates(query):
             score = similarity(query, self.names[position])
             if score >= threshold_bps:
                 matches.append(Match(self.ids[position], MatchKind.FUZZY_NAME, score))
@@ -80,7 +97,8 @@ class NameIndex:
         self.remove(customer_id)
         block = self.cities.setdefault(city_code, CityBlock())
         names = [normalized_name] + [a for a in aliases if a and a != normalized_name]
-        positions = [(city_code, block.add(customer_id, features(name))) for name in names]
+        positions = [(city_code, block.add(customer_id, features(name), index > 0))
+                     for index, name in enumerate(names)]
         self.entries[customer_id] = positions
 
     def remove(self, customer_id: str) -> None:
@@ -97,6 +115,15 @@ class NameIndex:
             if match.customer_id not in best or best[match.customer_id].score_bps < match.score_bps:
                 best[match.customer_id] = match
         return sorted(best.values(), key=lambda m: -m.score_bps)[:limit]
+
+    def exact(self, city_code: str, normalized_name: str) -> list[Match]:
+        """Same normalized name (or alias) in the city, from memory (the read path)."""
+        block = self.cities.get(city_code)
+        if block is None:
+            return []
+        return [Match(block.ids[p], MatchKind.ALIAS if block.aliases[p]
+                      else MatchKind.NORMALIZED_NAME, 10000)
+                for p in block.exact.get(normalized_name, ()) if p not in block.dead]
 
     def put_row(self, row) -> None:
         aliases = [normalize_name(a) for a in (row.aliases or [])]
