@@ -1638,10 +1638,13 @@ class RegistrationService:
                   pb.FUNNEL_DIMENSION_DEALER: RegistrationRow.dealer_id,
                   pb.FUNNEL_DIMENSION_PRODUCT_LINE: RegistrationRow.product_line}.get(
             request.group_by)
-        key = column if column is not None else literal_column("''")
-        query = (select(key.label("key"), RegistrationRow.stage, func.count())
-                 .where(RegistrationRow.status == Status.APPROVED)
-                 .group_by(key, RegistrationRow.stage))
+        if column is None:  # one group: the whole scope
+            query = (select(literal_column("''").label("key"), RegistrationRow.stage,
+                            func.count()).group_by(RegistrationRow.stage))
+        else:
+            query = (select(column.label("key"), RegistrationRow.stage, func.count())
+                     .group_by(column, RegistrationRow.stage))
+        query = query.where(RegistrationRow.status == Status.APPROVED)
         if not scope.all_dealers:
             query = query.where(RegistrationRow.dealer_id.in_(scope.dealer_ids))
         if request.dealer_id:

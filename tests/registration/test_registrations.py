@@ -6,12 +6,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
+from tests.conftest import require_postgres
+from tests.harness import Suite
+from tests.registration.conftest import registration_options
 from tests.registration.helpers import ZHONGSHAN, channel_manager, hospital_code
+from tests.world import build_world
 
 CODE = hospital_code(1)
 
 
 async def test_register_approve_and_protect(suite, world):
+    await register_approve_and_protect(suite, world)
+
+
+@pytest.mark.postgres
+async def test_register_approve_and_protect_on_postgres(tmp_path):
+    require_postgres()
+    suite = await Suite(tmp_path, backend="postgres", options=registration_options()).start()
+    try:
+        await register_approve_and_protect(suite, await build_world(suite))
+    finally:
+        await suite.stop()
+
+
+async def register_approve_and_protect(suite, world):
     manager_id, manager_token = await channel_manager(suite, world)
     first, second = world.dealers
     async with suite.client(first.token) as dealer1, suite.client(second.token) as dealer2, \
