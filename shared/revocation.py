@@ -89,10 +89,13 @@ class IdentityEvents:
 
     def __init__(self, nc: NatsClient, revocations: RevocationList | None = None,
                  on_scope_change: Iterable[Callable[[], object]] = (),
-                 catch_up_seconds: float = DEFAULT_MEMORY_SECONDS) -> None:
+                 catch_up_seconds: float = DEFAULT_MEMORY_SECONDS,
+                 change_prefixes: tuple[str, ...] = SCOPE_SUBJECT_PREFIXES) -> None:
         self.nc = nc
         self.revocations = revocations
         self.on_scope_change = list(on_scope_change)
+        # Which subjects call on_scope_change (identity itself also wants tag changes).
+        self.change_prefixes = change_prefixes
         self.catch_up_seconds = catch_up_seconds
         self._subscription = None
 
@@ -151,7 +154,7 @@ class IdentityEvents:
                     self.revocations.revoke(event.payload.user.id)
                 else:
                     self.revocations.revoke_token(event.payload.token_id)
-        if subject.startswith(SCOPE_SUBJECT_PREFIXES):
+        if subject.startswith(self.change_prefixes):
             for callback in self.on_scope_change:
                 try:
                     callback()

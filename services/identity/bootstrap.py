@@ -43,8 +43,10 @@ async def build(settings: ServiceSettings) -> Wiring:
         await service.ensure_bootstrap(options.get("bootstrap_admin_username", "admin"),
                                        admin_password)
     await service.load_revocations()
-    # Another identity replica's change clears this replica's cached scopes too.
-    identity_events = IdentityEvents(nc, service.revocations, [service.invalidate_scopes])
+    # Another identity replica's change clears this replica's cached scopes and dealer
+    # facts too (any identity event: tag changes included).
+    identity_events = IdentityEvents(nc, service.revocations, [service.invalidate_scopes],
+                                     change_prefixes=("qudao.identity.",))
     await identity_events.start()
     return Wiring(
         db=db,

@@ -235,6 +235,7 @@ class IdentityService:
         # generation (other identity replicas bump it on the change's event).
         self._scope_generation = 0
         self._scope_cache: dict[tuple[str, str, str], tuple[int, float, object]] = {}
+        self._facts_cache: tuple[int, list[tuple]] | None = None
 
     # ---- bootstrap -------------------------------------------------------------------
 
@@ -270,6 +271,7 @@ class IdentityService:
     def invalidate_scopes(self) -> None:
         self._scope_generation += 1
         self._scope_cache.clear()
+        self._facts_cache = None
 
     def _after_change_commit(self, _session) -> None:
         self.invalidate_scopes()
@@ -822,28 +824,36 @@ class IdentityService:
 
     # ---- tags and audiences ----------------------------------------------------------
 
-    async def _scoped_dealers(self, session, principal: Principal,
-                              include_inactive: bool = True) -> list[OrgUnitRow]:
+    async def _scoped_dealer_facts(self, session, principal: Principal,
+                                   include_inactive: bool = True) -> list:
+        """Only the columns tags and audiences need (id, status, region, tier, product
+        lines, territory, tags) of the dealers in the principal's scope, ordered by name.
+        The rows of all dealers are kept per generation (like scope answers): decoding
+        thousands of JSON columns for every audience query would dominate its time."""
         visibility = await self._visibility(session, principal)
-        query = select(OrgUnitRow).where(OrgUnitRow.kind == OrgKind.DEALER).order_by(
-            OrgUnitRow.name, OrgUnitRow.id)
-        if not include_inactive:
-            query = query.where(OrgUnitRow.status == "active")
-        if not visibility.everything:
-            query = query.where(OrgUnitRow.id.in_(visibility.dealer_ids))
-        return list((await session.scalars(query)).all())
+        generation = self._scope_generation
+        if self._facts_cache is None or self._facts_cache[0] != generation:
+            rows = (await session.execute(
+                select(OrgUnitRow.id, OrgUnitRow.status, OrgUnitRow.region_code,
+                       OrgUnitRow.tier, OrgUnitRow.product_lines, OrgUnitRow.division_codes,
+                       OrgUnitRow.derived_tags, OrgUnitRow.custom_tags)
+                .where(OrgUnitRow.kind == OrgKind.DEALER)
+                .order_by(OrgUnitRow.name, OrgUnitRow.id))).all()
+            self._facts_cache = (generation, [tuple(row) for row in rows])
+        facts = self._facts_cache[1]
+        return [row for row in facts
+                if (include_inactive or row[1] == "active")
+                and (visibility.everything or row[0] in visibility.dealer_ids)]
 
     async def list_tags(self, prefix: str, kind_value: int, size: int, token: str):
         async with self.db.sessions() as session:
-            dealers = await self._scoped_dealers(session, current_principal())
+            dealers = await self._scoped_dealer_facts(session, current_principal())
         counts: dict[tuple[str, int], int] = {}
-        for dealer in dealers:
-            for tag in set(dealer.derived_tags or []):
-                counts[(tag, identity_pb2.TAG_KIND_DERIVED)] = counts.get(
-                    (tag, identity_pb2.TAG_KIND_DERIVED), 0) + 1
-            for tag in set(dealer.custom_tags or []):
-                counts[(tag, identity_pb2.TAG_KIND_CUSTOM)] = counts.get(
-                    (tag, identity_pb2.TAG_KIND_CUSTOM), 0) + 1
+        for *_, derived, custom in dealers:
+            for kind, tags in ((identity_pb2.TAG_KIND_DERIVED, derived),
+                               (identity_pb2.TAG_KIND_CUSTOM, custom)):
+                for tag in set(tags or []):
+                    counts[(tag, kind)] = counts.get((tag, kind), 0) + 1
         tags = [identity_pb2.Tag(name=name, kind=kind, dealer_count=count)
                 for (name, kind), count in sorted(counts.items())
                 if name.startswith(prefix) and (not kind_value or kind == kind_value)]
@@ -896,14 +906,18 @@ class IdentityService:
                              include_inactive: bool, size: int, token: str):
         predicate = audience_rules.compile_expression(expression_from_proto(expression))
         async with self.db.sessions() as session:
-            dealers = await self._scoped_dealers(session, current_principal(), include_inactive)
-        matches = [row for row in dealers if predicate(audience_rules.DealerFacts(
-            id=row.id, region_code=row.region_code, tier=row.tier,
-            product_lines=frozenset(row.product_lines or []),
-            division_codes=tuple(row.division_codes or []),
-            tags=frozenset([*(row.derived_tags or []), *(row.custom_tags or [])])))]
-        chunk, next_token, total = _page(matches, token, size)
-        return [org_unit_to_proto(r) for r in chunk], next_token, total
+            dealers = await self._scoped_dealer_facts(session, current_principal(),
+                                                      include_inactive)
+            matches = [
+                dealer_id for dealer_id, _, region, tier, lines, codes, derived, custom in dealers
+                if predicate(audience_rules.DealerFacts(
+                    id=dealer_id, region_code=region, tier=tier,
+                    product_lines=frozenset(lines or []), division_codes=tuple(codes or []),
+                    tags=frozenset([*(derived or []), *(custom or [])])))]
+            chunk, next_token, total = _page(matches, token, size)
+            rows = {r.id: r for r in (await session.scalars(
+                select(OrgUnitRow).where(OrgUnitRow.id.in_(chunk)))).all()}
+        return [org_unit_to_proto(rows[i]) for i in chunk], next_token, total
 
     # ---- users -----------------------------------------------------------------------
 
