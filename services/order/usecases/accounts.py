@@ -195,6 +195,8 @@ class AccountUseCases(UseCaseBase):
         return page, encode_page_token(offset + size) if more else ""
 
     async def set_credit_limit(self, request: order_pb2.SetCreditLimitRequest):
+        if request.dealer_id:
+            (await self.scope("account.credit")).require(request.dealer_id, "dealer account")
         self.require_role(*CREDIT_WRITERS, what="set credit limits")
         violations = []
         if not request.dealer_id:

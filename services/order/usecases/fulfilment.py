@@ -95,11 +95,12 @@ class FulfilmentUseCases(UseCaseBase):
     # ---------------------------------------------------------------- receipts
     async def confirm_receipt(self, shipment_id: str, inputs) -> order_pb2.Receipt:
         principal = current_principal()
-        if not (principal.is_dealer_staff or principal.has_role("hq_admin",
-                                                                "customer_service")):
-            raise PermissionDenied("only the dealer's staff (or HQ for them) confirm receipts")
         async with self.db.unit_of_work() as session:
             shipment = await self._shipment_in_scope(session, shipment_id, "order.receive")
+            if not (principal.is_dealer_staff or principal.has_role("hq_admin",
+                                                                    "customer_service")):
+                raise PermissionDenied("only the dealer's staff (or HQ for them) confirm "
+                                       "receipts")
             if await session.scalar(select(ReceiptRow.id).where(
                     ReceiptRow.shipment_id == shipment_id)):
                 raise FailedPrecondition(f"receipt of shipment {shipment_id} is already "
@@ -209,7 +210,7 @@ class FulfilmentUseCases(UseCaseBase):
                                   note: str) -> order_pb2.Discrepancy:
         """RESHIP gives the quantity back to the order line (the ERP ships it again);
         CREDIT expects a credit note; WRITE_OFF and DENIED only close the case."""
-        principal = self.require_role(*DISCREPANCY_RESOLVERS, what="resolve discrepancies")
+        principal = current_principal()
         if resolution not in (RESHIP, CREDIT, WRITE_OFF, DENIED):
             raise InvalidArgument.field("resolution", "must be reship, credit, write_off or "
                                                       "denied")
@@ -218,6 +219,7 @@ class FulfilmentUseCases(UseCaseBase):
             row = await session.get(DiscrepancyRow, discrepancy_id)
             if row is None or not scope.allows(row.dealer_id):
                 raise NotFound(f"discrepancy {discrepancy_id} not found")
+            self.require_role(*DISCREPANCY_RESOLVERS, what="resolve discrepancies")
             result = await session.execute(
                 update(DiscrepancyRow)
                 .where(DiscrepancyRow.id == discrepancy_id, DiscrepancyRow.status == OPEN)

@@ -381,9 +381,6 @@ class OrderUseCases(AccountUseCases):
             raise InvalidArgument.field("stage", "must be channel_manager or finance")
         stage = Stage(stage_value)
         principal = current_principal()
-        if not principal.has_role(*STAGE_ROLES[stage]):
-            raise PermissionDenied(f"the {stage.name.lower()} stage is decided by "
-                                   f"{', '.join(sorted(STAGE_ROLES[stage]))}")
         if not approve and not text.strip():
             raise InvalidArgument.field("reason", "is required to reject an order")
         if len(text) > 500:
@@ -391,6 +388,9 @@ class OrderUseCases(AccountUseCases):
                                         "must be at most 500 characters")
         async with self.db.unit_of_work() as session:
             row = await self._order_in_scope(session, order_id, "order.approve")
+            if not principal.has_role(*STAGE_ROLES[stage]):
+                raise PermissionDenied(f"the {stage.name.lower()} stage is decided by "
+                                       f"{', '.join(sorted(STAGE_ROLES[stage]))}")
             moment = now()
             if approve:
                 following = {Stage.CHANNEL_MANAGER: Stage.FINANCE,
@@ -432,13 +432,13 @@ class OrderUseCases(AccountUseCases):
 
     async def cancel_order(self, order_id: str, reason: str) -> order_pb2.Order:
         principal = current_principal()
-        if not (principal.is_dealer_staff or principal.has_role("hq_admin",
-                                                                "customer_service")):
-            raise PermissionDenied("only the dealer's staff or HQ may cancel an order")
         if len(reason) > 500:
             raise InvalidArgument.field("reason", "must be at most 500 characters")
         async with self.db.unit_of_work() as session:
             row = await self._order_in_scope(session, order_id, "order.cancel")
+            if not (principal.is_dealer_staff or principal.has_role("hq_admin",
+                                                                    "customer_service")):
+                raise PermissionDenied("only the dealer's staff or HQ may cancel an order")
             why = cancellable(OrderStatus(row.decision), line_quantities(row))
             if why:
                 raise FailedPrecondition(f"order {order_id} cannot be cancelled: {why}",
@@ -463,7 +463,6 @@ class OrderUseCases(AccountUseCases):
 
     async def close_order_line(self, order_id: str, line_no: int, quantity: int,
                                reason: str) -> order_pb2.Order:
-        self.require_role(*LINE_CLOSERS, what="close order lines")
         if not reason.strip():
             raise InvalidArgument.field("reason", "is required: the dealer sees it")
         async with self.db.unit_of_work() as session:
@@ -472,6 +471,7 @@ class OrderUseCases(AccountUseCases):
                                     populate_existing=True)
             if row is None or not scope.allows(row.dealer_id):
                 raise NotFound(f"order {order_id} not found")
+            self.require_role(*LINE_CLOSERS, what="close order lines")
             if row.decision != OrderStatus.APPROVED:
                 raise FailedPrecondition(f"order {order_id} is {row.status}; only approved "
                                          "orders have lines to close")

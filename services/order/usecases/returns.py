@@ -57,10 +57,12 @@ class ReturnUseCases(UseCaseBase):
 
     async def request_return(self, request: order_pb2.RequestReturnRequest):
         principal = current_principal()
+        dealer_id = request.dealer_id or principal.dealer_id
+        if dealer_id:
+            (await self.scope("order.return")).require(dealer_id)
         if not (principal.is_dealer_staff or principal.has_role("hq_admin",
                                                                 "customer_service")):
             raise PermissionDenied("only the dealer's staff (or HQ for them) request returns")
-        dealer_id = request.dealer_id or principal.dealer_id
         violations = []
         if not dealer_id:
             violations.append(FieldViolation("dealer_id", "is required"))
@@ -173,11 +175,12 @@ class ReturnUseCases(UseCaseBase):
         return {(r.product_code, r.batch): r.expiry_date for r in rows}
 
     async def decide_return(self, return_id: str, approve: bool, text: str):
-        principal = self.require_role(*RETURN_DECIDERS, what="approve or reject returns")
+        principal = current_principal()
         if not approve and not text.strip():
             raise InvalidArgument.field("reason", "is required to reject a return")
         async with self.db.unit_of_work() as session:
             await self._return_in_scope(session, return_id, "return.approve")
+            self.require_role(*RETURN_DECIDERS, what="approve or reject returns")
             status = ReturnStatus.APPROVED if approve else ReturnStatus.REJECTED
             result = await session.execute(
                 update(ReturnRow)

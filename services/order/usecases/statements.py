@@ -100,9 +100,10 @@ class StatementUseCases(UseCaseBase):
         return entries
 
     async def issue_statement(self, request: order_pb2.IssueStatementRequest):
-        principal = self.require_role(*STATEMENT_ISSUERS, what="issue statements")
         if not request.dealer_id:
             raise InvalidArgument.field("dealer_id", "is required")
+        (await self.scope("statement.issue")).require(request.dealer_id)
+        principal = self.require_role(*STATEMENT_ISSUERS, what="issue statements")
         start = day(request.period_start, "period_start")
         end = day(request.period_end, "period_end")
         if end < start:
@@ -178,10 +179,10 @@ class StatementUseCases(UseCaseBase):
             raise PermissionDenied("only the dealer's staff confirm or dispute statements")
 
     async def confirm_statement(self, statement_id: str, comment: str):
-        self._dealer_side()
         principal = current_principal()
         async with self.db.unit_of_work() as session:
             await self._statement(session, statement_id, "statement.confirm")
+            self._dealer_side()
             result = await session.execute(
                 update(StatementRow)
                 .where(StatementRow.id == statement_id, StatementRow.status == ISSUED)
@@ -199,11 +200,11 @@ class StatementUseCases(UseCaseBase):
         return message
 
     async def dispute_statement_line(self, request: order_pb2.DisputeStatementLineRequest):
-        self._dealer_side()
         if not request.reason.strip():
             raise InvalidArgument.field("reason", "is required")
         async with self.db.unit_of_work() as session:
             row = await self._statement(session, request.statement_id, "statement.confirm")
+            self._dealer_side()
             if row.status not in (ISSUED, DISPUTED):
                 raise FailedPrecondition(f"statement {row.id} can no longer be disputed",
                                          reason="NOT_ISSUED")
