@@ -3,6 +3,7 @@ idempotent and validated line by line. The semantics are in domain/ingest.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 
@@ -29,6 +30,37 @@ from services.order.usecases.common import ERP, UseCaseBase, now, ts
 from shared.db import is_sqlite
 
 
+def prepare_lines(shipments: list[order_pb2.Shipment]) -> list[list[ShipLine]]:
+    """The lines of each shipment as ShipLines with their content digests (pure)."""
+    fingerprint = rules.wire_fingerprint
+    prepared = []
+    for shipment in shipments:
+        sid = shipment.shipment_id.strip()
+        dealer_id = shipment.dealer_id
+        prepared.append([
+            ShipLine(sid, dealer_id, line.line_no, line.order_id, line.order_line_no,
+                     line.product_code.strip(), line.gtin, line.batch.strip(),
+                     line.expiry_date, line.production_date, tuple(line.serials),
+                     line.quantity, fingerprint(line.SerializeToString(deterministic=True)))
+            for line in shipment.lines])
+    return prepared
+
+
+async def _read_and_prepare(iterator):
+    """The next stream message and its prepared lines, parsed in a worker thread so the
+    event loop (and the database work of the current message) goes on meanwhile."""
+    message = await anext(iterator, None)
+    if message is None:
+        return None, None
+    return message, await asyncio.to_thread(prepare_lines, list(message.shipments))
+
+
+SHIPMENT_LINE_COLUMNS = (
+    "shipment_id", "line_no", "order_id", "order_line_no", "product_code", "gtin", "batch",
+    "expiry_date", "production_date", "serials", "quantity", "content_hash",
+    "quantity_received", "quantity_damaged", "receipt_note")
+
+
 def _result_proto(result: LineResult) -> order_pb2.IngestResult:
     return order_pb2.IngestResult(record_id=result.record_id, line_no=result.line_no,
                                   outcome=int(result.outcome),
@@ -53,22 +85,37 @@ class IngestUseCases(UseCaseBase):
                                                 rules.mode_of(mode_value))
 
     async def stream_shipments(self, messages) -> tuple[list[LineResult], int]:
-        """Each stream message is its own transaction, committed before the next message
-        is read. If the stream breaks, what was committed stays and the message in
-        flight is rolled back; re-sending the whole stream is safe (DUPLICATE)."""
+        """Each stream message is its own transaction, committed before the next one is
+        processed. The server reads and parses at most one message ahead (parsing the
+        next while the database works on the current one). If the stream breaks, what was
+        committed stays, the message in flight is rolled back and the one read ahead is
+        dropped; re-sending the whole stream is safe (DUPLICATE)."""
         self.require_role(*ERP, what="push shipments")
         results: list[LineResult] = []
         committed = 0
-        async for message in messages:
-            async with self.db.unit_of_work() as session:
-                results.extend(await self._ingest_shipments(
-                    session, list(message.shipments), rules.mode_of(message.mode)))
+        iterator = messages.__aiter__()
+        message = await anext(iterator, None)
+        prepared = prepare_lines(list(message.shipments)) if message is not None else None
+        while message is not None:
+            upcoming = asyncio.ensure_future(_read_and_prepare(iterator))
+            try:
+                async with self.db.unit_of_work() as session:
+                    results.extend(await self._ingest_shipments(
+                        session, list(message.shipments), rules.mode_of(message.mode),
+                        prepared))
+            except BaseException:
+                upcoming.cancel()
+                raise
             committed += 1
+            message, prepared = await upcoming
         return results, committed
 
     async def _ingest_shipments(self, session, shipments: list[order_pb2.Shipment],
-                                mode: Mode) -> list[LineResult]:
+                                mode: Mode, prepared: list[list[ShipLine]] | None = None
+                                ) -> list[LineResult]:
         results: list[LineResult] = []
+        if prepared is None:
+            prepared = prepare_lines(shipments)
         if not shipments:
             return results
         ids = {s.shipment_id for s in shipments}
@@ -110,9 +157,12 @@ class IngestUseCases(UseCaseBase):
         check = rules.ShipmentCheck(states, set(orders), by_code, by_gtin)
 
         accepted_lines: dict[str, list[ShipLine]] = defaultdict(list)
+        append = results.append
+        check_line = check.check
+        ACCEPTED, DUPLICATE, REJECTED = Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED
         seen_in_call: dict[tuple[str, int], str] = {}
         new_headers: dict[str, order_pb2.Shipment] = {}
-        for shipment in shipments:
+        for shipment, ships in zip(shipments, prepared, strict=True):
             sid = shipment.shipment_id.strip()
             problem = ""
             if not sid:
@@ -141,50 +191,45 @@ class IngestUseCases(UseCaseBase):
                                               "the same shipment twice with different headers"))
                     continue
                 new_headers.setdefault(sid, shipment)
-            mine: list[tuple[LineResult, ShipLine]] = []
-            for line in shipment.lines:
-                ship = ShipLine(
-                    sid, shipment.dealer_id, line.line_no, line.order_id, line.order_line_no,
-                    line.product_code.strip(), line.gtin.strip(), line.batch.strip(),
-                    line.expiry_date.strip(), line.production_date.strip(),
-                    tuple(line.serials), line.quantity,
-                    rules.wire_fingerprint(line.SerializeToString(deterministic=True)))
+            mine: list[ShipLine] = []
+            failed = False
+            for ship in ships:
+                line_no = ship.line_no
                 if not ship.product_code and ship.gtin:
                     # Identified by GTIN only: the hash stays that of the line as pushed.
                     ship.product_code = by_gtin.get(ship.gtin.zfill(14), "")
-                key = (sid, line.line_no)
-                digest = ship.content_hash
-                stored = existing_lines.get(key) or seen_in_call.get(key)
+                key = (sid, line_no)
+                stored = seen_in_call.get(key)
+                if stored is None and existing_lines:
+                    stored = existing_lines.get(key)
                 if stored is not None:
-                    if stored == digest:
-                        result = LineResult(sid, line.line_no, Outcome.DUPLICATE)
+                    if stored == ship.content_hash:
+                        append(LineResult(sid, line_no, DUPLICATE))
                     else:
-                        result = LineResult(sid, line.line_no, Outcome.REJECTED,
-                                            rules.CONFLICTING_REPUSH,
-                                            "line already recorded with different content "
-                                            "(order line, product, batch, expiry, serials or "
-                                            "quantity)")
-                    results.append(result)
+                        failed = True
+                        append(LineResult(sid, line_no, REJECTED, rules.CONFLICTING_REPUSH,
+                                          "line already recorded with different content "
+                                          "(order line, product, batch, expiry, serials or "
+                                          "quantity)"))
                     continue
-                if line.line_no <= 0:
-                    results.append(LineResult(sid, line.line_no, Outcome.REJECTED,
-                                              rules.INVALID_FIELD, "line_no must be positive"))
+                if line_no <= 0:
+                    failed = True
+                    append(LineResult(sid, line_no, REJECTED, rules.INVALID_FIELD,
+                                      "line_no must be positive"))
                     continue
-                seen_in_call[key] = digest
-                failure = check.check(ship)
+                seen_in_call[key] = ship.content_hash
+                failure = check_line(ship)
                 if failure:
-                    result = LineResult(sid, line.line_no, Outcome.REJECTED, *failure)
+                    failed = True
+                    append(LineResult(sid, line_no, REJECTED, *failure))
                 else:
-                    result = LineResult(sid, line.line_no, Outcome.ACCEPTED)
-                results.append(result)
-                mine.append((result, ship))
-            if any(r.outcome == Outcome.REJECTED for r, _ in mine) or any(
-                    r.outcome == Outcome.REJECTED for r in results[-len(shipment.lines):]):
-                for result, ship in mine:
-                    if result.outcome == Outcome.ACCEPTED:
-                        check.release(ship)
+                    append(LineResult(sid, line_no, ACCEPTED))
+                    mine.append(ship)
+            if failed:
+                for ship in mine:
+                    check.release(ship)
             else:
-                accepted_lines[sid].extend(ship for _, ship in mine)
+                accepted_lines[sid].extend(mine)
         store = rules.apply_mode(results, mode)
         if store:
             incoming = {s.shipment_id.strip(): s for s in shipments}
@@ -202,28 +247,31 @@ class IngestUseCases(UseCaseBase):
             for sid, s in new_headers.items() if sid in store]
         if headers:
             await session.execute(insert(ShipmentRow.__table__), headers)
-        line_values = []
+        rows: list[tuple] = []
+        stored_lines: dict[str, list[tuple[ShipLine, str]]] = defaultdict(list)
         shipped: dict[tuple[str, int], int] = defaultdict(int)
         stock: dict[tuple[str, str, str], list] = {}
         for sid in store:
             for ship in accepted_lines.get(sid, ()):
-                line_values.append(dict(
-                    shipment_id=sid, line_no=ship.line_no, order_id=ship.order_id,
-                    order_line_no=ship.order_line_no, product_code=ship.product_code,
-                    gtin=states[(ship.order_id, ship.order_line_no)].gtin, batch=ship.batch,
-                    expiry_date=ship.expiry_date, production_date=ship.production_date,
-                    serials="\n".join(ship.serials), quantity=ship.quantity,
-                    content_hash=ship.content_hash, quantity_received=0, quantity_damaged=0,
-                    receipt_note=""))
+                gtin = states[(ship.order_id, ship.order_line_no)].gtin
+                rows.append((sid, ship.line_no, ship.order_id, ship.order_line_no,
+                             ship.product_code, gtin, ship.batch, ship.expiry_date,
+                             ship.production_date, "\n".join(ship.serials), ship.quantity,
+                             ship.content_hash, 0, 0, ""))
+                stored_lines[sid].append((ship, gtin))
                 shipped[(ship.order_id, ship.order_line_no)] += ship.quantity
                 key = (ship.dealer_id, ship.product_code, ship.batch)
-                entry = stock.setdefault(key, [0, states[(ship.order_id,
-                                                          ship.order_line_no)].gtin,
-                                               ship.expiry_date])
-                entry[0] += ship.quantity
-        if not line_values:
+                entry = stock.get(key)
+                if entry is None:
+                    stock[key] = [ship.quantity, gtin, ship.expiry_date]
+                else:
+                    entry[0] += ship.quantity
+        if not rows:
             return
-        await session.execute(insert(ShipmentLineRow.__table__), line_values)
+        # The hot insert goes straight to the driver's executemany (rows as tuples), which
+        # skips SQLAlchemy's per-row parameter processing; the statement is plain SQL.
+        connection = await session.connection()
+        await connection.exec_driver_sql(self._shipment_line_insert(), rows)
         table = OrderLineRow.__table__
         await session.execute(
             update(table)
@@ -254,27 +302,32 @@ class IngestUseCases(UseCaseBase):
                  product_line=product_lines.get(p, ""), quantity_received=q, quantity_sold=0,
                  quantity_returned=0, updated_at=moment)
             for (d, p, b), (q, g, e) in stock.items()])
-        lines_by_shipment: dict[str, list[dict]] = defaultdict(list)
-        for values in line_values:
-            lines_by_shipment[values["shipment_id"]].append(values)
         events = []
-        for sid, lines in lines_by_shipment.items():
+        for sid, lines in stored_lines.items():
             shipment = order_pb2.Shipment()
             shipment.CopyFrom(incoming[sid])
             shipment.shipment_id = sid
             shipment.selling_company = self.company(shipment.selling_company)
             shipment.recorded_at.CopyFrom(ts(moment))
             if len(lines) != len(shipment.lines):  # some lines were duplicates: leave them out
-                stored = {v["line_no"] for v in lines}
-                kept = [line for line in shipment.lines if line.line_no in stored]
+                kept_numbers = {ship.line_no for ship, _ in lines}
+                kept = [line for line in shipment.lines if line.line_no in kept_numbers]
                 del shipment.lines[:]
                 shipment.lines.extend(kept)
-            for line, values in zip(shipment.lines, lines, strict=True):
-                line.product_code = values["product_code"]
-                line.gtin = values["gtin"]
-                line.product_line = product_lines.get(values["product_code"], "")
+            for line, (ship, gtin) in zip(shipment.lines, lines, strict=True):
+                line.product_code = ship.product_code
+                line.gtin = gtin
+                line.product_line = product_lines.get(ship.product_code, "")
             events.append((events_pb2.ShipmentRecorded(shipment=shipment), sid))
         await self.outbox.record_many(session, "shipment", "recorded", events)
+
+    def _shipment_line_insert(self) -> str:
+        columns = SHIPMENT_LINE_COLUMNS
+        if is_sqlite(self.db.url):
+            marks = ", ".join("?" for _ in columns)
+        else:  # asyncpg's numeric placeholders
+            marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+        return f"INSERT INTO shipment_lines ({', '.join(columns)}) VALUES ({marks})"
 
     async def _add_stock(self, session, rows: list[dict]) -> None:
         """Upsert channel inventory: add to quantity_received (negative to take off)."""
