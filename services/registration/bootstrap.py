@@ -7,11 +7,13 @@ SCHEDULER_INTERVAL_SECONDS (30), INDEX_REFRESH_SECONDS (2)."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import grpc
 from qudao.identity.v1 import identity_pb2_grpc
 from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from services.registration.adapters.name_index import NameIndex
 from services.registration.adapters.orm import inbox_table, outbox_table
@@ -24,7 +26,7 @@ from shared.bus.consumer import ConsumerRunner
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.config import ServiceSettings
-from shared.db import Database
+from shared.db import Database, is_sqlite
 from shared.host import GrpcService, Wiring
 from shared.logging import get_logger
 from shared.scope import ScopeResolver
@@ -45,9 +47,19 @@ async def build(settings: ServiceSettings) -> Wiring:
     identity = grpc.aio.insecure_channel(settings.identity_addr)
     index = NameIndex()
     loaded = await index.load(db)
+    # The index is millions of long-lived objects: keep them out of the cyclic garbage
+    # collector's full passes, which would otherwise stall requests for a long time.
+    gc.collect()
+    gc.freeze()
     log.info("name_index_loaded", customers=loaded)
+    reads = None
+    if is_sqlite(settings.database_url):
+        read_engine = create_async_engine(settings.database_url, connect_args={"timeout": 30},
+                                          pool_size=4, max_overflow=4)
+        reads = async_sessionmaker(read_engine, expire_on_commit=False)
     service = RegistrationService(db, outbox, ScopeResolver(identity),
-                                  identity_pb2_grpc.IdentityServiceStub(identity), index, policy)
+                                  identity_pb2_grpc.IdentityServiceStub(identity), index, policy,
+                                  reads)
     consumers = ConsumerRunner(db, nc, inbox_table, subscriptions(service),
                                max_deliveries=int(options.get("max_deliveries", 5)))
     refresh = float(options.get("index_refresh_seconds", 2))
@@ -57,6 +69,8 @@ async def build(settings: ServiceSettings) -> Wiring:
 
     async def close_channels() -> None:
         await identity.close()
+        if reads is not None:
+            await reads.kw["bind"].dispose()
 
     return Wiring(
         db=db,

@@ -16,6 +16,7 @@ from qudao.registration.v1 import events_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 from sqlalchemy import and_, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.registration.adapters import places
 from services.registration.adapters.letters import Letter, to_pdf, to_xlsx
@@ -228,8 +229,13 @@ class PreparedCustomer:
 
 class RegistrationService:
     def __init__(self, db: Database, outbox: Outbox, scopes: ScopeResolver, identity,
-                 index: NameIndex, policy: Policy) -> None:
+                 index: NameIndex, policy: Policy, reads: async_sessionmaker | None = None
+                 ) -> None:
         self.db = db
+        # Sessions for read-only queries on the hot path (the duplicate check). On SQLite
+        # the shared Database opens every transaction with BEGIN IMMEDIATE, taking the
+        # write lock even to read; these read in WAL mode without it.
+        self.reads = reads or db.sessions
         self.outbox = outbox
         self.scopes = scopes
         self.identity = identity
@@ -477,7 +483,7 @@ class RegistrationService:
             division_code = places.place(request.address).code
         collect(violations)
         city_code = divisions.city_of(division_code)
-        async with self.db.sessions() as session:
+        async with self.reads() as session:
             matches = await self._matches(session, normalized, credit_code or None, city_code,
                                           from_memory=True)
             candidates = await self._evidence(session, matches, request.product_line.strip())
@@ -1617,6 +1623,10 @@ class RegistrationService:
             if request.next_step.strip():
                 row.next_step = request.next_step.strip()
                 row.updated_at = _now()
+            await session.flush()
+            await self._event(session, "registration_note", "added",
+                              events_pb2.RegistrationNoteAdded(note=note_to_proto(note),
+                                                               next_step=row.next_step), row.id)
         return note_to_proto(note)
 
     async def list_notes(self, request: pb.ListNotesRequest):

@@ -17,6 +17,7 @@ side."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -115,6 +116,8 @@ async def run(workdir: Path, quick: bool) -> Result:
     print(f"  {stored} customers in {len(by_city)} cities, {len(queries)} queries "
           f"({time.perf_counter() - started:.1f}s to generate and store)", flush=True)
     del customers
+    gc.collect()
+    gc.freeze()  # the load generator's own data must not stall it with full collections
 
     suite = ProcessSuite(workdir, services=("identity", "registration"))
     loading = time.perf_counter()

@@ -143,6 +143,23 @@ async def test_authorizations_and_letters(suite, world):
                               lambda p: p.authorization.id == grant["id"] and p.reason)
         await events.wait_for("authorization.granted", lambda p: p.authorization.id == future["id"])
 
+        # A leaving manager's grants pass to the successor with the dealers.
+        successor_id, _ = await channel_manager(suite, world, username="cm.li", dealers=[d2.id])
+        response = await hq.post("/api/v1/assignments/transfer", json={
+            "from_manager_user_id": grant["owner_user_id"],
+            "to_manager_user_id": successor_id, "reason": "离职交接"})
+        assert response.status_code == 200, response.text
+
+        async def moved():
+            listed = (await hq.get("/api/v1/authorizations",
+                                   params={"owner_user_id": successor_id})).json()
+            return {g["id"] for g in listed["authorizations"]} == {grant["id"], future["id"]}
+
+        await eventually(moved, timeout=15)
+        changed = await events.wait_for("authorization_owner.changed",
+                                        lambda p: p.authorization.id == future["id"])
+        assert changed[0].previous_owner_user_id == grant["owner_user_id"]
+
 
 async def test_customer_master(suite, world):
     code = hospital_code(3)
