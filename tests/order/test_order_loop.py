@@ -134,7 +134,8 @@ async def run_loop(suite: Suite) -> None:
             assert too_many.json()["errors"][0]["field"] == "lines[0].quantity"
             response = await client.post("/api/v1/returns", json={
                 "reason": "近效期", "client_request_id": "RET-1",
-                "lines": [{"product_code": "A-001", "batch": "B1", "quantity": 2}]})
+                "lines": [{"product_code": "A-001", "batch": "B1", "quantity": 2,
+                           "shipment_id": "S-1"}]})
             assert response.status_code == 201, response.text
             return_id = response.json()["id"]
             response = await service.post(f"/api/v1/returns/{return_id}/approve", json={})
@@ -145,6 +146,8 @@ async def run_loop(suite: Suite) -> None:
                                           params={"batch": "B1"})).json()["items"]
             assert inventory[0]["quantity_returned"] == 2
             assert inventory[0]["quantity_on_hand"] == 3
+            order = (await client.get(f"/api/v1/orders/{order_id}")).json()
+            assert order["lines"][0]["quantity_returned"] == 2
 
             # Invoice, credit note for the return, payment.
             invoiced = await erp.invoice([

@@ -13,10 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from services.order.adapters.orm import (
     ChannelInventoryRow,
+    OrderLineRow,
     ProductRow,
     ReturnLineRow,
     ReturnRow,
     ShipmentLineRow,
+    ShipmentRow,
 )
 from services.order.domain.returns import (
     OPEN_OR_DONE,
@@ -130,8 +132,6 @@ class ReturnUseCases(UseCaseBase):
             select(ProductRow.code, ProductRow.serial_tracked)
             .where(ProductRow.code.in_(codes)))).all())
         shipped_serials: dict[tuple[str, str], set[str]] = defaultdict(set)
-        from services.order.adapters.orm import ShipmentRow
-
         for code, batch, serials in (await session.execute(
                 select(ShipmentLineRow.product_code, ShipmentLineRow.batch,
                        ShipmentLineRow.serials)
@@ -230,6 +230,8 @@ class ReturnUseCases(UseCaseBase):
             moment = now()
             for line_no, line in lines.items():
                 line.quantity_received = given.get(line_no, line.quantity_requested)
+                if line.quantity_received and line.shipment_id:
+                    await self._count_returned_on_order(session, row.dealer_id, line)
                 if line.quantity_received:
                     await session.execute(
                         update(ChannelInventoryRow)
@@ -245,6 +247,29 @@ class ReturnUseCases(UseCaseBase):
             await self.outbox.record(session, "return", "received",
                                      events_pb2.ReturnReceived(product_return=message), row.id)
         return message
+
+    async def _count_returned_on_order(self, session, dealer_id: str,
+                                       line: ReturnLineRow) -> None:
+        """A return that names its shipment is counted on the order lines it came from
+        (quantity_returned), the earliest lines first."""
+        left = line.quantity_received
+        for shipped in (await session.scalars(
+                select(ShipmentLineRow)
+                .join(ShipmentRow, ShipmentRow.id == ShipmentLineRow.shipment_id)
+                .where(ShipmentLineRow.shipment_id == line.shipment_id,
+                       ShipmentRow.dealer_id == dealer_id,
+                       ShipmentLineRow.product_code == line.product_code,
+                       ShipmentLineRow.batch == line.batch)
+                .order_by(ShipmentLineRow.line_no))).all():
+            if left <= 0:
+                break
+            take = min(left, shipped.quantity)
+            await session.execute(
+                update(OrderLineRow)
+                .where(OrderLineRow.order_id == shipped.order_id,
+                       OrderLineRow.line_no == shipped.order_line_no)
+                .values(quantity_returned=OrderLineRow.quantity_returned + take))
+            left -= take
 
     async def get_return(self, return_id: str):
         async with self.db.sessions() as session:
