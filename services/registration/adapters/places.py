@@ -21,22 +21,19 @@ def _load():
     with _lock:
         if _cpca is not None:
             return _cpca
-        # cpca 0.5 reads its data with pkg_resources, which new setuptools no longer
-        # ships; lend it a stand-in for the import only.
-        shim = None
-        if "pkg_resources" not in sys.modules:
-            try:
-                import pkg_resources  # noqa: F401
-            except ImportError:
-                shim = types.ModuleType("pkg_resources")
-                shim.resource_stream = (  # type: ignore[attr-defined]
-                    lambda package, name: importlib.resources.files(package)
-                    .joinpath(name).open("rb"))
-                sys.modules["pkg_resources"] = shim
+        # cpca 0.5 reads its data with pkg_resources, deprecated and gone from new
+        # setuptools; lend it a stand-in for the import only.
+        shim = types.ModuleType("pkg_resources")
+        shim.resource_stream = (  # type: ignore[attr-defined]
+            lambda package, name: importlib.resources.files(package).joinpath(name).open("rb"))
+        previous = sys.modules.get("pkg_resources")
+        sys.modules["pkg_resources"] = shim
         try:
             import cpca
         finally:
-            if shim is not None:
+            if previous is not None:
+                sys.modules["pkg_resources"] = previous
+            else:
                 sys.modules.pop("pkg_resources", None)
         names = Counter(info.name for info in cpca.ad_2_addr_dict.values()
                         if info.rank == 2)
