@@ -88,6 +88,11 @@ class Suite:
             "QUDAO_IDENTITY_ADDR": f"127.0.0.1:{self.ports['identity']}",
             "QUDAO_IDENTITY_OPTION_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "QUDAO_LOG_LEVEL": "WARNING",
+            # Cheap password hashing: the tests log in hundreds of times; the hash is
+            # still argon2id, only its cost is lowered.
+            "QUDAO_IDENTITY_OPTION_ARGON2_TIME_COST": "1",
+            "QUDAO_IDENTITY_OPTION_ARGON2_MEMORY_KIB": "8192",
+            "QUDAO_IDENTITY_OPTION_ARGON2_PARALLELISM": "1",
         }
         for service in SERVICES:
             upper = service.upper()

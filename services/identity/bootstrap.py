@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from services.identity.adapters.orm import outbox_table
@@ -38,7 +39,13 @@ async def build(settings: ServiceSettings) -> Wiring:
     js = nc.jetstream()
     await ensure_streams(js, [SERVICE])
     outbox = Outbox(outbox_table, SERVICE)
-    service = IdentityService(db, outbox, issuer)
+    # argon2id at the library's RFC 9106 defaults unless configured otherwise.
+    defaults = PasswordHasher()
+    hasher = PasswordHasher(
+        time_cost=int(options.get("argon2_time_cost", defaults.time_cost)),
+        memory_cost=int(options.get("argon2_memory_kib", defaults.memory_cost)),
+        parallelism=int(options.get("argon2_parallelism", defaults.parallelism)))
+    service = IdentityService(db, outbox, issuer, hasher)
     if admin_password := options.get("bootstrap_admin_password"):
         await service.ensure_bootstrap(options.get("bootstrap_admin_username", "admin"),
                                        admin_password)

@@ -219,11 +219,15 @@ class Visibility:
 
 
 class IdentityService:
-    def __init__(self, db: Database, outbox: Outbox, issuer: TokenIssuer) -> None:
+    def __init__(self, db: Database, outbox: Outbox, issuer: TokenIssuer,
+                 hasher: PasswordHasher | None = None) -> None:
         self.db = db
         self.outbox = outbox
         self.issuer = issuer
-        self.hasher = PasswordHasher()
+        self.hasher = hasher or PasswordHasher()
+        # Checked against when the username is unknown, at the same cost as a real hash,
+        # so response times do not tell which usernames exist.
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         # Users whose sessions are revoked, known in this process at once; every other
         # process learns of it from the UserDeactivated event (shared/revocation.py).
         self.revoked_users: set[str] = set()
@@ -368,8 +372,7 @@ class IdentityService:
             user = await session.scalar(select(UserRow).where(UserRow.username == username))
             if user is None:
                 # Spend the same time as a real check so usernames cannot be probed.
-                await asyncio.to_thread(self._verify, "$argon2id$v=19$m=65536,t=3,p=4$"
-                                        "c29tZXNhbHRzb21lc2FsdA$" + "A" * 43, password)
+                await asyncio.to_thread(self._verify, self._dummy_hash, password)
                 raise Unauthenticated("wrong username or password", reason="BAD_CREDENTIALS")
             state = LoginState(user.failed_logins, _aware(user.locked_until))
             if state.is_locked(now):
