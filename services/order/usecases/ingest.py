@@ -80,7 +80,7 @@ class IngestUseCases(UseCaseBase):
     # --------------------------------------------------------------- shipments
     async def record_shipments(self, shipments, mode_value: int) -> list[LineResult]:
         self.require_role(*ERP, what="push shipments")
-        async with self.db.unit_of_work() as session:
+        async with self.writing() as session:
             return await self._ingest_shipments(session, list(shipments),
                                                 rules.mode_of(mode_value))
 
@@ -99,7 +99,7 @@ class IngestUseCases(UseCaseBase):
         while message is not None:
             upcoming = asyncio.ensure_future(_read_and_prepare(iterator))
             try:
-                async with self.db.unit_of_work() as session:
+                async with self.writing() as session:
                     results.extend(await self._ingest_shipments(
                         session, list(message.shipments), rules.mode_of(message.mode),
                         prepared))

@@ -285,7 +285,7 @@ class OrderUseCases(AccountUseCases):
             await self.tiers.tier_of(dealer_id)  # warm the cache outside the transaction
         order_id = str(uuid.uuid4())
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.writing() as session:
                 if client_order_ref:
                     existing = await self._find_by_ref(session, dealer_id, order_ref)
                     if existing is not None:
