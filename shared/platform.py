@@ -1,0 +1,86 @@
+"""What every service's bootstrap starts from: its database, NATS and its stream, the
+outbox and relay, the identity channel with the scope cache, and the revocation list fed
+by identity's events. A bootstrap adds its own use cases and servicer on top."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import grpc
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from sqlalchemy import Table
+
+from shared.bus.connection import connect
+from shared.bus.consumer import ConsumerRunner, Subscription
+from shared.bus.outbox import Outbox, OutboxRelay
+from shared.bus.streams import ensure_streams
+from shared.config import ServiceSettings
+from shared.db import Database
+from shared.host import GrpcService, Wiring
+from shared.revocation import IdentityEvents, RevocationList
+from shared.scope import ScopeResolver
+
+
+@dataclass
+class Platform:
+    settings: ServiceSettings
+    db: Database
+    nc: NatsClient
+    js: JetStreamContext
+    outbox: Outbox
+    identity: grpc.aio.Channel
+    scopes: ScopeResolver
+    revocations: RevocationList
+    identity_events: IdentityEvents
+
+    def consumers(self, inbox: Table, subscriptions: list[Subscription]) -> ConsumerRunner:
+        """The service's durable consumers, with the retry bound and ack wait from its
+        options (``QUDAO_<SVC>_OPTION_MAX_DELIVERIES`` / ``_ACK_WAIT_SECONDS``)."""
+        options = self.settings.options
+        return ConsumerRunner(
+            self.db, self.nc, inbox, subscriptions,
+            max_deliveries=int(options.get("max_deliveries", 5)),
+            ack_wait=float(options.get("ack_wait_seconds", 30)),
+        )
+
+    def wiring(
+        self,
+        service: GrpcService,
+        *,
+        workers: Iterable[Callable[[], Awaitable[None]]] = (),
+        public_methods: frozenset[str] = frozenset(),
+        on_stop: Iterable[Callable[[], Awaitable[None]]] = (),
+    ) -> Wiring:
+        """Everything for the host to run: the outbox relay always, the service's own
+        workers, and tokens refused once identity revokes them."""
+        return Wiring(
+            db=self.db,
+            nats=self.nc,
+            services=[service],
+            workers=[OutboxRelay(self.db, self.outbox, self.js).run, *workers],
+            public_methods=public_methods,
+            is_revoked=self.revocations.is_revoked,
+            on_stop=[self.close, *on_stop],
+        )
+
+    async def close(self) -> None:
+        await self.identity_events.stop()
+        await self.identity.close()
+
+
+async def start_platform(settings: ServiceSettings, outbox_table: Table) -> Platform:
+    service = settings.service
+    db = Database(settings.database_url)
+    nc = await connect(settings.nats_url, f"qudao-{service}")
+    js = nc.jetstream()
+    await ensure_streams(js, [service])
+    identity = grpc.aio.insecure_channel(settings.identity_addr)
+    scopes = ScopeResolver(identity)
+    # Deactivated users' tokens fail at once; identity events clear cached scopes.
+    revocations = RevocationList()
+    identity_events = IdentityEvents(nc, revocations, [scopes.invalidate])
+    await identity_events.start()
+    return Platform(settings, db, nc, js, Outbox(outbox_table, service), identity, scopes,
+                    revocations, identity_events)
