@@ -46,8 +46,22 @@ class Subscription:
     handler: Handler = field(compare=False)
 
 
-class _AlreadyProcessed(Exception):
-    pass
+@contextlib.contextmanager
+def _event_context(subscription: Subscription, message: Msg, event: Event):
+    """The event's request id and principal for the handler and every log line."""
+    headers = message.headers or {}
+    request_token = request_id_var.set(
+        event.envelope.request_id or headers.get("Qudao-Request-Id", ""))
+    principal_token = principal_var.set(
+        Principal(subject=event.envelope.principal or "service:unknown"))
+    structlog.contextvars.bind_contextvars(event_id=event.event_id,
+                                           consumer=subscription.durable)
+    try:
+        yield
+    finally:
+        structlog.contextvars.unbind_contextvars("event_id", "consumer")
+        request_id_var.reset(request_token)
+        principal_var.reset(principal_token)
 
 
 class ConsumerRunner:
@@ -109,8 +123,9 @@ class ConsumerRunner:
                 await pull.start()
                 backoff = 0.2
                 while True:
-                    for message in await pull.next_batch():
-                        await self._handle(subscription, message)
+                    messages = await pull.next_batch()
+                    if messages:
+                        await self._handle_batch(subscription, messages)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a stall, NATS down, JetStream not ready yet
@@ -123,59 +138,70 @@ class ConsumerRunner:
                 with contextlib.suppress(Exception):
                     await pull.close()
 
-    async def _handle(self, subscription: Subscription, message: Msg) -> None:
-        deliveries = message.metadata.num_delivered
-        try:
-            event = decode_envelope(message.subject, message.data)
-        except UndecodableEvent as exc:
-            await self._dead_letter(subscription, message, f"undecodable: {exc}")
+    async def _handle_batch(self, subscription: Subscription, messages: list[Msg]) -> None:
+        """Apply a pulled batch in one transaction, then ack or retry each message."""
+        events: list[tuple[Msg, Event]] = []
+        for message in messages:
+            try:
+                events.append((message, decode_envelope(message.subject, message.data)))
+            except UndecodableEvent as exc:
+                await self._dead_letter(subscription, message, f"undecodable: {exc}")
+        if not events:
             return
-        headers = message.headers or {}
-        request_token = request_id_var.set(
-            event.envelope.request_id or headers.get("Qudao-Request-Id", ""))
-        principal_token = principal_var.set(Principal(subject=event.envelope.principal or
-                                                      "service:unknown"))
-        structlog.contextvars.bind_contextvars(event_id=event.event_id,
-                                               consumer=subscription.durable)
+        outcomes = await self._apply_batch(subscription, events)
+        for (message, event), outcome in zip(events, outcomes, strict=True):
+            await self._settle(subscription, message, event, outcome)
+
+    async def _apply_batch(self, subscription: Subscription,
+                           events: list[tuple[Msg, Event]]) -> list[str | Exception]:
+        """Each event's inbox row and effect in its own savepoint, all in one transaction:
+        a failing event rolls back alone, the others commit together (one commit per
+        batch instead of one per event). Returns "applied", "duplicate" or the error."""
+        outcomes: list[str | Exception] = []
         try:
-            await self._apply(subscription, event)
-        except _AlreadyProcessed:
-            EVENTS_HANDLED.labels(subscription.durable, "duplicate").inc()
-            await message.ack()
-            return
+            async with self.db.unit_of_work() as session:
+                for message, event in events:
+                    with _event_context(subscription, message, event):
+                        outcomes.append(await self._apply_one(session, subscription, event))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the commit failed: nothing of the batch took effect
+            outcomes = [exc if outcome == "applied" else outcome for outcome in outcomes]
+            outcomes += [exc] * (len(events) - len(outcomes))
+        return outcomes
+
+    async def _apply_one(self, session: AsyncSession, subscription: Subscription,
+                         event: Event) -> str | Exception:
+        try:
+            async with session.begin_nested():
+                try:
+                    async with session.begin_nested():
+                        await session.execute(insert(self.inbox).values(
+                            consumer=subscription.durable, event_id=event.event_id,
+                            subject=event.subject, processed_at=datetime.now(UTC)))
+                except IntegrityError:
+                    return "duplicate"
+                await subscription.handler(session, event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if deliveries >= self.max_deliveries:
-                await self._dead_letter(subscription, message, repr(exc), event.event_id)
-            else:
-                EVENTS_HANDLED.labels(subscription.durable, "retry").inc()
-                log.warning("event_handler_failed", consumer=subscription.durable,
-                            event_id=event.event_id, deliveries=deliveries, error=repr(exc))
-                await message.nak(delay=self.retry_base_delay * 2 ** (deliveries - 1))
-            return
-        finally:
-            structlog.contextvars.unbind_contextvars("event_id", "consumer")
-            request_id_var.reset(request_token)
-            principal_var.reset(principal_token)
-        EVENTS_HANDLED.labels(subscription.durable, "applied").inc()
-        await message.ack()
+            return exc
+        return "applied"
 
-    async def _apply(self, subscription: Subscription, event: Event) -> None:
-        async with self.db.unit_of_work() as session:
-            try:
-                async with session.begin_nested():
-                    await session.execute(
-                        insert(self.inbox).values(
-                            consumer=subscription.durable,
-                            event_id=event.event_id,
-                            subject=event.subject,
-                            processed_at=datetime.now(UTC),
-                        )
-                    )
-            except IntegrityError:
-                raise _AlreadyProcessed() from None
-            await subscription.handler(session, event)
+    async def _settle(self, subscription: Subscription, message: Msg, event: Event,
+                      outcome: str | Exception) -> None:
+        if isinstance(outcome, str):
+            EVENTS_HANDLED.labels(subscription.durable, outcome).inc()
+            await message.ack()
+            return
+        deliveries = message.metadata.num_delivered
+        if deliveries >= self.max_deliveries:
+            await self._dead_letter(subscription, message, repr(outcome), event.event_id)
+            return
+        EVENTS_HANDLED.labels(subscription.durable, "retry").inc()
+        log.warning("event_handler_failed", consumer=subscription.durable,
+                    event_id=event.event_id, deliveries=deliveries, error=repr(outcome))
+        await message.nak(delay=self.retry_base_delay * 2 ** (deliveries - 1))
 
     async def _dead_letter(
         self, subscription: Subscription, message: Msg, reason: str, event_id: str = ""

@@ -109,8 +109,9 @@ class HangsBeforeAck(ConsumerRunner):
         super().__init__(*args, **kwargs)
         self.committed = asyncio.Event()
 
-    async def _handle(self, subscription, message):
-        await self._apply(subscription, decode_envelope(message.subject, message.data))
+    async def _handle_batch(self, subscription, messages):
+        events = [(m, decode_envelope(m.subject, m.data)) for m in messages]
+        assert await self._apply_batch(subscription, events) == ["applied"] * len(events)
         self.committed.set()
         await asyncio.Event().wait()
 
