@@ -69,15 +69,37 @@ class TokenIssuer:
 
 
 class TokenVerifier:
+    """Verifies access tokens. A client sends the same token with every call for the
+    token's whole life, and an Ed25519 check costs more than the rest of a cheap call, so
+    tokens already verified are remembered (bounded) until they expire. Revocation is not
+    a property of the token and is checked by the caller on every call."""
+
+    CACHE_SIZE = 10_000
+
     def __init__(self, public_key_pem: bytes, leeway_seconds: int = 5) -> None:
         self._key = serialization.load_pem_public_key(public_key_pem)
         self._leeway = leeway_seconds
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> TokenVerifier:
         return cls(Path(path).read_bytes())
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires_at = cached
+            if time.time() <= expires_at + self._leeway:
+                return principal
+            del self._verified[token]
+            raise Unauthenticated("access token has expired", reason="TOKEN_EXPIRED")
+        principal, expires_at = self._decode(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, expires_at)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -100,7 +122,7 @@ class TokenVerifier:
             org_unit_id=claims.get("org", ""),
             dealer_id=claims.get("dealer", ""),
             token_id=claims["jti"],
-        )
+        ), float(claims["exp"])
 
 
 def bearer_token(header_value: str | None) -> str | None:

@@ -38,7 +38,7 @@ def test_a_malformed_port_is_named(tmp_path):
         load_gateway_settings({"QUDAO_JWT_PUBLIC_KEY_FILE": "k", "QUDAO_GATEWAY_PORT": "?"})
 
 
-def test_tokens_verify_and_expire_and_refuse_other_keys(tmp_path):
+def test_tokens_verify_and_expire_and_refuse_other_keys(tmp_path, monkeypatch):
     private, public = generate_keypair(tmp_path / "a")
     issuer = TokenIssuer(private.read_bytes(), ttl_seconds=60)
     verifier = TokenVerifier(public.read_bytes(), leeway_seconds=0)
@@ -53,6 +53,15 @@ def test_tokens_verify_and_expire_and_refuse_other_keys(tmp_path):
     with pytest.raises(Unauthenticated) as caught:
         verifier.verify(expired)
     assert caught.value.reason == "TOKEN_EXPIRED"
+
+    # A token verified once is remembered, but never past its expiry.
+    assert verifier.verify(token) == verified
+    real_time = time.time
+    monkeypatch.setattr("shared.auth.time.time", lambda: real_time() + 3600)
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify(token)
+    assert caught.value.reason == "TOKEN_EXPIRED"
+    monkeypatch.undo()
 
     other_private, _ = generate_keypair(tmp_path / "b")
     forged, _ = TokenIssuer(other_private.read_bytes()).issue(principal)

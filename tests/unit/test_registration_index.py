@@ -52,3 +52,19 @@ def test_updates_replace_and_remove():
     index.remove("c2")
     assert index.exact(SHANGHAI, normalize_name("上海第六人民医院")) == []
     assert index.size == 5
+
+
+def test_a_typo_is_found_among_many_names_sharing_the_city_prefix():
+    """Hundreds of names start with the city's short name; the one-character typo of one
+    of them is still found, and none of the others (nor another category) is offered."""
+    index = NameIndex()
+    cores = "仁济瑞金华山长征长海同济东方曙光龙华岳阳新华协和博爱康宁仁爱和平安贞天坛广安"
+    for number in range(len(cores) - 1):
+        index.put(f"p{number}", "510100", normalize_name(f"成都{cores[number:number + 2]}大药房"),
+                  [])
+        index.put(f"k{number}", "510100", normalize_name(f"成都{cores[number:number + 2]}诊所"),
+                  [])
+    index.put("target", "510100", normalize_name("成都市征福堂仁和大药房"), [])
+    assert ids(index.fuzzy("510100", normalize_name("成都市正福堂仁和大药房"), 8000)) == [
+        "target"]
+    assert ids(index.fuzzy("510100", normalize_name("成都华山大药房"), 8000)) == ["p4"]

@@ -10,9 +10,11 @@ by another replica are found too."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
 from services.registration.adapters.orm import CustomerRow
@@ -33,11 +35,15 @@ MAX_SUFFIX = 8
 
 @dataclass
 class CityBlock:
+    """One city's names. Names of different categories (医院 vs 诊所) never match, so every
+    key below is prefixed with the name's category: a query only meets its own kind."""
+
     ids: list[str] = field(default_factory=list)
     names: list[NameFeatures] = field(default_factory=list)
+    cores: list[str] = field(default_factory=list)  # names[i].core, for rapidfuzz
     aliases: list[bool] = field(default_factory=list)
-    # bigram of a core → positions; core suffix (2..8 characters) → positions;
-    # normalized name → positions.
+    # category|bigram of a core → positions; category|core suffix (2..8 characters) →
+    # positions; normalized name → positions.
     postings: dict[str, list[int]] = field(default_factory=dict)
     suffixes: dict[str, list[int]] = field(default_factory=dict)
     exact: dict[str, list[int]] = field(default_factory=dict)
@@ -47,39 +53,62 @@ class CityBlock:
         position = len(self.ids)
         self.ids.append(customer_id)
         self.names.append(name)
+        self.cores.append(name.core)
         self.aliases.append(alias)
-        for gram in name.bigrams():
-            self.postings.setdefault(gram, []).append(position)
-        core = name.core
-        for start in range(max(0, len(core) - MAX_SUFFIX), len(core) - 1):
-            self.suffixes.setdefault(core[start:], []).append(position)
+        for key in _bigram_keys(name):
+            self.postings.setdefault(key, []).append(position)
+        for key in _suffix_keys(name):
+            self.suffixes.setdefault(key, []).append(position)
         self.exact.setdefault(name.normalized, []).append(position)
         return position
 
-    def candidates(self, query: NameFeatures) -> set[int]:
-        """Positions worth scoring: names whose core ends with the query's core or one of
-        its suffixes (简称, a city's short name glued on), plus names sharing one of the
-        query's three rarest core bigrams (typos, other spellings)."""
-        core = query.core
-        found: set[int] = set()
-        for start in range(max(0, len(core) - MAX_SUFFIX), len(core) - 1):
-            found.update(self.suffixes.get(core[start:], ()))
-        postings = sorted((self.postings.get(gram, ()) for gram in query.bigrams()), key=len)
+    def candidates(self, query: NameFeatures) -> tuple[set[int], set[int]]:
+        """Positions worth scoring, in two sets. *Contained*: names whose core ends with
+        the query's core or one of its suffixes (简称, a city's short name glued on) —
+        these may score high even when their edit distance is large. *Similar*: names
+        sharing one of the query's three rarest core bigrams (typos, other spellings)."""
+        contained: set[int] = set()
+        for key in _suffix_keys(query):
+            contained.update(self.suffixes.get(key, ()))
+        postings = sorted((self.postings.get(key, ()) for key in _bigram_keys(query)), key=len)
+        similar: set[int] = set()
         budget = MAX_CANDIDATES
         for posting in postings[:3]:
             if len(posting) > budget:
                 break
-            found.update(posting)
+            similar.update(posting)
             budget -= len(posting)
-        return found - self.dead if self.dead else found
+        similar -= contained
+        if self.dead:
+            contained -= self.dead
+            similar -= self.dead
+        return contained, similar
 
     def search(self, query: NameFeatures, threshold_bps: int) -> list[Match]:
+        contained, similar = self.candidates(query)
+        # Outside containment, similarity() never scores above the plain edit ratio of the
+        # two cores (see domain.matching), so rapidfuzz's C loop can drop the hopeless
+        # ones before the Python rules run.
+        positions = list(similar)
+        survivors = process.extract(query.core, [self.cores[p] for p in positions],
+                                    scorer=fuzz.ratio, score_cutoff=threshold_bps / 100,
+                                    limit=None)
         matches = []
-        for position in self.candidates(query):
+        for position in itertools.chain(contained, (positions[i] for _, _, i in survivors)):
             score = similarity(query, self.names[position])
             if score >= threshold_bps:
                 matches.append(Match(self.ids[position], MatchKind.FUZZY_NAME, score))
         return matches
+
+
+def _bigram_keys(name: NameFeatures) -> list[str]:
+    return [f"{name.category}|{gram}" for gram in name.bigrams()]
+
+
+def _suffix_keys(name: NameFeatures) -> list[str]:
+    core = name.core
+    return [f"{name.category}|{core[start:]}"
+            for start in range(max(0, len(core) - MAX_SUFFIX), len(core) - 1)]
 
 
 class NameIndex:
