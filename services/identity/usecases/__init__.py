@@ -1,0 +1,2 @@
+"""The identity service's use cases, one module per area; ``IdentityService``
+(service.py) combines them."""
