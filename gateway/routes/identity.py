@@ -15,6 +15,7 @@ from qudao.identity.v1 import identity_pb2
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
+from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import FieldViolation, InvalidArgument, collect
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -23,7 +24,6 @@ RoleName = Literal["hq_admin", "region_manager", "channel_manager", "finance",
                    "customer_service", "dealer_admin", "dealer_sales", "service_erp"]
 TierName = Literal["platform", "one", "two"]
 StatusName = Literal["active", "suspended", "closed"]
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
 
 
 def _tier(name: str) -> int:
@@ -221,28 +221,20 @@ async def update_org_unit(org_unit_id: str, body: OrgUnitPatch, caller: Caller,
     return to_json((await call(services.identity.UpdateOrgUnit, request)).org_unit)
 
 
-@router.post("/dealers/import", openapi_extra={"requestBody": {"required": True, "content": {
-    "text/csv": {"schema": {"type": "string"}},
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
-        {"schema": {"type": "string", "format": "binary"}}}}})
+@router.post("/dealers/import", openapi_extra=IMPORT_BODY)
 async def import_dealers(request: Request, caller: Caller, services: Services,
                          filename: Annotated[str, Query(max_length=200)] = "",
                          dry_run: bool = False,
                          encoding: Literal["utf8", "gbk", "gb18030", ""] = "") -> dict:
-    """Create or update dealers from a CSV/XLSX file sent as the raw request body. All or
+    """Create or update dealers from a CSV/XLSX file (the raw body, or a form upload in the
+    field ``file``). All or
     nothing: when any row fails nothing is written, ``accepted`` is false and ``errors``
     lists every failing row (Chinese and English). Columns: name, credit_code, tier,
     region_code, division_codes, product_lines, and optionally platform_credit_code,
     city_code, status, shared_with_platform, custom_tags (or their Chinese headers)."""
-    content = await request.body()
-    if len(content) > MAX_IMPORT_BYTES:
-        raise InvalidArgument.field("body", f"the file exceeds {MAX_IMPORT_BYTES} bytes")
-    content_type = request.headers.get("content-type", "")
-    file_format = (files_pb2.FILE_FORMAT_XLSX if "spreadsheetml" in content_type
-                   else files_pb2.FILE_FORMAT_CSV if "csv" in content_type
-                   else files_pb2.FILE_FORMAT_UNSPECIFIED)
+    upload = await read_upload(request, filename)
     response = await call(services.identity.ImportDealers, identity_pb2.ImportDealersRequest(
-        content=content, filename=filename, format=file_format, dry_run=dry_run,
+        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
         encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding) or 0
         if encoding else 0))
     return to_json(response)

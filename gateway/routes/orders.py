@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
-from qudao.common.v1 import money_pb2
+from qudao.common.v1 import files_pb2, money_pb2
 from qudao.identity.v1 import identity_pb2
 from qudao.order.v1 import order_pb2
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Int64, Page, Services
+from gateway.uploads import IMPORT_BODY, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -166,6 +167,23 @@ async def upsert_products(body: ProductsBody, caller: Caller, services: Services
                                                      currency=p.list_price.currency))
         for p in body.products])
     return to_json(await call(services.order.UpsertProducts, request))
+
+
+@router.post("/products/import", openapi_extra=IMPORT_BODY)
+async def import_products(request: Request, caller: Caller, services: Services,
+                          filename: Annotated[str, Query(max_length=200)] = "",
+                          dry_run: bool = False,
+                          encoding: Literal["utf8", "gbk", "gb18030", ""] = "") -> dict:
+    """HQ's product file, CSV/XLSX (the raw body, or a form upload in the field ``file``).
+    All or nothing: when any row fails nothing is written, ``accepted`` is false and
+    ``errors`` lists every failing row. Columns: code, name, spec, gtin, product_line,
+    unit, list_price (e.g. 1280.50), currency, serial_tracked (yes/no) — or 产品编码,
+    产品名称, 规格型号, 产品标识, 产品线, 单位, 目录价, 币种, 序列号管理."""
+    upload = await read_upload(request, filename)
+    return to_json(await call(services.order.ImportProducts, order_pb2.ImportProductsRequest(
+        content=upload.content, filename=upload.filename, format=upload.format,
+        dry_run=dry_run, encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding)
+        if encoding else 0)))
 
 
 @router.get("/products")

@@ -16,15 +16,11 @@ from qudao.registration.v1 import registration_pb2 as pb
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
+from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import InvalidArgument
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
 CustomerType = Literal["hospital", "clinic", "pharmacy", "distributor_customer", "other", ""]
-IMPORT_BODY = {"requestBody": {"required": True, "content": {
-    "text/csv": {"schema": {"type": "string"}},
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
-        {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def _enum(descriptor, name: str, field_name: str) -> int:
@@ -149,17 +145,6 @@ class GrantBody(Body):
     owner_user_id: str = Field(default="", description="defaults to the caller")
 
 
-async def _file_body(request: Request) -> tuple[bytes, int]:
-    content = await request.body()
-    if len(content) > MAX_IMPORT_BYTES:
-        raise InvalidArgument.field("body", f"the file exceeds {MAX_IMPORT_BYTES} bytes")
-    content_type = request.headers.get("content-type", "")
-    file_format = (files_pb2.FILE_FORMAT_XLSX if "spreadsheetml" in content_type
-                   else files_pb2.FILE_FORMAT_CSV if "csv" in content_type
-                   else files_pb2.FILE_FORMAT_UNSPECIFIED)
-    return content, file_format
-
-
 Encoding = Literal["utf8", "gbk", "gb18030", ""]
 
 
@@ -194,14 +179,14 @@ async def check_duplicates(body: DuplicateCheckBody, caller: Caller, services: S
 async def import_customers(request: Request, caller: Caller, services: Services,
                            filename: Annotated[str, Query(max_length=200)] = "",
                            dry_run: bool = False, encoding: Encoding = "") -> dict:
-    """Customers from a CSV/XLSX file sent as the raw body. All or nothing: any failing
-    row (bad credit code, address that cannot be placed, duplicate) means nothing is
-    written and ``errors`` lists every failing row. Columns: name, credit_code, address,
-    division_code, grade, aliases (;-separated), departments (;-separated) — or 名称,
-    统一社会信用代码, 地址, 区划代码, 等级, 别名, 科室."""
-    content, file_format = await _file_body(request)
+    """Customers from a CSV/XLSX file (the raw body, or a form upload in the field
+    ``file``). All or nothing: any failing row (bad credit code, address that cannot be
+    placed, duplicate) means nothing is written and ``errors`` lists every failing row.
+    Columns: name, credit_code, address, division_code, grade, aliases (;-separated),
+    departments (;-separated) — or 名称, 统一社会信用代码, 地址, 区划代码, 等级, 别名, 科室."""
+    upload = await read_upload(request, filename)
     return to_json(await call(services.registration.ImportCustomers, pb.ImportCustomersRequest(
-        content=content, filename=filename, format=file_format, dry_run=dry_run,
+        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
         encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
 
 
@@ -399,11 +384,12 @@ async def create_lead(body: LeadBody, caller: Caller, services: Services) -> dic
 async def import_leads(request: Request, caller: Caller, services: Services,
                        filename: Annotated[str, Query(max_length=200)] = "",
                        dry_run: bool = False, encoding: Encoding = "") -> dict:
-    """Leads from a CSV/XLSX file (raw body), all or nothing. Columns: customer_name,
-    address, division_code, product_line, department, contact_name, contact_phone, note."""
-    content, file_format = await _file_body(request)
+    """Leads from a CSV/XLSX file (raw body or form field ``file``), all or nothing.
+    Columns: customer_name, address, division_code, product_line, department,
+    contact_name, contact_phone, note."""
+    upload = await read_upload(request, filename)
     return to_json(await call(services.registration.ImportLeads, pb.ImportLeadsRequest(
-        content=content, filename=filename, format=file_format, dry_run=dry_run,
+        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
         encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
 
 

@@ -395,6 +395,8 @@ EXEMPT = {
     ("GET", "/api/v1/products"): "the catalog is shared by every dealer, owned by none",
     ("GET", "/api/v1/products/{code}"): "the catalog is shared by every dealer, owned by none",
     ("PUT", "/api/v1/products"): "catalog upkeep (HQ/ERP); no dealer's data",
+    ("POST", "/api/v1/products/import"): "catalog upkeep (HQ's product file); no dealer's "
+                                         "data (tests/order/test_product_import.py)",
     ("PUT", "/api/v1/price-lists"): "price lists belong to a dealer tier, not to a dealer "
                                      "(HQ admin and finance maintain them)",
     ("GET", "/api/v1/price-lists"): "price lists belong to a dealer tier, not to a dealer; "

@@ -29,6 +29,9 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         created, updated, unchanged = await self.service.upsert_products(list(request.products))
         return pb.UpsertProductsResponse(created=created, updated=updated, unchanged=unchanged)
 
+    async def ImportProducts(self, request, context):
+        return await self.service.import_products(request)
+
     async def GetProduct(self, request, context):
         return pb.GetProductResponse(product=await self.service.get_product(request.code))
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC
 
+from qudao.common.v1 import files_pb2
 from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from stdnum import ean
 
 from services.order.adapters.orm import (
     DealerAccountRow,
@@ -20,6 +20,7 @@ from services.order.adapters.orm import (
     PriceListRow,
     ProductRow,
 )
+from services.order.domain.catalog import products_from_table, validate_product
 from services.order.domain.orders import (
     STAGE_ROLES,
     CatalogEntry,
@@ -62,6 +63,7 @@ from shared.errors import (
 )
 from shared.money import Money
 from shared.pagination import decode_page_token, encode_page_token
+from shared.tabular import read_table
 
 APPROVED = 1
 REJECTED = 2
@@ -74,25 +76,6 @@ PRICE_LIST_FOR = (
            PriceListRow.valid_from <= bindparam("on"),
            or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= bindparam("on")))
     .order_by(PriceListRow.valid_from.desc()).limit(1))
-
-
-def validate_product(index: int, product: order_pb2.Product) -> list[FieldViolation]:
-    where = f"products[{index}]"
-    violations = []
-    if not product.code.strip():
-        violations.append(FieldViolation(f"{where}.code", "is required"))
-    if not product.name.strip():
-        violations.append(FieldViolation(f"{where}.name", "is required"))
-    if not product.product_line.strip():
-        violations.append(FieldViolation(f"{where}.product_line", "is required"))
-    gtin = product.gtin.strip()
-    if not (gtin.isdigit() and len(gtin) in (8, 12, 13, 14) and ean.is_valid(gtin)):
-        violations.append(FieldViolation(f"{where}.gtin",
-                                         f"{gtin!r} is not a GTIN with a valid check digit"))
-    if product.list_price.amount_minor < 0:
-        violations.append(FieldViolation(f"{where}.list_price.amount_minor",
-                                         "must not be negative"))
-    return violations
 
 
 class OrderUseCases(AccountUseCases):
@@ -111,41 +94,72 @@ class OrderUseCases(AccountUseCases):
                                                  f"repeats products[{seen[code]}]"))
             seen[code] = index
         collect(violations)
+        async with self.db.unit_of_work() as session:
+            return await self._store_products(session, products)
+
+    async def import_products(self, request: order_pb2.ImportProductsRequest
+                              ) -> order_pb2.ImportProductsResponse:
+        """HQ's product file: all rows or none. GTINs already held by another product are
+        row errors too, so a file that passes its dry run also passes for real."""
+        self.require_role(*CATALOG_WRITERS, what="maintain the catalog")
+        table = read_table(request.content, request.filename, request.format, request.encoding)
+        numbered, errors = products_from_table(table, self.currency)
+        async with self.db.unit_of_work() as session:
+            gtins = {p.gtin.strip().zfill(14): (n, p) for n, p in numbered}
+            for code, gtin in (await session.execute(select(ProductRow.code, ProductRow.gtin)
+                                                      .where(ProductRow.gtin.in_(gtins)))).all():
+                number, product = gtins[gtin]
+                if code != product.code:
+                    errors.append(files_pb2.RowError(
+                        row_number=number, column="gtin", code="GTIN_TAKEN",
+                        message_zh=f"产品标识 {gtin} 已属于产品 {code}",
+                        message_en=f"GTIN {gtin} already belongs to product {code}",
+                        value=product.gtin))
+            if errors or request.dry_run:
+                return order_pb2.ImportProductsResponse(
+                    accepted=not errors,
+                    errors=sorted(errors, key=lambda e: (e.row_number, e.column)))
+            created, updated, unchanged = await self._store_products(
+                session, [product for _, product in numbered])
+        return order_pb2.ImportProductsResponse(accepted=True, created=created,
+                                                updated=updated, unchanged=unchanged)
+
+    async def _store_products(self, session, products: list[order_pb2.Product]
+                              ) -> tuple[int, int, int]:
         created = updated = unchanged = 0
         moment = now()
-        async with self.db.unit_of_work() as session:
-            for product in products:
-                gtin = product.gtin.strip().zfill(14)
-                values = dict(
-                    name=product.name.strip(), spec=product.spec.strip(), gtin=gtin,
-                    product_line=product.product_line.strip(), unit=product.unit.strip(),
-                    list_price_minor=product.list_price.amount_minor,
-                    currency=product.list_price.currency or self.currency,
-                    serial_tracked=product.serial_tracked,
-                )
-                row = await session.get(ProductRow, product.code.strip())
-                if row is None:
-                    row = ProductRow(code=product.code.strip(), updated_at=moment, **values)
-                    session.add(row)
-                    created += 1
-                elif all(getattr(row, key) == value for key, value in values.items()):
-                    unchanged += 1
-                    continue
-                else:
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    row.updated_at = moment
-                    updated += 1
-                try:
-                    async with session.begin_nested():
-                        await session.flush()
-                except IntegrityError as exc:
-                    raise InvalidArgument.field(
-                        f"products[{seen[row.code]}].gtin",
-                        f"GTIN {gtin} already belongs to another product") from exc
-                await self.outbox.record(
-                    session, "product", "upserted",
-                    events_pb2.ProductUpserted(product=product_to_proto(row)), row.code)
+        for index, product in enumerate(products):
+            gtin = product.gtin.strip().zfill(14)
+            values = dict(
+                name=product.name.strip(), spec=product.spec.strip(), gtin=gtin,
+                product_line=product.product_line.strip(), unit=product.unit.strip(),
+                list_price_minor=product.list_price.amount_minor,
+                currency=product.list_price.currency or self.currency,
+                serial_tracked=product.serial_tracked,
+            )
+            row = await session.get(ProductRow, product.code.strip())
+            if row is None:
+                row = ProductRow(code=product.code.strip(), updated_at=moment, **values)
+                session.add(row)
+                created += 1
+            elif all(getattr(row, key) == value for key, value in values.items()):
+                unchanged += 1
+                continue
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.updated_at = moment
+                updated += 1
+            try:
+                async with session.begin_nested():
+                    await session.flush()
+            except IntegrityError as exc:
+                raise InvalidArgument.field(
+                    f"products[{index}].gtin",
+                    f"GTIN {gtin} already belongs to another product") from exc
+            await self.outbox.record(
+                session, "product", "upserted",
+                events_pb2.ProductUpserted(product=product_to_proto(row)), row.code)
         return created, updated, unchanged
 
     async def get_product(self, code: str) -> order_pb2.Product:
