@@ -63,6 +63,7 @@ async def run_import(suite: Suite) -> None:
         bad = csv_rows(
             f"深圳经销商,{credit_code(3)},一级,south,440300,A系列,,,",   # update: fine
             "坏信用代码,91310000MA1000001X,一级,east,310000,A系列,,,",
+            "",  # a blank line still counts, as in the user's editor
             f"未知区划,{credit_code(10)},一级,east,310099,A系列,,,",
             f"未知区域,{credit_code(11)},一级,north,310000,A系列,,,",
             f"坏上级,{credit_code(12)},二级,east,310000,A系列,{credit_code(3)},,",
@@ -73,11 +74,11 @@ async def run_import(suite: Suite) -> None:
         errors = {(e["row_number"], e["column"], e["code"]) for e in body["errors"]}
         assert errors == {
             (3, "credit_code", "INVALID_CREDIT_CODE"),
-            (4, "division_codes", "UNKNOWN_DIVISION"),
-            (5, "region_code", "UNKNOWN_REGION"),
-            (6, "platform_credit_code", "INVALID_PLATFORM"),
-            (7, "tier", "INVALID_TIER"),
-            (7, "product_lines", "REQUIRED"),
+            (5, "division_codes", "UNKNOWN_DIVISION"),
+            (6, "region_code", "UNKNOWN_REGION"),
+            (7, "platform_credit_code", "INVALID_PLATFORM"),
+            (8, "tier", "INVALID_TIER"),
+            (8, "product_lines", "REQUIRED"),
         }
         assert all(e["message_zh"] and e["message_en"] for e in body["errors"])
         assert await dealer_count(admin) == 3

@@ -13,7 +13,6 @@ from qudao.identity.v1 import events_pb2, identity_pb2
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from services.identity.adapters import dealer_file
 from services.identity.adapters.orm import OrgUnitRow
 from services.identity.domain import dealer_import
 from services.identity.domain.org import (
@@ -36,10 +35,15 @@ from services.identity.usecases.tags import TagUseCases
 from shared.context import current_principal
 from shared.errors import AlreadyExists, FieldViolation, InvalidArgument, collect
 from shared.pagination import decode_page_token, encode_page_token
+from shared.tabular import read_table
 
 UPDATABLE_PATHS = frozenset({"name", "parent_id", "credit_code", "tier", "platform_dealer_id",
                              "division_codes", "product_lines", "status", "region_code",
                              "city_code", "shared_with_platform"})
+
+
+# Dealers are counted in thousands; a larger file is a mistake, not an import.
+MAX_IMPORT_ROWS = 20_000
 
 
 class OrgUseCases(TagUseCases):
@@ -302,25 +306,19 @@ class OrgUseCases(TagUseCases):
     async def import_dealers(self, request: identity_pb2.ImportDealersRequest):
         principal = current_principal()
         self._require_admin(principal, "import dealers")
-        file_format = {files_pb2.FILE_FORMAT_CSV: "csv",
-                       files_pb2.FILE_FORMAT_XLSX: "xlsx"}.get(request.format, "")
-        encoding = {files_pb2.TEXT_ENCODING_UTF8: "utf-8-sig",
-                    files_pb2.TEXT_ENCODING_GBK: "gbk",
-                    files_pb2.TEXT_ENCODING_GB18030: "gb18030"}.get(request.encoding, "")
-        rows = await asyncio.to_thread(dealer_file.read_rows, request.content, request.filename,
-                                       file_format, encoding)
-        if not rows:
-            raise InvalidArgument.field("content", "the file has no header row")
-        index, problems = dealer_import.map_header(rows[0])
+        table = await asyncio.to_thread(read_table, request.content, request.filename,
+                                        request.format, request.encoding, MAX_IMPORT_ROWS)
+        index, problems = dealer_import.map_header(table.header)
         parsed: list[dealer_import.ImportRow] = []
         if not problems:
-            for number, cells in enumerate(rows[1:], start=2):
+            if not table.rows:
+                raise InvalidArgument.field("content", "the file has no dealer rows")
+            for number, values in table.rows:
+                cells = [values.get(name, "") for name in table.header]
                 row, row_problems = dealer_import.parse_row(number, cells, index)
                 problems += row_problems
                 if row is not None:
                     parsed.append(row)
-            if len(rows) < 2:
-                raise InvalidArgument.field("content", "the file has no dealer rows")
         seen: dict[str, int] = {}
         for row in parsed:
             code = row.fields.credit_code
