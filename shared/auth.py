@@ -50,7 +50,9 @@ class TokenIssuer:
 
     def issue(self, principal: Principal, *, now: float | None = None) -> tuple[str, str]:
         """Return (token, token id)."""
-        issued_at = int(now if now is not None else time.time())
+        # Milliseconds, not whole seconds: a revocation of every token issued before a
+        # moment must not also catch the token refreshed in the same second after it.
+        issued_at = round(now if now is not None else time.time(), 3)
         token_id = uuid.uuid4().hex
         claims = {
             "iss": ISSUER,
@@ -122,6 +124,7 @@ class TokenVerifier:
             org_unit_id=claims.get("org", ""),
             dealer_id=claims.get("dealer", ""),
             token_id=claims["jti"],
+            issued_at=float(claims["iat"]),
         ), float(claims["exp"])
 
 

@@ -26,6 +26,7 @@ class Principal:
     org_unit_id: str = ""
     dealer_id: str = ""
     token_id: str = ""
+    issued_at: float = 0.0  # when the access token was issued (seconds since the epoch)
 
     @property
     def is_dealer_staff(self) -> bool:

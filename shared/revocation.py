@@ -1,7 +1,8 @@
 """Session revocation and scope-cache invalidation from identity's events, in every
 process (services and gateway).
 
-Identity publishes ``UserDeactivated`` and ``SessionRevoked`` (logout), and every other
+Identity publishes ``UserDeactivated`` and ``SessionRevoked`` (a logout, or every token
+of a user issued before a password or role change), and every other
 scope-changing event, through its outbox. Each process keeps a plain core-NATS
 subscription to ``qudao.identity.>``: core subscribers receive what the relay publishes
 into JetStream within milliseconds, with no durable consumer to manage. On start, the
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from qudao.identity.v1 import events_pb2  # noqa: F401  (registers the payload types)
+from qudao.identity.v1 import events_pb2
 
 from shared.bus.envelope import UndecodableEvent, decode_envelope, stream_name
 from shared.logging import get_logger
@@ -46,13 +47,16 @@ DEFAULT_MEMORY_SECONDS = 24 * 3600.0
 
 
 class RevocationList:
-    """User ids whose sessions are all revoked (deactivation) and single token ids
-    (logout), each remembered long enough to outlive every token issued before."""
+    """User ids whose sessions are all revoked (deactivation), single token ids (logout),
+    and per user a moment before which its tokens were issued in vain (password or role
+    change); each remembered long enough to outlive every token issued before."""
 
     def __init__(self, memory_seconds: float = DEFAULT_MEMORY_SECONDS) -> None:
         self.memory_seconds = memory_seconds
         self._until: dict[str, float] = {}
         self._tokens: dict[str, float] = {}
+        # user id → (issued-before moment, epoch seconds; remembered until, monotonic)
+        self._issued_before: dict[str, tuple[float, float]] = {}
 
     def revoke(self, user_id: str) -> None:
         if user_id:
@@ -61,6 +65,22 @@ class RevocationList:
     def revoke_token(self, token_id: str) -> None:
         if token_id:
             self._tokens[token_id] = time.monotonic() + self.memory_seconds
+
+    def revoke_issued_before(self, user_id: str, moment: float) -> None:
+        if user_id:
+            previous = self._issued_before.get(user_id, (0.0, 0.0))[0]
+            self._issued_before[user_id] = (max(previous, moment),
+                                            time.monotonic() + self.memory_seconds)
+
+    def _issued_too_early(self, principal) -> bool:
+        entry = self._issued_before.get(getattr(principal, "user_id", "") or "")
+        if entry is None:
+            return False
+        moment, until = entry
+        if until < time.monotonic():
+            del self._issued_before[principal.user_id]
+            return False
+        return getattr(principal, "issued_at", 0.0) < moment
 
     @staticmethod
     def _held(table: dict[str, float], key: str) -> bool:
@@ -74,7 +94,8 @@ class RevocationList:
 
     def is_revoked(self, principal) -> bool:
         return (self._held(self._until, getattr(principal, "user_id", ""))
-                or self._held(self._tokens, getattr(principal, "token_id", "")))
+                or self._held(self._tokens, getattr(principal, "token_id", ""))
+                or self._issued_too_early(principal))
 
     def __contains__(self, user_id: str) -> bool:
         return user_id in self._until
@@ -139,6 +160,17 @@ class IdentityEvents:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
 
+    @staticmethod
+    def apply_revocation(revocations: RevocationList, payload) -> None:
+        """A UserDeactivated or SessionRevoked event, applied to ``revocations``."""
+        if isinstance(payload, events_pb2.UserDeactivated):
+            revocations.revoke(payload.user.id)
+        elif payload.token_id:
+            revocations.revoke_token(payload.token_id)
+        elif payload.HasField("issued_before"):
+            revocations.revoke_issued_before(
+                payload.user_id, payload.issued_before.ToNanoseconds() / 1e9)
+
     async def _on_message(self, message) -> None:
         self._apply(message.subject, message.data)
 
@@ -150,10 +182,7 @@ class IdentityEvents:
             except UndecodableEvent as exc:
                 log.warning("identity_event_undecodable", subject=subject, error=str(exc))
             else:
-                if subject == DEACTIVATED_SUBJECT:
-                    self.revocations.revoke(event.payload.user.id)
-                else:
-                    self.revocations.revoke_token(event.payload.token_id)
+                self.apply_revocation(self.revocations, event.payload)
         if subject.startswith(self.change_prefixes):
             for callback in self.on_scope_change:
                 try:

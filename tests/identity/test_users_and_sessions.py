@@ -306,3 +306,60 @@ async def test_logout_ends_the_access_token_everywhere(suite):
             assert (await client.get("/api/v1/org-units")).status_code == 200
     finally:
         await channel.close()
+
+
+async def test_role_and_password_changes_take_effect_at_once(suite):
+    """A promoted user's old token is refused everywhere within a second; its refresh
+    brings the new role. A password change ends every session of the user."""
+    admin = await Admin.login(suite)
+    try:
+        region = await admin.region("east", "华东")
+        dealer = await admin.dealer(1, region["id"])
+        user = await admin.user("rising.sales", ["dealer_sales"], dealer["id"])
+    finally:
+        await admin.aclose()
+    async with suite.client() as anonymous:
+        login = (await anonymous.post("/api/v1/auth/login", json={
+            "username": "rising.sales", "password": STAFF_PASSWORD})).json()
+    metadata = (("authorization", f"Bearer {login['access_token']}"),)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{suite.ports['order']}")
+    orders = order_pb2_grpc.OrderServiceStub(channel)
+    new_staff = {"username": "junior.sales", "password": STAFF_PASSWORD,
+                 "roles": ["dealer_sales"], "org_unit_id": dealer["id"]}
+    try:
+        async with suite.client(login["access_token"]) as old:
+            assert (await old.post("/api/v1/users", json=new_staff)).status_code == 403
+            async with suite.client(admin.token) as hq:
+                response = await hq.put(f"/api/v1/users/{user['id']}/roles",
+                                        json={"roles": ["dealer_admin"]})
+                assert response.status_code == 200, response.text
+
+            async def gateway_refuses():
+                response = await old.get("/api/v1/auth/me")
+                return response.status_code == 401 and \
+                    response.json()["reason"] == "TOKEN_REVOKED"
+
+            async def order_refuses():
+                try:
+                    await orders.ListOrders(order_pb2.ListOrdersRequest(), metadata=metadata)
+                except grpc.aio.AioRpcError as error:
+                    return error.code() == grpc.StatusCode.UNAUTHENTICATED
+                return False
+
+            await eventually(gateway_refuses, timeout=1.0, interval=0.02)
+            await eventually(order_refuses, timeout=1.0, interval=0.02)
+            refreshed = (await old.post("/api/v1/auth/refresh", json={
+                "refresh_token": login["refresh_token"]}))
+        assert refreshed.status_code == 200, refreshed.text
+        async with suite.client(refreshed.json()["access_token"]) as promoted:
+            me = (await promoted.get("/api/v1/auth/me")).json()
+            assert me["user"]["roles"] == ["dealer_admin"]
+            assert (await promoted.post("/api/v1/users", json=new_staff)).status_code == 201
+            changed = await promoted.post("/api/v1/auth/password", json={
+                "current_password": STAFF_PASSWORD, "new_password": "Promoted-Passw0rd!"})
+            assert changed.status_code == 204
+            gone = await promoted.get("/api/v1/auth/me")
+            assert gone.status_code == 401 and gone.json()["reason"] == "TOKEN_REVOKED"
+        assert await suite.login("rising.sales", "Promoted-Passw0rd!")
+    finally:
+        await channel.close()

@@ -53,3 +53,19 @@ def test_events_revoke_and_invalidate():
     assert revocations.is_revoked(Principal(subject="user:u2", user_id="u2", token_id="t9"))
     watcher._apply("qudao.identity.user.deactivated", b"\xff\x00garbage")
     assert len(cleared) == 4 and len(revocations) == 1
+
+
+def test_tokens_issued_before_a_password_or_role_change_are_refused_later_ones_kept():
+    revocations = RevocationList()
+    watcher = IdentityEvents(nc=None, revocations=revocations)
+    event = events_pb2.SessionRevoked(user_id="u3", reason="roles_changed")
+    event.issued_before.FromNanoseconds(1_700_000_000_500_000_000)  # …000.5 s
+    watcher._apply("qudao.identity.session.revoked", envelope(event))
+    old = Principal(subject="user:u3", user_id="u3", issued_at=1_700_000_000.499)
+    refreshed = Principal(subject="user:u3", user_id="u3", issued_at=1_700_000_000.501)
+    assert revocations.is_revoked(old) and not revocations.is_revoked(refreshed)
+    assert not revocations.is_revoked(Principal(subject="user:u4", user_id="u4",
+                                                issued_at=1_600_000_000))
+    # An earlier moment arriving late (replayed on start) does not undo a later one.
+    revocations.revoke_issued_before("u3", 1_600_000_000)
+    assert revocations.is_revoked(old)

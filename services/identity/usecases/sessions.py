@@ -106,7 +106,8 @@ class SessionUseCases(UseCaseBase):
                 row.revoked_at = datetime.now(UTC)
             if principal.token_id and principal.user_id:
                 await self.outbox.record(session, "session", "revoked", events_pb2.SessionRevoked(
-                    user_id=principal.user_id, token_id=principal.token_id), principal.user_id)
+                    user_id=principal.user_id, token_id=principal.token_id, reason="logout"),
+                    principal.user_id)
         if principal.token_id and principal.user_id:
             self.revocations.revoke_token(principal.token_id)
 

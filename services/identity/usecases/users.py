@@ -5,6 +5,7 @@ revokes the user's sessions."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -207,6 +208,8 @@ class UserUseCases(AssignmentUseCases):
         raise PermissionDenied(f"only HQ admins and the user's dealer admin {what}")
 
     async def update_user_roles(self, user_id: str, role_values: list[int], reason: str):
+        """Roles take effect at once: the user's access tokens issued before the change
+        are revoked everywhere, and the next refresh carries the new roles."""
         principal = current_principal()
         roles, problems = _roles(role_values)
         collect(problems)
@@ -238,9 +241,16 @@ class UserUseCases(AssignmentUseCases):
                                                              for r in previous],
                                              roles=list(user.roles), org_unit_id=row.org_unit_id,
                                              dealer_id=user.dealer_id), row.id)
+                changed_at = await self._revoke_tokens_issued_until_now(session, row.id,
+                                                                        "roles_changed")
+        if previous != row.roles:
+            # This replica refuses the old tokens now; the others when the event arrives.
+            self.revocations.revoke_issued_before(row.id, changed_at)
         return user
 
     async def change_password(self, user_id: str, current_password: str, new_password: str):
+        """Every session of the user ends: refresh tokens are revoked here, access tokens
+        everywhere (SessionRevoked); the user signs in again with the new password."""
         principal = current_principal()
         own = not user_id or user_id == principal.user_id
         async with self.db.unit_of_work() as session:
@@ -266,6 +276,19 @@ class UserUseCases(AssignmentUseCases):
             await self._audit(session, "user.password.change", "user", row.id, None, None)
             await self.outbox.record(session, "user_password", "changed",
                                      events_pb2.UserPasswordChanged(user_id=row.id), row.id)
+            changed_at = await self._revoke_tokens_issued_until_now(session, row.id,
+                                                                    "password_changed")
+        self.revocations.revoke_issued_before(row.id, changed_at)
+
+    async def _revoke_tokens_issued_until_now(self, session, user_id: str,
+                                              reason: str) -> float:
+        """Record the revocation of every access token the user holds; returns the moment
+        (epoch seconds) tokens must be issued after to stay valid."""
+        moment = time.time()
+        revoked = events_pb2.SessionRevoked(user_id=user_id, reason=reason)
+        revoked.issued_before.FromNanoseconds(int(moment * 1e9))
+        await self.outbox.record(session, "session", "revoked", revoked, user_id)
+        return moment
 
     async def deactivate_user(self, user_id: str, successor_id: str, reason: str):
         principal = current_principal()
