@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-import grpc
 from qudao.identity.v1 import identity_pb2_grpc
 from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -21,15 +20,12 @@ from services.registration.api.grpc import RegistrationServicer
 from services.registration.consumers.subscriptions import subscriptions
 from services.registration.domain.rules import Policy
 from services.registration.service import RegistrationService
-from shared.bus.connection import connect
-from shared.bus.consumer import ConsumerRunner
-from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.config import ServiceSettings
-from shared.db import Database, is_sqlite
+from shared.db import is_sqlite
 from shared.host import GrpcService, Wiring
 from shared.logging import get_logger
-from shared.scope import ScopeResolver
+from shared.platform import start_platform
 
 SERVICE = "registration"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,12 +35,10 @@ log = get_logger(__name__)
 async def build(settings: ServiceSettings) -> Wiring:
     options = settings.options
     policy = Policy.from_options(options)
-    db = Database(settings.database_url)
-    nc = await connect(settings.nats_url, f"qudao-{SERVICE}")
-    js = nc.jetstream()
-    await ensure_streams(js, [SERVICE, "identity"])
-    outbox = Outbox(outbox_table, SERVICE)
-    identity = grpc.aio.insecure_channel(settings.identity_addr)
+    platform = await start_platform(settings, outbox_table)
+    # The dealer projection's durable consumers read identity's stream.
+    await ensure_streams(platform.js, ["identity"])
+    db = platform.db
     index = NameIndex()
     loaded = await index.load(db)
     # The index is millions of long-lived objects: keep them out of the cyclic garbage
@@ -57,29 +51,24 @@ async def build(settings: ServiceSettings) -> Wiring:
         read_engine = create_async_engine(settings.database_url, connect_args={"timeout": 30},
                                           pool_size=4, max_overflow=4)
         reads = async_sessionmaker(read_engine, expire_on_commit=False)
-    service = RegistrationService(db, outbox, ScopeResolver(identity),
-                                  identity_pb2_grpc.IdentityServiceStub(identity), index, policy,
-                                  reads)
-    consumers = ConsumerRunner(db, nc, inbox_table, subscriptions(service),
-                               max_deliveries=int(options.get("max_deliveries", 5)))
+    service = RegistrationService(db, platform.outbox, platform.scopes,
+                                  identity_pb2_grpc.IdentityServiceStub(platform.identity),
+                                  index, policy, reads)
     refresh = float(options.get("index_refresh_seconds", 2))
 
     async def refresher() -> None:
         await service.run_index_refresher(refresh)
 
-    async def close_channels() -> None:
-        await identity.close()
+    async def close_reads() -> None:
         if reads is not None:
             await reads.kw["bind"].dispose()
 
-    return Wiring(
-        db=db,
-        nats=nc,
-        services=[GrpcService(
+    return platform.wiring(
+        GrpcService(
             registration_pb2_grpc.add_RegistrationServiceServicer_to_server,
             RegistrationServicer(service),
-            registration_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name)],
-        workers=[OutboxRelay(db, outbox, js).run, consumers.run, service.run_scheduler,
-                 refresher],
-        on_stop=[close_channels],
+            registration_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name),
+        workers=[platform.consumers(inbox_table, subscriptions(service)).run,
+                 service.run_scheduler, refresher],
+        on_stop=[close_reads],
     )
