@@ -17,7 +17,7 @@ from services.registration.adapters import places
 from services.registration.adapters.orm import CustomerAliasRow, CustomerRow, RegistrationRow
 from services.registration.adapters.tabular import read_rows
 from services.registration.domain import divisions
-from services.registration.domain.matching import Match, MatchKind, rank, verdict_of
+from services.registration.domain.matching import Match, MatchKind, Verdict, rank, verdict_of
 from services.registration.domain.rules import Status, clean_credit_code, credit_code_violations
 from services.registration.usecases.common import (
     CUSTOMER_EDITORS,
@@ -119,6 +119,12 @@ class CustomerUseCases(UseCaseBase):
                             f"city or district in {field_name}"))
         return placement.code, False
 
+    def _name_matches_in_memory(self, normalized: str, city_code: str) -> list[Match]:
+        if not (normalized and city_code):
+            return []
+        return (self.index.exact(city_code, normalized)
+                + self.index.fuzzy(city_code, normalized, self.policy.fuzzy_threshold_bps))
+
     async def _matches(self, session, normalized: str, credit_code: str | None, city_code: str,
                        exclude: str = "", from_memory: bool = False) -> list[Match]:
         """Every customer the name or code may duplicate. Writes ask the database for the
@@ -129,9 +135,8 @@ class CustomerUseCases(UseCaseBase):
             ids = (await session.scalars(select(CustomerRow.id).where(
                 CustomerRow.credit_code == credit_code))).all()
             found += [Match(i, MatchKind.CREDIT_CODE, 10000) for i in ids]
-        if normalized and city_code and from_memory:
-            found += self.index.exact(city_code, normalized)
-            found += self.index.fuzzy(city_code, normalized, self.policy.fuzzy_threshold_bps)
+        if from_memory:
+            found += self._name_matches_in_memory(normalized, city_code)
         elif normalized and city_code:
             ids = (await session.scalars(select(CustomerRow.id).where(
                 CustomerRow.city_code == city_code,
@@ -197,6 +202,11 @@ class CustomerUseCases(UseCaseBase):
             division_code = places.place(request.address).code
         collect(violations)
         city_code = divisions.city_of(division_code)
+        if not credit_code and not self._name_matches_in_memory(normalized, city_code):
+            # A new customer, as most checks are: answered without touching the database.
+            return pb.CheckDuplicatesResponse(verdict=VERDICT_TO_PROTO[Verdict.NONE],
+                                              normalized_name=normalized,
+                                              division_code=division_code)
         async with self.reads() as session:
             matches = await self._matches(session, normalized, credit_code or None, city_code,
                                           from_memory=True)
