@@ -5,6 +5,7 @@ edited, imported or registered."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from qudao.common.v1 import files_pb2
@@ -15,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters import places
 from services.registration.adapters.orm import CustomerAliasRow, CustomerRow, RegistrationRow
-from services.registration.adapters.tabular import read_rows
 from services.registration.domain import divisions
 from services.registration.domain.matching import Match, MatchKind, Verdict, rank, verdict_of
 from services.registration.domain.rules import Status, clean_credit_code, credit_code_violations
@@ -44,6 +44,7 @@ from shared.errors import (
     collect,
 )
 from shared.pagination import decode_page_token, encode_page_token
+from shared.tabular import read_table
 from shared.text import normalize_name
 
 
@@ -381,16 +382,15 @@ class CustomerUseCases(UseCaseBase):
                                ) -> pb.ImportCustomersResponse:
         if not current_principal().has_role(*CUSTOMER_EDITORS):
             raise PermissionDenied("only HQ and channel managers import customers")
-        header, rows = read_rows(request.content, request.filename, request.format,
-                                 request.encoding)
+        table = await asyncio.to_thread(read_table, request.content, request.filename,
+                                        request.format, request.encoding)
         columns = {"name": ("name", "名称", "医院名称", "客户名称"),
                    "credit_code": ("credit_code", "统一社会信用代码", "信用代码"),
                    "address": ("address", "地址"),
                    "division_code": ("division_code", "行政区划代码", "区划代码"),
                    "grade": ("grade", "等级"), "aliases": ("aliases", "别名"),
                    "departments": ("departments", "科室")}
-        mapping = {key: next((h for h in header if h in names), "")
-                   for key, names in columns.items()}
+        mapping = {key: table.column(*names) or "" for key, names in columns.items()}
         if not mapping["name"]:
             raise InvalidArgument.field("content", "the header has no name column "
                                                    "(name / 名称 / 医院名称)")
@@ -398,7 +398,7 @@ class CustomerUseCases(UseCaseBase):
         prepared_rows: list[tuple[int, PreparedCustomer]] = []
         seen: dict[tuple[str, str], int] = {}
         seen_codes: dict[str, int] = {}
-        for number, row in enumerate(rows, start=2):
+        for number, row in table.rows:
             def cell(key: str, row=row) -> str:
                 return row.get(mapping[key], "") if mapping[key] else ""
             data = pb.CustomerInput(

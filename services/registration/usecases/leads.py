@@ -4,6 +4,7 @@ which registers the customer approved, or releases it back to the pool."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from qudao.registration.v1 import events_pb2
@@ -12,7 +13,6 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters.orm import CustomerRow, DealerRow, LeadRow, RegistrationRow
-from services.registration.adapters.tabular import read_rows
 from services.registration.domain import divisions
 from services.registration.domain.rules import (
     LeadCandidate,
@@ -47,6 +47,7 @@ from shared.errors import (
     collect,
 )
 from shared.pagination import decode_page_token
+from shared.tabular import read_table
 from shared.text import normalize_name
 
 
@@ -138,16 +139,16 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
     async def import_leads(self, request: pb.ImportLeadsRequest) -> pb.ImportLeadsResponse:
         if not current_principal().has_role(*LEAD_ADMINS):
             raise PermissionDenied("only HQ imports leads")
-        header, rows = read_rows(request.content, request.filename, request.format,
-                                 request.encoding)
+        table = await asyncio.to_thread(read_table, request.content, request.filename,
+                                        request.format, request.encoding)
         names = {"customer_name": ("customer_name", "医院名称", "客户名称", "名称"),
                  "address": ("address", "地址"), "division_code": ("division_code", "区划代码"),
                  "product_line": ("product_line", "产品线"), "department": ("department", "科室"),
                  "contact_name": ("contact_name", "联系人"),
                  "contact_phone": ("contact_phone", "电话"), "note": ("note", "备注")}
-        mapping = {k: next((h for h in header if h in v), "") for k, v in names.items()}
+        mapping = {k: table.column(*v) or "" for k, v in names.items()}
         errors, prepared = [], []
-        for number, row in enumerate(rows, start=2):
+        for number, row in table.rows:
             data = pb.CreateLeadRequest(**{k: row.get(h, "") for k, h in mapping.items() if h})
             try:
                 prepared.append(self._prepare_lead(data, None, "row."))
