@@ -109,15 +109,22 @@ class Suite:
         return env
 
     async def start(self) -> Suite:
-        await asyncio.to_thread(self.nats.start)
-        if self.backend == "postgres":
-            self.database_urls = await create_pg_databases(self._pg_prefix, self.services)
-        else:
-            self.database_urls = {
-                s: f"sqlite+aiosqlite:///{self.root / (s + '.db')}" for s in self.services}
-        for service in self.services:
-            await self.start_service(service)
-        await self.start_gateway()
+        try:
+            await asyncio.to_thread(self.nats.start)
+            if self.backend == "postgres":
+                self.database_urls = await create_pg_databases(self._pg_prefix, self.services)
+            else:
+                self.database_urls = {
+                    s: f"sqlite+aiosqlite:///{self.root / (s + '.db')}" for s in self.services}
+            for service in self.services:
+                await self.start_service(service)
+            await self.start_gateway()
+        except BaseException:
+            # A suite that fails to start must not leave its NATS server and services
+            # running behind the failed test.
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
         return self
 
     async def start_service(self, service: str) -> ServiceHost:

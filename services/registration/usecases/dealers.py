@@ -8,6 +8,7 @@ import grpc
 from qudao.identity.v1 import identity_pb2
 from qudao.registration.v1 import events_pb2
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters.orm import (
     AuthorizationRow,
@@ -48,8 +49,14 @@ class DealerUseCases(UseCaseBase):
         unit = response.org_unit
         if unit.kind != identity_pb2.ORG_UNIT_KIND_DEALER:
             raise NotFound(f"dealer {dealer_id} not found")
-        async with self.db.unit_of_work() as session:
-            row = await self.project_org_unit(session, unit)
+        try:
+            async with self.db.unit_of_work() as session:
+                row = await self.project_org_unit(session, unit)
+        except IntegrityError:
+            # Another request (or identity's event) projected the dealer first: ours now
+            # updates that row.
+            async with self.db.unit_of_work() as session:
+                row = await self.project_org_unit(session, unit)
         return dealer_view(row)
 
     async def project_org_unit(self, session, unit) -> DealerRow | None:
