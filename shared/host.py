@@ -48,6 +48,9 @@ class Wiring:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+STOP_STEP_SECONDS = 5.0
+
+
 class ServiceHost:
     def __init__(self, settings: ServiceSettings, wiring: Wiring) -> None:
         self.settings = settings
@@ -89,12 +92,14 @@ class ServiceHost:
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.grpc_host)
         for worker in self.wiring.workers:
-            self._tasks.append(asyncio.create_task(self._supervise(worker)))
+            self._tasks.append(asyncio.create_task(
+                self._supervise(worker), name=getattr(worker, "__qualname__", "worker")))
         # SERVING only once the database answers and NATS is connected.
         await self.wiring.db.ping()
         await self.wiring.nats.flush(timeout=5)
         await self._set_serving(True)
-        self._tasks.append(asyncio.create_task(self._watch_dependencies()))
+        self._tasks.append(asyncio.create_task(self._watch_dependencies(),
+                                               name="watch_dependencies"))
         log.info("service_started", address=f"{self.settings.grpc_host}:{self.port}")
         return self.port
 
@@ -142,15 +147,22 @@ class ServiceHost:
             await self.server.stop(grace)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Every step is bounded: a stuck worker or connection must not keep the process
+        # (or Kubernetes' termination grace period) waiting forever.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_STEP_SECONDS)
+            for task in stuck:
+                log.error("worker_did_not_stop", worker=task.get_name())
         for callback in self.wiring.on_stop:
             with contextlib.suppress(Exception):
-                await callback()
+                await asyncio.wait_for(callback(), STOP_STEP_SECONDS)
+        try:
+            await asyncio.wait_for(self.wiring.nats.drain(), STOP_STEP_SECONDS)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.wiring.nats.close()
         with contextlib.suppress(Exception):
-            await self.wiring.nats.drain()
-        await self.wiring.db.dispose()
+            await asyncio.wait_for(self.wiring.db.dispose(), STOP_STEP_SECONDS)
         log.info("service_stopped")
 
 
