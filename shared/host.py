@@ -149,10 +149,15 @@ class ServiceHost:
             task.cancel()
         # Every step is bounded: a stuck worker or connection must not keep the process
         # (or Kubernetes' termination grace period) waiting forever.
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_STEP_SECONDS)
+        stuck = set(self._tasks)
+        for _ in range(3):  # a library may swallow a cancel: ask again
+            if not stuck:
+                break
+            _, stuck = await asyncio.wait(stuck, timeout=STOP_STEP_SECONDS / 3)
             for task in stuck:
-                log.error("worker_did_not_stop", worker=task.get_name())
+                task.cancel()
+        for task in stuck:
+            log.error("worker_did_not_stop", worker=task.get_name())
         for callback in self.wiring.on_stop:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(callback(), STOP_STEP_SECONDS)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.bus.envelope import Event, UndecodableEvent, decode_envelope, stream_name
 from shared.bus.pull import PullLoop
 from shared.bus.streams import dead_letter_subject, ensure_stream, stream_config
+from shared.cancellation import raise_if_cancelled
 from shared.context import Principal, principal_var, request_id_var
 from shared.db import Database
 from shared.logging import get_logger
@@ -123,12 +124,14 @@ class ConsumerRunner:
                 await pull.start()
                 backoff = 0.2
                 while True:
+                    raise_if_cancelled()
                     messages = await pull.next_batch()
                     if messages:
                         await self._handle_batch(subscription, messages)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a stall, NATS down, JetStream not ready yet
+                raise_if_cancelled()
                 log.warning("consumer_resubscribing", consumer=subscription.durable,
                             error=repr(exc), backoff=backoff)
                 self.resubscriptions += 1

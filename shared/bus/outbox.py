@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.envelope import build_envelope, subject_for
+from shared.cancellation import raise_if_cancelled
 from shared.db import Database
 from shared.logging import get_logger
 
@@ -201,10 +202,12 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS down, DB busy: keep the rows, try again
+                raise_if_cancelled()
                 log.warning("outbox_relay_retry", error=str(exc), backoff=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            raise_if_cancelled()
             if published < self.batch_size:
                 await self.outbox.wait_for_work(self.poll_interval)
             if time.monotonic() - self._last_purge > 3600:
