@@ -6,13 +6,13 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from gateway.app import create_app
-from shared.config import ConfigError, load_gateway_settings
 from shared.logging import configure_logging
+from shared.settings import ConfigError, GatewaySettings
 
 
 def main() -> None:
     try:
-        settings = load_gateway_settings()
+        settings = GatewaySettings.from_env()
     except ConfigError as exc:
         raise SystemExit(f"qudao-gateway: {exc}") from exc
     configure_logging("gateway", settings.log_level, settings.log_format)

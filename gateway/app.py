@@ -19,7 +19,6 @@ from gateway.problems import from_rpc_error, problem
 from gateway.routes import auth, identity, incentive, orders, registration, system
 from shared.auth import TokenVerifier, bearer_token
 from shared.bus.connection import connect
-from shared.config import GatewaySettings
 from shared.context import (
     ANONYMOUS,
     REQUEST_ID_KEY,
@@ -31,6 +30,7 @@ from shared.context import (
 from shared.errors import DomainError, Unauthenticated
 from shared.logging import get_logger
 from shared.revocation import IdentityEvents, RevocationList
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",

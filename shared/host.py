@@ -18,10 +18,10 @@ from nats.aio.client import Client as NatsClient
 from prometheus_client import start_http_server
 
 from shared.auth import TokenVerifier
-from shared.config import ServiceSettings
 from shared.db import Database
 from shared.interceptors import ContextInterceptor
 from shared.logging import get_logger
+from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 

@@ -16,11 +16,11 @@ from shared.bus.connection import connect
 from shared.bus.consumer import ConsumerRunner, Subscription
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
-from shared.config import ServiceSettings
 from shared.db import Database
 from shared.host import GrpcService, Wiring
 from shared.revocation import IdentityEvents, RevocationList
 from shared.scope import ScopeResolver
+from shared.settings import ServiceSettings
 
 
 @dataclass
@@ -37,12 +37,11 @@ class Platform:
 
     def consumers(self, inbox: Table, subscriptions: list[Subscription]) -> ConsumerRunner:
         """The service's durable consumers, with the retry bound and ack wait from its
-        options (``QUDAO_<SVC>_OPTION_MAX_DELIVERIES`` / ``_ACK_WAIT_SECONDS``)."""
-        options = self.settings.options
+        settings."""
         return ConsumerRunner(
             self.db, self.nc, inbox, subscriptions,
-            max_deliveries=int(options.get("max_deliveries", 5)),
-            ack_wait=float(options.get("ack_wait_seconds", 30)),
+            max_deliveries=self.settings.max_deliveries,
+            ack_wait=self.settings.ack_wait_seconds,
         )
 
     def wiring(
@@ -75,7 +74,7 @@ async def start_platform(settings: ServiceSettings, outbox_table: Table) -> Plat
     db = Database(settings.database_url)
     nc = await connect(settings.nats_url, f"qudao-{service}")
     js = nc.jetstream()
-    await ensure_streams(js, [service])
+    await ensure_streams(js, [service], settings.nats_stream_replicas)
     identity = grpc.aio.insecure_channel(settings.identity_addr)
     scopes = ScopeResolver(identity)
     # Deactivated users' tokens fail at once; identity events clear cached scopes.

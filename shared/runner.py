@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from shared.config import ConfigError, ServiceSettings, load_service_settings
 from shared.db import migrate
 from shared.host import ServiceHost, Wiring, run_until_signalled
 from shared.logging import configure_logging
+from shared.settings import ConfigError, ServiceSettings
 
 Build = Callable[[ServiceSettings], Awaitable[Wiring]]
 
@@ -22,13 +22,13 @@ async def start_service(settings: ServiceSettings, build: Build) -> ServiceHost:
     return host
 
 
-def main(service: str, build: Build, migrations_dir: Path) -> None:
+def main(settings_class: type[ServiceSettings], build: Build, migrations_dir: Path) -> None:
     try:
-        settings = load_service_settings(service)
+        settings = settings_class.from_env()
     except ConfigError as exc:
-        raise SystemExit(f"qudao-{service}: {exc}") from exc
-    configure_logging(service, settings.log_level, settings.log_format)
-    if settings.options.get("skip_migrations", "") != "1":
+        raise SystemExit(f"qudao-{settings_class.process}: {exc}") from exc
+    configure_logging(settings.service, settings.log_level, settings.log_format)
+    if not settings.skip_migrations:
         migrate(migrations_dir, settings.database_url)
 
     async def serve() -> None:

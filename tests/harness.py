@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import socket
 import ssl
 import uuid
@@ -17,11 +16,12 @@ import uvicorn
 
 from gateway.app import create_app
 from shared.auth import generate_keypair
-from shared.config import SERVICES, load_gateway_settings, load_service_settings
 from shared.db import migrate
 from shared.host import ServiceHost
-from shared.natsserver import NatsServer, free_port
 from shared.runner import start_service
+from shared.settings import SERVICES, GatewaySettings
+from suite.natsserver import NatsServer, free_port
+from suite.services import bootstrap_of
 
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 # The gateway is plain HTTP on loopback; one TLS context for every client spares
@@ -67,7 +67,7 @@ class Suite:
     def __init__(self, root: Path, *, services=SERVICES, backend: str = "sqlite",
                  options: dict[str, str] | None = None) -> None:
         self.root = root
-        self.services = tuple(s for s in services if _exists(s))
+        self.services = tuple(services)
         self.backend = backend
         self.options = options or {}
         self.nats = NatsServer(root / "nats")
@@ -128,8 +128,8 @@ class Suite:
         return self
 
     async def start_service(self, service: str) -> ServiceHost:
-        bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-        settings = load_service_settings(service, self.env())
+        bootstrap = bootstrap_of(service)
+        settings = bootstrap.Settings.from_env(self.env())
         await asyncio.to_thread(migrate, bootstrap.MIGRATIONS, settings.database_url)
         host = await start_service(settings, bootstrap.build)
         self.hosts[service] = host
@@ -141,7 +141,7 @@ class Suite:
             await host.stop(grace=1)
 
     async def start_gateway(self) -> None:
-        settings = load_gateway_settings(self.env())
+        settings = GatewaySettings.from_env(self.env())
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.gateway_port,
                                 log_level="warning", access_log=False, lifespan="on")
         self._gateway = uvicorn.Server(config)
@@ -174,14 +174,6 @@ class Suite:
                                          json={"username": username, "password": password})
             response.raise_for_status()
             return response.json()["access_token"]
-
-
-def _exists(service: str) -> bool:
-    try:
-        importlib.import_module(f"services.{service}.bootstrap")
-    except ModuleNotFoundError:
-        return False
-    return True
 
 
 async def eventually(check, timeout: float = 10.0, interval: float = 0.05):

@@ -1,4 +1,4 @@
-from services.flow.bootstrap import MIGRATIONS, SERVICE, build
+from services.flow.bootstrap import MIGRATIONS, Settings, build
 from shared.runner import main
 
-main(SERVICE, build, MIGRATIONS)
+main(Settings, build, MIGRATIONS)

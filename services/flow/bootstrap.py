@@ -10,15 +10,15 @@ from pathlib import Path
 from qudao.flow.v1 import flow_pb2, flow_pb2_grpc
 
 from services.flow.adapters.orm import outbox_table
-from shared.config import ServiceSettings
+from services.flow.settings import FlowSettings
 from shared.host import GrpcService, Wiring
 from shared.platform import start_platform
 
-SERVICE = "flow"
+Settings = FlowSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def build(settings: ServiceSettings) -> Wiring:
+async def build(settings: FlowSettings) -> Wiring:
     platform = await start_platform(settings, outbox_table)
     return platform.wiring(GrpcService(
         flow_pb2_grpc.add_FlowServiceServicer_to_server, flow_pb2_grpc.FlowServiceServicer(),

@@ -1,4 +1,4 @@
-from services.identity.bootstrap import MIGRATIONS, SERVICE, build
+from services.identity.bootstrap import MIGRATIONS, Settings, build
 from shared.runner import main
 
-main(SERVICE, build, MIGRATIONS)
+main(Settings, build, MIGRATIONS)

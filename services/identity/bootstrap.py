@@ -10,16 +10,17 @@ from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.adapters.orm import outbox_table
 from services.identity.api.grpc import IdentityServicer
 from services.identity.service import IdentityService
+from services.identity.settings import IdentitySettings
 from shared.auth import TokenIssuer
 from shared.bus.connection import connect
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
-from shared.config import ConfigError, ServiceSettings
 from shared.db import Database
 from shared.host import GrpcService, Wiring
 from shared.revocation import IdentityEvents
 
-SERVICE = "identity"
+Settings = IdentitySettings
+SERVICE = Settings.process
 MIGRATIONS = Path(__file__).parent / "migrations"
 PUBLIC_METHODS = frozenset({
     "/qudao.identity.v1.IdentityService/Login",
@@ -28,27 +29,21 @@ PUBLIC_METHODS = frozenset({
 })
 
 
-async def build(settings: ServiceSettings) -> Wiring:
-    if settings.jwt_private_key_file is None:
-        raise ConfigError("missing required environment variable QUDAO_JWT_PRIVATE_KEY_FILE")
-    options = settings.options
+async def build(settings: IdentitySettings) -> Wiring:
     issuer = TokenIssuer(settings.jwt_private_key_file.read_bytes(),
-                         ttl_seconds=int(options.get("access_token_ttl_seconds", 900)))
+                         ttl_seconds=settings.access_token_ttl_seconds)
     db = Database(settings.database_url)
     nc = await connect(settings.nats_url, f"qudao-{SERVICE}")
     js = nc.jetstream()
-    await ensure_streams(js, [SERVICE])
+    await ensure_streams(js, [SERVICE], settings.nats_stream_replicas)
     outbox = Outbox(outbox_table, SERVICE)
-    # argon2id at the library's RFC 9106 defaults unless configured otherwise.
-    defaults = PasswordHasher()
-    hasher = PasswordHasher(
-        time_cost=int(options.get("argon2_time_cost", defaults.time_cost)),
-        memory_cost=int(options.get("argon2_memory_kib", defaults.memory_cost)),
-        parallelism=int(options.get("argon2_parallelism", defaults.parallelism)))
+    hasher = PasswordHasher(time_cost=settings.argon2_time_cost,
+                            memory_cost=settings.argon2_memory_kib,
+                            parallelism=settings.argon2_parallelism)
     service = IdentityService(db, outbox, issuer, hasher)
-    if admin_password := options.get("bootstrap_admin_password"):
-        await service.ensure_bootstrap(options.get("bootstrap_admin_username", "admin"),
-                                       admin_password)
+    if settings.bootstrap_admin_password:
+        await service.ensure_bootstrap(settings.bootstrap_admin_username,
+                                       settings.bootstrap_admin_password)
     await service.load_revocations()
     # Another identity replica's change clears this replica's cached scopes and dealer
     # facts too (any identity event: tag changes included).

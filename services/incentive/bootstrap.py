@@ -9,20 +9,19 @@ from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 from services.incentive.adapters.orm import inbox_table, outbox_table
 from services.incentive.api.grpc import IncentiveServicer
 from services.incentive.consumers.subscriptions import subscriptions
-from services.incentive.domain.commission import DEFAULT_COMMISSION_RATE_BPS, CommissionRule
+from services.incentive.domain.commission import CommissionRule
 from services.incentive.service import IncentiveService
-from shared.config import ServiceSettings
+from services.incentive.settings import IncentiveSettings
 from shared.host import GrpcService, Wiring
 from shared.platform import start_platform
 
-SERVICE = "incentive"
+Settings = IncentiveSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def build(settings: ServiceSettings) -> Wiring:
+async def build(settings: IncentiveSettings) -> Wiring:
     platform = await start_platform(settings, outbox_table)
-    rule = CommissionRule(int(settings.options.get("commission_rate_bps",
-                                                   DEFAULT_COMMISSION_RATE_BPS)))
+    rule = CommissionRule(settings.commission_rate_bps)
     service = IncentiveService(platform.db, platform.outbox, platform.scopes, rule)
     return platform.wiring(
         GrpcService(incentive_pb2_grpc.add_IncentiveServiceServicer_to_server,

@@ -17,6 +17,7 @@ from shared.bus.outbox import Outbox
 from shared.context import current_principal
 from shared.db import Database
 from shared.errors import NotFound
+from shared.events.incentive import ACCRUAL_RECORDED
 from shared.money import Money
 from shared.pagination import decode_page_token, encode_page_token
 from shared.scope import ScopeResolver
@@ -63,7 +64,7 @@ class IncentiveService:
         )
         session.add(row)
         await session.flush()
-        await self.outbox.record(session, "accrual", "recorded",
+        await self.outbox.record(session, ACCRUAL_RECORDED,
                                  events_pb2.AccrualRecorded(accrual=accrual_to_proto(row)), row.id)
 
     async def list_accruals(self, dealer_id: str, source_id: str, size: int, token: str):

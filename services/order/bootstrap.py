@@ -11,23 +11,21 @@ from services.order.adapters.orm import inbox_table, outbox_table
 from services.order.api.grpc import OrderServicer
 from services.order.consumers.subscriptions import subscriptions
 from services.order.service import OrderService
-from shared.config import ServiceSettings
+from services.order.settings import OrderSettings
 from shared.host import GrpcService, Wiring
 from shared.platform import start_platform
 
-SERVICE = "order"
+Settings = OrderSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def build(settings: ServiceSettings) -> Wiring:
-    options = settings.options
+async def build(settings: OrderSettings) -> Wiring:
     platform = await start_platform(settings, outbox_table)
     service = OrderService(
         platform.db, platform.outbox, platform.scopes,
-        DealerTiers(platform.identity,
-                    ttl_seconds=float(options.get("tier_cache_seconds", 60))),
-        default_company=options.get("default_selling_company", "default"),
-        currency=options.get("currency", "CNY"),
+        DealerTiers(platform.identity, ttl_seconds=settings.tier_cache_seconds),
+        default_company=settings.default_selling_company,
+        currency=settings.currency,
     )
     return platform.wiring(
         GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(service),

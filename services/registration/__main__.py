@@ -1,4 +1,4 @@
-from services.registration.bootstrap import MIGRATIONS, SERVICE, build
+from services.registration.bootstrap import MIGRATIONS, Settings, build
 from shared.runner import main
 
-main(SERVICE, build, MIGRATIONS)
+main(Settings, build, MIGRATIONS)

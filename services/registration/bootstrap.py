@@ -1,9 +1,5 @@
-"""The one place the registration service's real adapters are wired.
-
-Options (QUDAO_REGISTRATION_OPTION_<NAME>): PROTECTION_DAYS (90), EXPIRING_WITHIN_DAYS
-(14), FUZZY_THRESHOLD_BPS (8500), AUTO_APPROVE ("never" | "clean"), STAGES (comma list,
-default initial_contact,needs_confirmed,quotation,contract_signed), LEAD_CLAIM_HOURS (72),
-SCHEDULER_INTERVAL_SECONDS (30), INDEX_REFRESH_SECONDS (2)."""
+"""The one place the registration service's real adapters are wired (options:
+services/registration/settings.py)."""
 
 from __future__ import annotations
 
@@ -18,26 +14,21 @@ from services.registration.adapters.name_index import NameIndex
 from services.registration.adapters.orm import inbox_table, outbox_table
 from services.registration.api.grpc import RegistrationServicer
 from services.registration.consumers.subscriptions import subscriptions
-from services.registration.domain.rules import Policy
 from services.registration.service import RegistrationService
-from shared.bus.streams import ensure_streams
-from shared.config import ServiceSettings
+from services.registration.settings import RegistrationSettings
 from shared.db import is_sqlite
 from shared.host import GrpcService, Wiring
 from shared.logging import get_logger
 from shared.platform import start_platform
 
-SERVICE = "registration"
+Settings = RegistrationSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 
 
-async def build(settings: ServiceSettings) -> Wiring:
-    options = settings.options
-    policy = Policy.from_options(options)
+async def build(settings: RegistrationSettings) -> Wiring:
+    policy = settings.policy()
     platform = await start_platform(settings, outbox_table)
-    # The dealer projection's durable consumers read identity's stream.
-    await ensure_streams(platform.js, ["identity"])
     db = platform.db
     index = NameIndex()
     loaded = await index.load(db)
@@ -54,7 +45,7 @@ async def build(settings: ServiceSettings) -> Wiring:
     service = RegistrationService(db, platform.outbox, platform.scopes,
                                   identity_pb2_grpc.IdentityServiceStub(platform.identity),
                                   index, policy, reads)
-    refresh = float(options.get("index_refresh_seconds", 2))
+    refresh = settings.index_refresh_seconds
 
     async def refresher() -> None:
         await service.run_index_refresher(refresh)

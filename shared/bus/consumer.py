@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.envelope import Event, UndecodableEvent, decode_envelope, stream_name
 from shared.bus.pull import PullLoop
-from shared.bus.streams import dead_letter_subject, ensure_stream, stream_config
+from shared.bus.streams import dead_letter_subject
 from shared.cancellation import raise_if_cancelled
 from shared.context import Principal, principal_var, request_id_var
 from shared.db import Database
+from shared.events.catalog import EventType
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -39,12 +40,25 @@ Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Subscription:
-    """One durable consumer: ``<consumer-service>-<handler>`` on a producer's subjects."""
+    """One durable consumer, ``<consumer-service>-<handler>``, of events of one producer."""
 
     durable: str
-    producer: str
-    subjects: tuple[str, ...]
+    events: tuple[EventType, ...]
     handler: Handler = field(compare=False)
+
+    def __post_init__(self) -> None:
+        producers = {event.producer for event in self.events}
+        if len(producers) != 1:
+            raise ValueError(f"{self.durable}: a subscription reads one producer's stream, "
+                             f"not {sorted(producers) or 'none'}")
+
+    @property
+    def producer(self) -> str:
+        return self.events[0].producer
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(event.subject for event in self.events)
 
 
 @contextlib.contextmanager
@@ -99,7 +113,8 @@ class ConsumerRunner:
                 group.create_task(self._run_one(subscription), name=subscription.durable)
 
     async def _ensure_consumer(self, subscription: Subscription) -> None:
-        await ensure_stream(self.js, stream_config(subscription.producer))
+        # The producer owns its stream; until it has created it, this fails and the
+        # runner retries with backoff.
         config = ConsumerConfig(
             durable_name=subscription.durable,
             deliver_policy=DeliverPolicy.ALL,

@@ -16,11 +16,6 @@ from shared.context import current_principal, current_request_id
 SCHEMA_VERSION = 1
 
 
-def subject_for(producer: str, entity: str, verb: str) -> str:
-    """``qudao.<producer>.<entity>.<verb-past-tense>``."""
-    return f"qudao.{producer}.{entity}.{verb}"
-
-
 def stream_name(producer: str) -> str:
     return f"QUDAO_{producer.upper()}"
 

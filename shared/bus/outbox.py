@@ -11,7 +11,6 @@ import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from prometheus_client import Counter, Gauge
@@ -37,9 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.bus.envelope import build_envelope, subject_for
+from shared.bus.envelope import build_envelope
 from shared.cancellation import raise_if_cancelled
 from shared.db import Database
+from shared.events.catalog import EventType, P
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -97,20 +97,23 @@ class Outbox:
         self.producer = producer
         self._wakeup = asyncio.Event()
 
-    async def record(
-        self,
-        session: AsyncSession,
-        entity: str,
-        verb: str,
-        payload: Message,
-        aggregate_id: str,
-    ) -> str:
+    def _check(self, event_type: EventType[P], payload: P) -> None:
+        if event_type.producer != self.producer:
+            raise ValueError(f"{self.producer} cannot publish {event_type.subject}: each "
+                             f"service publishes only its own events")
+        if type(payload) is not event_type.payload:
+            raise TypeError(f"{event_type.subject} carries {event_type.name}, "
+                            f"not {type(payload).__name__}")
+
+    async def record(self, session: AsyncSession, event_type: EventType[P], payload: P,
+                     aggregate_id: str) -> str:
         """Add an event to the current transaction; return its id."""
+        self._check(event_type, payload)
         envelope = build_envelope(self.producer, payload, aggregate_id)
         await session.execute(
             insert(self.table).values(
                 event_id=envelope.event_id,
-                subject=subject_for(self.producer, entity, verb),
+                subject=event_type.subject,
                 event_type=envelope.event_type,
                 aggregate_id=aggregate_id,
                 envelope=envelope.SerializeToString(),
@@ -122,21 +125,17 @@ class Outbox:
             event.listen(sync_session, "after_commit", self._after_commit, once=True)
         return envelope.event_id
 
-    async def record_many(
-        self,
-        session: AsyncSession,
-        entity: str,
-        verb: str,
-        events: list[tuple[Message, str]],
-    ) -> list[str]:
+    async def record_many(self, session: AsyncSession, event_type: EventType[P],
+                          events: list[tuple[P, str]]) -> list[str]:
         """Add many events of one kind (payload, aggregate id) to the current transaction
         with one executemany; the same as calling ``record`` for each, only faster."""
         if not events:
             return []
-        subject = subject_for(self.producer, entity, verb)
+        subject = event_type.subject
         moment = datetime.now(UTC)
         rows = []
         for payload, aggregate_id in events:
+            self._check(event_type, payload)
             envelope = build_envelope(self.producer, payload, aggregate_id)
             rows.append(dict(event_id=envelope.event_id, subject=subject,
                              event_type=envelope.event_type, aggregate_id=aggregate_id,

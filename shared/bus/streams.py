@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -52,11 +50,10 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 
 async def ensure_streams(js: JetStreamContext, producers: list[str] | tuple[str, ...],
-                         replicas: int | None = None) -> None:
-    """Create or update the producers' streams and the dead-letter stream. Replicas come
-    from QUDAO_NATS_STREAM_REPLICAS (3 on a JetStream cluster) unless given."""
-    if replicas is None:
-        replicas = int(os.environ.get("QUDAO_NATS_STREAM_REPLICAS", "1"))
+                         replicas: int) -> None:
+    """Create or update a producer's own stream and the dead-letter stream, with the
+    replicas its settings give (QUDAO_NATS_STREAM_REPLICAS: 3 on a JetStream cluster).
+    Only the producer calls this: consumers never create or change another's stream."""
     for producer in producers:
         await ensure_stream(js, stream_config(producer, replicas))
     await ensure_stream(js, dead_letter_config(replicas))

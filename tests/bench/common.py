@@ -22,7 +22,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.auth import generate_keypair
-from shared.natsserver import NatsServer, free_port
+from suite.natsserver import NatsServer, free_port
 
 RESULTS_PATH = Path("var/bench/results.json")
 ADMIN_PASSWORD = "Bench-Admin-Passw0rd!"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.config import SERVICES
-from shared.natsserver import free_port
+from shared.settings import SERVICES
+from suite.natsserver import free_port
 
 
 def port_open(port: int) -> bool:

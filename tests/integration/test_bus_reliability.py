@@ -22,6 +22,7 @@ from shared.bus.deadletter import read_dead_letters, replay_dead_letters
 from shared.bus.envelope import build_envelope, decode_envelope
 from shared.bus.streams import ensure_streams
 from shared.db import Database, migrate
+from shared.events.order import ORDER_SUBMITTED
 from tests.harness import Suite, eventually
 from tests.world import build_world
 
@@ -129,7 +130,7 @@ async def test_redelivery_after_crash_before_ack_accrues_once(tmp_path):
         nc = await nats.connect(suite.nats.url)
         db = Database(suite.database_urls["incentive"])
         crashing = HangsBeforeAck(db, nc, incentive_inbox, [Subscription(
-            "incentive-commission", "order", ("qudao.order.order.submitted",), handler)],
+            "incentive-commission", (ORDER_SUBMITTED,), handler)],
             ack_wait=1)
         task = asyncio.create_task(crashing.run())
         async with suite.client(world.dealers[0].token) as client:
@@ -162,7 +163,7 @@ async def test_redelivery_after_crash_before_ack_accrues_once(tmp_path):
 
 
 async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
-    from shared.natsserver import NatsServer
+    from suite.natsserver import NatsServer
 
     server = NatsServer(tmp_path / "nats")
     server.start()
@@ -172,7 +173,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
     await asyncio.to_thread(migrate, MIGRATIONS, db.url)
     nc = await nats.connect(server.url)
     js = nc.jetstream()
-    await ensure_streams(js, ["order"])
+    await ensure_streams(js, ["order"], replicas=1)
     handled: list[str] = []
     poison_id = "poison-order"
     broken = True
@@ -183,7 +184,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
         handled.append(event.payload.order.id)
 
     runner = ConsumerRunner(db, nc, incentive_inbox, [Subscription(
-        "test-poison", "order", ("qudao.order.order.submitted",), handler)],
+        "test-poison", (ORDER_SUBMITTED,), handler)],
         max_deliveries=3, retry_base_delay=0.05)
     task = asyncio.create_task(runner.run())
     try:

@@ -5,7 +5,7 @@ or exempted with a reason. A new route fails here until its owner adds it to the
 from __future__ import annotations
 
 from shared.auth import generate_keypair
-from shared.config import load_gateway_settings
+from shared.settings import GatewaySettings
 from tests.isolation.collect import all_exemptions, all_specs
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -15,7 +15,7 @@ def api_routes(tmp_path) -> set[tuple[str, str]]:
     from gateway.app import create_app
 
     _, public_key = generate_keypair(tmp_path / "keys")
-    app = create_app(load_gateway_settings({"QUDAO_JWT_PUBLIC_KEY_FILE": str(public_key)}))
+    app = create_app(GatewaySettings.from_env({"QUDAO_JWT_PUBLIC_KEY_FILE": str(public_key)}))
     return {(method.upper(), path) for path, operations in app.openapi()["paths"].items()
             if path.startswith("/api/v1/") for method in operations if method in METHODS}
 

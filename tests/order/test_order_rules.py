@@ -439,7 +439,7 @@ async def test_erp_push_cli(suite, world, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUDAO_")}
     env.update(QUDAO_ERP_USERNAME="erp.user", QUDAO_ERP_PASSWORD="Hq-Staff-Passw0rd!")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli", "erp", "push", str(path),
+        sys.executable, "-m", "suite.cli", "erp", "push", str(path),
         "--addr", f"127.0.0.1:{suite.ports['order']}",
         "--identity-addr", f"127.0.0.1:{suite.ports['identity']}", "--batch", "1",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -1,8 +1,9 @@
 import pytest
 from qudao.order.v1 import events_pb2, order_pb2
 
-from shared.bus.envelope import UndecodableEvent, build_envelope, decode_envelope, subject_for
+from shared.bus.envelope import UndecodableEvent, build_envelope, decode_envelope
 from shared.context import Principal, principal_var, request_id_var
+from shared.events.order import SHIPMENT_RECORDED
 
 
 def test_envelope_carries_identity_and_context_and_round_trips():
@@ -30,4 +31,4 @@ def test_undecodable_bytes_are_reported(data):
 
 
 def test_subjects_follow_the_convention():
-    assert subject_for("order", "shipment", "recorded") == "qudao.order.shipment.recorded"
+    assert SHIPMENT_RECORDED.subject == "qudao.order.shipment.recorded"

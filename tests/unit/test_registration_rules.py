@@ -17,6 +17,7 @@ from services.registration.domain.rules import (
     pick_dealer,
     territory_violation,
 )
+from services.registration.settings import RegistrationSettings
 
 
 @pytest.mark.parametrize(("outer", "inner", "inside"), [
@@ -65,8 +66,14 @@ def test_protection_period_and_renewal():
     assert policy.renewed_until(start + timedelta(days=90), now) == now + timedelta(days=90)
     late = start + timedelta(days=200)
     assert policy.renewed_until(start + timedelta(days=400), late) == start + timedelta(days=400)
-    assert Policy.from_options({"protection_days": "30", "stages": "a, b"}).stages == ("a", "b")
-    assert Policy.from_options({}).protection_days == 90
+    env = {"QUDAO_REGISTRATION_DATABASE_URL": "sqlite+aiosqlite:///x.db",
+           "QUDAO_NATS_URL": "nats://127.0.0.1:1", "QUDAO_JWT_PUBLIC_KEY_FILE": "k.pem"}
+    settings = RegistrationSettings.from_env(
+        {**env, "QUDAO_REGISTRATION_OPTION_PROTECTION_DAYS": "30",
+         "QUDAO_REGISTRATION_OPTION_STAGES": "a, b"})
+    assert settings.policy().stages == ("a", "b")
+    assert settings.policy().protection_days == 30
+    assert RegistrationSettings.from_env(env).policy().protection_days == 90
 
 
 def test_stage_order():

@@ -14,6 +14,7 @@ from services.identity.domain.rules import OrgKind, Role
 from services.identity.usecases.common import UseCaseBase, assignment_to_proto, paginate, stamp
 from shared.context import Principal, current_principal
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from shared.events.identity import ASSIGNMENT_CHANGED
 
 
 class AssignmentUseCases(UseCaseBase):
@@ -66,7 +67,7 @@ class AssignmentUseCases(UseCaseBase):
                 await session.flush()
                 await self._audit(session, "assignment.assign", "assignment", manager.id, None,
                                   {"added": [_assignment_dict(a) for a in added]}, request.reason)
-                await self.outbox.record(session, "assignment", "changed",
+                await self.outbox.record(session, ASSIGNMENT_CHANGED,
                                          events_pb2.AssignmentChanged(
                                              kind=events_pb2.ASSIGNMENT_CHANGE_KIND_ASSIGNED,
                                              added=added, to_manager_user_id=manager.id,
@@ -91,7 +92,7 @@ class AssignmentUseCases(UseCaseBase):
                                   request.manager_user_id,
                                   {"removed": [_assignment_dict(a) for a in removed]}, None,
                                   request.reason)
-                await self.outbox.record(session, "assignment", "changed",
+                await self.outbox.record(session, ASSIGNMENT_CHANGED,
                                          events_pb2.AssignmentChanged(
                                              kind=events_pb2.ASSIGNMENT_CHANGE_KIND_UNASSIGNED,
                                              removed=removed,
@@ -175,7 +176,7 @@ class AssignmentUseCases(UseCaseBase):
                                "assignments": [_assignment_dict(a) for a in removed]},
                               {"manager_user_id": successor.id,
                                "assignments": [_assignment_dict(a) for a in added]}, reason)
-            await self.outbox.record(session, "assignment", "changed",
+            await self.outbox.record(session, ASSIGNMENT_CHANGED,
                                      events_pb2.AssignmentChanged(
                                          kind=events_pb2.ASSIGNMENT_CHANGE_KIND_TRANSFERRED,
                                          added=added, removed=removed,

@@ -34,6 +34,7 @@ from services.identity.usecases.common import (
 from services.identity.usecases.tags import TagUseCases
 from shared.context import current_principal
 from shared.errors import AlreadyExists, FieldViolation, InvalidArgument, collect
+from shared.events.identity import ORG_UNIT_CREATED, ORG_UNIT_UPDATED
 from shared.pagination import decode_page_token, encode_page_token
 from shared.tabular import read_table
 
@@ -146,7 +147,7 @@ class OrgUseCases(TagUseCases):
             unit = org_unit_to_proto(row)
             await self._audit(session, "org_unit.create", "org_unit", row.id, None,
                               unit_snapshot(row))
-            await self.outbox.record(session, "org_unit", "created",
+            await self.outbox.record(session, ORG_UNIT_CREATED,
                                      events_pb2.OrgUnitCreated(org_unit=unit), row.id)
         return unit
 
@@ -281,7 +282,7 @@ class OrgUseCases(TagUseCases):
             if changed:
                 await self._audit(session, "org_unit.update", "org_unit", row.id, before, after,
                                   request.reason)
-                await self.outbox.record(session, "org_unit", "updated", events_pb2.OrgUnitUpdated(
+                await self.outbox.record(session, ORG_UNIT_UPDATED, events_pb2.OrgUnitUpdated(
                     org_unit=unit, previous=previous, changed_fields=changed), row.id)
                 if row.kind == OrgKind.DEALER and before["derived_tags"] != after["derived_tags"]:
                     await self._tags_changed(session, row, before["derived_tags"],
@@ -424,6 +425,8 @@ class OrgUseCases(TagUseCases):
                     payload = events_pb2.OrgUnitUpdated(
                         org_unit=unit, previous=previous,
                         changed_fields=[k for k in after if after[k] != before[k]])
-                await self.outbox.record(session, "org_unit", verb, payload, target.id)
+                await self.outbox.record(
+                    session, ORG_UNIT_CREATED if verb == "created" else ORG_UNIT_UPDATED,
+                    payload, target.id)
         return identity_pb2.ImportDealersResponse(accepted=True, created=created, updated=updated,
                                                   unchanged=unchanged)

@@ -17,6 +17,7 @@ from services.identity.domain.rules import LoginState
 from services.identity.usecases.common import UseCaseBase, aware, user_to_proto
 from shared.context import Principal, current_principal
 from shared.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, collect
+from shared.events.identity import SESSION_REVOKED
 
 REFRESH_TTL = timedelta(days=14)
 REVOCATION_MEMORY = timedelta(days=1)
@@ -105,7 +106,7 @@ class SessionUseCases(UseCaseBase):
             if row is not None and row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
             if principal.token_id and principal.user_id:
-                await self.outbox.record(session, "session", "revoked", events_pb2.SessionRevoked(
+                await self.outbox.record(session, SESSION_REVOKED, events_pb2.SessionRevoked(
                     user_id=principal.user_id, token_id=principal.token_id, reason="logout"),
                     principal.user_id)
         if principal.token_id and principal.user_id:

@@ -22,6 +22,7 @@ from services.identity.usecases.common import (
 )
 from shared.context import Principal, current_principal
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, collect
+from shared.events.identity import TAGS_CHANGED
 
 
 class TagUseCases(UseCaseBase):
@@ -29,7 +30,7 @@ class TagUseCases(UseCaseBase):
                             old_custom: list[str]) -> None:
         old = set(old_derived) | set(old_custom)
         new = set(row.derived_tags or []) | set(row.custom_tags or [])
-        await self.outbox.record(session, "dealer_tags", "changed", events_pb2.TagsChanged(
+        await self.outbox.record(session, TAGS_CHANGED, events_pb2.TagsChanged(
             dealer_id=row.id, added=sorted(new - old), removed=sorted(old - new),
             derived_tags=list(row.derived_tags or []), custom_tags=list(row.custom_tags or [])),
             row.id)

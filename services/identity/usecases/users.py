@@ -39,6 +39,13 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.identity import (
+    SESSION_REVOKED,
+    USER_CREATED,
+    USER_DEACTIVATED,
+    USER_PASSWORD_CHANGED,
+    USER_ROLES_CHANGED,
+)
 from shared.pagination import decode_page_token, encode_page_token
 
 
@@ -143,7 +150,7 @@ class UserUseCases(AssignmentUseCases):
                                     violations=[FieldViolation("username", "is taken")]) from exc
             user = user_to_proto(row, unit.id if unit.kind == OrgKind.DEALER else "")
             await self._audit(session, "user.create", "user", row.id, None, user_snapshot(row))
-            await self.outbox.record(session, "user", "created",
+            await self.outbox.record(session, USER_CREATED,
                                      events_pb2.UserCreated(user=user), row.id)
         return user
 
@@ -234,7 +241,7 @@ class UserUseCases(AssignmentUseCases):
             if previous != row.roles:
                 await self._audit(session, "user.roles.update", "user", row.id, before,
                                   user_snapshot(row), reason)
-                await self.outbox.record(session, "user_roles", "changed",
+                await self.outbox.record(session, USER_ROLES_CHANGED,
                                          events_pb2.UserRolesChanged(
                                              user_id=row.id,
                                              previous_roles=[ROLE_TO_PROTO[Role(r)]
@@ -274,7 +281,7 @@ class UserUseCases(AssignmentUseCases):
                 RefreshTokenRow.user_id == row.id, RefreshTokenRow.revoked_at.is_(None)
             ).values(revoked_at=datetime.now(UTC)))
             await self._audit(session, "user.password.change", "user", row.id, None, None)
-            await self.outbox.record(session, "user_password", "changed",
+            await self.outbox.record(session, USER_PASSWORD_CHANGED,
                                      events_pb2.UserPasswordChanged(user_id=row.id), row.id)
             changed_at = await self._revoke_tokens_issued_until_now(session, row.id,
                                                                     "password_changed")
@@ -287,7 +294,7 @@ class UserUseCases(AssignmentUseCases):
         moment = time.time()
         revoked = events_pb2.SessionRevoked(user_id=user_id, reason=reason)
         revoked.issued_before.FromNanoseconds(int(moment * 1e9))
-        await self.outbox.record(session, "session", "revoked", revoked, user_id)
+        await self.outbox.record(session, SESSION_REVOKED, revoked, user_id)
         return moment
 
     async def deactivate_user(self, user_id: str, successor_id: str, reason: str):
@@ -319,7 +326,7 @@ class UserUseCases(AssignmentUseCases):
             await self._audit(session, "user.deactivate", "user", row.id, before,
                               user_snapshot(row), reason)
             await self.outbox.record(
-                session, "user", "deactivated",
+                session, USER_DEACTIVATED,
                 events_pb2.UserDeactivated(user=user, successor_user_id=successor_id,
                                            reason=reason), row.id)
         self.revoked_users.add(user_id)

@@ -26,6 +26,7 @@ from services.order.usecases.common import (
     ts,
 )
 from shared.errors import FieldViolation, InvalidArgument, NotFound, collect
+from shared.events.order import DEALER_ACCOUNT_UPDATED
 from shared.money import Money
 from shared.pagination import decode_page_token, encode_page_token
 
@@ -225,7 +226,7 @@ class AccountUseCases(UseCaseBase):
             row.updated_at = now()
             await session.flush()
             account = await self.account_proto(session, request.dealer_id, company, row)
-            await self.outbox.record(session, "dealer_account", "updated",
+            await self.outbox.record(session, DEALER_ACCOUNT_UPDATED,
                                      events_pb2.DealerAccountUpdated(
                                          account=account, previous_credit_limit=previous
                                          .to_proto(), reason=request.reason),

@@ -39,6 +39,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.order import DISCREPANCY_RESOLVED, RECEIPT_CONFIRMED
 from shared.pagination import decode_page_token, encode_page_token
 
 SHORTAGE, DAMAGE, OVERAGE = 1, 2, 3
@@ -181,7 +182,7 @@ class FulfilmentUseCases(UseCaseBase):
             for order_id in {order_id for order_id, _ in per_order_line}:
                 refresh_status(await reload_order(session, order_id))
             message = receipt_to_proto(receipt, list(lines.values()), discrepancies)
-            await self.outbox.record(session, "receipt", "confirmed",
+            await self.outbox.record(session, RECEIPT_CONFIRMED,
                                      events_pb2.ReceiptConfirmed(receipt=message), receipt.id)
         return message
 
@@ -243,7 +244,7 @@ class FulfilmentUseCases(UseCaseBase):
                 refresh_status(await reload_order(session, line.order_id))
             row = await session.get(DiscrepancyRow, discrepancy_id, populate_existing=True)
             message = discrepancy_to_proto(row)
-            await self.outbox.record(session, "discrepancy", "resolved",
+            await self.outbox.record(session, DISCREPANCY_RESOLVED,
                                      events_pb2.DiscrepancyResolved(discrepancy=message),
                                      discrepancy_id)
         return message

@@ -28,6 +28,7 @@ from services.order.domain.returns import ReturnStatus
 from services.order.usecases.accounts import CREDIT_NOTE, INVOICE, due_date, payment_terms
 from services.order.usecases.common import ERP, UseCaseBase, now, ts
 from shared.db import is_sqlite
+from shared.events.order import INVOICE_RECORDED, PAYMENT_RECORDED, SHIPMENT_RECORDED
 
 
 def prepare_lines(shipments: list[order_pb2.Shipment]) -> list[list[ShipLine]]:
@@ -319,7 +320,7 @@ class IngestUseCases(UseCaseBase):
                 line.gtin = gtin
                 line.product_line = product_lines.get(ship.product_code, "")
             events.append((events_pb2.ShipmentRecorded(shipment=shipment), sid))
-        await self.outbox.record_many(session, "shipment", "recorded", events)
+        await self.outbox.record_many(session, SHIPMENT_RECORDED, events)
 
     def _shipment_line_insert(self) -> str:
         columns = SHIPMENT_LINE_COLUMNS
@@ -466,7 +467,7 @@ class IngestUseCases(UseCaseBase):
         stored.due_on = due_on
         stored.kind = kind
         await session.flush()
-        await self.outbox.record(session, "invoice", "recorded",
+        await self.outbox.record(session, INVOICE_RECORDED,
                                  events_pb2.InvoiceRecorded(invoice=stored), invoice.invoice_id)
 
     # ---------------------------------------------------------------- payments
@@ -521,7 +522,7 @@ class IngestUseCases(UseCaseBase):
                 message.CopyFrom(payment)
                 message.selling_company = company
                 await session.flush()
-                await self.outbox.record(session, "payment", "recorded",
+                await self.outbox.record(session, PAYMENT_RECORDED,
                                          events_pb2.PaymentRecorded(payment=message),
                                          payment.payment_id)
         return results

@@ -61,6 +61,15 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.order import (
+    ORDER_APPROVED,
+    ORDER_CANCELLED,
+    ORDER_LINE_CLOSED,
+    ORDER_REJECTED,
+    ORDER_SUBMITTED,
+    PRICE_LIST_UPSERTED,
+    PRODUCT_UPSERTED,
+)
 from shared.money import Money
 from shared.pagination import decode_page_token, encode_page_token
 from shared.tabular import read_table
@@ -158,7 +167,7 @@ class OrderUseCases(AccountUseCases):
                     f"products[{index}].gtin",
                     f"GTIN {gtin} already belongs to another product") from exc
             await self.outbox.record(
-                session, "product", "upserted",
+                session, PRODUCT_UPSERTED,
                 events_pb2.ProductUpserted(product=product_to_proto(row)), row.code)
         return created, updated, unchanged
 
@@ -239,7 +248,7 @@ class OrderUseCases(AccountUseCases):
                          for item in price_list.items]
             await session.flush()
             message = price_list_to_proto(row)
-            await self.outbox.record(session, "price_list", "upserted",
+            await self.outbox.record(session, PRICE_LIST_UPSERTED,
                                      events_pb2.PriceListUpserted(price_list=message), row.id)
         return message, created
 
@@ -357,11 +366,11 @@ class OrderUseCases(AccountUseCases):
                 await session.flush()
                 order = order_to_proto(row)
                 await self.outbox.record(
-                    session, "order", "submitted", events_pb2.OrderSubmitted(order=order),
+                    session, ORDER_SUBMITTED, events_pb2.OrderSubmitted(order=order),
                     order_id)
                 if stage == Stage.NONE:
                     await self.outbox.record(
-                        session, "order", "approved",
+                        session, ORDER_APPROVED,
                         events_pb2.OrderApproved(order=order, stage=int(Stage.AUTO),
                                                  fully_approved=True), order_id)
         except IntegrityError:
@@ -436,11 +445,11 @@ class OrderUseCases(AccountUseCases):
             row = await reload_order(session, order_id)
             order = order_to_proto(row)
             if approve:
-                await self.outbox.record(session, "order", "approved", events_pb2.OrderApproved(
+                await self.outbox.record(session, ORDER_APPROVED, events_pb2.OrderApproved(
                     order=order, stage=int(stage),
                     fully_approved=row.awaiting_stage == Stage.NONE), order_id)
             else:
-                await self.outbox.record(session, "order", "rejected", events_pb2.OrderRejected(
+                await self.outbox.record(session, ORDER_REJECTED, events_pb2.OrderRejected(
                     order=order, stage=int(stage), reason=text.strip()), order_id)
         return order
 
@@ -471,7 +480,7 @@ class OrderUseCases(AccountUseCases):
                                          reason="NOT_CANCELLABLE")
             row = await reload_order(session, order_id)
             order = order_to_proto(row)
-            await self.outbox.record(session, "order", "cancelled", events_pb2.OrderCancelled(
+            await self.outbox.record(session, ORDER_CANCELLED, events_pb2.OrderCancelled(
                 order=order, reason=reason.strip()), order_id)
         return order
 
@@ -500,7 +509,7 @@ class OrderUseCases(AccountUseCases):
             refresh_status(row)
             await session.flush()
             order = order_to_proto(row)
-            await self.outbox.record(session, "order_line", "closed", events_pb2.OrderLineClosed(
+            await self.outbox.record(session, ORDER_LINE_CLOSED, events_pb2.OrderLineClosed(
                 order_id=order_id, dealer_id=row.dealer_id,
                 line=line_to_proto(line, row.currency), quantity_closed=taken,
                 reason=reason.strip()), order_id)

@@ -44,6 +44,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.order import RETURN_APPROVED, RETURN_RECEIVED, RETURN_REJECTED, RETURN_REQUESTED
 from shared.pagination import decode_page_token, encode_page_token
 
 
@@ -107,7 +108,7 @@ class ReturnUseCases(UseCaseBase):
                 session.add(row)
                 await session.flush()
                 message = return_to_proto(row)
-                await self.outbox.record(session, "return", "requested",
+                await self.outbox.record(session, RETURN_REQUESTED,
                                          events_pb2.ReturnRequested(product_return=message),
                                          row.id)
         except IntegrityError:
@@ -194,11 +195,11 @@ class ReturnUseCases(UseCaseBase):
             row = await self._return_in_scope(session, return_id, "return.approve")
             message = return_to_proto(row)
             if approve:
-                await self.outbox.record(session, "return", "approved",
+                await self.outbox.record(session, RETURN_APPROVED,
                                          events_pb2.ReturnApproved(product_return=message),
                                          return_id)
             else:
-                await self.outbox.record(session, "return", "rejected",
+                await self.outbox.record(session, RETURN_REJECTED,
                                          events_pb2.ReturnRejected(product_return=message),
                                          return_id)
         return message
@@ -244,7 +245,7 @@ class ReturnUseCases(UseCaseBase):
             row.received_on = received_on
             await session.flush()
             message = return_to_proto(row)
-            await self.outbox.record(session, "return", "received",
+            await self.outbox.record(session, RETURN_RECEIVED,
                                      events_pb2.ReturnReceived(product_return=message), row.id)
         return message
 

@@ -40,6 +40,12 @@ from services.order.usecases.common import (
 from shared.bus.envelope import Event
 from shared.context import current_principal
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shared.events.order import (
+    CREDIT_APPLIED,
+    STATEMENT_CONFIRMED,
+    STATEMENT_DISPUTED,
+    STATEMENT_ISSUED,
+)
 
 ISSUED, CONFIRMED, DISPUTED, SUPERSEDED = 1, 2, 3, 4
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -135,7 +141,7 @@ class StatementUseCases(UseCaseBase):
             session.add(row)
             await session.flush()
             message = statement_to_proto(row)
-            await self.outbox.record(session, "statement", "issued",
+            await self.outbox.record(session, STATEMENT_ISSUED,
                                      events_pb2.StatementIssued(statement=message), row.id)
         return message
 
@@ -194,7 +200,7 @@ class StatementUseCases(UseCaseBase):
                                          "superseded)", reason="NOT_ISSUED")
             row = await self._statement(session, statement_id, "statement.confirm")
             message = statement_to_proto(row)
-            await self.outbox.record(session, "statement", "confirmed",
+            await self.outbox.record(session, STATEMENT_CONFIRMED,
                                      events_pb2.StatementConfirmed(statement=message),
                                      statement_id)
         return message
@@ -219,7 +225,7 @@ class StatementUseCases(UseCaseBase):
             row.status = DISPUTED
             await session.flush()
             message = statement_to_proto(row)
-            await self.outbox.record(session, "statement", "disputed",
+            await self.outbox.record(session, STATEMENT_DISPUTED,
                                      events_pb2.StatementDisputed(
                                          statement=message, line_no=request.line_no,
                                          reason=line.dispute_reason), row.id)
@@ -291,7 +297,7 @@ class StatementUseCases(UseCaseBase):
                     description=credit.description[:200], recorded_at=now()))
         except IntegrityError:
             return
-        await self.outbox.record(session, "credit", "applied", events_pb2.CreditApplied(
+        await self.outbox.record(session, CREDIT_APPLIED, events_pb2.CreditApplied(
             credit_id=credit.credit_id, dealer_id=credit.dealer_id, selling_company=company,
             amount=credit.amount), credit.dealer_id)
 

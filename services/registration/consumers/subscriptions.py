@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from services.registration.service import RegistrationService
 from shared.bus.consumer import Subscription
+from shared.events.identity import ASSIGNMENT_CHANGED, ORG_UNIT_CREATED, ORG_UNIT_UPDATED
 
 
 def subscriptions(service: RegistrationService) -> list[Subscription]:
     return [
         Subscription(
             durable="registration-dealers",
-            producer="identity",
-            subjects=("qudao.identity.org_unit.created", "qudao.identity.org_unit.updated"),
+            events=(ORG_UNIT_CREATED, ORG_UNIT_UPDATED),
             handler=service.on_org_unit,
         ),
         Subscription(
             durable="registration-assignments",
-            producer="identity",
-            subjects=("qudao.identity.assignment.changed",),
+            events=(ASSIGNMENT_CHANGED,),
             handler=service.on_assignment_changed,
         ),
     ]

@@ -64,19 +64,6 @@ class Policy:
     lead_claim_hours: float = 72
     scheduler_interval_seconds: float = 30.0
 
-    @classmethod
-    def from_options(cls, options: dict[str, str]) -> Policy:
-        stages = tuple(s.strip() for s in options.get("stages", "").split(",") if s.strip())
-        return cls(
-            protection_days=float(options.get("protection_days", 90)),
-            expiring_within_days=int(options.get("expiring_within_days", 14)),
-            fuzzy_threshold_bps=int(options.get("fuzzy_threshold_bps", 8500)),
-            auto_approve=options.get("auto_approve", "never"),
-            stages=stages or DEFAULT_STAGES,
-            lead_claim_hours=float(options.get("lead_claim_hours", 72)),
-            scheduler_interval_seconds=float(options.get("scheduler_interval_seconds", 30)),
-        )
-
     def protected_until(self, start: datetime) -> datetime:
         return start + timedelta(days=self.protection_days)
 

@@ -30,6 +30,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.registration import AUTHORIZATION_GRANTED, AUTHORIZATION_REVOKED
 from shared.pagination import decode_page_token
 
 
@@ -85,7 +86,7 @@ class AuthorizationUseCases(CustomerUseCases, DealerUseCases):
                 letter_no=f"SQ-{today.year}-{grant_id[:8].upper()}")
             session.add(row)
             await session.flush()
-            await self._event(session, "authorization", "granted",
+            await self._event(session, AUTHORIZATION_GRANTED,
                               events_pb2.AuthorizationGranted(
                                   authorization=authorization_to_proto(row)), row.id)
         return authorization_to_proto(row)
@@ -112,7 +113,7 @@ class AuthorizationUseCases(CustomerUseCases, DealerUseCases):
                 raise FailedPrecondition(f"authorization {grant_id} is {row.status}",
                                          reason=f"ALREADY_{row.status.upper()}")
             await session.refresh(row)
-            await self._event(session, "authorization", "revoked",
+            await self._event(session, AUTHORIZATION_REVOKED,
                               events_pb2.AuthorizationRevoked(
                                   authorization=authorization_to_proto(row),
                                   reason=reason.strip()), row.id)

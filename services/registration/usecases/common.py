@@ -26,6 +26,13 @@ from shared.bus.outbox import Outbox
 from shared.context import current_principal
 from shared.db import Database
 from shared.errors import FieldViolation
+from shared.events import EventType
+from shared.events.registration import (
+    DEALER_NOTIFIED,
+    REGISTRATION_APPROVED,
+    REGISTRATION_RECALLED,
+    REGISTRATION_REJECTED,
+)
 from shared.pagination import encode_page_token, page_size
 from shared.scope import Scope, ScopeResolver
 
@@ -176,14 +183,14 @@ class UseCaseBase:
     async def _scope(self, action: str) -> Scope:
         return await self.scopes.resolve(current_principal(), action)
 
-    async def _event(self, session, entity: str, verb: str, payload, aggregate_id: str) -> None:
-        await self.outbox.record(session, entity, verb, payload, aggregate_id)
+    async def _event(self, session, event: EventType, payload, aggregate_id: str) -> None:
+        await self.outbox.record(session, event, payload, aggregate_id)
 
     async def _notify(self, session, dealer_id: str, kind: str, message: str, *,
                       registration_id: str = "", conflict_id: str = "", lead_id: str = "") -> None:
         if not dealer_id:
             return
-        await self._event(session, "dealer", "notified", events_pb2.DealerNotified(
+        await self._event(session, DEALER_NOTIFIED, events_pb2.DealerNotified(
             dealer_id=dealer_id, kind=kind, registration_id=registration_id,
             conflict_id=conflict_id, lead_id=lead_id, message=message), dealer_id)
 
@@ -205,19 +212,19 @@ class UseCaseBase:
         recalled, by a manager or by HQ resolving a conflict."""
         proto = registration_to_proto(row)
         if verb == "approve":
-            await self._event(session, "registration", "approved",
+            await self._event(session, REGISTRATION_APPROVED,
                               events_pb2.RegistrationApproved(registration=proto), row.id)
             await self._notify(session, row.dealer_id, "registration.approved",
                                f"报备 {row.customer_name}（{row.product_line}）已通过",
                                registration_id=row.id)
         elif verb == "reject":
-            await self._event(session, "registration", "rejected", events_pb2.RegistrationRejected(
+            await self._event(session, REGISTRATION_REJECTED, events_pb2.RegistrationRejected(
                 registration=proto, reason=row.decision_note), row.id)
             await self._notify(session, row.dealer_id, "registration.rejected",
                                f"报备 {row.customer_name}（{row.product_line}）被驳回："
                                f"{row.decision_note}", registration_id=row.id)
         elif verb == "recall":
-            await self._event(session, "registration", "recalled",
+            await self._event(session, REGISTRATION_RECALLED,
                               events_pb2.RegistrationRecalled(registration=proto), row.id)
 
 

@@ -29,6 +29,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.registration import CONFLICT_RAISED, CONFLICT_RESOLVED
 from shared.pagination import decode_page_token, encode_page_token
 
 
@@ -58,7 +59,7 @@ class ConflictUseCases(UseCaseBase):
                 other.conflict_id = conflict.id
                 dealers.add(other.dealer_id)
         await session.flush()
-        await self._event(session, "conflict", "raised", events_pb2.ConflictRaised(
+        await self._event(session, CONFLICT_RAISED, events_pb2.ConflictRaised(
             conflict=await self._conflict_proto(session, conflict)), conflict.id)
         for dealer_id in sorted(dealers):
             await self._notify(session, dealer_id, "conflict.raised",
@@ -184,7 +185,7 @@ class ConflictUseCases(UseCaseBase):
             proto.claims.extend(pb.ConflictClaim(registration=registration_to_proto(c),
                                                  evidence=registration_to_proto(c).evidence)
                                 for c in claims)
-            await self._event(session, "conflict", "resolved",
+            await self._event(session, CONFLICT_RESOLVED,
                               events_pb2.ConflictResolved(conflict=proto), conflict_id)
             for dealer_id in sorted({c.dealer_id for c in claims}):
                 won = dealer_id == winner.dealer_id

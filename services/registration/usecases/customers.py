@@ -43,6 +43,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_UPDATED
 from shared.pagination import decode_page_token, encode_page_token
 from shared.tabular import read_table
 from shared.text import normalize_name
@@ -239,7 +240,7 @@ class CustomerUseCases(UseCaseBase):
                 session.add(CustomerAliasRow(city_code=row.city_code,
                                              normalized_alias=normalized, customer_id=row.id))
         await session.flush()
-        await self._event(session, "customer", "created",
+        await self._event(session, CUSTOMER_CREATED,
                           events_pb2.CustomerCreated(customer=customer_to_proto(row)), row.id)
 
     async def create_customer(self, data: pb.CustomerInput) -> pb.CreateCustomerResponse:
@@ -373,7 +374,7 @@ class CustomerUseCases(UseCaseBase):
                                                      normalized_alias=normalized,
                                                      customer_id=row.id))
             await session.flush()
-            await self._event(session, "customer", "updated", events_pb2.CustomerUpdated(
+            await self._event(session, CUSTOMER_UPDATED, events_pb2.CustomerUpdated(
                 customer=customer_to_proto(row), changed_fields=changed), row.id)
         self._after_commit_index([row])
         return customer_to_proto(row)

@@ -20,6 +20,7 @@ from services.registration.domain.rules import PENDING, DealerView
 from services.registration.usecases.common import UseCaseBase, _now, authorization_to_proto
 from shared.context import outgoing_metadata
 from shared.errors import NotFound
+from shared.events.registration import AUTHORIZATION_OWNER_CHANGED
 
 
 def dealer_view(row: DealerRow, managers: dict[str, str] | None = None) -> DealerView:
@@ -104,7 +105,7 @@ class DealerUseCases(UseCaseBase):
             for grant in (await session.scalars(query)).all():
                 grant.owner_user_id = change.to_manager_user_id
                 await session.flush()
-                await self._event(session, "authorization_owner", "changed",
+                await self._event(session, AUTHORIZATION_OWNER_CHANGED,
                                   events_pb2.AuthorizationOwnerChanged(
                                       authorization=authorization_to_proto(grant),
                                       previous_owner_user_id=change.from_manager_user_id),

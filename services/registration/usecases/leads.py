@@ -46,6 +46,14 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.registration import (
+    LEAD_ASSIGNED,
+    LEAD_CLAIMED,
+    LEAD_CREATED,
+    LEAD_RETURNED,
+    REGISTRATION_APPROVED,
+    REGISTRATION_SUBMITTED,
+)
 from shared.pagination import decode_page_token
 from shared.tabular import read_table
 from shared.text import normalize_name
@@ -77,7 +85,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
         await session.execute(update(DealerRow).where(DealerRow.id == dealer_id)
                               .values(last_lead_assigned_at=now))
         await session.flush()
-        await self._event(session, "lead", "assigned", events_pb2.LeadAssigned(
+        await self._event(session, LEAD_ASSIGNED, events_pb2.LeadAssigned(
             lead=lead_to_proto(lead), auto_assigned=auto), lead.id)
         await self._notify(session, dealer_id, "lead.assigned",
                            f"总部线索 {lead.customer_name}（{lead.product_line}）已分配给您，"
@@ -128,7 +136,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
                        created_by=current_principal().subject, **values)
         session.add(lead)
         await session.flush()
-        await self._event(session, "lead", "created", events_pb2.LeadCreated(
+        await self._event(session, LEAD_CREATED, events_pb2.LeadCreated(
             lead=lead_to_proto(lead)), lead.id)
         chosen = pick_dealer(await self._lead_candidates(session, lead.division_code,
                                                          lead.product_line, set()))
@@ -256,14 +264,14 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
                 await session.execute(update(LeadRow).where(LeadRow.id == lead_id).values(
                     registration_id=row.id, customer_id=customer.id))
                 lead = await session.get(LeadRow, lead_id, populate_existing=True)
-                await self._event(session, "registration", "submitted",
+                await self._event(session, REGISTRATION_SUBMITTED,
                                   events_pb2.RegistrationSubmitted(
                                       registration=registration_to_proto(row)), row.id)
-                await self._event(session, "registration", "approved",
+                await self._event(session, REGISTRATION_APPROVED,
                                   events_pb2.RegistrationApproved(
                                       registration=registration_to_proto(row),
                                       auto_approved=True), row.id)
-                await self._event(session, "lead", "claimed", events_pb2.LeadClaimed(
+                await self._event(session, LEAD_CLAIMED, events_pb2.LeadClaimed(
                     lead=lead_to_proto(lead), registration_id=row.id), lead.id)
         except IntegrityError as exc:
             raise FailedPrecondition("another dealer already holds this customer for "
@@ -293,7 +301,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
                 raise FailedPrecondition(f"lead {lead_id} is {lead.status}, not assigned",
                                          reason="INVALID_STATE")
             await session.refresh(lead)
-            await self._event(session, "lead", "returned", events_pb2.LeadReturned(
+            await self._event(session, LEAD_RETURNED, events_pb2.LeadReturned(
                 lead=lead_to_proto(lead), previous_dealer_id=previous, deadline_passed=False,
                 reason=reason.strip()), lead.id)
         return lead_to_proto(lead)

@@ -29,6 +29,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.registration import REGISTRATION_NOTE_ADDED, REGISTRATION_STAGE_ADVANCED
 from shared.pagination import decode_page_token
 
 
@@ -75,7 +76,7 @@ class PipelineUseCases(RegistrationUseCases):
                                     text=request.note.strip() or f"→ {target}", stage=target,
                                     next_step=request.next_step.strip(), created_at=_now(),
                                     created_by=principal.subject))
-            await self._event(session, "registration_stage", "advanced",
+            await self._event(session, REGISTRATION_STAGE_ADVANCED,
                               events_pb2.RegistrationStageAdvanced(
                                   registration=registration_to_proto(row),
                                   previous_stage=previous_stage), row.id)
@@ -102,7 +103,7 @@ class PipelineUseCases(RegistrationUseCases):
                 row.next_step = request.next_step.strip()
                 row.updated_at = _now()
             await session.flush()
-            await self._event(session, "registration_note", "added",
+            await self._event(session, REGISTRATION_NOTE_ADDED,
                               events_pb2.RegistrationNoteAdded(note=note_to_proto(note),
                                                                next_step=row.next_step), row.id)
         return note_to_proto(note)

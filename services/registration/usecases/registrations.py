@@ -50,6 +50,12 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
+from shared.events.registration import (
+    REGISTRATION_APPROVED,
+    REGISTRATION_REJECTED,
+    REGISTRATION_RENEWED,
+    REGISTRATION_SUBMITTED,
+)
 from shared.pagination import decode_page_token
 from shared.scope import Scope
 
@@ -176,11 +182,11 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
                                     created_at=now, created_by=principal.subject))
             if review:
                 await self._open_conflict(session, row, others, product_line)
-            await self._event(session, "registration", "submitted",
+            await self._event(session, REGISTRATION_SUBMITTED,
                               events_pb2.RegistrationSubmitted(
                                   registration=registration_to_proto(row)), row.id)
             if auto:
-                await self._event(session, "registration", "approved",
+                await self._event(session, REGISTRATION_APPROVED,
                                   events_pb2.RegistrationApproved(
                                       registration=registration_to_proto(row),
                                       auto_approved=True), row.id)
@@ -233,11 +239,11 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
                                      f"{until.date().isoformat() if until else '?'} (first come)")
             session.add(row)
             await session.flush()
-            await self._event(session, "registration", "submitted",
+            await self._event(session, REGISTRATION_SUBMITTED,
                               events_pb2.RegistrationSubmitted(
                                   registration=registration_to_proto(row)), row.id)
             if approved:
-                await self._event(session, "registration", "rejected",
+                await self._event(session, REGISTRATION_REJECTED,
                                   events_pb2.RegistrationRejected(
                                       registration=registration_to_proto(row),
                                       reason=row.decision_note), row.id)
@@ -357,7 +363,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
         await session.refresh(row)
         event = events_pb2.RegistrationRenewed(registration=registration_to_proto(row))
         _set_ts(event.previous_protected_until, previous)
-        await self._event(session, "registration", "renewed", event, row.id)
+        await self._event(session, REGISTRATION_RENEWED, event, row.id)
         return previous
 
     def _registration_query(self, scope: Scope, request):

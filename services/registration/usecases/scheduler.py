@@ -18,6 +18,7 @@ from services.registration.usecases.common import (
     lead_to_proto,
     registration_to_proto,
 )
+from shared.events.registration import AUTHORIZATION_EXPIRED, LEAD_RETURNED, REGISTRATION_EXPIRED
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,7 +46,7 @@ class SchedulerUseCases(UseCaseBase):
                             updated_at=now))
                 if result.rowcount == 1:
                     row = await session.get(RegistrationRow, registration_id)
-                    await self._event(session, "registration", "expired",
+                    await self._event(session, REGISTRATION_EXPIRED,
                                       events_pb2.RegistrationExpired(
                                           registration=registration_to_proto(row)), row.id)
                     await self._notify(session, row.dealer_id, "registration.expired",
@@ -69,7 +70,7 @@ class SchedulerUseCases(UseCaseBase):
                             claim_deadline=None, return_count=LeadRow.return_count + 1))
                 if result.rowcount == 1:
                     await session.refresh(lead)
-                    await self._event(session, "lead", "returned", events_pb2.LeadReturned(
+                    await self._event(session, LEAD_RETURNED, events_pb2.LeadReturned(
                         lead=lead_to_proto(lead), previous_dealer_id=previous,
                         deadline_passed=True, reason="claim deadline passed"), lead.id)
                     counts["leads"] += 1
@@ -92,7 +93,7 @@ class SchedulerUseCases(UseCaseBase):
                     .values(status=AuthStatus.EXPIRED))
                 if result.rowcount == 1:
                     row = await session.get(AuthorizationRow, grant_id)
-                    await self._event(session, "authorization", "expired",
+                    await self._event(session, AUTHORIZATION_EXPIRED,
                                       events_pb2.AuthorizationExpired(
                                           authorization=authorization_to_proto(row)), row.id)
                     counts["authorizations"] += 1

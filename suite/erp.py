@@ -35,7 +35,7 @@ from google.protobuf import json_format
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 
-from shared.config import DEFAULT_GRPC_PORTS
+from shared.settings import DEFAULT_GRPC_PORTS
 
 MODES = {"all_or_nothing": order_pb2.INGEST_MODE_ALL_OR_NOTHING,
          "keep_valid": order_pb2.INGEST_MODE_KEEP_VALID}
@@ -44,7 +44,7 @@ MODES = {"all_or_nothing": order_pb2.INGEST_MODE_ALL_OR_NOTHING,
 def add_arguments(parser) -> None:
     parser.add_argument("file", type=Path, help="JSON file with shipments, invoices, payments")
     parser.add_argument("--addr", default=os.environ.get(
-        "QUDAO_ORDER_ADDR", f"127.0.0.1:{DEFAULT_GRPC_PORTS['order']}"),
+        "QUDAO_ERP_ORDER_ADDR", f"127.0.0.1:{DEFAULT_GRPC_PORTS['order']}"),
         help="order service gRPC address")
     parser.add_argument("--identity-addr", default=os.environ.get(
         "QUDAO_IDENTITY_ADDR", f"127.0.0.1:{DEFAULT_GRPC_PORTS['identity']}"))

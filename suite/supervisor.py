@@ -18,14 +18,14 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.auth import generate_keypair
-from shared.config import (
+from shared.settings import (
     DEFAULT_GRPC_PORTS,
     DEFAULT_METRICS_PORTS,
     GATEWAY_METRICS_PORT,
     SERVICES,
     default_sqlite_url,
 )
-from shared.natsserver import NatsServer
+from suite.natsserver import NatsServer
 
 STARTUP_TIMEOUT_SECONDS = 90
 

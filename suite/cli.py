@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import sys
 from pathlib import Path
 
-from shared.config import SERVICES, default_sqlite_url
+from shared.settings import SERVICES, default_sqlite_url
+from suite import erp as erp_client
+from suite.services import bootstrap_of
 
 
 def _migrations_dir(service: str) -> Path:
-    module = importlib.import_module(f"services.{service}.bootstrap")
-    return module.MIGRATIONS
+    return bootstrap_of(service).MIGRATIONS
 
 
 def _database_url(service: str) -> str:
@@ -54,7 +54,7 @@ def cmd_makemigration(args) -> None:
 
 
 def cmd_up(args) -> None:
-    from shared.supervisor import Supervisor
+    from suite.supervisor import Supervisor
 
     supervisor = Supervisor(Path(args.var_dir).resolve(), nats_port=args.nats_port,
                             gateway_port=args.port)
@@ -75,8 +75,7 @@ def cmd_dlq(args) -> None:
 
 
 def cmd_erp(args) -> None:
-    # Imported by name: the shared library never imports a service statically.
-    importlib.import_module("services.order.erp_client").main(args)
+    erp_client.main(args)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     erp_commands = erp.add_subparsers(dest="erp_command", required=True)
     erp_push = erp_commands.add_parser(
         "push", help="push a JSON file of products, shipments, invoices and payments")
-    importlib.import_module("services.order.erp_client").add_arguments(erp_push)
+    erp_client.add_arguments(erp_push)
     erp_push.set_defaults(func=cmd_erp)
 
     args = parser.parse_args(argv)
