@@ -46,8 +46,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
-            # Let SQLAlchemy emit BEGIN itself so "BEGIN IMMEDIATE" below takes the write
-            # lock up front instead of failing late with "database is locked".
+            # SQLAlchemy emits BEGIN itself (below), so a write transaction can take the
+            # write lock up front and a read transaction never does.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -58,22 +58,59 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            writing = connection.get_execution_options().get(_WRITE_OPTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+_WRITE_OPTION = "qudao_write"
+
+
 class Database:
+    """A service's database. Every transaction is either a write (``write()`` /
+    ``transaction(write=True)``) or a read-only snapshot (``read()``).
+
+    On SQLite the database takes one writer at a time, and a writer that finds the lock
+    taken polls with growing sleeps inside SQLite's busy handler (a long latency tail).
+    So every write transaction of this process queues in order (FIFO) for its turn
+    before it begins, and takes the lock up front (BEGIN IMMEDIATE); reads are deferred
+    transactions on WAL snapshots and never wait for a writer. PostgreSQL keeps its own
+    concurrency: no queue, row locks where the adapters ask for them."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.is_sqlite = is_sqlite(url)
+        self._readers = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = async_sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False)
+        self._turns = asyncio.Lock() if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A transaction: committed when the block ends normally, rolled back otherwise."""
-        async with self.sessions() as session, session.begin():
+    async def transaction(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        """A transaction the caller commits (``await session.commit()``); rolled back
+        when the block ends without a commit."""
+        if write and self._turns is not None:
+            async with self._turns, self._writers() as session:
+                yield session
+            return
+        async with (self._writers if write else self._readers)() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: committed when the block ends normally, rolled back
+        otherwise."""
+        async with self.transaction(write=True) as session:
+            yield session
+            await session.commit()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only snapshot; never waits for a writer."""
+        async with self.transaction(write=False) as session:
             yield session
 
     async def ping(self) -> None:

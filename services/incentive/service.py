@@ -79,7 +79,7 @@ class IncentiveService:
             query = query.where(AccrualRow.dealer_id.in_(scope.dealer_ids))
         if source_id:
             query = query.where(AccrualRow.source_id == source_id)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
         more = len(rows) > size
         return [accrual_to_proto(r) for r in rows[:size]], (
@@ -87,7 +87,7 @@ class IncentiveService:
 
     async def get_accrual(self, accrual_id: str) -> incentive_pb2.Accrual:
         scope = await self.scopes.resolve(current_principal(), "incentive.read")
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await session.get(AccrualRow, accrual_id)
         if row is None or not scope.allows(row.dealer_id):
             raise NotFound(f"accrual {accrual_id} not found")

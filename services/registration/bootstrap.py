@@ -8,7 +8,6 @@ from pathlib import Path
 
 from qudao.identity.v1 import identity_pb2_grpc
 from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from services.registration.adapters.name_index import NameIndex
 from services.registration.adapters.orm import inbox_table, outbox_table
@@ -16,7 +15,6 @@ from services.registration.api.grpc import RegistrationServicer
 from services.registration.consumers.subscriptions import subscriptions
 from services.registration.service import RegistrationService
 from services.registration.settings import RegistrationSettings
-from shared.db import is_sqlite
 from shared.host import GrpcService, Wiring
 from shared.logging import get_logger
 from shared.platform import start_platform
@@ -37,22 +35,13 @@ async def build(settings: RegistrationSettings) -> Wiring:
     gc.collect()
     gc.freeze()
     log.info("name_index_loaded", customers=loaded)
-    reads = None
-    if is_sqlite(settings.database_url):
-        read_engine = create_async_engine(settings.database_url, connect_args={"timeout": 30},
-                                          pool_size=4, max_overflow=4)
-        reads = async_sessionmaker(read_engine, expire_on_commit=False)
     service = RegistrationService(db, platform.outbox, platform.scopes,
                                   identity_pb2_grpc.IdentityServiceStub(platform.identity),
-                                  index, policy, reads)
+                                  index, policy)
     refresh = settings.index_refresh_seconds
 
     async def refresher() -> None:
         await service.run_index_refresher(refresh)
-
-    async def close_reads() -> None:
-        if reads is not None:
-            await reads.kw["bind"].dispose()
 
     return platform.wiring(
         GrpcService(
@@ -61,5 +50,4 @@ async def build(settings: RegistrationSettings) -> Wiring:
             registration_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name),
         workers=[platform.consumers(inbox_table, subscriptions(service)).run,
                  service.run_scheduler, refresher],
-        on_stop=[close_reads],
     )

@@ -177,7 +177,7 @@ class ConsumerRunner:
         batch instead of one per event). Returns "applied", "duplicate" or the error."""
         outcomes: list[str | Exception] = []
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 for message, event in events:
                     with _event_context(subscription, message, event):
                         outcomes.append(await self._apply_one(session, subscription, event))

@@ -214,7 +214,7 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         table = self.outbox.table
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (
                 await session.execute(
                     select(table.c.position, table.c.event_id, table.c.subject,
@@ -250,7 +250,7 @@ class OutboxRelay:
         acked = [row.position for row, result in zip(rows, results, strict=True)
                  if isinstance(result, PubAck)]
         if acked:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 await session.execute(
                     update(table)
                     .where(table.c.position.in_(acked))
@@ -266,12 +266,12 @@ class OutboxRelay:
         self._last_purge = time.monotonic()
         table = self.outbox.table
         cutoff = datetime.now(UTC) - self.retention
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             await session.execute(delete(table).where(table.c.published_at < cutoff))
 
     async def pending_count(self) -> int:
         table = self.outbox.table
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return (
                 await session.execute(
                     select(func.count()).select_from(table).where(table.c.published_at.is_(None))

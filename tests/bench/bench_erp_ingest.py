@@ -147,7 +147,7 @@ async def measure_baseline(db: Database, shipments: list[order_pb2.Shipment]) ->
         for header in headers:
             header["recorded_at"] = datetime.now(UTC)
             header["header_hash"] = fingerprint(header["dealer_id"], header["ship_date"])
-        async with db.unit_of_work() as session:
+        async with db.write() as session:
             await session.execute(insert(ShipmentRow.__table__), headers)
             await session.execute(insert(ShipmentLineRow.__table__), lines)
     return time.perf_counter() - started
@@ -155,7 +155,7 @@ async def measure_baseline(db: Database, shipments: list[order_pb2.Shipment]) ->
 
 async def count_stored(workdir: Path) -> tuple[int, int]:
     db = Database(f"sqlite+aiosqlite:///{workdir / 'order.db'}")
-    async with db.sessions() as session:
+    async with db.read() as session:
         lines = await session.scalar(select(func.count()).select_from(ShipmentLineRow))
         events = await session.scalar(select(func.count()).select_from(outbox_table).where(
             outbox_table.c.subject == "qudao.order.shipment.recorded"))

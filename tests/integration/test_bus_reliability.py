@@ -30,7 +30,7 @@ ORDER_LINES = [{"product_code": "A-001", "quantity": 2}]
 
 
 async def count_accruals(suite: Suite, order_id: str) -> int:
-    async with suite.hosts["incentive"].wiring.db.sessions() as session:
+    async with suite.hosts["incentive"].wiring.db.read() as session:
         return await session.scalar(
             select(func.count()).select_from(AccrualRow).where(AccrualRow.source_id == order_id))
 
@@ -61,7 +61,7 @@ async def test_outbox_event_survives_nats_killed_between_commit_and_publish(suit
     assert response.status_code == 201, response.text
     order_id = response.json()["id"]
 
-    async with suite.hosts["order"].wiring.db.sessions() as session:
+    async with suite.hosts["order"].wiring.db.read() as session:
         unpublished = await session.scalar(
             select(func.count()).select_from(order_outbox).where(
                 order_outbox.c.aggregate_id == order_id, order_outbox.c.published_at.is_(None)))
@@ -76,7 +76,7 @@ async def test_outbox_event_survives_nats_killed_between_commit_and_publish(suit
 
 
 async def _all_published(suite: Suite) -> bool:
-    async with suite.hosts["order"].wiring.db.sessions() as session:
+    async with suite.hosts["order"].wiring.db.read() as session:
         return await session.scalar(select(func.count()).select_from(order_outbox).where(
             order_outbox.c.published_at.is_(None))) == 0
 
@@ -98,7 +98,7 @@ async def test_same_event_delivered_twice_accrues_once(suite, world):
     # The later event is processed after both copies, so by then both were seen.
     await eventually(lambda: count_accruals(suite, later_id), timeout=15)
     assert await count_accruals(suite, order_id) == 1
-    async with suite.hosts["incentive"].wiring.db.sessions() as session:
+    async with suite.hosts["incentive"].wiring.db.read() as session:
         inbox_rows = await session.scalar(select(func.count()).select_from(incentive_inbox))
     assert inbox_rows == 2
 

@@ -43,7 +43,7 @@ class AssignmentUseCases(UseCaseBase):
     async def assign_dealers(self, request: identity_pb2.AssignDealersRequest):
         principal = current_principal()
         now = datetime.now(UTC)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             dealers = await self._assigning_dealers(session, principal, list(request.dealer_ids))
             manager = await self._channel_manager(session, request.manager_user_id,
                                                   "manager_user_id")
@@ -76,7 +76,7 @@ class AssignmentUseCases(UseCaseBase):
 
     async def unassign_dealers(self, request: identity_pb2.UnassignDealersRequest):
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             dealers = await self._assigning_dealers(session, principal, list(request.dealer_ids))
             query = select(AssignmentRow).where(
                 AssignmentRow.manager_user_id == request.manager_user_id,
@@ -102,7 +102,7 @@ class AssignmentUseCases(UseCaseBase):
 
     async def list_assignments(self, request: identity_pb2.ListAssignmentsRequest, size: int):
         principal = current_principal()
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             current = await self._current(session, principal)
             visibility = await self._visibility(session, current)
             query = select(AssignmentRow).order_by(AssignmentRow.created_at,
@@ -122,7 +122,7 @@ class AssignmentUseCases(UseCaseBase):
 
     async def transfer_assignments(self, request: identity_pb2.TransferAssignmentsRequest):
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             if request.dealer_ids:
                 visibility = await self._visibility(session, principal)
                 for index, dealer_id in enumerate(request.dealer_ids):

@@ -29,7 +29,7 @@ class AuditUseCases(UseCaseBase):
             query = query.where(AuditRow.occurred_at >= request.occurred_after.ToDatetime(UTC))
         if request.HasField("occurred_before"):
             query = query.where(AuditRow.occurred_at < request.occurred_before.ToDatetime(UTC))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             total = await session.scalar(select(func.count()).select_from(
                 query.order_by(None).subquery()))
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()

@@ -98,7 +98,7 @@ class OrgUseCases(TagUseCases):
         elif kind == OrgKind.REGION and not request.region_code.strip():
             violations.append(FieldViolation("region_code", "is required for a region"))
         collect(violations)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             parent_id = request.parent_id or None
             if parent_id is None:
                 if kind == OrgKind.DEALER:
@@ -152,14 +152,14 @@ class OrgUseCases(TagUseCases):
         return unit
 
     async def get_org_unit(self, org_unit_id: str) -> identity_pb2.OrgUnit:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return org_unit_to_proto(await self._visible_unit(session, org_unit_id,
                                                               current_principal()))
 
     async def list_org_units(self, kind_value: int, parent_id: str, size: int, token: str,
                              query_text: str = "", status_value: int = 0, region_code: str = ""):
         offset = decode_page_token(token)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             visibility = await self._visibility(session, current_principal())
             query = select(OrgUnitRow).order_by(OrgUnitRow.created_at, OrgUnitRow.id)
             if kind_value:
@@ -197,7 +197,7 @@ class OrgUseCases(TagUseCases):
             violations.append(FieldViolation("update_mask", "name at least one field"))
         collect(violations)
         new = request.org_unit
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._visible_unit(session, request.id, principal)
             self._require_admin(principal, "change the org structure")
             before = unit_snapshot(row)
@@ -329,7 +329,7 @@ class OrgUseCases(TagUseCases):
                     f"also on row {seen[code]}"))
             seen.setdefault(code, row.row_number)
         created = updated = unchanged = 0
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             regions = {r.region_code: r for r in (await session.scalars(
                 select(OrgUnitRow).where(OrgUnitRow.kind == OrgKind.REGION))).all()}
             codes = [row.fields.credit_code for row in parsed] + [

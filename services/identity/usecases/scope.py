@@ -28,7 +28,7 @@ class ScopeUseCases(UseCaseBase):
         cached = self._scope_cache.get(key)
         if cached is not None and cached[0] == generation and cached[1] > time.monotonic():
             return cached[2]
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             if user_id and user_id != principal.user_id:
                 user = await session.get(UserRow, user_id)
                 if user is None:

@@ -44,7 +44,7 @@ class SessionUseCases(UseCaseBase):
             violations.append(FieldViolation("password", "is required"))
         collect(violations)
         now = datetime.now(UTC)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             user = await session.scalar(select(UserRow).where(UserRow.username == username))
             if user is None:
                 # Spend the same time as a real check so usernames cannot be probed.
@@ -81,7 +81,7 @@ class SessionUseCases(UseCaseBase):
         if not refresh_token:
             raise InvalidArgument.field("refresh_token", "is required")
         now = datetime.now(UTC)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await session.get(RefreshTokenRow, _hash_token(refresh_token))
             if row is None or row.revoked_at is not None or aware(row.expires_at) <= now:
                 raise Unauthenticated("refresh token is invalid or expired",
@@ -101,7 +101,7 @@ class SessionUseCases(UseCaseBase):
         if not refresh_token:
             raise InvalidArgument.field("refresh_token", "is required")
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await session.get(RefreshTokenRow, _hash_token(refresh_token))
             if row is not None and row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
@@ -114,7 +114,7 @@ class SessionUseCases(UseCaseBase):
 
     async def who_am_i(self) -> identity_pb2.User:
         principal = current_principal()
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             user = await session.get(UserRow, principal.user_id)
             if user is None:
                 raise NotFound("user not found")
@@ -126,7 +126,7 @@ class SessionUseCases(UseCaseBase):
     async def load_revocations(self) -> None:
         """Users deactivated recently enough that a token of theirs may still be valid."""
         since = datetime.now(UTC) - REVOCATION_MEMORY
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             ids = (await session.scalars(select(UserRow.id).where(
                 UserRow.active.is_(False), UserRow.deactivated_at >= since))).all()
         self.revoked_users.update(ids)

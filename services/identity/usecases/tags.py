@@ -58,7 +58,7 @@ class TagUseCases(UseCaseBase):
                 and (visibility.everything or row[0] in visibility.dealer_ids)]
 
     async def list_tags(self, prefix: str, kind_value: int, size: int, token: str):
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             dealers = await self._scoped_dealer_facts(session, current_principal())
         counts: dict[tuple[str, int], int] = {}
         for *_, derived, custom in dealers:
@@ -80,7 +80,7 @@ class TagUseCases(UseCaseBase):
             problems.append(FieldViolation("dealer_ids", "at least one dealer"))
         collect(problems)
         changed = 0
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             visibility = await self._visibility(session, principal)
             rows = []
             for index, dealer_id in enumerate(dict.fromkeys(dealer_ids)):
@@ -117,7 +117,7 @@ class TagUseCases(UseCaseBase):
     async def query_audience(self, expression: identity_pb2.AudienceExpression,
                              include_inactive: bool, size: int, token: str):
         predicate = audience_rules.compile_expression(expression_from_proto(expression))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             dealers = await self._scoped_dealer_facts(session, current_principal(),
                                                       include_inactive)
             matches = [

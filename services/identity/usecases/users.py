@@ -75,7 +75,7 @@ class UserUseCases(AssignmentUseCases):
 
     async def ensure_bootstrap(self, admin_username: str, admin_password: str) -> None:
         """On an empty database, create HQ and its first admin (from configuration)."""
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             if (await session.scalar(select(func.count()).select_from(OrgUnitRow))) > 0:
                 return
             now = datetime.now(UTC)
@@ -119,7 +119,7 @@ class UserUseCases(AssignmentUseCases):
         if not request.org_unit_id:
             violations.append(FieldViolation("org_unit_id", "is required"))
         collect(violations)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             # Someone else's org unit is NOT_FOUND; one's own but without the right, 403.
             unit = await self._visible_unit(session, request.org_unit_id, principal)
             if principal.has_role(Role.HQ_ADMIN):
@@ -156,7 +156,7 @@ class UserUseCases(AssignmentUseCases):
 
     async def get_user(self, user_id: str) -> identity_pb2.User:
         principal = current_principal()
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await session.get(UserRow, user_id) if user_id else None
             if not await self._user_visible(session, principal, row):
                 raise NotFound(f"user {user_id} not found")
@@ -165,7 +165,7 @@ class UserUseCases(AssignmentUseCases):
     async def list_users(self, request: identity_pb2.ListUsersRequest, size: int):
         principal = current_principal()
         offset = decode_page_token(request.page.page_token)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             current = await self._current(session, principal)
             query = select(UserRow).order_by(UserRow.created_at, UserRow.id)
             if not current.has_role(Role.HQ_ADMIN):
@@ -220,7 +220,7 @@ class UserUseCases(AssignmentUseCases):
         principal = current_principal()
         roles, problems = _roles(role_values)
         collect(problems)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row, unit = await self._managed_user(session, principal, user_id, "change roles")
             if not principal.has_role(Role.HQ_ADMIN) and not set(roles) <= DEALER_ROLES:
                 raise PermissionDenied("a dealer admin may only grant dealer roles")
@@ -260,7 +260,7 @@ class UserUseCases(AssignmentUseCases):
         everywhere (SessionRevoked); the user signs in again with the new password."""
         principal = current_principal()
         own = not user_id or user_id == principal.user_id
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             if own:
                 row = await session.get(UserRow, principal.user_id)
                 if row is None:
@@ -300,7 +300,7 @@ class UserUseCases(AssignmentUseCases):
     async def deactivate_user(self, user_id: str, successor_id: str, reason: str):
         principal = current_principal()
         now = datetime.now(UTC)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row, unit = await self._managed_user(session, principal, user_id, "deactivate users")
             if row.id == principal.user_id:
                 raise InvalidArgument.field("id", "you cannot deactivate yourself")

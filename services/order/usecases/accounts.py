@@ -165,7 +165,7 @@ class AccountUseCases(UseCaseBase):
         scope = await self.scope("order.read")
         if not scope.allows(dealer_id):
             raise NotFound(f"dealer account {dealer_id} not found")
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return await self.account_proto(session, dealer_id, self.company(company))
 
     async def list_dealer_accounts(self, dealer_id: str, company: str, overdue_only: bool,
@@ -182,7 +182,7 @@ class AccountUseCases(UseCaseBase):
             query = query.where(DealerAccountRow.dealer_id.in_(scope.dealer_ids))
         if company:
             query = query.where(DealerAccountRow.selling_company == company)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query)).all()
             accounts = []
             for row in rows:
@@ -208,7 +208,7 @@ class AccountUseCases(UseCaseBase):
             violations.append(FieldViolation("payment_terms_days", "must be 0..365"))
         collect(violations)
         company = self.company(request.selling_company)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await session.get(DealerAccountRow, (request.dealer_id, company),
                                     with_for_update=True)
             previous = Money(row.credit_limit_minor if row else 0,

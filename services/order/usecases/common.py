@@ -3,8 +3,6 @@ parsing and the row → message converters."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from datetime import UTC, date, datetime
 
@@ -30,7 +28,7 @@ from services.order.adapters.orm import (
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
 from shared.bus.outbox import Outbox
 from shared.context import Principal, current_principal
-from shared.db import Database, is_sqlite
+from shared.db import Database
 from shared.errors import FieldViolation, InvalidArgument, PermissionDenied
 from shared.money import Money
 from shared.scope import Scope, ScopeResolver
@@ -60,20 +58,6 @@ class UseCaseBase:
         self.tiers = tiers
         self.default_company = default_company
         self.currency = currency
-        # SQLite takes one writer at a time (BEGIN IMMEDIATE) and makes the others poll
-        # with growing sleeps; queueing this process's hot writers on a FIFO lock first
-        # keeps them from sleeping in that poll (a long tail) while the lock is free.
-        self._write_queue = asyncio.Lock() if is_sqlite(db.url) else None
-
-    @contextlib.asynccontextmanager
-    async def writing(self):
-        """A unit of work for a hot write path (order submission, ERP ingest)."""
-        if self._write_queue is None:
-            async with self.db.unit_of_work() as session:
-                yield session
-            return
-        async with self._write_queue, self.db.unit_of_work() as session:
-            yield session
 
     @staticmethod
     def require_role(*roles: str, what: str) -> Principal:

@@ -61,7 +61,7 @@ class FulfilmentUseCases(UseCaseBase):
             .order_by(ShipmentLineRow.line_no))).all())
 
     async def get_shipment(self, shipment_id: str) -> order_pb2.Shipment:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await self._shipment_in_scope(session, shipment_id, "order.read")
             return shipment_to_proto(row, await self._lines(session, shipment_id))
 
@@ -87,7 +87,7 @@ class FulfilmentUseCases(UseCaseBase):
             query = query.where(ShipmentRow.ship_date <= day(request.shipped_to, "shipped_to"))
         if request.unreceived_only:
             query = query.where(ShipmentRow.received.is_(False))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
             shipments = [shipment_to_proto(row, await self._lines(session, row.id))
                          for row in rows[:size]]
@@ -96,7 +96,7 @@ class FulfilmentUseCases(UseCaseBase):
     # ---------------------------------------------------------------- receipts
     async def confirm_receipt(self, shipment_id: str, inputs) -> order_pb2.Receipt:
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             shipment = await self._shipment_in_scope(session, shipment_id, "order.receive")
             if not (principal.is_dealer_staff or principal.has_role("hq_admin",
                                                                     "customer_service")):
@@ -202,7 +202,7 @@ class FulfilmentUseCases(UseCaseBase):
             query = query.where(DiscrepancyRow.shipment_id == shipment_id)
         if status:
             query = query.where(DiscrepancyRow.status == status)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
         return ([discrepancy_to_proto(r) for r in rows[:size]],
                 encode_page_token(offset + size) if len(rows) > size else "")
@@ -215,7 +215,7 @@ class FulfilmentUseCases(UseCaseBase):
         if resolution not in (RESHIP, CREDIT, WRITE_OFF, DENIED):
             raise InvalidArgument.field("resolution", "must be reship, credit, write_off or "
                                                       "denied")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             scope = await self.scope("order.read")
             row = await session.get(DiscrepancyRow, discrepancy_id)
             if row is None or not scope.allows(row.dealer_id):
@@ -274,7 +274,7 @@ class FulfilmentUseCases(UseCaseBase):
         if not request.include_empty:
             query = query.where(table.quantity_received - table.quantity_sold
                                 - table.quantity_returned > 0)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
         return ([inventory_to_proto(r) for r in rows[:size]],
                 encode_page_token(offset + size) if len(rows) > size else "")

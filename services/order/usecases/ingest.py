@@ -81,7 +81,7 @@ class IngestUseCases(UseCaseBase):
     # --------------------------------------------------------------- shipments
     async def record_shipments(self, shipments, mode_value: int) -> list[LineResult]:
         self.require_role(*ERP, what="push shipments")
-        async with self.writing() as session:
+        async with self.db.write() as session:
             return await self._ingest_shipments(session, list(shipments),
                                                 rules.mode_of(mode_value))
 
@@ -100,7 +100,7 @@ class IngestUseCases(UseCaseBase):
         while message is not None:
             upcoming = asyncio.ensure_future(_read_and_prepare(iterator))
             try:
-                async with self.writing() as session:
+                async with self.db.write() as session:
                     results.extend(await self._ingest_shipments(
                         session, list(message.shipments), rules.mode_of(message.mode),
                         prepared))
@@ -353,7 +353,7 @@ class IngestUseCases(UseCaseBase):
     async def record_invoices(self, invoices, mode_value: int) -> list[LineResult]:
         self.require_role(*ERP, what="push invoices")
         mode = rules.mode_of(mode_value)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             ids = {i.invoice_id for i in invoices}
             stored = dict((await session.execute(
                 select(InvoiceRow.id, InvoiceRow.content_hash)
@@ -474,7 +474,7 @@ class IngestUseCases(UseCaseBase):
     async def record_payments(self, payments, mode_value: int) -> list[LineResult]:
         self.require_role(*ERP, what="push payments")
         mode = rules.mode_of(mode_value)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             ids = {p.payment_id for p in payments}
             stored = dict((await session.execute(
                 select(PaymentRow.id, PaymentRow.content_hash)

@@ -103,7 +103,7 @@ class OrderUseCases(AccountUseCases):
                                                  f"repeats products[{seen[code]}]"))
             seen[code] = index
         collect(violations)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             return await self._store_products(session, products)
 
     async def import_products(self, request: order_pb2.ImportProductsRequest
@@ -113,7 +113,7 @@ class OrderUseCases(AccountUseCases):
         self.require_role(*CATALOG_WRITERS, what="maintain the catalog")
         table = read_table(request.content, request.filename, request.format, request.encoding)
         numbered, errors = products_from_table(table, self.currency)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             gtins = {p.gtin.strip().zfill(14): (n, p) for n, p in numbered}
             for code, gtin in (await session.execute(select(ProductRow.code, ProductRow.gtin)
                                                       .where(ProductRow.gtin.in_(gtins)))).all():
@@ -172,7 +172,7 @@ class OrderUseCases(AccountUseCases):
         return created, updated, unchanged
 
     async def get_product(self, code: str) -> order_pb2.Product:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await session.get(ProductRow, code)
         if row is None:
             raise NotFound(f"product {code} not found")
@@ -180,7 +180,7 @@ class OrderUseCases(AccountUseCases):
 
     async def list_products(self, product_line: str, size: int, token: str):
         offset = decode_page_token(token)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             query = select(ProductRow).order_by(ProductRow.code)
             if product_line:
                 query = query.where(ProductRow.product_line == product_line)
@@ -217,7 +217,7 @@ class OrderUseCases(AccountUseCases):
                                                  "must be positive"))
         collect(violations)
         company = self.company(price_list.selling_company)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             known = set((await session.scalars(
                 select(ProductRow.code).where(ProductRow.code.in_(codes)))).all())
             collect([FieldViolation(f"price_list.items[{index}].product_code",
@@ -269,7 +269,7 @@ class OrderUseCases(AccountUseCases):
             # Dealers see only their own tier's lists.
             query = query.where(PriceListRow.tier == await self.tiers.tier_of(
                 current_principal().dealer_id))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
         more = len(rows) > size
         return ([price_list_to_proto(r) for r in rows[:size]],
@@ -308,7 +308,7 @@ class OrderUseCases(AccountUseCases):
             await self.tiers.tier_of(dealer_id)  # warm the cache outside the transaction
         order_id = str(uuid.uuid4())
         try:
-            async with self.writing() as session:
+            async with self.db.write() as session:
                 if client_order_ref:
                     existing = await self._find_by_ref(session, dealer_id, order_ref)
                     if existing is not None:
@@ -375,7 +375,7 @@ class OrderUseCases(AccountUseCases):
                                                  fully_approved=True), order_id)
         except IntegrityError:
             # A concurrent submit with the same reference won; answer with its order.
-            async with self.db.sessions() as session:
+            async with self.db.read() as session:
                 existing = await self._find_by_ref(session, dealer_id, order_ref)
             if existing is None:
                 raise
@@ -409,7 +409,7 @@ class OrderUseCases(AccountUseCases):
         if len(text) > 500:
             raise InvalidArgument.field("reason" if not approve else "comment",
                                         "must be at most 500 characters")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._order_in_scope(session, order_id, "order.approve")
             if not principal.has_role(*STAGE_ROLES[stage]):
                 raise PermissionDenied(f"the {stage.name.lower()} stage is decided by "
@@ -457,7 +457,7 @@ class OrderUseCases(AccountUseCases):
         principal = current_principal()
         if len(reason) > 500:
             raise InvalidArgument.field("reason", "must be at most 500 characters")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._order_in_scope(session, order_id, "order.cancel")
             if not (principal.is_dealer_staff or principal.has_role("hq_admin",
                                                                     "customer_service")):
@@ -488,7 +488,7 @@ class OrderUseCases(AccountUseCases):
                                reason: str) -> order_pb2.Order:
         if not reason.strip():
             raise InvalidArgument.field("reason", "is required: the dealer sees it")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             scope = await self.scope("order.read")
             row = await session.get(OrderRow, order_id, with_for_update=True,
                                     populate_existing=True)
@@ -516,7 +516,7 @@ class OrderUseCases(AccountUseCases):
         return order
 
     async def get_order(self, order_id: str) -> order_pb2.Order:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await self._order_in_scope(session, order_id, "order.read")
             return order_to_proto(row)
 
@@ -542,7 +542,7 @@ class OrderUseCases(AccountUseCases):
         if request.HasField("submitted_before"):
             query = query.where(OrderRow.submitted_at < request.submitted_before.ToDatetime(
                 tzinfo=UTC))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             total = (await session.execute(
                 select(func.count()).select_from(query.order_by(None).subquery()))).scalar_one()
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()

@@ -81,7 +81,7 @@ class ReturnUseCases(UseCaseBase):
                                  line.shipment_id) for line in request.lines]
         client_id = request.client_request_id or uuid.uuid4().hex
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 existing = (await session.scalars(select(ReturnRow).where(
                     ReturnRow.dealer_id == dealer_id,
                     ReturnRow.client_request_id == client_id))).first()
@@ -112,7 +112,7 @@ class ReturnUseCases(UseCaseBase):
                                          events_pb2.ReturnRequested(product_return=message),
                                          row.id)
         except IntegrityError:
-            async with self.db.sessions() as session:
+            async with self.db.read() as session:
                 existing = (await session.scalars(select(ReturnRow).where(
                     ReturnRow.dealer_id == dealer_id,
                     ReturnRow.client_request_id == client_id))).first()
@@ -179,7 +179,7 @@ class ReturnUseCases(UseCaseBase):
         principal = current_principal()
         if not approve and not text.strip():
             raise InvalidArgument.field("reason", "is required to reject a return")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             await self._return_in_scope(session, return_id, "return.approve")
             self.require_role(*RETURN_DECIDERS, what="approve or reject returns")
             status = ReturnStatus.APPROVED if approve else ReturnStatus.REJECTED
@@ -207,7 +207,7 @@ class ReturnUseCases(UseCaseBase):
     async def confirm_return_received(self, request: order_pb2.ConfirmReturnReceivedRequest):
         self.require_role(*ERP, what="confirm returned goods")
         received_on = day(request.received_on, "received_on")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._return_in_scope(session, request.return_id, "order.read",
                                               lock=True)
             if row.status != ReturnStatus.APPROVED:
@@ -273,7 +273,7 @@ class ReturnUseCases(UseCaseBase):
             left -= take
 
     async def get_return(self, return_id: str):
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return return_to_proto(await self._return_in_scope(session, return_id,
                                                                "order.read"))
 
@@ -289,7 +289,7 @@ class ReturnUseCases(UseCaseBase):
             query = query.where(ReturnRow.dealer_id.in_(scope.dealer_ids))
         if statuses:
             query = query.where(ReturnRow.status.in_(list(statuses)))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
         return ([return_to_proto(r) for r in rows[:size]],
                 encode_page_token(offset + size) if len(rows) > size else "")

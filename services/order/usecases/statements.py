@@ -115,7 +115,7 @@ class StatementUseCases(UseCaseBase):
         if end < start:
             raise InvalidArgument.field("period_end", "is before period_start")
         company = self.company(request.selling_company)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             computed = compute_statement(
                 await self._entries(session, request.dealer_id, company, end), start, end)
             previous = (await session.scalars(select(StatementRow).where(
@@ -153,7 +153,7 @@ class StatementUseCases(UseCaseBase):
         return row
 
     async def get_statement(self, statement_id: str):
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return statement_to_proto(await self._statement(session, statement_id,
                                                             "order.read"))
 
@@ -175,7 +175,7 @@ class StatementUseCases(UseCaseBase):
             query = query.where(StatementRow.selling_company == company)
         if statuses:
             query = query.where(StatementRow.status.in_(list(statuses)))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
             statements = [statement_to_proto(r, with_lines=False) for r in rows[:size]]
         return statements, encode_page_token(offset + size) if len(rows) > size else ""
@@ -186,7 +186,7 @@ class StatementUseCases(UseCaseBase):
 
     async def confirm_statement(self, statement_id: str, comment: str):
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             await self._statement(session, statement_id, "statement.confirm")
             self._dealer_side()
             result = await session.execute(
@@ -208,7 +208,7 @@ class StatementUseCases(UseCaseBase):
     async def dispute_statement_line(self, request: order_pb2.DisputeStatementLineRequest):
         if not request.reason.strip():
             raise InvalidArgument.field("reason", "is required")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._statement(session, request.statement_id, "statement.confirm")
             self._dealer_side()
             if row.status not in (ISSUED, DISPUTED):

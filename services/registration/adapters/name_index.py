@@ -164,7 +164,7 @@ class NameIndex:
         count = 0
         last_id = ""
         while True:
-            async with db.sessions() as session:
+            async with db.read() as session:
                 rows = (await session.execute(
                     select(CustomerRow.id, CustomerRow.city_code, CustomerRow.normalized_name,
                            CustomerRow.aliases)
@@ -183,7 +183,7 @@ class NameIndex:
         """Pick up customers changed since the last look (by any replica)."""
         since = self.watermark or datetime(2000, 1, 1, tzinfo=UTC)
         started = datetime.now(UTC)
-        async with db.sessions() as session:
+        async with db.read() as session:
             rows = (await session.execute(
                 select(CustomerRow.id, CustomerRow.city_code, CustomerRow.normalized_name,
                        CustomerRow.aliases).where(CustomerRow.updated_at >= since)

@@ -74,7 +74,7 @@ class AuthorizationUseCases(CustomerUseCases, DealerUseCases):
                                                       f"{department!r}")
         now = _now()
         grant_id = _new_id()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = AuthorizationRow(
                 id=grant_id, dealer_id=dealer.id, product_line=request.product_line.strip(),
                 product_code=request.product_code.strip(), customer_id=customer.id,
@@ -95,7 +95,7 @@ class AuthorizationUseCases(CustomerUseCases, DealerUseCases):
         principal = current_principal()
         scope = await self._scope("registration.approve")
         now = _now()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await session.get(AuthorizationRow, grant_id)
             if row is None or not scope.allows(row.dealer_id):
                 raise NotFound(f"authorization {grant_id} not found")
@@ -148,7 +148,7 @@ class AuthorizationUseCases(CustomerUseCases, DealerUseCases):
 
     async def export_letter(self, grant_id: str, export_format: int):
         scope = await self._scope("registration.read")
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await session.get(AuthorizationRow, grant_id)
             dealer = await session.get(DealerRow, row.dealer_id) if row else None
         if row is None or not scope.allows(row.dealer_id):

@@ -11,7 +11,6 @@ from qudao.common.v1 import customer_source_pb2, files_pb2
 from qudao.registration.v1 import events_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.registration.adapters.name_index import NameIndex
 from services.registration.adapters.orm import (
@@ -167,13 +166,12 @@ def authorization_to_proto(row: AuthorizationRow) -> pb.Authorization:
 
 class UseCaseBase:
     def __init__(self, db: Database, outbox: Outbox, scopes: ScopeResolver, identity,
-                 index: NameIndex, policy: Policy, reads: async_sessionmaker | None = None
+                 index: NameIndex, policy: Policy
                  ) -> None:
         self.db = db
         # Sessions for read-only queries on the hot path (the duplicate check). On SQLite
         # the shared Database opens every transaction with BEGIN IMMEDIATE, taking the
         # write lock even to read; these read in WAL mode without it.
-        self.reads = reads or db.sessions
         self.outbox = outbox
         self.scopes = scopes
         self.identity = identity
@@ -199,7 +197,7 @@ class UseCaseBase:
             self.index.put_row(row)
 
     async def _page(self, query, offset: int, size: int, convert):
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             total = (await session.execute(select(func.count()).select_from(
                 query.order_by(None).subquery()))).scalar_one()
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()

@@ -111,7 +111,7 @@ class ConflictUseCases(UseCaseBase):
             query = query.where(ConflictRow.id.in_(
                 select(RegistrationRow.conflict_id).where(and_(*dealer_filter))))
         offset = decode_page_token(token)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             total = (await session.execute(select(func.count()).select_from(
                 query.order_by(None).subquery()))).scalar_one()
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
@@ -122,7 +122,7 @@ class ConflictUseCases(UseCaseBase):
         scope = await self._scope("registration.approve")
         now = _now()
         subject = current_principal().subject
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             conflict = await session.get(ConflictRow, conflict_id)
             claims = [] if conflict is None else (await session.scalars(select(
                 RegistrationRow).where(RegistrationRow.conflict_id == conflict_id))).all()

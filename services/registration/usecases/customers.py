@@ -209,7 +209,7 @@ class CustomerUseCases(UseCaseBase):
             return pb.CheckDuplicatesResponse(verdict=VERDICT_TO_PROTO[Verdict.NONE],
                                               normalized_name=normalized,
                                               division_code=division_code)
-        async with self.reads() as session:
+        async with self.db.read() as session:
             matches = await self._matches(session, normalized, credit_code or None, city_code,
                                           from_memory=True)
             candidates = await self._evidence(session, matches, request.product_line.strip())
@@ -246,7 +246,7 @@ class CustomerUseCases(UseCaseBase):
     async def create_customer(self, data: pb.CustomerInput) -> pb.CreateCustomerResponse:
         prepared = self.prepare_customer(data)
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 matches = await self._matches(session, prepared.normalized,
                                               prepared.credit_code, prepared.city_code)
                 exact = [m for m in matches if m.kind != MatchKind.FUZZY_NAME]
@@ -256,7 +256,7 @@ class CustomerUseCases(UseCaseBase):
                 await self._insert_customer(session, row)
                 possible = await self._evidence(session, matches, "")
         except IntegrityError:
-            async with self.db.sessions() as session:
+            async with self.db.read() as session:
                 matches = await self._matches(session, prepared.normalized,
                                               prepared.credit_code, prepared.city_code)
             exact = [m for m in matches if m.kind != MatchKind.FUZZY_NAME]
@@ -275,14 +275,14 @@ class CustomerUseCases(UseCaseBase):
                              metadata={"customer_id": match.customer_id, "match_kind": kind})
 
     async def get_customer(self, customer_id: str) -> pb.Customer:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await session.get(CustomerRow, customer_id)
         if row is None:
             raise NotFound(f"customer {customer_id} not found")
         return customer_to_proto(row)
 
     async def _customer_or_404(self, customer_id: str) -> CustomerRow:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             customer = await session.get(CustomerRow, customer_id)
         if customer is None:
             raise NotFound(f"customer {customer_id} not found")
@@ -305,7 +305,7 @@ class CustomerUseCases(UseCaseBase):
             query = query.where(CustomerRow.division_code.startswith(divisions.prefix(code)))
         if request.customer_type:
             query = query.where(CustomerRow.customer_type == request.customer_type)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             total = (await session.execute(select(func.count()).select_from(
                 query.order_by(None).subquery()))).scalar_one()
             rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
@@ -323,7 +323,7 @@ class CustomerUseCases(UseCaseBase):
         if not paths or unknown:
             raise InvalidArgument.field("update_mask", f"give paths among {sorted(allowed)}"
                                         + (f"; unknown {unknown}" if unknown else ""))
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await session.get(CustomerRow, customer_id)
             if row is None:
                 raise NotFound(f"customer {customer_id} not found")
@@ -428,7 +428,7 @@ class CustomerUseCases(UseCaseBase):
             if prepared.credit_code:
                 seen_codes[prepared.credit_code] = number
             prepared_rows.append((number, prepared))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             for number, prepared in prepared_rows:
                 matches = await self._matches(session, prepared.normalized,
                                               prepared.credit_code, prepared.city_code)
@@ -446,7 +446,7 @@ class CustomerUseCases(UseCaseBase):
         created_rows = []
         now = _now()
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 for _, prepared in prepared_rows:
                     row = self._customer_row(prepared, now)
                     await self._insert_customer(session, row)

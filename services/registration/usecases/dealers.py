@@ -32,7 +32,7 @@ def dealer_view(row: DealerRow, managers: dict[str, str] | None = None) -> Deale
 class DealerUseCases(UseCaseBase):
     async def dealer(self, dealer_id: str) -> DealerView:
         """The dealer from the local projection, or read through from identity."""
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await session.get(DealerRow, dealer_id)
             managers = {}
             if row is not None:
@@ -51,12 +51,12 @@ class DealerUseCases(UseCaseBase):
         if unit.kind != identity_pb2.ORG_UNIT_KIND_DEALER:
             raise NotFound(f"dealer {dealer_id} not found")
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 row = await self.project_org_unit(session, unit)
         except IntegrityError:
             # Another request (or identity's event) projected the dealer first: ours now
             # updates that row.
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 row = await self.project_org_unit(session, unit)
         return dealer_view(row)
 

@@ -127,7 +127,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
         if request.customer_id:
             customer = await self._customer_or_404(request.customer_id)
         values = self._prepare_lead(request, customer)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             lead = await self._insert_lead(session, values)
         return lead_to_proto(lead)
 
@@ -168,7 +168,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
         if errors or request.dry_run:
             return pb.ImportLeadsResponse(accepted=not errors, errors=errors)
         assigned = 0
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             for values in prepared:
                 lead = await self._insert_lead(session, values)
                 assigned += lead.status == LeadStatus.ASSIGNED
@@ -178,7 +178,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
         if not dealer_id:
             raise InvalidArgument.field("dealer_id", "is required")
         scope = await self._scope("registration.read")
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             lead = await session.get(LeadRow, lead_id)
         if lead is None or (lead.assigned_dealer_id
                             and not scope.allows(lead.assigned_dealer_id)):
@@ -187,7 +187,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
         if not current_principal().has_role(*LEAD_ADMINS):
             raise PermissionDenied("only HQ assigns leads")
         dealer = await self.dealer(dealer_id)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             lead = await session.get(LeadRow, lead_id)
             if lead is None:
                 raise NotFound(f"lead {lead_id} not found")
@@ -208,7 +208,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
             raise InvalidArgument.field("dealer_id", "is required")
         scope = await self._scope("registration.submit")
         scope.require(dealer_id)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             lead = await session.get(LeadRow, lead_id)
         if lead is None or (lead.assigned_dealer_id != dealer_id
                             and not scope.allows(lead.assigned_dealer_id or "-")):
@@ -231,7 +231,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
         now = _now()
         new_rows = []
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 result = await session.execute(
                     update(LeadRow).where(LeadRow.id == lead_id,
                                           LeadRow.status == LeadStatus.ASSIGNED,
@@ -283,7 +283,7 @@ class LeadUseCases(CustomerUseCases, DealerUseCases):
     async def release_lead(self, lead_id: str, reason: str) -> pb.Lead:
         principal = current_principal()
         scope = await self._scope("registration.submit")
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             lead = await session.get(LeadRow, lead_id)
             if lead is None or not (scope.allows(lead.assigned_dealer_id or "-")
                                     or (principal.has_role(*LEAD_ADMINS)

@@ -48,7 +48,7 @@ class PipelineUseCases(RegistrationUseCases):
             raise InvalidArgument.field("stage", f"{target!r} is not a stage; stages are "
                                                  f"{', '.join(self.policy.stages)}")
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._load_registration(session, request.registration_id,
                                                 "registration.submit")
             if not principal.has_role(*PIPELINE):
@@ -89,7 +89,7 @@ class PipelineUseCases(RegistrationUseCases):
             violations.append(FieldViolation("text", "is required"))
         parse_day(request.next_step_due, "next_step_due", violations)
         collect(violations)
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._load_registration(session, request.registration_id,
                                                 "registration.submit")
             if not current_principal().has_role(*PIPELINE):
@@ -110,7 +110,7 @@ class PipelineUseCases(RegistrationUseCases):
 
     async def list_notes(self, request: pb.ListNotesRequest):
         size, token = page_args(request.page)
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             await self._load_registration(session, request.registration_id,
                                           "registration.read")
         query = (select(NoteRow).where(NoteRow.registration_id == request.registration_id)
@@ -148,7 +148,7 @@ class PipelineUseCases(RegistrationUseCases):
         if end:
             query = query.where(RegistrationRow.approved_at < datetime.combine(
                 end + timedelta(days=1), datetime.min.time(), UTC))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             rows = (await session.execute(query)).all()
             names = {}
             if request.group_by == pb.FUNNEL_DIMENSION_DEALER:

@@ -124,7 +124,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
         raise AssertionError("unreachable")
 
     async def _by_request_id(self, dealer_id: str, request_id: str) -> RegistrationRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             return (await session.scalars(select(RegistrationRow).where(
                 RegistrationRow.dealer_id == dealer_id,
                 RegistrationRow.client_request_id == request_id))).first()
@@ -134,7 +134,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
                            ) -> pb.SubmitRegistrationResponse:
         now = _now()
         new_rows = []
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             customer, is_new, fuzzy = await self._target_customer(session, request, prepared)
             problem = territory_violation(dealer, customer.division_code, product_line)
             if problem is not None:
@@ -202,7 +202,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
         """Another registration holds the slot: record this one with the winner's evidence
         (rejected when the winner is approved, in the HQ conflict queue while pending)."""
         now = _now()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             customer, _, _ = await self._target_customer(session, request, prepared)
             winner = (await session.scalars(select(RegistrationRow).where(
                 RegistrationRow.active_key == active_key(customer.id, product_line)))).first()
@@ -264,7 +264,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
         return row
 
     async def get_registration(self, registration_id: str) -> pb.Registration:
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             row = await self._load_registration(session, registration_id, "registration.read")
         return registration_to_proto(row, await self._scope("registration.read"))
 
@@ -273,7 +273,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
         """Move a registration between states with a conditional UPDATE, so two deciders
         (or two replicas) cannot both succeed."""
         principal = current_principal()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._load_registration(session, registration_id, action)
             if roles and not principal.has_role(*roles):
                 raise PermissionDenied(f"{verb} needs one of the roles {', '.join(roles)}")
@@ -337,7 +337,7 @@ class RegistrationUseCases(CustomerUseCases, DealerUseCases, ConflictUseCases):
         return registration_to_proto(row, await self._scope("registration.read"))
 
     async def renew(self, registration_id: str, reason: str) -> tuple[pb.Registration, datetime]:
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             row = await self._load_registration(session, registration_id,
                                                 "registration.approve")
             if not current_principal().has_role(*APPROVERS):

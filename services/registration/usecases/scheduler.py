@@ -31,12 +31,12 @@ class SchedulerUseCases(UseCaseBase):
         one change twice."""
         now = _now()
         counts = {"registrations": 0, "leads": 0, "authorizations": 0}
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             due = (await session.scalars(select(RegistrationRow.id).where(
                 RegistrationRow.status == Status.APPROVED,
                 RegistrationRow.protected_until < now).limit(500))).all()
         for registration_id in due:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 result = await session.execute(
                     update(RegistrationRow).where(RegistrationRow.id == registration_id,
                                                   RegistrationRow.status == Status.APPROVED,
@@ -53,12 +53,12 @@ class SchedulerUseCases(UseCaseBase):
                                        f"{row.customer_name}（{row.product_line}）的保护期已到期，"
                                        "客户已释放", registration_id=row.id)
                     counts["registrations"] += 1
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             overdue = (await session.scalars(select(LeadRow.id).where(
                 LeadRow.status == LeadStatus.ASSIGNED, LeadRow.claim_deadline < now)
                 .limit(500))).all()
         for lead_id in overdue:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 lead = await session.get(LeadRow, lead_id)
                 previous = lead.assigned_dealer_id
                 result = await session.execute(
@@ -75,16 +75,16 @@ class SchedulerUseCases(UseCaseBase):
                         deadline_passed=True, reason="claim deadline passed"), lead.id)
                     counts["leads"] += 1
         today = now.date().isoformat()
-        async with self.db.unit_of_work() as session:
+        async with self.db.write() as session:
             await session.execute(update(AuthorizationRow).where(
                 AuthorizationRow.status == AuthStatus.PENDING,
                 AuthorizationRow.valid_from <= today).values(status=AuthStatus.ACTIVE))
-        async with self.db.sessions() as session:
+        async with self.db.read() as session:
             lapsed = (await session.scalars(select(AuthorizationRow.id).where(
                 AuthorizationRow.status.in_([AuthStatus.ACTIVE, AuthStatus.PENDING]),
                 AuthorizationRow.valid_to < today).limit(500))).all()
         for grant_id in lapsed:
-            async with self.db.unit_of_work() as session:
+            async with self.db.write() as session:
                 result = await session.execute(
                     update(AuthorizationRow).where(
                         AuthorizationRow.id == grant_id,
