@@ -127,7 +127,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def domain_error(request: Request, error: DomainError):
         from gateway.problems import HTTP_FOR_GRPC
 
-        return problem(request, HTTP_FOR_GRPC.get(error.code, 500), error.message,
+        return problem(request, HTTP_FOR_GRPC.get(grpc.StatusCode[error.code], 500), error.message,
                        reason=error.reason,
                        errors=[{"field": v.field, "message": v.description}
                                for v in error.violations])

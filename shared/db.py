@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Select, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.pagination import Page, PageRequest, page_of
 
 # Every service's MetaData uses these names, so migrations name constraints the same way
 # on SQLite and PostgreSQL.
@@ -148,3 +150,17 @@ def migrate(migrations_dir: Path, url: str, revision: str = "head") -> None:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(migrations_dir, url), revision)
+
+
+async def fetch_page(session: AsyncSession, query: Select, request: PageRequest, *,
+                     count: bool = False, scalars: bool = True) -> Page:
+    """One page of ``query`` (which must be ordered): ORM objects when ``scalars``, rows
+    otherwise; with ``count``, the total number of matches too."""
+    paged = query.offset(request.offset).limit(request.size + 1)
+    result = await session.execute(paged)
+    items = list(result.scalars().all() if scalars else result.all())
+    total = None
+    if count:
+        counted = select(func.count()).select_from(query.order_by(None).subquery())
+        total = (await session.execute(counted)).scalar_one()
+    return page_of(items, request, total)

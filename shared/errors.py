@@ -1,11 +1,10 @@
 """Domain errors. Use cases raise these; the gRPC interceptor turns them into a status
-with google.rpc details, and the gateway into RFC 9457 problem+json naming the field."""
+with google.rpc details, and the gateway into RFC 9457 problem+json naming the field.
+Pure Python: ``code`` is the name of the gRPC status code the error maps to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import grpc
 
 
 @dataclass(frozen=True)
@@ -15,7 +14,7 @@ class FieldViolation:
 
 
 class DomainError(Exception):
-    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    code: str = "UNKNOWN"
     reason: str = "ERROR"
 
     def __init__(
@@ -35,7 +34,7 @@ class DomainError(Exception):
 
 
 class InvalidArgument(DomainError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = "INVALID_ARGUMENT"
     reason = "INVALID_ARGUMENT"
 
     @classmethod
@@ -44,37 +43,37 @@ class InvalidArgument(DomainError):
 
 
 class NotFound(DomainError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = "NOT_FOUND"
     reason = "NOT_FOUND"
 
 
 class AlreadyExists(DomainError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    code = "ALREADY_EXISTS"
     reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(DomainError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code = "FAILED_PRECONDITION"
     reason = "FAILED_PRECONDITION"
 
 
 class Conflict(DomainError):
-    code = grpc.StatusCode.ABORTED
+    code = "ABORTED"
     reason = "CONFLICT"
 
 
 class PermissionDenied(DomainError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+    code = "PERMISSION_DENIED"
     reason = "PERMISSION_DENIED"
 
 
 class Unauthenticated(DomainError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+    code = "UNAUTHENTICATED"
     reason = "UNAUTHENTICATED"
 
 
 class Unavailable(DomainError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = "UNAVAILABLE"
     reason = "UNAVAILABLE"
 
 

@@ -63,7 +63,8 @@ def status_for(error: DomainError, domain: str) -> grpc.Status:
         packed.Pack(bad_request)
         details.append(packed)
     return rpc_status.to_status(
-        status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+        status_pb2.Status(code=grpc.StatusCode[error.code].value[0], message=error.message,
+                          details=details)
     )
 
 
@@ -133,8 +134,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                 raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
             return await behaviour(request, context)
         except DomainError as error:
-            code = error.code
-            if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+            if error.code in ("INTERNAL", "UNKNOWN"):
                 log.error("rpc_failed", error=error.message)
             await context.abort_with_status(status_for(error, self.domain))
         except grpc.aio.AbortError:

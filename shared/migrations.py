@@ -39,3 +39,45 @@ def run_migrations(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+def create_bus_tables() -> None:
+    """The ``outbox`` and ``inbox`` tables (as ``shared.bus.outbox.bus_tables`` declares
+    them), for a service's first migration."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                  autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("aggregate_id", sa.String(length=64), nullable=False),
+        sa.Column("envelope", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("position", name="pk_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_published_at", ["published_at"], unique=False)
+        batch_op.create_index("ix_outbox_unpublished", ["position"], unique=False,
+                              postgresql_where=sa.text("published_at IS NULL"),
+                              sqlite_where=sa.text("published_at IS NULL"))
+
+
+def drop_bus_tables() -> None:
+    from alembic import op
+
+    op.drop_table("outbox")
+    op.drop_table("inbox")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qudao.common.v1 import money_pb2
-
 DEFAULT_CURRENCY = "CNY"
 
 
@@ -38,10 +36,3 @@ class Money:
     @classmethod
     def zero(cls, currency: str = DEFAULT_CURRENCY) -> Money:
         return cls(0, currency)
-
-    def to_proto(self) -> money_pb2.Money:
-        return money_pb2.Money(amount_minor=self.amount_minor, currency=self.currency)
-
-    @classmethod
-    def from_proto(cls, message: money_pb2.Money) -> Money:
-        return cls(message.amount_minor, message.currency or DEFAULT_CURRENCY)

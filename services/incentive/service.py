@@ -15,6 +15,7 @@ from services.incentive.domain.commission import CommissionRule
 from shared.bus.envelope import Event
 from shared.bus.outbox import Outbox
 from shared.context import current_principal
+from shared.convert import money_from_proto, money_to_proto
 from shared.db import Database
 from shared.errors import NotFound
 from shared.events.incentive import ACCRUAL_RECORDED
@@ -32,8 +33,8 @@ def accrual_to_proto(row: AccrualRow) -> incentive_pb2.Accrual:
     accrual = incentive_pb2.Accrual(
         id=row.id, dealer_id=row.dealer_id, kind=KIND_TO_PROTO[row.kind],
         source_type=row.source_type, source_id=row.source_id,
-        base_amount=Money(row.base_minor, row.currency).to_proto(), rate_bps=row.rate_bps,
-        amount=Money(row.amount_minor, row.currency).to_proto(),
+        base_amount=money_to_proto(Money(row.base_minor, row.currency)), rate_bps=row.rate_bps,
+        amount=money_to_proto(Money(row.amount_minor, row.currency)),
         source_event_id=row.source_event_id,
     )
     recorded = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
@@ -54,7 +55,7 @@ class IncentiveService:
         transaction, together with its inbox row)."""
         payload: order_events.OrderSubmitted = event.payload
         order = payload.order
-        base = Money.from_proto(order.total)
+        base = money_from_proto(order.total)
         row = AccrualRow(
             id=str(uuid.uuid4()), dealer_id=order.dealer_id, kind="commission",
             source_type="order", source_id=order.id, source_event_id=event.event_id,

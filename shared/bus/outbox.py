@@ -108,43 +108,37 @@ class Outbox:
     async def record(self, session: AsyncSession, event_type: EventType[P], payload: P,
                      aggregate_id: str) -> str:
         """Add an event to the current transaction; return its id."""
-        self._check(event_type, payload)
-        envelope = build_envelope(self.producer, payload, aggregate_id)
-        await session.execute(
-            insert(self.table).values(
-                event_id=envelope.event_id,
-                subject=event_type.subject,
-                event_type=envelope.event_type,
-                aggregate_id=aggregate_id,
-                envelope=envelope.SerializeToString(),
-                created_at=datetime.now(UTC),
-            )
-        )
-        sync_session = session.sync_session
-        if not event.contains(sync_session, "after_commit", self._after_commit):
-            event.listen(sync_session, "after_commit", self._after_commit, once=True)
-        return envelope.event_id
+        return (await self.record_all(session, [(event_type, payload, aggregate_id)]))[0]
 
     async def record_many(self, session: AsyncSession, event_type: EventType[P],
                           events: list[tuple[P, str]]) -> list[str]:
         """Add many events of one kind (payload, aggregate id) to the current transaction
-        with one executemany; the same as calling ``record`` for each, only faster."""
+        with one executemany."""
+        return await self.record_all(
+            session, [(event_type, payload, aggregate_id) for payload, aggregate_id in events])
+
+    async def record_all(self, session: AsyncSession,
+                         events: list[tuple[EventType, object, str]]) -> list[str]:
+        """Add events of any kinds (event type, payload, aggregate id) to the current
+        transaction with one executemany."""
         if not events:
             return []
-        subject = event_type.subject
         moment = datetime.now(UTC)
         rows = []
-        for payload, aggregate_id in events:
+        for event_type, payload, aggregate_id in events:
             self._check(event_type, payload)
             envelope = build_envelope(self.producer, payload, aggregate_id)
-            rows.append(dict(event_id=envelope.event_id, subject=subject,
+            rows.append(dict(event_id=envelope.event_id, subject=event_type.subject,
                              event_type=envelope.event_type, aggregate_id=aggregate_id,
                              envelope=envelope.SerializeToString(), created_at=moment))
         await session.execute(insert(self.table), rows)
+        self._wake_after_commit(session)
+        return [row["event_id"] for row in rows]
+
+    def _wake_after_commit(self, session: AsyncSession) -> None:
         sync_session = session.sync_session
         if not event.contains(sync_session, "after_commit", self._after_commit):
             event.listen(sync_session, "after_commit", self._after_commit, once=True)
-        return [row["event_id"] for row in rows]
 
     def _after_commit(self, _session) -> None:
         self._wakeup.set()

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 
 from services.registration.adapters.places import _load
-from services.registration.domain.divisions import MUNICIPALITIES, city_of
+from shared.divisions import MUNICIPALITIES, city_of
 from shared.text import chinese_number
 
 CORE_CHARS = ("仁济瑞金华山长征长海同济东方曙光龙华岳阳新华协和博爱康宁仁爱和平安贞天坛广安"

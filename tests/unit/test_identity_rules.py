@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from services.identity.domain import divisions
 from services.identity.domain.audience import DealerFacts, Node, compile_expression
 from services.identity.domain.dealer_import import map_header, parse_row
 from services.identity.domain.org import (
@@ -17,6 +16,7 @@ from services.identity.domain.org import (
 )
 from services.identity.domain.org import Node as OrgNode
 from services.identity.domain.rules import Role, Tier, password_violations, scope_for
+from shared import divisions
 from shared.errors import InvalidArgument
 from tests.world import credit_code
 
@@ -87,7 +87,7 @@ def test_divisions_come_from_the_bundled_gb_t_2260_table():
     assert not divisions.is_known("310099") and not divisions.is_known("31000")
     assert divisions.city_name("310101") == "上海"
     assert divisions.city_name("440305") == "深圳"
-    assert divisions.covers("440000", "440305") and not divisions.covers("440300", "440105")
+    assert divisions.contains("440000", "440305") and not divisions.contains("440300", "440105")
 
 
 def test_derived_tags_one_per_product_line():

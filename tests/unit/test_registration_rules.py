@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.registration.domain import divisions
 from services.registration.domain.rules import (
     DealerView,
     LeadCandidate,
@@ -18,6 +17,7 @@ from services.registration.domain.rules import (
     territory_violation,
 )
 from services.registration.settings import RegistrationSettings
+from shared import divisions
 
 
 @pytest.mark.parametrize(("outer", "inner", "inside"), [

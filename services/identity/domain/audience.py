@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.identity.domain import divisions
+from shared import divisions
 from shared.errors import FieldViolation, InvalidArgument
 
 MAX_DEPTH = 16
@@ -43,7 +43,7 @@ def term(kind: str, value: str, path: str) -> Predicate:
         case "division_code":
             if not divisions.is_known(value):
                 raise InvalidArgument.field(path, f"{value!r} is not a known GB/T 2260 code")
-            return lambda d: any(divisions.covers(t, value) or divisions.covers(value, t)
+            return lambda d: any(divisions.contains(t, value) or divisions.contains(value, t)
                                  for t in d.division_codes)
     raise InvalidArgument.field(path, f"unknown term {kind!r}")
 

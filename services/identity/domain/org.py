@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from services.identity.domain import divisions
 from services.identity.domain.rules import OrgKind, Tier, credit_code_violations
+from shared import divisions
 from shared.errors import FieldViolation
 
 TIER_LABELS = {Tier.PLATFORM: "平台商", Tier.ONE: "一级", Tier.TWO: "二级"}

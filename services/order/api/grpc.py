@@ -10,7 +10,7 @@ from services.order.domain.ingest import Outcome
 from services.order.domain.orders import LineInput
 from services.order.service import OrderService, page_args
 from services.order.usecases.ingest import results_proto, summary_proto
-from shared.money import Money
+from shared.convert import money_from_proto
 
 
 def _page(token: str, total: int | None = None) -> page_pb2.PageInfo:
@@ -69,7 +69,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         order = await self.service.submit_order(
             request.dealer_id,
             [LineInput(line.product_code, line.quantity,
-                       Money.from_proto(line.expected_unit_price)
+                       money_from_proto(line.expected_unit_price)
                        if line.HasField("expected_unit_price") else None)
              for line in request.lines],
             request.client_order_ref, request.selling_company, request.note)

@@ -25,6 +25,7 @@ from services.order.usecases.common import (
     today,
     ts,
 )
+from shared.convert import money_to_proto
 from shared.errors import FieldViolation, InvalidArgument, NotFound, collect
 from shared.events.order import DEALER_ACCOUNT_UPDATED
 from shared.money import Money
@@ -149,12 +150,12 @@ class AccountUseCases(UseCaseBase):
         late = await overdue_amount(session, dealer_id, company)
         account = order_pb2.DealerAccount(
             dealer_id=dealer_id, selling_company=company,
-            credit_limit=Money(limit, currency).to_proto(),
+            credit_limit=money_to_proto(Money(limit, currency)),
             payment_terms_days=row.payment_terms_days if row else DEFAULT_TERMS_DAYS,
-            outstanding=Money(owed, currency).to_proto(),
-            open_orders=Money(pending, currency).to_proto(),
-            available_credit=Money(limit - owed - pending, currency).to_proto(),
-            overdue=Money(late, currency).to_proto())
+            outstanding=money_to_proto(Money(owed, currency)),
+            open_orders=money_to_proto(Money(pending, currency)),
+            available_credit=money_to_proto(Money(limit - owed - pending, currency)),
+            overdue=money_to_proto(Money(late, currency)))
         if row is not None:
             account.updated_at.CopyFrom(ts(row.updated_at))
         return account
@@ -228,8 +229,9 @@ class AccountUseCases(UseCaseBase):
             account = await self.account_proto(session, request.dealer_id, company, row)
             await self.outbox.record(session, DEALER_ACCOUNT_UPDATED,
                                      events_pb2.DealerAccountUpdated(
-                                         account=account, previous_credit_limit=previous
-                                         .to_proto(), reason=request.reason),
+                                         account=account,
+                                         previous_credit_limit=money_to_proto(previous),
+                                         reason=request.reason),
                                      request.dealer_id)
         return account
 

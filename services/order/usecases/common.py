@@ -28,6 +28,7 @@ from services.order.adapters.orm import (
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
 from shared.bus.outbox import Outbox
 from shared.context import Principal, current_principal
+from shared.convert import money_to_proto
 from shared.db import Database
 from shared.errors import FieldViolation, InvalidArgument, PermissionDenied
 from shared.money import Money
@@ -138,7 +139,7 @@ def order_to_proto(row: OrderRow) -> order_pb2.Order:
         id=row.id,
         dealer_id=row.dealer_id,
         status=STATUS_TO_PROTO[OrderStatus(row.status)],
-        total=Money(row.total_minor, row.currency).to_proto(),
+        total=money_to_proto(Money(row.total_minor, row.currency)),
         client_order_ref=row.client_order_ref,
         submitted_by=row.submitted_by,
         selling_company=row.selling_company,
@@ -147,10 +148,10 @@ def order_to_proto(row: OrderRow) -> order_pb2.Order:
         note=row.note,
         credit_check=order_pb2.CreditCheck(
             passed=row.credit_passed,
-            credit_limit=Money(row.credit_limit_minor, row.currency).to_proto(),
-            outstanding=Money(row.credit_outstanding_minor, row.currency).to_proto(),
-            open_orders=Money(row.credit_open_orders_minor, row.currency).to_proto(),
-            order_amount=Money(row.total_minor, row.currency).to_proto(),
+            credit_limit=money_to_proto(Money(row.credit_limit_minor, row.currency)),
+            outstanding=money_to_proto(Money(row.credit_outstanding_minor, row.currency)),
+            open_orders=money_to_proto(Money(row.credit_open_orders_minor, row.currency)),
+            order_amount=money_to_proto(Money(row.total_minor, row.currency)),
         ),
         approvals=[
             order_pb2.OrderApproval(stage=a.stage, decision=a.decision, decided_by=a.decided_by,
@@ -177,8 +178,8 @@ def line_to_proto(line: OrderLineRow, currency: str) -> order_pb2.OrderLine:
         quantity_closed=line.quantity_closed,
         quantity_returned=line.quantity_returned,
         close_reason=line.close_reason,
-        unit_price=Money(line.unit_price_minor, currency).to_proto(),
-        amount=Money(line.amount_minor, currency).to_proto(),
+        unit_price=money_to_proto(Money(line.unit_price_minor, currency)),
+        amount=money_to_proto(Money(line.amount_minor, currency)),
     )
 
 
@@ -186,7 +187,7 @@ def product_to_proto(row: ProductRow) -> order_pb2.Product:
     return order_pb2.Product(
         code=row.code, name=row.name, spec=row.spec, gtin=row.gtin,
         product_line=row.product_line, unit=row.unit, serial_tracked=bool(row.serial_tracked),
-        list_price=Money(row.list_price_minor, row.currency).to_proto(),
+        list_price=money_to_proto(Money(row.list_price_minor, row.currency)),
     )
 
 
@@ -195,8 +196,8 @@ def price_list_to_proto(row: PriceListRow) -> order_pb2.PriceList:
         id=row.id, name=row.name, tier=row.tier, selling_company=row.selling_company,
         valid_from=row.valid_from, valid_to=row.valid_to, updated_at=ts(row.updated_at),
         items=[order_pb2.PriceListItem(product_code=item.product_code,
-                                       unit_price=Money(item.unit_price_minor,
-                                                        item.currency).to_proto())
+                                       unit_price=money_to_proto(Money(item.unit_price_minor,
+                                                        item.currency)))
                for item in row.items])
 
 
@@ -243,24 +244,24 @@ def invoice_to_proto(row: InvoiceRow) -> order_pb2.Invoice:
         invoice_id=row.id, kind=row.kind, dealer_id=row.dealer_id,
         selling_company=row.selling_company, invoice_no=row.invoice_no,
         issued_on=row.issued_on, due_on=row.due_on,
-        amount=Money(row.amount_minor, row.currency).to_proto(),
-        tax=Money(row.tax_minor, row.currency).to_proto(), return_id=row.return_id,
+        amount=money_to_proto(Money(row.amount_minor, row.currency)),
+        tax=money_to_proto(Money(row.tax_minor, row.currency)), return_id=row.return_id,
         lines=[order_pb2.InvoiceLine(
             line_no=item["line_no"], shipment_id=item["shipment_id"],
             shipment_line_no=item["shipment_line_no"], product_code=item["product_code"],
             quantity=item["quantity"],
-            amount=Money(item["amount_minor"], row.currency).to_proto())
+            amount=money_to_proto(Money(item["amount_minor"], row.currency)))
             for item in json.loads(row.lines or "[]")])
 
 
 def payment_to_proto(row: PaymentRow) -> order_pb2.Payment:
     return order_pb2.Payment(
         payment_id=row.id, dealer_id=row.dealer_id, selling_company=row.selling_company,
-        received_on=row.received_on, amount=Money(row.amount_minor, row.currency).to_proto(),
+        received_on=row.received_on, amount=money_to_proto(Money(row.amount_minor, row.currency)),
         method=row.method, reference=row.reference,
         allocations=[order_pb2.PaymentAllocation(
             invoice_id=item["invoice_id"],
-            amount=Money(item["amount_minor"], row.currency).to_proto())
+            amount=money_to_proto(Money(item["amount_minor"], row.currency)))
             for item in json.loads(row.allocations or "[]")])
 
 
@@ -285,10 +286,10 @@ def statement_to_proto(row: StatementRow, with_lines: bool = True) -> order_pb2.
     statement = order_pb2.Statement(
         id=row.id, dealer_id=row.dealer_id, selling_company=row.selling_company,
         period_start=row.period_start, period_end=row.period_end, status=row.status,
-        opening_balance=Money(row.opening_minor, currency).to_proto(),
-        total_debit=Money(row.total_debit_minor, currency).to_proto(),
-        total_credit=Money(row.total_credit_minor, currency).to_proto(),
-        closing_balance=Money(row.closing_minor, currency).to_proto(),
+        opening_balance=money_to_proto(Money(row.opening_minor, currency)),
+        total_debit=money_to_proto(Money(row.total_debit_minor, currency)),
+        total_credit=money_to_proto(Money(row.total_credit_minor, currency)),
+        closing_balance=money_to_proto(Money(row.closing_minor, currency)),
         issued_at=ts(row.issued_at), issued_by=row.issued_by,
         confirmed_at=ts(row.confirmed_at), confirmed_by=row.confirmed_by,
         supersedes_statement_id=row.supersedes_statement_id)
@@ -297,13 +298,13 @@ def statement_to_proto(row: StatementRow, with_lines: bool = True) -> order_pb2.
             item = order_pb2.StatementLine(
                 line_no=line.line_no, kind=line.kind, ref_id=line.ref_id, date=line.date,
                 description=line.description,
-                debit=Money(line.debit_minor, currency).to_proto(),
-                credit=Money(line.credit_minor, currency).to_proto(),
-                balance=Money(line.balance_minor, currency).to_proto(),
+                debit=money_to_proto(Money(line.debit_minor, currency)),
+                credit=money_to_proto(Money(line.credit_minor, currency)),
+                balance=money_to_proto(Money(line.balance_minor, currency)),
                 disputed=bool(line.disputed), dispute_reason=line.dispute_reason)
             if line.disputed_amount_minor is not None:
-                item.disputed_amount.CopyFrom(Money(line.disputed_amount_minor,
-                                                    currency).to_proto())
+                item.disputed_amount.CopyFrom(money_to_proto(Money(line.disputed_amount_minor,
+                                                    currency)))
             statement.lines.append(item)
     return statement
 

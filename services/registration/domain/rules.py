@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from stdnum.cn import uscc
 
-from services.registration.domain import divisions
+from shared import divisions
 from shared.errors import FieldViolation
 
 DEFAULT_STAGES = ("initial_contact", "needs_confirmed", "quotation", "contract_signed")

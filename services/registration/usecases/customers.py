@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters import places
 from services.registration.adapters.orm import CustomerAliasRow, CustomerRow, RegistrationRow
-from services.registration.domain import divisions
 from services.registration.domain.matching import Match, MatchKind, Verdict, rank, verdict_of
 from services.registration.domain.rules import Status, clean_credit_code, credit_code_violations
 from services.registration.usecases.common import (
@@ -33,6 +32,7 @@ from services.registration.usecases.common import (
     customer_to_proto,
     page_args,
 )
+from shared import divisions
 from shared.context import current_principal
 from shared.errors import (
     AlreadyExists,

@@ -13,7 +13,6 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters.orm import CustomerRow, DealerRow, LeadRow, RegistrationRow
-from services.registration.domain import divisions
 from services.registration.domain.rules import (
     LeadCandidate,
     LeadStatus,
@@ -37,6 +36,7 @@ from services.registration.usecases.common import (
 )
 from services.registration.usecases.customers import CustomerUseCases
 from services.registration.usecases.dealers import DealerUseCases
+from shared import divisions
 from shared.context import current_principal
 from shared.errors import (
     FailedPrecondition,

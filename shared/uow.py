@@ -1,0 +1,97 @@
+"""The unit of work every use case writes through: one database transaction, the
+service's repositories bound to it, and the events it records, which go into the outbox
+in the same transaction at commit. Nothing is kept unless the use case commits.
+
+    async with uow:                          # a write transaction
+        order = await uow.orders.get(order_id)
+        ...
+        uow.events.record(ORDER_APPROVED, payload, order.id)
+        await uow.commit()
+    async with uow.read():                   # a read-only snapshot
+        ...
+
+A service's adapters subclass ``UnitOfWork`` and bind their repositories in ``bind``;
+its use cases depend only on the protocol they declare, so a service-layer test can
+pass an in-memory fake (``shared.testing.FakeUnitOfWork``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Self
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus.outbox import Outbox
+from shared.db import Database
+from shared.events.catalog import EventType, P
+
+
+class EventLog:
+    """Events a use case records; the unit of work writes them into the outbox (in the
+    same transaction) when it commits."""
+
+    def __init__(self, writable: bool = True) -> None:
+        self.pending: list[tuple[EventType, Message, str]] = []
+        self.writable = writable
+
+    def record(self, event_type: EventType[P], payload: P, aggregate_id: str) -> None:
+        if not self.writable:
+            raise RuntimeError(f"{event_type.subject} recorded in a read-only transaction")
+        self.pending.append((event_type, payload, aggregate_id))
+
+
+class UnitOfWork:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.session: AsyncSession | None = None
+        self.events = EventLog()
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    def bind(self, session: AsyncSession) -> None:
+        """Create the service's repositories on ``session`` (subclasses)."""
+
+    async def _open(self, *, write: bool) -> Self:
+        if self._stack is not None:
+            raise RuntimeError("a unit of work is entered once at a time")
+        self._stack = contextlib.AsyncExitStack()
+        self.session = await self._stack.enter_async_context(
+            self.db.transaction(write=write))
+        self.events = EventLog(writable=write)
+        self.bind(self.session)
+        return self
+
+    async def _close(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> Self:
+        return await self._open(write=True)
+
+    async def __aexit__(self, *_exc) -> None:
+        await self._close()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Self]:
+        await self._open(write=False)
+        try:
+            yield self
+        finally:
+            await self._close()
+
+    async def flush(self) -> None:
+        """Write pending changes (not the events) without committing, e.g. before a
+        query that must see them or to surface a constraint violation early."""
+        await self.session.flush()
+
+    async def commit(self) -> None:
+        pending, self.events.pending = self.events.pending, []
+        await self.outbox.record_all(self.session, pending)
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        self.events.pending.clear()
+        await self.session.rollback()
