@@ -19,7 +19,7 @@ from shared.bus.streams import ensure_streams
 from shared.db import Database
 from shared.host import GrpcService, Wiring
 from shared.revocation import IdentityEvents, RevocationList
-from shared.scope import ScopeResolver
+from shared.scope_client import ScopeResolver
 from shared.settings import ServiceSettings
 
 
@@ -35,11 +35,12 @@ class Platform:
     revocations: RevocationList
     identity_events: IdentityEvents
 
-    def consumers(self, inbox: Table, subscriptions: list[Subscription]) -> ConsumerRunner:
+    def consumers(self, inbox: Table, subscriptions: list[Subscription],
+                  deps: object) -> ConsumerRunner:
         """The service's durable consumers, with the retry bound and ack wait from its
         settings."""
         return ConsumerRunner(
-            self.db, self.nc, inbox, subscriptions,
+            self.db, self.nc, inbox, subscriptions, deps,
             max_deliveries=self.settings.max_deliveries,
             ack_wait=self.settings.ack_wait_seconds,
         )

@@ -28,20 +28,26 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from qudao.identity.v1 import events_pb2
 
 from shared.bus.envelope import UndecodableEvent, decode_envelope, stream_name
+from shared.events.identity import (
+    ASSIGNMENT_CHANGED,
+    ORG_UNIT_CREATED,
+    ORG_UNIT_UPDATED,
+    SESSION_REVOKED,
+    USER_DEACTIVATED,
+    USER_ROLES_CHANGED,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 IDENTITY_SUBJECTS = "qudao.identity.>"
-DEACTIVATED_SUBJECT = "qudao.identity.user.deactivated"
-SESSION_REVOKED_SUBJECT = "qudao.identity.session.revoked"
+REVOKING = (USER_DEACTIVATED, SESSION_REVOKED)
+DEACTIVATED_SUBJECT = USER_DEACTIVATED.subject
+SESSION_REVOKED_SUBJECT = SESSION_REVOKED.subject
 # Events after which a cached ResolveScope answer may be wrong.
-SCOPE_SUBJECT_PREFIXES = (
-    "qudao.identity.org_unit.",
-    "qudao.identity.user.deactivated",
-    "qudao.identity.user_roles.",
-    "qudao.identity.assignment.",
-)
+SCOPE_CHANGES = (ORG_UNIT_CREATED, ORG_UNIT_UPDATED, USER_DEACTIVATED, USER_ROLES_CHANGED,
+                 ASSIGNMENT_CHANGED)
+SCOPE_SUBJECT_PREFIXES = tuple(event.subject for event in SCOPE_CHANGES)
 # Longer than any access token lives (identity's default TTL is 15 minutes).
 DEFAULT_MEMORY_SECONDS = 24 * 3600.0
 

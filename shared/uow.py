@@ -12,7 +12,13 @@ in the same transaction at commit. Nothing is kept unless the use case commits.
 
 A service's adapters subclass ``UnitOfWork`` and bind their repositories in ``bind``;
 its use cases depend only on the protocol they declare, so a service-layer test can
-pass an in-memory fake (``shared.testing.FakeUnitOfWork``)."""
+pass an in-memory fake (``shared.testing.FakeUnitOfWork``).
+
+A consumer's handler runs inside the transaction that also records the event in the
+inbox; ``UnitOfWork(db, outbox, joined=session)`` works in a savepoint of that
+transaction instead of a transaction of its own: its commit releases the savepoint
+(the consumer commits the whole batch), leaving without commit rolls the savepoint
+back."""
 
 from __future__ import annotations
 
@@ -43,11 +49,14 @@ class EventLog:
 
 
 class UnitOfWork:
-    def __init__(self, db: Database, outbox: Outbox) -> None:
+    def __init__(self, db: Database, outbox: Outbox, *,
+                 joined: AsyncSession | None = None) -> None:
         self.db = db
         self.outbox = outbox
         self.session: AsyncSession | None = None
         self.events = EventLog()
+        self._joined = joined
+        self._savepoint = None
         self._stack: contextlib.AsyncExitStack | None = None
 
     def bind(self, session: AsyncSession) -> None:
@@ -57,8 +66,13 @@ class UnitOfWork:
         if self._stack is not None:
             raise RuntimeError("a unit of work is entered once at a time")
         self._stack = contextlib.AsyncExitStack()
-        self.session = await self._stack.enter_async_context(
-            self.db.transaction(write=write))
+        if self._joined is not None:
+            self.session = self._joined
+            self._savepoint = await self.session.begin_nested()
+            self._stack.push_async_callback(self._end_savepoint)
+        else:
+            self.session = await self._stack.enter_async_context(
+                self.db.transaction(write=write))
         self.events = EventLog(writable=write)
         self.bind(self.session)
         return self
@@ -90,8 +104,19 @@ class UnitOfWork:
     async def commit(self) -> None:
         pending, self.events.pending = self.events.pending, []
         await self.outbox.record_all(self.session, pending)
-        await self.session.commit()
+        if self._savepoint is not None:
+            await self._savepoint.commit()
+        else:
+            await self.session.commit()
 
     async def rollback(self) -> None:
         self.events.pending.clear()
-        await self.session.rollback()
+        if self._savepoint is not None:
+            await self._savepoint.rollback()
+        else:
+            await self.session.rollback()
+
+    async def _end_savepoint(self) -> None:
+        savepoint, self._savepoint = self._savepoint, None
+        if savepoint is not None and savepoint.is_active:
+            await savepoint.rollback()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 
 from services.incentive.adapters.orm import inbox_table, outbox_table
+from services.incentive.adapters.uow import SqlIncentiveUnitOfWork
 from services.incentive.api.grpc import IncentiveServicer
-from services.incentive.consumers.subscriptions import subscriptions
+from services.incentive.consumers import SUBSCRIPTIONS
 from services.incentive.domain.commission import CommissionRule
-from services.incentive.service import IncentiveService
 from services.incentive.settings import IncentiveSettings
+from services.incentive.usecases.ports import Deps
+from shared.clock import SystemClock
 from shared.host import GrpcService, Wiring
+from shared.ids import RandomIds
 from shared.platform import start_platform
 
 Settings = IncentiveSettings
@@ -21,11 +25,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def build(settings: IncentiveSettings) -> Wiring:
     platform = await start_platform(settings, outbox_table)
-    rule = CommissionRule(settings.commission_rate_bps)
-    service = IncentiveService(platform.db, platform.outbox, platform.scopes, rule)
+    deps = Deps(
+        uow=partial(SqlIncentiveUnitOfWork, platform.db, platform.outbox),
+        uow_in=lambda session: SqlIncentiveUnitOfWork(platform.db, platform.outbox,
+                                                      joined=session),
+        clock=SystemClock(),
+        ids=RandomIds(),
+        scopes=platform.scopes,
+        commission=CommissionRule(settings.commission_rate_bps),
+    )
     return platform.wiring(
         GrpcService(incentive_pb2_grpc.add_IncentiveServiceServicer_to_server,
-                    IncentiveServicer(service),
+                    IncentiveServicer(deps),
                     incentive_pb2.DESCRIPTOR.services_by_name["IncentiveService"].full_name),
-        workers=[platform.consumers(inbox_table, subscriptions(service)).run],
+        workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, deps).run],
     )

@@ -9,7 +9,7 @@ from qudao.order.v1 import order_pb2, order_pb2_grpc
 from services.order.adapters.identity import DealerTiers
 from services.order.adapters.orm import inbox_table, outbox_table
 from services.order.api.grpc import OrderServicer
-from services.order.consumers.subscriptions import subscriptions
+from services.order.consumers import SUBSCRIPTIONS
 from services.order.service import OrderService
 from services.order.settings import OrderSettings
 from shared.host import GrpcService, Wiring
@@ -30,6 +30,6 @@ async def build(settings: OrderSettings) -> Wiring:
     return platform.wiring(
         GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(service),
                     order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name),
-        workers=[platform.consumers(inbox_table, subscriptions(service)).run],
+        workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, service).run],
         public_methods=frozenset({"/qudao.order.v1.OrderService/Ping"}),
     )

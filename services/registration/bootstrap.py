@@ -12,7 +12,7 @@ from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
 from services.registration.adapters.name_index import NameIndex
 from services.registration.adapters.orm import inbox_table, outbox_table
 from services.registration.api.grpc import RegistrationServicer
-from services.registration.consumers.subscriptions import subscriptions
+from services.registration.consumers import SUBSCRIPTIONS
 from services.registration.service import RegistrationService
 from services.registration.settings import RegistrationSettings
 from shared.host import GrpcService, Wiring
@@ -48,6 +48,6 @@ async def build(settings: RegistrationSettings) -> Wiring:
             registration_pb2_grpc.add_RegistrationServiceServicer_to_server,
             RegistrationServicer(service),
             registration_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name),
-        workers=[platform.consumers(inbox_table, subscriptions(service)).run,
+        workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, service).run,
                  service.run_scheduler, refresher],
     )

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -35,12 +36,16 @@ EVENTS_HANDLED = Counter(
     "qudao_consumer_events_total", "Events handled by consumers", ["consumer", "outcome"]
 )
 
-Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+# A handler gets the service's collaborators, the consumer's transaction (which also
+# holds the inbox row) and the event.
+Handler = Callable[[Any, AsyncSession, Event], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """One durable consumer, ``<consumer-service>-<handler>``, of events of one producer."""
+    """One durable consumer, ``<consumer-service>-<handler>``, of events of one producer.
+    A service lists its subscriptions in ``consumers/__init__.py`` (SUBSCRIPTIONS); the
+    runner calls ``handler(deps, session, event)`` with the deps it was given."""
 
     durable: str
     events: tuple[EventType, ...]
@@ -86,6 +91,7 @@ class ConsumerRunner:
         nc: NatsClient,
         inbox: Table,
         subscriptions: list[Subscription],
+        deps: Any = None,
         *,
         max_deliveries: int = 5,
         ack_wait: float = 30.0,
@@ -99,6 +105,7 @@ class ConsumerRunner:
         self.js = nc.jetstream()
         self.inbox = inbox
         self.subscriptions = subscriptions
+        self.deps = deps
         self.max_deliveries = max_deliveries
         self.ack_wait = ack_wait
         self.batch_size = batch_size
@@ -199,7 +206,7 @@ class ConsumerRunner:
                             subject=event.subject, processed_at=datetime.now(UTC)))
                 except IntegrityError:
                     return "duplicate"
-                await subscription.handler(session, event)
+                await subscription.handler(self.deps, session, event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -23,7 +23,7 @@ from google.protobuf import field_mask_pb2
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from shared.context import Principal, token_var
-from shared.scope import ScopeResolver
+from shared.scope_client import ScopeResolver
 from tests.bench.common import ADMIN_PASSWORD, ProcessSuite, Result, latency_summary
 from tests.world import credit_code
 

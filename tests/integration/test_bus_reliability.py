@@ -123,14 +123,15 @@ async def test_redelivery_after_crash_before_ack_accrues_once(tmp_path):
     try:
         world = await build_world(suite, dealers=1)
         incentive = suite.hosts["incentive"]
-        handler = incentive.wiring.workers[1].__self__.subscriptions[0].handler
+        runner = incentive.wiring.workers[1].__self__
+        handler, deps = runner.subscriptions[0].handler, runner.deps
         await suite.stop_service("incentive")
 
         # A stand-in incentive process that crashes after its commit, before the ack.
         nc = await nats.connect(suite.nats.url)
         db = Database(suite.database_urls["incentive"])
         crashing = HangsBeforeAck(db, nc, incentive_inbox, [Subscription(
-            "incentive-commission", (ORDER_SUBMITTED,), handler)],
+            "incentive-commission", (ORDER_SUBMITTED,), handler)], deps,
             ack_wait=1)
         task = asyncio.create_task(crashing.run())
         async with suite.client(world.dealers[0].token) as client:
@@ -178,7 +179,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
     poison_id = "poison-order"
     broken = True
 
-    async def handler(session, event):
+    async def handler(_deps, session, event):
         if broken and event.payload.order.id == poison_id:
             raise ValueError("cannot accrue this order")
         handled.append(event.payload.order.id)

@@ -32,7 +32,8 @@ from shared.convert import money_to_proto
 from shared.db import Database
 from shared.errors import FieldViolation, InvalidArgument, PermissionDenied
 from shared.money import Money
-from shared.scope import Scope, ScopeResolver
+from shared.scope import Scope
+from shared.scope_client import ScopeResolver
 
 STATUS_TO_PROTO = {status: order_pb2.OrderStatus.Value(f"ORDER_STATUS_{status.name}")
                    for status in OrderStatus}

@@ -33,7 +33,8 @@ from shared.events.registration import (
     REGISTRATION_REJECTED,
 )
 from shared.pagination import encode_page_token, page_size
-from shared.scope import Scope, ScopeResolver
+from shared.scope import Scope
+from shared.scope_client import ScopeResolver
 
 HQ_DECIDERS = ("hq_admin", "region_manager")
 LEAD_ADMINS = ("hq_admin", "region_manager", "customer_service")
