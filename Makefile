@@ -8,7 +8,7 @@ GEN_STAMP := gen/.stamp
 PYTEST_WORKERS ?= 2
 BENCH ?=
 
-.PHONY: install gen lint test test-fast fault soak run bench clean help
+.PHONY: install gen lint test test-service test-fast fault soak run bench clean help
 
 help:
 	@echo "make run    install into .venv and start the whole suite (qudao up)"
@@ -43,6 +43,10 @@ lint: install
 
 test: install lint
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not fault"
+
+# The service-layer tier alone: use cases on in-memory fakes, no I/O, seconds.
+test-service: install
+	$(VENV)/bin/pytest -q tests/service tests/unit
 
 test-fast: install
 	$(VENV)/bin/pytest -q -x -m "not fault and not postgres"
