@@ -10,6 +10,10 @@ FLOW_UPLOAD_ACCEPTED = declare(
     "flow", "upload", "accepted", pb.FlowUploadAccepted,
     "A sell-through upload passed every check; its rows (aggregated per dealer, product, "
     "batch, hospital and day) are accepted flow. Large uploads come in parts.")
+FLOW_UPLOAD_SUPERSEDED = declare(
+    "flow", "upload", "superseded", pb.FlowUploadSuperseded,
+    "An accepted upload was replaced by a newer one for the same dealer and period; "
+    "consumers undo what its rows did.")
 FLOW_UPLOAD_REJECTED = declare(
     "flow", "upload", "rejected", pb.FlowUploadRejected,
     "A sell-through upload failed validation; nothing of it was accepted.")
