@@ -9,7 +9,7 @@ from pathlib import Path
 from qudao.identity.v1 import identity_pb2_grpc
 from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
 
-from services.registration.adapters.name_index import NameIndex
+from services.registration.adapters.name_index import load_index
 from services.registration.adapters.orm import inbox_table, outbox_table
 from services.registration.api.grpc import RegistrationServicer
 from services.registration.consumers import SUBSCRIPTIONS
@@ -17,6 +17,7 @@ from services.registration.service import RegistrationService
 from services.registration.settings import RegistrationSettings
 from shared.host import GrpcService, Wiring
 from shared.logging import get_logger
+from shared.names.index import NameIndex
 from shared.platform import start_platform
 
 Settings = RegistrationSettings
@@ -29,7 +30,7 @@ async def build(settings: RegistrationSettings) -> Wiring:
     platform = await start_platform(settings, outbox_table)
     db = platform.db
     index = NameIndex()
-    loaded = await index.load(db)
+    loaded = await load_index(index, db)
     # The index is millions of long-lived objects: keep them out of the cyclic garbage
     # collector's full passes, which would otherwise stall requests for a long time.
     gc.collect()

@@ -30,13 +30,13 @@ from qudao.registration.v1 import registration_pb2 as pb
 from qudao.registration.v1 import registration_pb2_grpc
 
 from services.registration.bootstrap import MIGRATIONS
-from services.registration.domain.matching import (
+from shared.db import migrate
+from shared.divisions import city_of
+from shared.names.matching import (
     DEFAULT_FUZZY_THRESHOLD_BPS,
     features,
     similarity,
 )
-from shared.db import migrate
-from shared.divisions import city_of
 from shared.text import normalize_name
 from tests.bench.common import ADMIN_PASSWORD, ProcessSuite, Result, latency_summary
 from tests.bench.dedupe_data import Generator, Query

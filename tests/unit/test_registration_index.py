@@ -3,8 +3,8 @@ suffix and rare bigrams, exact names and aliases, updates and removals."""
 
 from __future__ import annotations
 
-from services.registration.adapters.name_index import NameIndex
-from services.registration.domain.matching import MatchKind
+from shared.names.index import NameIndex
+from shared.names.matching import MatchKind
 from shared.text import normalize_name
 
 SHANGHAI, HANGZHOU = "310100", "330100"

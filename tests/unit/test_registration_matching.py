@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.registration.domain.matching import (
+from shared.names.matching import (
     DEFAULT_FUZZY_THRESHOLD_BPS,
     Match,
     MatchKind,

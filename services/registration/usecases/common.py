@@ -12,14 +12,13 @@ from qudao.registration.v1 import events_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 from sqlalchemy import func, select
 
-from services.registration.adapters.name_index import NameIndex
+from services.registration.adapters.name_index import put_row
 from services.registration.adapters.orm import (
     AuthorizationRow,
     CustomerRow,
     LeadRow,
     RegistrationRow,
 )
-from services.registration.domain.matching import MatchKind, Verdict
 from services.registration.domain.rules import AuthStatus, LeadStatus, Policy, Status
 from shared.bus.outbox import Outbox
 from shared.context import current_principal
@@ -32,6 +31,8 @@ from shared.events.registration import (
     REGISTRATION_RECALLED,
     REGISTRATION_REJECTED,
 )
+from shared.names.index import NameIndex
+from shared.names.matching import MatchKind, Verdict
 from shared.pagination import encode_page_token, page_size
 from shared.scope import Scope
 from shared.scope_client import ScopeResolver
@@ -195,7 +196,7 @@ class UseCaseBase:
 
     def _after_commit_index(self, rows: list[CustomerRow]) -> None:
         for row in rows:
-            self.index.put_row(row)
+            put_row(self.index, row)
 
     async def _page(self, query, offset: int, size: int, convert):
         async with self.db.read() as session:

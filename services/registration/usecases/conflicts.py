@@ -9,7 +9,6 @@ from qudao.registration.v1 import registration_pb2 as pb
 from sqlalchemy import and_, func, select, update
 
 from services.registration.adapters.orm import ConflictRow, RegistrationRow
-from services.registration.domain.matching import Match
 from services.registration.domain.rules import PENDING, Status, active_key
 from services.registration.usecases.common import (
     HQ_DECIDERS,
@@ -30,6 +29,7 @@ from shared.errors import (
     collect,
 )
 from shared.events.registration import CONFLICT_RAISED, CONFLICT_RESOLVED
+from shared.names.matching import Match
 from shared.pagination import decode_page_token, encode_page_token
 
 

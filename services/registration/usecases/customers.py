@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters import places
 from services.registration.adapters.orm import CustomerAliasRow, CustomerRow, RegistrationRow
-from services.registration.domain.matching import Match, MatchKind, Verdict, rank, verdict_of
 from services.registration.domain.rules import Status, clean_credit_code, credit_code_violations
 from services.registration.usecases.common import (
     CUSTOMER_EDITORS,
@@ -44,6 +43,7 @@ from shared.errors import (
     collect,
 )
 from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_UPDATED
+from shared.names.matching import Match, MatchKind, Verdict, rank, verdict_of
 from shared.pagination import decode_page_token, encode_page_token
 from shared.tabular import read_table
 from shared.text import normalize_name

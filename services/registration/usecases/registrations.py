@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.registration.adapters.orm import NoteRow, RegistrationRow
-from services.registration.domain.matching import Match, MatchKind, verdict_of
 from services.registration.domain.rules import (
     PENDING,
     DealerView,
@@ -56,6 +55,7 @@ from shared.events.registration import (
     REGISTRATION_RENEWED,
     REGISTRATION_SUBMITTED,
 )
+from shared.names.matching import Match, MatchKind, verdict_of
 from shared.pagination import decode_page_token
 from shared.scope import Scope
 

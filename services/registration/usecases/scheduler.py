@@ -9,6 +9,7 @@ import asyncio
 from qudao.registration.v1 import events_pb2
 from sqlalchemy import select, update
 
+from services.registration.adapters.name_index import refresh_index
 from services.registration.adapters.orm import AuthorizationRow, LeadRow, RegistrationRow
 from services.registration.domain.rules import AuthStatus, LeadStatus, Status
 from services.registration.usecases.common import (
@@ -113,6 +114,6 @@ class SchedulerUseCases(UseCaseBase):
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.index.refresh(self.db)
+                await refresh_index(self.index, self.db)
             except Exception as exc:
                 log.warning("name_index_refresh_failed", error=repr(exc))
