@@ -5,10 +5,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
+# The web portal (portal/): npm packages from the lock file, a Vite build into
+# portal/dist, redone only when the portal's sources change.
+NODE_STAMP := portal/node_modules/.installed
+PORTAL_STAMP := portal/dist/.stamp
+PORTAL_SOURCES := $(shell find portal/src portal/public -type f 2>/dev/null) portal/index.html \
+                  portal/vite.config.js portal/package.json portal/package-lock.json
 PYTEST_WORKERS ?= 2
 BENCH ?=
 
-.PHONY: install gen lint test test-service test-fast fault soak run bench clean help
+.PHONY: install gen portal lint test test-service test-fast fault soak run bench clean help
 
 help:
 	@echo "make run    install into .venv and start the whole suite (qudao up)"
@@ -23,7 +29,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
-install: $(STAMP) $(GEN_STAMP)
+install: $(STAMP) $(GEN_STAMP) $(PORTAL_STAMP)
 
 # Generated protobuf/gRPC code is not committed: it is built here from protos/ into gen/,
 # which the venv has on its path (gen.pth).
@@ -35,6 +41,17 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 	touch $(GEN_STAMP)
 
 gen: $(GEN_STAMP)
+
+$(NODE_STAMP): portal/package.json portal/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "Node.js 20 and npm are required to build the portal"; exit 1; }
+	cd portal && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+$(PORTAL_STAMP): $(NODE_STAMP) $(PORTAL_SOURCES)
+	cd portal && npm run --silent build -- --logLevel warn
+	touch $(PORTAL_STAMP)
+
+portal: $(PORTAL_STAMP)
 
 lint: install
 	$(VENV)/bin/buf lint
@@ -61,4 +78,4 @@ bench: install
 	$(PY) -m tests.bench $(if $(BENCH),--only $(BENCH),)
 
 clean:
-	rm -rf $(VENV) gen var
+	rm -rf $(VENV) gen var portal/node_modules portal/dist

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import portal
 from gateway.clients import Clients
 from gateway.problems import from_rpc_error, problem
 from gateway.routes import auth, identity, incentive, orders, registration, system
@@ -166,4 +167,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(incentive.router)
     app.include_router(registration.router)
+    # The web portal answers the GETs no route takes (its routes live in the browser).
+    portal.mount(app)
     return app
