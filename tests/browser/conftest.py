@@ -96,9 +96,10 @@ async def portal(browser, portal_suite):
         await opened.close()
 
 
-async def shoot(page, name: str) -> Path:
+async def shoot(page, name: str, *, full_page: bool = True) -> Path:
     """A screenshot named by viewport, var/screenshots/<phone|desktop>-<name>.png, once the
-    page is quiet: the phone's screen as a person sees it, the desktop's whole page."""
+    page is quiet: the phone's screen as a person sees it, the desktop's whole page (or its
+    window, for a dialog)."""
     from playwright.async_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -106,5 +107,5 @@ async def shoot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{'phone' if phone else 'desktop'}-{name}.png"
     await page.wait_for_load_state("networkidle")
     await expect(page.locator(".van-toast:visible, .el-message:visible")).to_have_count(0)
-    await page.screenshot(path=str(path), full_page=not phone)
+    await page.screenshot(path=str(path), full_page=full_page and not phone)
     return path

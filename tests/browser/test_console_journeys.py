@@ -44,6 +44,10 @@ async def test_channel_manager_approves_a_registration_and_an_order(world, porta
     await row.locator(".el-table__expand-icon").click()
     await expect(queue.locator(".el-table__expanded-cell")).to_contain_text("¥3,420.00")
     await shoot(page, "order-approvals")
+    phone = await portal.open(world.manager.username, phone=True)
+    await phone.goto("/console/approvals/orders")
+    await expect(phone.get_by_test_id("order-approvals")).to_contain_text("PO-KJ-0100")
+    await shoot(phone, "order-approvals")
     await row.get_by_test_id("approve").click()
     await expect(page.locator(".el-message--success")).to_contain_text("已通过")
 
@@ -51,11 +55,6 @@ async def test_channel_manager_approves_a_registration_and_an_order(world, porta
     assert decided["awaiting_approval"] == "finance"
     approved = await world.call(other.staff.token, "GET", f"/api/v1/registrations/{pending['id']}")
     assert approved["status"] == "approved"
-
-    phone = await portal.open(world.manager.username, phone=True)
-    await phone.goto("/console/approvals/orders")
-    await expect(phone.get_by_test_id("order-approvals")).to_be_visible()
-    await shoot(phone, "order-approvals")
 
 
 async def test_hq_decides_a_conflict_and_reads_the_dashboard(world, portal):
@@ -129,7 +128,7 @@ async def test_dealer_import_shows_every_failing_row(world, portal, tmp_path):
     await expect(errors).to_contain_text("seven")
     await expect(errors).not_to_contain_text("上海新康医疗器械有限公司")
     await expect(page.get_by_role("dialog")).to_contain_text("未写入任何数据")
-    await shoot(page, "dealer-import-errors")
+    await shoot(page, "dealer-import-errors", full_page=False)
 
 
 CONSOLE_PAGES = [

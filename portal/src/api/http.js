@@ -92,13 +92,15 @@ export function upload(path, file, { query, onProgress } = {}) {
       xhr.upload.onprogress = (event) => {
         if (event.lengthComputable && onProgress) onProgress(Math.round((event.loaded / event.total) * 100))
       }
-      xhr.onload = () =>
+      xhr.onload = () => {
+        if (onProgress) onProgress(100)
         resolve(
           new Response(xhr.responseText, {
             status: xhr.status,
             headers: { 'content-type': xhr.getResponseHeader('content-type') || '' },
           }),
         )
+      }
       xhr.onerror = () => reject(new ApiError(0, { detail: 'network error' }))
       const form = new FormData()
       form.append('file', file, file.name)

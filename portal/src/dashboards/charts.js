@@ -84,7 +84,7 @@ export const CHARTS = [
         color: PALETTE,
         tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
         grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
-        xAxis: { type: 'value', minInterval: 1, name: t('dashboard.registrations') },
+        xAxis: { type: 'value', minInterval: 1 },
         yAxis: { type: 'category', data: top.map((entry) => entry.name), axisLabel: { width: 180, overflow: 'truncate' } },
         series: [{ type: 'bar', data: top.map((entry) => entry.value), barMaxWidth: 22, label: { show: true, position: 'right' } }],
       }

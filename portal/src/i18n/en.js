@@ -10,7 +10,7 @@ export default {
   common: {
     all: 'All', actions: 'Actions', status: 'Status', empty: 'Nothing here yet', loading: 'Loading…', noMore: 'No more',
     error: 'Something went wrong', errorStatus: 'Request failed ({status})', failed: 'The action failed', requestId: 'Request id', retry: 'Retry',
-    prev: 'Previous', next: 'Next', range: '{from}–{to} of {total}', rangeOpen: '{from}–{to}',
+    prev: 'Previous', next: 'Next', range: '{from}–{to} of {total}', rangeOpen: '{from}–{to}', none: 'None',
     yes: 'Yes', no: 'No', back: 'Back', backHome: 'Back to home', notFound: 'This page does not exist', cancel: 'Cancel', ok: 'OK', save: 'Save',
     reason: 'Reason', reasonPrompt: 'Give a reason (the parties will see it)', reasonRequired: 'A reason is required',
     switchLanguage: '中文', language: 'Language', system: 'System',
@@ -150,6 +150,8 @@ export default {
   audit: {
     when: 'When', actor: 'Who', action: 'Action', target: 'Target', targetId: 'Target id', field: 'Field', before: 'Before',
     after: 'After', noChanges: 'No field changed', subtitle: 'Every change to org units, users, roles, tags and assignments.',
+    actions: { org_unit_create: 'Org unit created', org_unit_update: 'Org unit changed', user_create: 'User created', user_roles_update: 'Roles changed', user_deactivate: 'User deactivated', user_password_change: 'Password changed', assignment_assign: 'Dealers assigned', assignment_unassign: 'Dealers unassigned', assignment_transfer: 'Hand-over', tag_add: 'Tags added', tag_remove: 'Tags removed' },
+    targets: { org_unit: 'Org unit', user: 'User', assignment: 'Assignment', tag: 'Tag' },
   },
   dashboard: {
     funnel: 'Registration funnel by stage', byRegion: 'Pipeline by region', byProductLine: 'Pipeline by product line',

@@ -10,7 +10,7 @@ export default {
   common: {
     all: '全部', actions: '操作', status: '状态', empty: '暂无数据', loading: '加载中…', noMore: '没有更多了',
     error: '出错了', errorStatus: '请求失败（{status}）', failed: '操作失败', requestId: '请求编号', retry: '重试',
-    prev: '上一页', next: '下一页', range: '第 {from}–{to} 条，共 {total} 条', rangeOpen: '第 {from}–{to} 条',
+    prev: '上一页', next: '下一页', range: '第 {from}–{to} 条，共 {total} 条', rangeOpen: '第 {from}–{to} 条', none: '共 0 条',
     yes: '是', no: '否', back: '返回', backHome: '回到首页', notFound: '页面不存在', cancel: '取消', ok: '确定', save: '保存',
     reason: '原因', reasonPrompt: '请填写原因（会告知相关方）', reasonRequired: '原因不能为空',
     switchLanguage: 'English', language: '语言', system: '系统',
@@ -150,6 +150,8 @@ export default {
   audit: {
     when: '时间', actor: '操作人', action: '操作', target: '对象类型', targetId: '对象编号', field: '字段', before: '变更前',
     after: '变更后', noChanges: '无字段变化', subtitle: '组织、用户、角色、标签和分配的每一次变更。',
+    actions: { org_unit_create: '新建组织', org_unit_update: '修改组织', user_create: '新建用户', user_roles_update: '修改角色', user_deactivate: '停用用户', user_password_change: '修改密码', assignment_assign: '分配经销商', assignment_unassign: '取消分配', assignment_transfer: '工作交接', tag_add: '添加标签', tag_remove: '移除标签' },
+    targets: { org_unit: '组织', user: '用户', assignment: '分配', tag: '标签' },
   },
   dashboard: {
     funnel: '报备漏斗（按阶段）', byRegion: '各区域报备阶段分布', byProductLine: '各产品线报备阶段分布',
