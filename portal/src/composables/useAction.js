@@ -45,3 +45,18 @@ export async function promptReason(t, title, { required = true } = {}) {
     return null
   }
 }
+
+// Approve and reject from a console queue: approve at once, reject with a reason; the
+// queue reloads after a decision.
+export function useDecisions() {
+  const { t } = useI18n()
+  const { busy, run } = useAction()
+  const approve = async (call, reload) => {
+    if (await run(call, 'approval.approved')) reload()
+  }
+  const reject = async (call, reload) => {
+    const reason = await promptReason(t, 'approval.reject')
+    if (reason !== null && (await run(() => call(reason), 'approval.rejected'))) reload()
+  }
+  return { busy, approve, reject }
+}
