@@ -109,6 +109,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     if request.url.path.startswith("/api/") and not request.url.path.startswith(
                             "/api/v1/auth/"):
                         return problem(request, 401, error.message, reason=error.reason)
+                    # Sign-in routes run without the token; one that needs a caller says why.
+                    request.state.auth_error = error
             response = await call_next(request)
             response.headers["X-Request-ID"] = request_id_var.get()
             return response

@@ -84,3 +84,9 @@ def page_of(items: list[T], request: PageRequest, total: int | None = None) -> P
     more = len(items) > request.size
     token = encode_page_token(request.offset + request.size) if more else ""
     return Page(items[:request.size], token, total)
+
+
+def page_of_all(items: list[T], request: PageRequest) -> Page[T]:
+    """The page ``request`` names of a list held whole in memory, counted."""
+    return page_of(items[request.offset:request.offset + request.size + 1], request,
+                   len(items))

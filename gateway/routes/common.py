@@ -19,10 +19,12 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
 
-def signed_in() -> Principal:
+def signed_in(request: Request) -> Principal:
     principal = current_principal()
     if principal.subject == "anonymous":
-        raise Unauthenticated("sign in first: missing bearer token", reason="TOKEN_MISSING")
+        # A token that came but was refused (expired, revoked) is named as such.
+        raise getattr(request.state, "auth_error", None) or Unauthenticated(
+            "sign in first: missing bearer token", reason="TOKEN_MISSING")
     return principal
 
 

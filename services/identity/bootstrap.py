@@ -1,23 +1,35 @@
-"""The one place the identity service's real adapters are wired."""
+"""The one place the identity service's real adapters are wired.
+
+Identity starts differently from the other services (no ``shared.platform``): it
+resolves scopes itself rather than asking itself over gRPC, and it signs the tokens the
+others verify. Like them, it refuses revoked tokens at once and learns of another
+replica's changes from its own events (which also clear its scope cache)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
+from services.identity.adapters.caches import InProcessScopeCache
 from services.identity.adapters.orm import outbox_table
+from services.identity.adapters.passwords import Argon2Passwords
+from services.identity.adapters.uow import SqlIdentityUnitOfWork
 from services.identity.api.grpc import IdentityServicer
-from services.identity.service import IdentityService
 from services.identity.settings import IdentitySettings
+from services.identity.usecases import users
+from services.identity.usecases.ports import Deps
 from shared.auth import TokenIssuer
 from shared.bus.connection import connect
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
+from shared.clock import SystemClock
 from shared.db import Database
 from shared.host import GrpcService, Wiring
-from shared.revocation import IdentityEvents
+from shared.ids import RandomIds
+from shared.revocation import IdentityEvents, RevocationList
 
 Settings = IdentitySettings
 SERVICE = Settings.process
@@ -30,34 +42,43 @@ PUBLIC_METHODS = frozenset({
 
 
 async def build(settings: IdentitySettings) -> Wiring:
-    issuer = TokenIssuer(settings.jwt_private_key_file.read_bytes(),
-                         ttl_seconds=settings.access_token_ttl_seconds)
     db = Database(settings.database_url)
     nc = await connect(settings.nats_url, f"qudao-{SERVICE}")
     js = nc.jetstream()
     await ensure_streams(js, [SERVICE], settings.nats_stream_replicas)
     outbox = Outbox(outbox_table, SERVICE)
-    hasher = PasswordHasher(time_cost=settings.argon2_time_cost,
-                            memory_cost=settings.argon2_memory_kib,
-                            parallelism=settings.argon2_parallelism)
-    service = IdentityService(db, outbox, issuer, hasher)
+    scope_cache = InProcessScopeCache()
+    revocations = RevocationList()
+    deps = Deps(
+        uow=partial(SqlIdentityUnitOfWork, db, outbox, on_change=scope_cache.invalidate),
+        clock=SystemClock(),
+        ids=RandomIds(),
+        passwords=Argon2Passwords(PasswordHasher(time_cost=settings.argon2_time_cost,
+                                                 memory_cost=settings.argon2_memory_kib,
+                                                 parallelism=settings.argon2_parallelism)),
+        tokens=TokenIssuer(settings.jwt_private_key_file.read_bytes(),
+                           ttl_seconds=settings.access_token_ttl_seconds),
+        revocations=revocations,
+        scope_cache=scope_cache,
+    )
     if settings.bootstrap_admin_password:
-        await service.ensure_bootstrap(settings.bootstrap_admin_username,
-                                       settings.bootstrap_admin_password)
-    await service.load_revocations()
-    # Another identity replica's change clears this replica's cached scopes and dealer
-    # facts too (any identity event: tag changes included).
-    identity_events = IdentityEvents(nc, service.revocations, [service.invalidate_scopes],
+        await users.ensure_bootstrap_admin(
+            settings.bootstrap_admin_username, settings.bootstrap_admin_password,
+            uow=deps.uow(), passwords=deps.passwords, clock=deps.clock, ids=deps.ids)
+    await users.load_revocations(uow=deps.uow(), clock=deps.clock, revocations=revocations)
+    # Revocations recorded by any replica (replayed from the stream at start), and any
+    # change another replica commits clears this replica's scope cache.
+    identity_events = IdentityEvents(nc, revocations, [scope_cache.invalidate],
                                      change_prefixes=("qudao.identity.",))
     await identity_events.start()
     return Wiring(
         db=db,
         nats=nc,
         services=[GrpcService(identity_pb2_grpc.add_IdentityServiceServicer_to_server,
-                              IdentityServicer(service),
+                              IdentityServicer(deps),
                               identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name)],
         workers=[OutboxRelay(db, outbox, js).run],
         public_methods=PUBLIC_METHODS,
-        is_revoked=service.is_revoked,
+        is_revoked=revocations.is_revoked,
         on_stop=[identity_events.stop],
     )

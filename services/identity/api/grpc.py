@@ -1,137 +1,302 @@
-"""The identity service's gRPC servicer: translate messages, call the use case."""
+"""The identity service's gRPC servicer: translate the request, call the use case with
+its collaborators from ``Deps``, translate the answer (messages.py)."""
 
 from __future__ import annotations
 
 from qudao.common.v1 import ids_pb2, page_pb2
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
-from services.identity.service import IdentityService
+from services.identity import messages
+from services.identity.domain.audience import Node as AudienceNode
+from services.identity.domain.dealer_import import DealerFile
+from services.identity.domain.model import (
+    AssignmentFilter,
+    AuditFilter,
+    OrgUnitFilter,
+    UserFilter,
+)
+from services.identity.usecases import (
+    assignments,
+    audit,
+    dealer_import,
+    org,
+    scope,
+    sessions,
+    tags,
+    users,
+)
+from services.identity.usecases.ports import Deps
 from shared.context import current_principal
-from shared.pagination import page_size
+from shared.convert import from_timestamp
+from shared.errors import InvalidArgument
+from shared.pagination import Page, PageRequest
 
 
-def _page_info(next_token: str, total: int) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=next_token, total_size=total)
+def _page(request) -> PageRequest:
+    return PageRequest.of(request.page.page_size, request.page.page_token)
+
+
+def _page_info(page: Page) -> page_pb2.PageInfo:
+    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
+
+
+def _known(mapping: dict, value: int, field: str, what: str):
+    """A request's enum value as a domain value; 0 (unset) is None."""
+    if not value:
+        return None
+    if value not in mapping:
+        raise InvalidArgument.field(field, f"unknown {what}")
+    return mapping[value]
+
+
+def _roles(values) -> tuple:
+    return tuple(messages.PROTO_TO_ROLE.get(value) for value in values)
+
+
+def expression_from_proto(expression: identity_pb2.AudienceExpression) -> AudienceNode:
+    which = expression.WhichOneof("expression")
+    if which == "term":
+        kind = expression.term.WhichOneof("term")
+        if kind is None:
+            raise InvalidArgument.field("expression.term", "is empty")
+        value = getattr(expression.term, kind)
+        if kind == "tier":
+            tier = messages.PROTO_TO_TIER.get(value)
+            if tier is None:
+                raise InvalidArgument.field("expression.term.tier", "unknown tier")
+            value = tier.value
+        return AudienceNode("term", kind=kind, value=value)
+    if which in ("all_of", "any_of"):
+        return AudienceNode("all" if which == "all_of" else "any", tuple(
+            expression_from_proto(e) for e in getattr(expression, which).expressions))
+    if which == "negate":
+        return AudienceNode("not", (expression_from_proto(expression.negate),))
+    raise InvalidArgument.field("expression", "an expression is required")
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, service: IdentityService) -> None:
-        self.service = service
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def _user(self, user) -> identity_pb2.User:
+        return messages.user_to_proto(user, self.deps.clock.now())
+
+    # ---- sessions --------------------------------------------------------------------
 
     async def Login(self, request, context):
-        return await self.service.login(request.username.strip().lower(), request.password)
+        d = self.deps
+        session = await sessions.login(request.username, request.password, uow=d.uow(),
+                                       passwords=d.passwords, tokens=d.tokens, clock=d.clock)
+        return messages.login_to_proto(session, d.clock.now())
 
     async def RefreshToken(self, request, context):
-        return await self.service.refresh(request.refresh_token)
+        d = self.deps
+        return messages.refresh_to_proto(await sessions.refresh(
+            request.refresh_token, uow=d.uow(), tokens=d.tokens, clock=d.clock))
 
     async def Logout(self, request, context):
-        await self.service.logout(request.refresh_token)
+        d = self.deps
+        await sessions.logout(request.refresh_token, who=current_principal(), uow=d.uow(),
+                              clock=d.clock, revocations=d.revocations)
         return identity_pb2.LogoutResponse()
 
     async def WhoAmI(self, request, context):
-        user = await self.service.who_am_i()
         principal = current_principal()
-        return identity_pb2.WhoAmIResponse(user=user, principal=ids_pb2.Principal(
+        user = await sessions.who_am_i(who=principal, uow=self.deps.uow())
+        return identity_pb2.WhoAmIResponse(user=self._user(user), principal=ids_pb2.Principal(
             subject=principal.subject, user_id=principal.user_id, username=principal.username,
             roles=sorted(principal.roles), org_unit_id=principal.org_unit_id,
             dealer_id=principal.dealer_id))
 
+    # ---- org units and import --------------------------------------------------------
+
     async def CreateOrgUnit(self, request, context):
-        return identity_pb2.CreateOrgUnitResponse(
-            org_unit=await self.service.create_org_unit(request))
+        d = self.deps
+        unit = await org.create_org_unit(org.NewOrgUnit(
+            kind=messages.PROTO_TO_KIND.get(request.kind), name=request.name,
+            parent_id=request.parent_id, region_code=request.region_code,
+            credit_code=request.credit_code, tier=messages.PROTO_TO_TIER.get(request.tier),
+            platform_dealer_id=request.platform_dealer_id,
+            division_codes=tuple(request.division_codes),
+            product_lines=tuple(request.product_lines), city_code=request.city_code,
+            custom_tags=tuple(request.custom_tags),
+            shared_with_platform=request.shared_with_platform),
+            who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids)
+        return identity_pb2.CreateOrgUnitResponse(org_unit=messages.org_unit_to_proto(unit))
 
     async def GetOrgUnit(self, request, context):
-        return identity_pb2.GetOrgUnitResponse(
-            org_unit=await self.service.get_org_unit(request.id))
+        unit = await org.get_org_unit(request.id, who=current_principal(), uow=self.deps.uow())
+        return identity_pb2.GetOrgUnitResponse(org_unit=messages.org_unit_to_proto(unit))
 
     async def ListOrgUnits(self, request, context):
-        units, next_token, total = await self.service.list_org_units(
-            request.kind, request.parent_id, page_size(request.page.page_size),
-            request.page.page_token, request.query.strip(), request.status,
-            request.region_code.strip())
-        return identity_pb2.ListOrgUnitsResponse(org_units=units,
-                                                 page=_page_info(next_token, total))
+        which = OrgUnitFilter(
+            kind=_known(messages.PROTO_TO_KIND, request.kind, "kind", "org unit kind"),
+            parent_id=request.parent_id,
+            status=_known(messages.PROTO_TO_STATUS, request.status, "status", "status") or "",
+            region_code=request.region_code.strip(), text=request.query.strip())
+        page = await org.list_org_units(which, _page(request), who=current_principal(),
+                                        uow=self.deps.uow())
+        return identity_pb2.ListOrgUnitsResponse(
+            org_units=[messages.org_unit_to_proto(u) for u in page.items],
+            page=_page_info(page))
 
     async def UpdateOrgUnit(self, request, context):
-        return identity_pb2.UpdateOrgUnitResponse(
-            org_unit=await self.service.update_org_unit(request))
+        d = self.deps
+        new = request.org_unit
+        tier = messages.PROTO_TO_TIER.get(new.tier)
+        change = org.OrgUnitChange(
+            org_unit_id=request.id, paths=tuple(request.update_mask.paths), name=new.name,
+            parent_id=new.parent_id, credit_code=new.credit_code,
+            tier=tier.value if tier else "", platform_dealer_id=new.platform_dealer_id,
+            division_codes=tuple(new.division_codes), product_lines=tuple(new.product_lines),
+            status=messages.PROTO_TO_STATUS.get(new.status, ""), region_code=new.region_code,
+            city_code=new.city_code, shared_with_platform=new.shared_with_platform,
+            reason=request.reason)
+        unit = await org.update_org_unit(change, who=current_principal(), uow=d.uow(),
+                                         clock=d.clock, ids=d.ids)
+        return identity_pb2.UpdateOrgUnitResponse(org_unit=messages.org_unit_to_proto(unit))
 
     async def ImportDealers(self, request, context):
-        return await self.service.import_dealers(request)
+        d = self.deps
+        outcome = await dealer_import.import_dealers(
+            DealerFile(request.content, request.filename, request.format, request.encoding),
+            request.dry_run, who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids)
+        return messages.import_to_proto(outcome)
+
+    # ---- tags and audiences ----------------------------------------------------------
 
     async def ListTags(self, request, context):
-        tags, next_token, total = await self.service.list_tags(
-            request.prefix, request.kind, page_size(request.page.page_size),
-            request.page.page_token)
-        return identity_pb2.ListTagsResponse(tags=tags, page=_page_info(next_token, total))
+        page = await tags.list_tags(
+            request.prefix, _known(messages.PROTO_TO_TAG_KIND, request.kind, "kind", "tag kind"),
+            _page(request), who=current_principal(), uow=self.deps.uow(),
+            scope_cache=self.deps.scope_cache)
+        return identity_pb2.ListTagsResponse(tags=[messages.tag_to_proto(t) for t in page.items],
+                                             page=_page_info(page))
+
+    async def _change_tags(self, request, add: bool) -> int:
+        d = self.deps
+        return await tags.change_dealer_tags(list(request.dealer_ids), list(request.tags), add,
+                                             who=current_principal(), uow=d.uow(),
+                                             clock=d.clock, ids=d.ids)
 
     async def AddDealerTags(self, request, context):
-        return identity_pb2.AddDealerTagsResponse(dealers_updated=await self.service
-                                                  .change_dealer_tags(list(request.dealer_ids),
-                                                                      list(request.tags), True))
+        return identity_pb2.AddDealerTagsResponse(
+            dealers_updated=await self._change_tags(request, True))
 
     async def RemoveDealerTags(self, request, context):
-        return identity_pb2.RemoveDealerTagsResponse(dealers_updated=await self.service
-                                                     .change_dealer_tags(list(request.dealer_ids),
-                                                                         list(request.tags),
-                                                                         False))
+        return identity_pb2.RemoveDealerTagsResponse(
+            dealers_updated=await self._change_tags(request, False))
 
     async def QueryAudience(self, request, context):
-        dealers, next_token, total = await self.service.query_audience(
-            request.expression, request.include_inactive, page_size(request.page.page_size),
-            request.page.page_token)
-        return identity_pb2.QueryAudienceResponse(dealers=dealers,
-                                                  page=_page_info(next_token, total))
+        page = await tags.query_audience(
+            expression_from_proto(request.expression), request.include_inactive,
+            _page(request), who=current_principal(), uow=self.deps.uow(),
+            scope_cache=self.deps.scope_cache)
+        return identity_pb2.QueryAudienceResponse(
+            dealers=[messages.org_unit_to_proto(u) for u in page.items], page=_page_info(page))
+
+    # ---- users -----------------------------------------------------------------------
 
     async def CreateUser(self, request, context):
-        return identity_pb2.CreateUserResponse(user=await self.service.create_user(request))
+        d = self.deps
+        user = await users.create_user(users.NewUser(
+            username=request.username, password=request.password, roles=_roles(request.roles),
+            org_unit_id=request.org_unit_id, display_name=request.display_name),
+            who=current_principal(), uow=d.uow(), passwords=d.passwords, clock=d.clock,
+            ids=d.ids)
+        return identity_pb2.CreateUserResponse(user=self._user(user))
 
     async def GetUser(self, request, context):
-        return identity_pb2.GetUserResponse(user=await self.service.get_user(request.id))
+        user = await users.get_user(request.id, who=current_principal(), uow=self.deps.uow())
+        return identity_pb2.GetUserResponse(user=self._user(user))
 
     async def ListUsers(self, request, context):
-        users, next_token, total = await self.service.list_users(
-            request, page_size(request.page.page_size))
-        return identity_pb2.ListUsersResponse(users=users, page=_page_info(next_token, total))
+        role = _known(messages.PROTO_TO_ROLE, request.role, "role", "role")
+        which = UserFilter(org_unit_id=request.dealer_id or request.org_unit_id,
+                           include_inactive=request.include_inactive, text=request.query,
+                           role=role.value if role else "")
+        page = await users.list_users(which, _page(request), who=current_principal(),
+                                      uow=self.deps.uow())
+        return identity_pb2.ListUsersResponse(users=[self._user(u) for u in page.items],
+                                              page=_page_info(page))
 
     async def UpdateUserRoles(self, request, context):
-        return identity_pb2.UpdateUserRolesResponse(user=await self.service.update_user_roles(
-            request.user_id, list(request.roles), request.reason))
+        d = self.deps
+        user = await users.update_user_roles(
+            request.user_id, _roles(request.roles), request.reason, who=current_principal(),
+            uow=d.uow(), clock=d.clock, ids=d.ids, revocations=d.revocations)
+        return identity_pb2.UpdateUserRolesResponse(user=self._user(user))
 
     async def ChangePassword(self, request, context):
-        await self.service.change_password(request.user_id, request.current_password,
-                                           request.new_password)
+        d = self.deps
+        await users.change_password(request.user_id, request.current_password,
+                                    request.new_password, who=current_principal(), uow=d.uow(),
+                                    passwords=d.passwords, clock=d.clock, ids=d.ids,
+                                    revocations=d.revocations)
         return identity_pb2.ChangePasswordResponse()
 
     async def DeactivateUser(self, request, context):
-        return identity_pb2.DeactivateUserResponse(user=await self.service.deactivate_user(
-            request.id, request.successor_user_id, request.reason))
+        d = self.deps
+        user = await users.deactivate_user(
+            request.id, request.successor_user_id, request.reason, who=current_principal(),
+            uow=d.uow(), clock=d.clock, ids=d.ids, revocations=d.revocations)
+        return identity_pb2.DeactivateUserResponse(user=self._user(user))
+
+    # ---- assignments -----------------------------------------------------------------
 
     async def AssignDealers(self, request, context):
+        d = self.deps
+        held = await assignments.assign_dealers(
+            request.manager_user_id, list(request.dealer_ids), list(request.product_lines),
+            request.reason, who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids)
         return identity_pb2.AssignDealersResponse(
-            assignments=await self.service.assign_dealers(request))
+            assignments=[messages.assignment_to_proto(a) for a in held])
 
     async def UnassignDealers(self, request, context):
+        d = self.deps
+        removed = await assignments.unassign_dealers(
+            request.manager_user_id, list(request.dealer_ids), list(request.product_lines),
+            request.reason, who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids)
         return identity_pb2.UnassignDealersResponse(
-            removed=await self.service.unassign_dealers(request))
+            removed=[messages.assignment_to_proto(a) for a in removed])
 
     async def ListAssignments(self, request, context):
-        rows, next_token, total = await self.service.list_assignments(
-            request, page_size(request.page.page_size))
-        return identity_pb2.ListAssignmentsResponse(assignments=rows,
-                                                    page=_page_info(next_token, total))
+        page = await assignments.list_assignments(
+            AssignmentFilter(manager_user_id=request.manager_user_id,
+                             dealer_id=request.dealer_id, product_line=request.product_line),
+            _page(request), who=current_principal(), uow=self.deps.uow())
+        return identity_pb2.ListAssignmentsResponse(
+            assignments=[messages.assignment_to_proto(a) for a in page.items],
+            page=_page_info(page))
 
     async def TransferAssignments(self, request, context):
-        added = await self.service.transfer_assignments(request)
-        return identity_pb2.TransferAssignmentsResponse(assignments=added,
-                                                        transferred=len(added))
+        d = self.deps
+        moved = await assignments.transfer_assignments(
+            request.from_manager_user_id, request.to_manager_user_id, list(request.dealer_ids),
+            list(request.product_lines), request.reason, who=current_principal(), uow=d.uow(),
+            clock=d.clock, ids=d.ids)
+        return identity_pb2.TransferAssignmentsResponse(
+            assignments=[messages.assignment_to_proto(a) for a in moved],
+            transferred=len(moved))
+
+    # ---- scope and audit -------------------------------------------------------------
 
     async def ResolveScope(self, request, context):
-        return await self.service.resolve_scope(request.user_id, request.action,
-                                                request.product_line)
+        answer = await scope.resolve_scope(
+            request.user_id, request.action, request.product_line, who=current_principal(),
+            uow=self.deps.uow(), scope_cache=self.deps.scope_cache)
+        return messages.scope_to_proto(answer)
 
     async def ListAuditEvents(self, request, context):
-        events, next_token, total = await self.service.list_audit_events(
-            request, page_size(request.page.page_size))
-        return identity_pb2.ListAuditEventsResponse(audit_events=events,
-                                                    page=_page_info(next_token, total))
+        which = AuditFilter(
+            actor=request.actor, action=request.action, target_type=request.target_type,
+            target_id=request.target_id,
+            occurred_after=from_timestamp(request.occurred_after)
+            if request.HasField("occurred_after") else None,
+            occurred_before=from_timestamp(request.occurred_before)
+            if request.HasField("occurred_before") else None)
+        page = await audit.list_audit_events(which, _page(request), who=current_principal(),
+                                             uow=self.deps.uow())
+        return identity_pb2.ListAuditEventsResponse(
+            audit_events=[messages.audit_entry_to_proto(e) for e in page.items],
+            page=_page_info(page))

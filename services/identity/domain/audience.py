@@ -3,7 +3,7 @@ territory, evaluated against a dealer's attributes. Pure Python, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from shared import divisions
@@ -21,6 +21,27 @@ class DealerFacts:
     product_lines: frozenset[str]
     division_codes: tuple[str, ...]
     tags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class DealerSummary:
+    """What tags and audiences need of a dealer: its facts, status and tags apart."""
+
+    facts: DealerFacts
+    status: str
+    derived_tags: tuple[str, ...]
+    custom_tags: tuple[str, ...]
+
+    @classmethod
+    def of(cls, dealer_id: str, *, status: str, region_code: str, tier: str,
+           product_lines: Iterable[str], division_codes: Iterable[str],
+           derived_tags: Iterable[str], custom_tags: Iterable[str]) -> DealerSummary:
+        derived, custom = tuple(derived_tags), tuple(custom_tags)
+        return cls(DealerFacts(id=dealer_id, region_code=region_code, tier=tier,
+                               product_lines=frozenset(product_lines),
+                               division_codes=tuple(division_codes),
+                               tags=frozenset((*derived, *custom))),
+                   status, derived, custom)
 
 
 Predicate = Callable[[DealerFacts], bool]

@@ -5,10 +5,12 @@ Pure Python, no I/O."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from services.identity.domain.model import OrgUnit
 from services.identity.domain.org import DealerFields, dealer_violations
-from services.identity.domain.rules import Tier
+from services.identity.domain.rules import OrgKind, Tier
 
 COLUMNS = {
     "name": ("name", "名称", "经销商名称"),
@@ -45,6 +47,8 @@ MESSAGES = {
     "INVALID_PLATFORM": ("平台商无效：上级必须是平台商",
                          "the platform dealer must be a platform dealer"),
     "NAME_TAKEN": ("信用代码已被其他机构使用", "credit code is used by a non-dealer org unit"),
+    "STILL_PLATFORM": ("仍是其他子经销商的平台商，不能改为非平台商",
+                       "still the platform dealer of sub-dealers not in this file"),
 }
 
 
@@ -63,6 +67,26 @@ class RowProblem:
     @property
     def message_en(self) -> str:
         return MESSAGES[self.code][1] + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class DealerFile:
+    """An uploaded dealer file, as sent: CSV (UTF-8 or GBK) or XLSX."""
+
+    content: bytes
+    filename: str = ""
+    # The format and encoding the uploader named (0: detect).
+    file_format: int = 0
+    encoding: int = 0
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    accepted: bool
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: tuple[RowProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,3 +158,64 @@ def parse_row(row_number: int, cells: list[str], index: dict[str, int]
         return None, problems
     return ImportRow(row_number, fields, cell("region_code"), cell("platform_credit_code").upper(),
                      cell("shared_with_platform").lower() in TRUE), []
+
+
+def duplicate_problems(rows: Iterable[ImportRow]) -> list[RowProblem]:
+    """A credit code on two rows of the file: the later rows are reported."""
+    seen: dict[str, int] = {}
+    problems = []
+    for row in rows:
+        code = row.fields.credit_code
+        if code in seen:
+            problems.append(RowProblem(row.row_number, "credit_code", "DUPLICATE_IN_FILE", code,
+                                       f"also on row {seen[code]}"))
+        seen.setdefault(code, row.row_number)
+    return problems
+
+
+def reference_problems(rows: list[ImportRow], region_codes: Iterable[str],
+                       existing: Mapping[str, OrgUnit],
+                       sub_dealers: Iterable[OrgUnit]) -> list[RowProblem]:
+    """What the rows say against the org tree: the region exists; the credit code is not
+    a non-dealer's; a platform credit code names a platform dealer (in the file or
+    already there) that is not itself a sub-dealer, and not the row itself; a platform
+    dealer the file demotes has no sub-dealers left outside the file. ``existing`` are
+    the units with the file's credit codes (rows' and platforms'), ``sub_dealers`` the
+    current sub-dealers of any of them."""
+    regions = set(region_codes)
+    subs_of: dict[str, list[OrgUnit]] = {}
+    for sub in sub_dealers:
+        subs_of.setdefault(sub.platform_dealer_id or "", []).append(sub)
+    in_file = {row.fields.credit_code: row for row in rows}
+    problems = []
+    for row in rows:
+        code = row.fields.credit_code
+        if row.region_code not in regions:
+            problems.append(RowProblem(row.row_number, "region_code", "UNKNOWN_REGION",
+                                       row.region_code))
+        current = existing.get(code)
+        if current is not None and current.kind != OrgKind.DEALER:
+            problems.append(RowProblem(row.row_number, "credit_code", "NAME_TAKEN", code))
+        platform_code = row.platform_credit_code
+        if platform_code:
+            if platform_code in in_file:
+                target_tier = in_file[platform_code].fields.tier
+                target_is_sub = bool(in_file[platform_code].platform_credit_code)
+            elif platform_code in existing:
+                target = existing[platform_code]
+                target_tier = target.tier if target.kind == OrgKind.DEALER else None
+                target_is_sub = bool(target.platform_dealer_id)
+            else:
+                target_tier, target_is_sub = None, False
+            if (target_tier != Tier.PLATFORM or target_is_sub or platform_code == code
+                    or row.fields.tier == Tier.PLATFORM):
+                problems.append(RowProblem(row.row_number, "platform_credit_code",
+                                           "INVALID_PLATFORM", platform_code))
+        if current is not None and row.fields.tier != Tier.PLATFORM:
+            left = [sub for sub in subs_of.get(current.id, [])
+                    if sub.credit_code not in in_file]
+            if left:
+                problems.append(RowProblem(row.row_number, "tier", "STILL_PLATFORM",
+                                           row.fields.tier,
+                                           "、".join(sub.name for sub in left[:5])))
+    return problems

@@ -137,6 +137,22 @@ def tag_violations(tags: Iterable[str], field_name: str = "tags") -> list[FieldV
             for i, tag in enumerate(tags) if not TAG.match(tag)]
 
 
+def subtree(root_id: str, parents: Mapping[str, str | None]) -> set[str]:
+    """``root_id`` and every unit below it, given each unit's parent."""
+    children: dict[str, list[str]] = {}
+    for unit_id, parent_id in parents.items():
+        children.setdefault(parent_id or "", []).append(unit_id)
+    found: set[str] = set()
+    stack = [root_id]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
 def home_city(division_codes: Iterable[str], city_code: str = "") -> str:
     """The city a dealer is based in: its own city code, else its first territory code's."""
     if city_code:

@@ -1,190 +1,170 @@
 """Assignments: which channel manager looks after which dealer for which product line,
-the basis of a channel manager's scope; hand-over moves them to a successor in one
-change."""
+the basis of a channel manager's scope. A hand-over moves them to a successor in one
+change (also when the manager is deactivated)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
 
-from qudao.identity.v1 import events_pb2, identity_pb2
-from sqlalchemy import or_, select
-
-from services.identity.adapters.orm import AssignmentRow, OrgUnitRow, UserRow
-from services.identity.domain.rules import OrgKind, Role
-from services.identity.usecases.common import UseCaseBase, assignment_to_proto, paginate, stamp
-from shared.context import Principal, current_principal
-from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from services.identity import messages
+from services.identity.domain.model import (
+    Assignment,
+    AssignmentChange,
+    AssignmentFilter,
+    OrgUnit,
+    User,
+)
+from services.identity.domain.rules import Role
+from services.identity.usecases.access import (
+    as_now,
+    audit,
+    require_admin,
+    visibility,
+    visible_dealers,
+)
+from services.identity.usecases.ports import IdentityUnitOfWork
+from shared.clock import Clock
+from shared.context import Principal
+from shared.errors import InvalidArgument, PermissionDenied
 from shared.events.identity import ASSIGNMENT_CHANGED
+from shared.ids import IdSource
+from shared.pagination import Page, PageRequest
 
 
-class AssignmentUseCases(UseCaseBase):
-    async def _channel_manager(self, session, user_id: str, field: str) -> UserRow:
-        manager = await session.get(UserRow, user_id) if user_id else None
-        if manager is None or not manager.active or Role.CHANNEL_MANAGER not in manager.roles:
-            raise InvalidArgument.field(field, "must name an active channel manager")
-        return manager
+async def _channel_manager(uow: IdentityUnitOfWork, user_id: str, field: str) -> User:
+    manager = await uow.users.get(user_id) if user_id else None
+    if manager is None or not manager.active or not manager.has_role(Role.CHANNEL_MANAGER):
+        raise InvalidArgument.field(field, "must name an active channel manager")
+    return manager
 
-    async def _assigning_dealers(self, session, principal: Principal,
-                                 dealer_ids: list[str]) -> list[OrgUnitRow]:
-        if not dealer_ids:
-            raise InvalidArgument.field("dealer_ids", "at least one dealer")
-        visibility = await self._visibility(session, principal)
-        rows = []
-        for index, dealer_id in enumerate(dict.fromkeys(dealer_ids)):
-            row = await session.get(OrgUnitRow, dealer_id)
-            if row is None or row.kind != OrgKind.DEALER or not visibility.sees(row):
-                raise NotFound(f"dealer {dealer_id} not found", violations=[
-                    FieldViolation(f"dealer_ids[{index}]", "not found")])
-            rows.append(row)
-        if not principal.has_role(Role.HQ_ADMIN, Role.REGION_MANAGER):
-            raise PermissionDenied("only HQ admins and region managers assign dealers")
-        return rows
 
-    async def assign_dealers(self, request: identity_pb2.AssignDealersRequest):
-        principal = current_principal()
-        now = datetime.now(UTC)
-        async with self.db.write() as session:
-            dealers = await self._assigning_dealers(session, principal, list(request.dealer_ids))
-            manager = await self._channel_manager(session, request.manager_user_id,
-                                                  "manager_user_id")
-            result, added = [], []
-            for dealer in dealers:
-                lines = list(request.product_lines) or list(dealer.product_lines)
-                for index, line in enumerate(lines):
-                    if line not in dealer.product_lines:
-                        raise InvalidArgument.field(
-                            f"product_lines[{index}]",
-                            f"dealer {dealer.name} does not carry product line {line}")
-                    row = await session.get(AssignmentRow, (manager.id, dealer.id, line))
-                    if row is None:
-                        row = AssignmentRow(manager_user_id=manager.id, dealer_id=dealer.id,
-                                            product_line=line, created_at=now,
-                                            assigned_by=principal.subject)
-                        session.add(row)
-                        added.append(assignment_to_proto(row))
-                    result.append(assignment_to_proto(row))
-            if added:
-                await session.flush()
-                await self._audit(session, "assignment.assign", "assignment", manager.id, None,
-                                  {"added": [_assignment_dict(a) for a in added]}, request.reason)
-                await self.outbox.record(session, ASSIGNMENT_CHANGED,
-                                         events_pb2.AssignmentChanged(
-                                             kind=events_pb2.ASSIGNMENT_CHANGE_KIND_ASSIGNED,
-                                             added=added, to_manager_user_id=manager.id,
-                                             reason=request.reason), manager.id)
-        return result
+async def _assigning(uow: IdentityUnitOfWork, who: Principal,
+                     dealer_ids: list[str]) -> list[OrgUnit]:
+    """The dealers to (un)assign: each visible to ``who``, who must be an HQ admin or a
+    region manager."""
+    if not dealer_ids:
+        raise InvalidArgument.field("dealer_ids", "at least one dealer")
+    dealers = await visible_dealers(uow, who, dealer_ids)
+    if not who.has_role(Role.HQ_ADMIN, Role.REGION_MANAGER):
+        raise PermissionDenied("only HQ admins and region managers assign dealers")
+    return dealers
 
-    async def unassign_dealers(self, request: identity_pb2.UnassignDealersRequest):
-        principal = current_principal()
-        async with self.db.write() as session:
-            dealers = await self._assigning_dealers(session, principal, list(request.dealer_ids))
-            query = select(AssignmentRow).where(
-                AssignmentRow.manager_user_id == request.manager_user_id,
-                AssignmentRow.dealer_id.in_([d.id for d in dealers]))
-            if request.product_lines:
-                query = query.where(AssignmentRow.product_line.in_(list(request.product_lines)))
-            rows = (await session.scalars(query)).all()
-            removed = [assignment_to_proto(r) for r in rows]
-            for row in rows:
-                await session.delete(row)
-            if removed:
-                await self._audit(session, "assignment.unassign", "assignment",
-                                  request.manager_user_id,
-                                  {"removed": [_assignment_dict(a) for a in removed]}, None,
-                                  request.reason)
-                await self.outbox.record(session, ASSIGNMENT_CHANGED,
-                                         events_pb2.AssignmentChanged(
-                                             kind=events_pb2.ASSIGNMENT_CHANGE_KIND_UNASSIGNED,
-                                             removed=removed,
-                                             from_manager_user_id=request.manager_user_id,
-                                             reason=request.reason), request.manager_user_id)
-        return removed
 
-    async def list_assignments(self, request: identity_pb2.ListAssignmentsRequest, size: int):
-        principal = current_principal()
-        async with self.db.read() as session:
-            current = await self._current(session, principal)
-            visibility = await self._visibility(session, current)
-            query = select(AssignmentRow).order_by(AssignmentRow.created_at,
-                                                   AssignmentRow.dealer_id,
-                                                   AssignmentRow.product_line)
-            if not visibility.everything:
-                query = query.where(or_(AssignmentRow.dealer_id.in_(visibility.dealer_ids),
-                                        AssignmentRow.manager_user_id == current.user_id))
-            if request.manager_user_id:
-                query = query.where(AssignmentRow.manager_user_id == request.manager_user_id)
-            if request.dealer_id:
-                query = query.where(AssignmentRow.dealer_id == request.dealer_id)
-            if request.product_line:
-                query = query.where(AssignmentRow.product_line == request.product_line)
-            rows = [assignment_to_proto(r) for r in (await session.scalars(query)).all()]
-        return paginate(rows, request.page.page_token, size)
+def _snapshots(assignments: list[Assignment]) -> list[dict]:
+    return [assignment.snapshot() for assignment in assignments]
 
-    async def transfer_assignments(self, request: identity_pb2.TransferAssignmentsRequest):
-        principal = current_principal()
-        async with self.db.write() as session:
-            if request.dealer_ids:
-                visibility = await self._visibility(session, principal)
-                for index, dealer_id in enumerate(request.dealer_ids):
-                    row = await session.get(OrgUnitRow, dealer_id)
-                    if row is None or row.kind != OrgKind.DEALER or not visibility.sees(row):
-                        raise NotFound(f"dealer {dealer_id} not found", violations=[
-                            FieldViolation(f"dealer_ids[{index}]", "not found")])
-            self._require_admin(principal, "transfer assignments")
-            source = await session.get(UserRow, request.from_manager_user_id) \
-                if request.from_manager_user_id else None
-            if source is None:
-                raise InvalidArgument.field("from_manager_user_id", "must name a user")
-            held = await self._transfer(session, source.id, request.to_manager_user_id,
-                                        list(request.dealer_ids), list(request.product_lines),
-                                        request.reason, field="to_manager_user_id")
-        return held
 
-    async def _transfer(self, session, from_id: str, to_id: str, dealer_ids: list[str],
-                        product_lines: list[str], reason: str, field: str):
-        if to_id == from_id:
-            raise InvalidArgument.field(field, "must name another user")
-        successor = await self._channel_manager(session, to_id, field)
-        query = select(AssignmentRow).where(AssignmentRow.manager_user_id == from_id)
+async def assign_dealers(manager_user_id: str, dealer_ids: list[str],
+                         product_lines: list[str], reason: str, *, who: Principal,
+                         uow: IdentityUnitOfWork, clock: Clock,
+                         ids: IdSource) -> list[Assignment]:
+    """Assign the dealers to the channel manager for the product lines (all the dealer
+    carries when none are named). Returns every named assignment, new or held before."""
+    async with uow:
+        dealers = await _assigning(uow, who, dealer_ids)
+        manager = await _channel_manager(uow, manager_user_id, "manager_user_id")
+        result: list[Assignment] = []
+        added: list[Assignment] = []
+        for dealer in dealers:
+            lines = tuple(dict.fromkeys(product_lines)) or dealer.product_lines
+            for index, line in enumerate(lines):
+                if line not in dealer.product_lines:
+                    raise InvalidArgument.field(
+                        f"product_lines[{index}]",
+                        f"dealer {dealer.name} does not carry product line {line}")
+                held = await uow.assignments.get((manager.id, dealer.id, line))
+                if held is None:
+                    held = Assignment(manager.id, dealer.id, line, clock.now(), who.subject)
+                    await uow.assignments.add(held)
+                    added.append(held)
+                result.append(held)
+        if added:
+            await audit(uow, "assignment.assign", "assignment", manager.id, None,
+                        {"added": _snapshots(added)}, reason, who=who, clock=clock, ids=ids)
+            uow.events.record(ASSIGNMENT_CHANGED, messages.assignment_changed(
+                AssignmentChange.ASSIGNED, added=added, to_manager_user_id=manager.id,
+                reason=reason), manager.id)
+        await uow.commit()
+    return result
+
+
+async def unassign_dealers(manager_user_id: str, dealer_ids: list[str],
+                           product_lines: list[str], reason: str, *, who: Principal,
+                           uow: IdentityUnitOfWork, clock: Clock,
+                           ids: IdSource) -> list[Assignment]:
+    """Remove the manager's assignments of the dealers (for the product lines, where
+    named); returns those removed."""
+    async with uow:
+        dealers = await _assigning(uow, who, dealer_ids)
+        removed = await uow.assignments.of_manager(
+            manager_user_id, [dealer.id for dealer in dealers], product_lines)
+        for assignment in removed:
+            await uow.assignments.remove(assignment)
+        if removed:
+            await audit(uow, "assignment.unassign", "assignment", manager_user_id,
+                        {"removed": _snapshots(removed)}, None, reason, who=who, clock=clock,
+                        ids=ids)
+            uow.events.record(ASSIGNMENT_CHANGED, messages.assignment_changed(
+                AssignmentChange.UNASSIGNED, removed=removed,
+                from_manager_user_id=manager_user_id, reason=reason), manager_user_id)
+        await uow.commit()
+    return removed
+
+
+async def list_assignments(which: AssignmentFilter, page: PageRequest, *, who: Principal,
+                           uow: IdentityUnitOfWork) -> Page[Assignment]:
+    """The assignments (of those ``which`` selects) of the dealers ``who`` may see, and
+    its own."""
+    async with uow.read():
+        now = await as_now(uow, who)
+        seen = await visibility(uow, now)
+        if not seen.everything:
+            which = replace(which, dealer_ids=seen.dealer_ids, or_manager_user_id=now.user_id)
+        return await uow.assignments.page(which, page)
+
+
+async def transfer_assignments(from_manager_user_id: str, to_manager_user_id: str,
+                               dealer_ids: list[str], product_lines: list[str], reason: str,
+                               *, who: Principal, uow: IdentityUnitOfWork, clock: Clock,
+                               ids: IdSource) -> list[Assignment]:
+    """Move a manager's assignments (of the dealers and product lines, where named) to
+    another channel manager; HQ admins only."""
+    async with uow:
         if dealer_ids:
-            query = query.where(AssignmentRow.dealer_id.in_(dealer_ids))
-        if product_lines:
-            query = query.where(AssignmentRow.product_line.in_(product_lines))
-        rows = (await session.scalars(query)).all()
-        removed = [assignment_to_proto(r) for r in rows]
-        now = datetime.now(UTC)
-        actor = current_principal().subject
-        added = []
-        for row in rows:
-            key = (successor.id, row.dealer_id, row.product_line)
-            await session.delete(row)
-            await session.flush()
-            if await session.get(AssignmentRow, key) is None:
-                session.add(AssignmentRow(manager_user_id=successor.id, dealer_id=row.dealer_id,
-                                          product_line=row.product_line, created_at=now,
-                                          assigned_by=actor))
-            added.append(identity_pb2.Assignment(manager_user_id=successor.id,
-                                                 dealer_id=row.dealer_id,
-                                                 product_line=row.product_line,
-                                                 assigned_by=actor))
-        for assignment in added:
-            stamp(assignment.assigned_at, now)
-        await session.flush()
-        if rows:
-            await self._audit(session, "assignment.transfer", "assignment", from_id,
-                              {"manager_user_id": from_id,
-                               "assignments": [_assignment_dict(a) for a in removed]},
-                              {"manager_user_id": successor.id,
-                               "assignments": [_assignment_dict(a) for a in added]}, reason)
-            await self.outbox.record(session, ASSIGNMENT_CHANGED,
-                                     events_pb2.AssignmentChanged(
-                                         kind=events_pb2.ASSIGNMENT_CHANGE_KIND_TRANSFERRED,
-                                         added=added, removed=removed,
-                                         from_manager_user_id=from_id,
-                                         to_manager_user_id=successor.id, reason=reason), from_id)
-        return added
+            await visible_dealers(uow, who, dealer_ids)
+        require_admin(who, "transfer assignments")
+        source = await uow.users.get(from_manager_user_id) if from_manager_user_id else None
+        if source is None:
+            raise InvalidArgument.field("from_manager_user_id", "must name a user")
+        moved = await hand_over(uow, source.id, to_manager_user_id, dealer_ids, product_lines,
+                                reason, field="to_manager_user_id", who=who, clock=clock,
+                                ids=ids)
+        await uow.commit()
+    return moved
 
 
-def _assignment_dict(assignment: identity_pb2.Assignment) -> dict:
-    return {"manager_user_id": assignment.manager_user_id, "dealer_id": assignment.dealer_id,
-            "product_line": assignment.product_line}
+async def hand_over(uow: IdentityUnitOfWork, from_id: str, to_id: str, dealer_ids: list[str],
+                    product_lines: list[str], reason: str, *, field: str, who: Principal,
+                    clock: Clock, ids: IdSource) -> list[Assignment]:
+    """Inside the caller's unit of work: the assignments of ``from_id`` pass to the
+    channel manager ``to_id`` (named in the request as ``field``). Returns them as the
+    successor now holds them."""
+    if to_id == from_id:
+        raise InvalidArgument.field(field, "must name another user")
+    successor = await _channel_manager(uow, to_id, field)
+    held = await uow.assignments.of_manager(from_id, dealer_ids, product_lines)
+    moved = [Assignment(successor.id, assignment.dealer_id, assignment.product_line,
+                        clock.now(), who.subject) for assignment in held]
+    for before, after in zip(held, moved, strict=True):
+        await uow.assignments.remove(before)
+        if await uow.assignments.get(after.key) is None:
+            await uow.assignments.add(after)
+    if held:
+        await audit(uow, "assignment.transfer", "assignment", from_id,
+                    {"manager_user_id": from_id, "assignments": _snapshots(held)},
+                    {"manager_user_id": successor.id, "assignments": _snapshots(moved)},
+                    reason, who=who, clock=clock, ids=ids)
+        uow.events.record(ASSIGNMENT_CHANGED, messages.assignment_changed(
+            AssignmentChange.TRANSFERRED, added=moved, removed=held, from_manager_user_id=from_id,
+            to_manager_user_id=successor.id, reason=reason), from_id)
+    return moved

@@ -1,44 +1,18 @@
-"""The audit trail, read by HQ admins: who changed what, before and after, and why."""
+"""The audit trail, read by HQ admins: who changed what, before and after, and why.
+(Every change writes its entry through ``access.audit``, in its own transaction.)"""
 
 from __future__ import annotations
 
-from datetime import UTC
-
-from qudao.identity.v1 import identity_pb2
-from sqlalchemy import func, select
-
-from services.identity.adapters.orm import AuditRow
-from services.identity.usecases.common import UseCaseBase, stamp
-from shared.context import current_principal
-from shared.pagination import decode_page_token, encode_page_token
+from services.identity.domain.model import AuditEntry, AuditFilter
+from services.identity.usecases.access import require_admin
+from services.identity.usecases.ports import IdentityUnitOfWork
+from shared.context import Principal
+from shared.pagination import Page, PageRequest
 
 
-class AuditUseCases(UseCaseBase):
-    async def list_audit_events(self, request: identity_pb2.ListAuditEventsRequest, size: int):
-        principal = current_principal()
-        self._require_admin(principal, "read the audit trail")
-        offset = decode_page_token(request.page.page_token)
-        query = select(AuditRow).order_by(AuditRow.occurred_at.desc(), AuditRow.id)
-        for column, value in ((AuditRow.actor, request.actor),
-                              (AuditRow.target_type, request.target_type),
-                              (AuditRow.target_id, request.target_id),
-                              (AuditRow.action, request.action)):
-            if value:
-                query = query.where(column == value)
-        if request.HasField("occurred_after"):
-            query = query.where(AuditRow.occurred_at >= request.occurred_after.ToDatetime(UTC))
-        if request.HasField("occurred_before"):
-            query = query.where(AuditRow.occurred_at < request.occurred_before.ToDatetime(UTC))
-        async with self.db.read() as session:
-            total = await session.scalar(select(func.count()).select_from(
-                query.order_by(None).subquery()))
-            rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
-        events = []
-        for row in rows[:size]:
-            event = identity_pb2.AuditEvent(
-                id=row.id, actor=row.actor, action=row.action, target_type=row.target_type,
-                target_id=row.target_id, before_json=row.before_json, after_json=row.after_json,
-                reason=row.reason, request_id=row.request_id)
-            stamp(event.occurred_at, row.occurred_at)
-            events.append(event)
-        return events, encode_page_token(offset + size) if len(rows) > size else "", total
+async def list_audit_events(which: AuditFilter, page: PageRequest, *, who: Principal,
+                            uow: IdentityUnitOfWork) -> Page[AuditEntry]:
+    """Newest first."""
+    require_admin(who, "read the audit trail")
+    async with uow.read():
+        return await uow.audit.page(which, page)

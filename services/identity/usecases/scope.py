@@ -1,46 +1,35 @@
 """ResolveScope: the dealers a user may act on, asked by every other service on each
-call, so answers are cached until the next audited change commits."""
+call (through its own cache), so answers are kept here too until the next change."""
 
 from __future__ import annotations
 
-import time
-
-from qudao.identity.v1 import identity_pb2
-
-from services.identity.adapters.orm import UserRow
-from services.identity.domain.rules import Role
-from services.identity.usecases.common import UseCaseBase
-from shared.context import current_principal
+from services.identity.domain.rules import Role, ScopeAnswer
+from services.identity.usecases.access import as_now, scope_of
+from services.identity.usecases.ports import IdentityUnitOfWork, ScopeCache
+from shared.context import Principal
 from shared.errors import NotFound, PermissionDenied
 
-SCOPE_CACHE_SECONDS = 60.0
-SCOPE_CACHE_ENTRIES = 10_000
 
-
-class ScopeUseCases(UseCaseBase):
-    async def resolve_scope(self, user_id: str, action: str, product_line: str = ""
-                            ) -> identity_pb2.ResolveScopeResponse:
-        principal = current_principal()
-        if user_id and user_id != principal.user_id and not principal.has_role(Role.HQ_ADMIN):
-            raise PermissionDenied("only HQ admins resolve another user's scope")
-        key = (user_id or principal.user_id or principal.subject, action, product_line)
-        generation = self._scope_generation
-        cached = self._scope_cache.get(key)
-        if cached is not None and cached[0] == generation and cached[1] > time.monotonic():
-            return cached[2]
-        async with self.db.read() as session:
-            if user_id and user_id != principal.user_id:
-                user = await session.get(UserRow, user_id)
-                if user is None:
-                    raise NotFound(f"user {user_id} not found")
-                principal = self._principal(user, await self._dealer_of(session, user.org_unit_id))
-            principal = await self._current(session, principal)
-            scope = await self._scope(session, principal, action, product_line)
-        response = identity_pb2.ResolveScopeResponse(all_dealers=scope.all_dealers,
-                                                     dealer_ids=sorted(scope.dealer_ids))
-        if len(self._scope_cache) > SCOPE_CACHE_ENTRIES:
-            self._scope_cache.clear()
-        # Stored under the generation read before the queries: a change committed while
-        # they ran makes this entry stale at once.
-        self._scope_cache[key] = (generation, time.monotonic() + SCOPE_CACHE_SECONDS, response)
-        return response
+async def resolve_scope(user_id: str, action: str, product_line: str, *, who: Principal,
+                        uow: IdentityUnitOfWork, scope_cache: ScopeCache) -> ScopeAnswer:
+    """The scope of ``who`` (or, for an HQ admin, of the user ``user_id``) for the action
+    and, for a channel manager, the product line."""
+    if user_id and user_id != who.user_id and not who.has_role(Role.HQ_ADMIN):
+        raise PermissionDenied("only HQ admins resolve another user's scope")
+    key = (user_id or who.user_id or who.subject, action, product_line)
+    generation = scope_cache.generation
+    cached = scope_cache.answer(key)
+    if cached is not None:
+        return cached
+    async with uow.read():
+        principal = who
+        if user_id and user_id != who.user_id:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise NotFound(f"user {user_id} not found")
+            principal = user.principal
+        scope = await scope_of(uow, await as_now(uow, principal), action, product_line)
+    # Kept under the generation read before the queries: a change committed while they
+    # ran makes this answer stale at once.
+    scope_cache.remember(key, generation, scope)
+    return scope
