@@ -20,14 +20,16 @@ from tests.identity.helpers import Admin, fields_of
 from tests.world import STAFF_PASSWORD
 
 
-async def test_bad_users_tokens_and_credentials(suite):
+async def test_bad_users_and_tokens_are_refused_with_the_reason(suite):
+    """Through the gateway: a refused user names its field (nothing written), an expired
+    or tampered token is 401 with its reason. (Who may create whom, password rules and
+    lockout are tested on the use cases, tests/service/identity.)"""
     admin = await Admin.login(suite)
     try:
         region = await admin.region("east", "华东")
         dealer = await admin.dealer(1, region["id"])
         await admin.user("dealer1.sales", ["dealer_sales"], dealer["id"])
         users_before = (await admin.ok("GET", "/api/v1/users"))["page"]["total_size"]
-
         duplicate = await admin.http.post("/api/v1/users", json={
             "username": "Dealer1.Sales", "password": STAFF_PASSWORD,
             "roles": ["dealer_sales"], "org_unit_id": dealer["id"]})
@@ -36,35 +38,29 @@ async def test_bad_users_tokens_and_credentials(suite):
             "username": "weakling", "password": "password", "roles": ["dealer_sales"],
             "org_unit_id": dealer["id"]})
         assert weak.status_code == 400 and set(fields_of(weak.json())) == {"password"}
-        wrong_kind = await admin.http.post("/api/v1/users", json={
-            "username": "misplaced", "password": STAFF_PASSWORD, "roles": ["finance"],
-            "org_unit_id": dealer["id"]})
-        assert wrong_kind.status_code == 400 and fields_of(wrong_kind.json()) == ["roles"]
         assert (await admin.ok("GET", "/api/v1/users"))["page"]["total_size"] == users_before
+        sales = await admin.ok("GET", "/api/v1/users", params={"role": "dealer_sales"})
+        assert [u["username"] for u in sales["users"]] == ["dealer1.sales"]
 
-        # Expired and tampered tokens.
         issuer = TokenIssuer(suite.private_key.read_bytes(), ttl_seconds=60)
         expired, _ = issuer.issue(Principal(subject="user:x", user_id="x"),
                                   now=time.time() - 3600)
         async with suite.client(expired) as client:
             response = await client.get("/api/v1/org-units")
-        assert response.status_code == 401 and response.json()["reason"] == "TOKEN_EXPIRED"
+            assert response.status_code == 401 and response.json()["reason"] == "TOKEN_EXPIRED"
+            me = await client.get("/api/v1/auth/me")
+            assert me.status_code == 401 and me.json()["reason"] == "TOKEN_EXPIRED"
         head, payload, signature = admin.token.split(".")
         flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
         for tampered in (f"{head}.{payload}.{flipped}", f"{head}.{payload[:-1]}x.{signature}"):
             async with suite.client(tampered) as client:
                 response = await client.get("/api/v1/org-units")
             assert response.status_code == 401 and response.json()["reason"] == "TOKEN_INVALID"
-
-        # Lockout after repeated failures, even with the right password afterwards.
         async with suite.client() as client:
-            for _ in range(5):
-                response = await client.post("/api/v1/auth/login", json={
-                    "username": "dealer1.sales", "password": "wrong-Passw0rd!"})
-                assert response.status_code == 401
             response = await client.post("/api/v1/auth/login", json={
-                "username": "dealer1.sales", "password": STAFF_PASSWORD})
-            assert response.status_code == 401 and response.json()["reason"] == "LOCKED_OUT"
+                "username": "dealer1.sales", "password": "wrong-Passw0rd!"})
+            assert response.status_code == 401 and response.json()["reason"] == \
+                "BAD_CREDENTIALS"
     finally:
         await admin.aclose()
 
@@ -96,9 +92,6 @@ async def test_refresh_logout_and_password_change(suite):
         wrong = await client.post("/api/v1/auth/password", json={
             "current_password": "nope-Passw0rd!", "new_password": "New-Passw0rd!2"})
         assert wrong.status_code == 400 and fields_of(wrong.json()) == ["current_password"]
-        weak = await client.post("/api/v1/auth/password", json={
-            "current_password": STAFF_PASSWORD, "new_password": "short"})
-        assert weak.status_code == 400 and set(fields_of(weak.json())) == {"new_password"}
         changed = await client.post("/api/v1/auth/password", json={
             "current_password": STAFF_PASSWORD, "new_password": "New-Passw0rd!2"})
         assert changed.status_code == 204
@@ -106,55 +99,6 @@ async def test_refresh_logout_and_password_change(suite):
         assert (await client.post("/api/v1/auth/refresh", json={
             "refresh_token": second["refresh_token"]})).status_code == 401
     assert await suite.login("fin.one", "New-Passw0rd!2")
-
-
-async def test_dealer_admin_manages_own_staff_and_erp_is_narrow(suite):
-    admin = await Admin.login(suite)
-    try:
-        region = await admin.region("east", "华东")
-        own = await admin.dealer(1, region["id"])
-        other = await admin.dealer(2, region["id"])
-        await admin.user("own.admin", ["dealer_admin"], own["id"])
-        other_staff = await admin.user("other.sales", ["dealer_sales"], other["id"])
-        await admin.user("erp.feed", ["service_erp"], await admin.hq_id())
-    finally:
-        await admin.aclose()
-    dealer_admin = suite.client(await suite.login("own.admin", STAFF_PASSWORD))
-    async with dealer_admin:
-        created = await dealer_admin.post("/api/v1/users", json={
-            "username": "own.sales", "password": STAFF_PASSWORD, "roles": ["dealer_sales"],
-            "org_unit_id": own["id"]})
-        assert created.status_code == 201, created.text
-        staff = created.json()
-        elsewhere = await dealer_admin.post("/api/v1/users", json={
-            "username": "sneaky", "password": STAFF_PASSWORD, "roles": ["dealer_sales"],
-            "org_unit_id": other["id"]})
-        assert elsewhere.status_code == 404
-        too_much = await dealer_admin.put(f"/api/v1/users/{staff['id']}/roles",
-                                          json={"roles": ["hq_admin"]})
-        assert too_much.status_code == 403
-        promoted = await dealer_admin.put(f"/api/v1/users/{staff['id']}/roles",
-                                          json={"roles": ["dealer_admin", "dealer_sales"]})
-        assert promoted.status_code == 200 and promoted.json()["roles"] == [
-            "dealer_admin", "dealer_sales"]
-        assert (await dealer_admin.get(f"/api/v1/users/{other_staff['id']}")).status_code == 404
-        listed = (await dealer_admin.get("/api/v1/users")).json()["users"]
-        assert {u["username"] for u in listed} == {"own.admin", "own.sales"}
-        gone = await dealer_admin.post(f"/api/v1/users/{staff['id']}/deactivate", json={})
-        assert gone.status_code == 200 and gone.json()["active"] is False
-        assert (await dealer_admin.post(f"/api/v1/users/{other_staff['id']}/deactivate",
-                                        json={})).status_code == 404
-    async with suite.client(await suite.login("erp.feed", STAFF_PASSWORD)) as erp:
-        feeds = (await erp.get("/api/v1/scope", params={"action": "shipment.record"})).json()
-        assert feeds["all_dealers"] is True
-        approve = (await erp.get("/api/v1/scope",
-                                 params={"action": "registration.approve"})).json()
-        assert approve == {"all_dealers": False, "dealer_ids": []}
-        assert (await erp.post("/api/v1/org-units", json={
-            "kind": "region", "name": "x", "region_code": "x"})).status_code == 403
-        assert (await erp.get("/api/v1/audit-events")).status_code == 403
-        assert [u["username"] for u in (await erp.get("/api/v1/users")).json()["users"]] == [
-            "erp.feed"]
 
 
 async def test_deactivated_users_token_fails_within_a_second_everywhere(suite):
