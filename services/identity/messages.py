@@ -95,7 +95,7 @@ def tag_to_proto(tag: TagCount) -> identity_pb2.Tag:
 
 def scope_to_proto(scope: ScopeAnswer) -> identity_pb2.ResolveScopeResponse:
     return identity_pb2.ResolveScopeResponse(all_dealers=scope.all_dealers,
-                                             dealer_ids=sorted(scope.dealer_ids))
+                                             dealer_ids=scope.ordered_ids)
 
 
 def login_to_proto(session: Session, now: datetime) -> identity_pb2.LoginResponse:

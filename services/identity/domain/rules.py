@@ -7,6 +7,7 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from stdnum.cn import uscc
 
@@ -100,6 +101,12 @@ class LoginState:
 class ScopeAnswer:
     all_dealers: bool
     dealer_ids: frozenset[str]
+
+    @cached_property
+    def ordered_ids(self) -> tuple[str, ...]:
+        """The dealer ids in order, sorted once per answer (a cached answer is sent many
+        times, with thousands of ids for a region manager)."""
+        return tuple(sorted(self.dealer_ids))
 
 
 def erp_may(action: str) -> bool:
