@@ -260,6 +260,11 @@ class SqlUsers:
     async def by_username(self, username: str) -> User | None:
         return await self._one(_USERS.where(UserRow.username == username))
 
+    async def get_for_update(self, user_id: str) -> User | None:
+        # A row lock on PostgreSQL; SQLite renders no FOR UPDATE (its writer is one at a
+        # time anyway).
+        return await self._one(_USERS.where(UserRow.id == user_id).with_for_update(of=UserRow))
+
     async def add(self, user: User) -> None:
         self.session.add(UserRow(id=user.id, **_user_columns(user)))
         try:

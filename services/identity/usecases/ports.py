@@ -82,6 +82,9 @@ class UserRepository(Protocol):
 
     async def by_username(self, username: str) -> User | None: ...
 
+    async def get_for_update(self, user_id: str) -> User | None:
+        """The user, locked against concurrent changes until the transaction ends."""
+
     async def add(self, user: User) -> None:
         """Raises AlreadyExists (username) when the username is taken."""
 

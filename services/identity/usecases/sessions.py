@@ -75,7 +75,8 @@ async def login(username: str, password: str, *, uow: IdentityUnitOfWork,
     checked = user.password_hash
     matches = await passwords.verify(checked, password)
     async with uow:
-        user = await uow.users.get(user.id)
+        # Judged against the user as it is now (locked: concurrent failures all count).
+        user = await uow.users.get_for_update(user.id)
         if user is None or user.password_hash != checked:
             raise _bad_credentials()
         _refuse_if_closed(user, clock)

@@ -144,6 +144,9 @@ class FakeUsers:
     async def by_username(self, username):
         return next((u for u in self.users.values() if u.username == username), None)
 
+    async def get_for_update(self, user_id):
+        return self.users.get(user_id)
+
     async def add(self, user):
         if await self.by_username(user.username) is not None:
             raise _taken("username")
