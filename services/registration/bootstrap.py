@@ -1,21 +1,30 @@
 """The one place the registration service's real adapters are wired (options:
-services/registration/settings.py)."""
+services/registration/settings.py): the use cases' collaborators (``Deps``), the
+servicer, the consumers, and the workers that run use cases on a timer (the scheduler
+of what time changes, the name index refresher)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
-from qudao.identity.v1 import identity_pb2_grpc
 from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
 
-from services.registration.adapters.name_index import load_index
+from services.registration.adapters import letters, places
+from services.registration.adapters.identity import IdentityDealers
 from services.registration.adapters.orm import inbox_table, outbox_table
+from services.registration.adapters.uow import SqlRegistrationUnitOfWork
 from services.registration.api.grpc import RegistrationServicer
 from services.registration.consumers import SUBSCRIPTIONS
-from services.registration.service import RegistrationService
 from services.registration.settings import RegistrationSettings
+from services.registration.usecases import names, scheduler
+from services.registration.usecases.ports import Deps
+from shared.clock import SystemClock
 from shared.host import GrpcService, Wiring
+from shared.ids import RandomIds
 from shared.logging import get_logger
 from shared.names.index import NameIndex
 from shared.platform import start_platform
@@ -25,30 +34,58 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 
 
+def every(seconds: float, step: Callable[[], Awaitable[object]], name: str, *,
+          first_wait: bool = False) -> Callable[[], Awaitable[None]]:
+    """A worker running ``step`` every ``seconds``; a failing pass (the database busy or
+    gone) is logged and the next one tries again."""
+    async def worker() -> None:
+        if first_wait:
+            await asyncio.sleep(seconds)
+        while True:
+            try:
+                result = await step()
+                if isinstance(result, dict) and any(result.values()):
+                    log.info(f"{name}_pass", **result)
+            except Exception as exc:
+                log.warning(f"{name}_failed", error=repr(exc))
+            await asyncio.sleep(seconds)
+
+    return worker
+
+
 async def build(settings: RegistrationSettings) -> Wiring:
     policy = settings.policy()
     platform = await start_platform(settings, outbox_table)
-    db = platform.db
-    index = NameIndex()
-    loaded = await load_index(index, db)
+    deps = Deps(
+        uow=partial(SqlRegistrationUnitOfWork, platform.db, platform.outbox),
+        uow_in=lambda session: SqlRegistrationUnitOfWork(platform.db, platform.outbox,
+                                                         joined=session),
+        clock=SystemClock(),
+        ids=RandomIds(),
+        scopes=platform.scopes,
+        identity=IdentityDealers(platform.identity),
+        names=NameIndex(),
+        places=places,
+        letters=letters,
+        policy=policy,
+    )
+    loaded = await names.load_names(uow=deps.uow(), names=deps.names, clock=deps.clock)
     # The index is millions of long-lived objects: keep them out of the cyclic garbage
     # collector's full passes, which would otherwise stall requests for a long time.
     gc.collect()
     gc.freeze()
     log.info("name_index_loaded", customers=loaded)
-    service = RegistrationService(db, platform.outbox, platform.scopes,
-                                  identity_pb2_grpc.IdentityServiceStub(platform.identity),
-                                  index, policy)
-    refresh = settings.index_refresh_seconds
-
-    async def refresher() -> None:
-        await service.run_index_refresher(refresh)
-
     return platform.wiring(
         GrpcService(
             registration_pb2_grpc.add_RegistrationServiceServicer_to_server,
-            RegistrationServicer(service),
+            RegistrationServicer(deps),
             registration_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name),
-        workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, service).run,
-                 service.run_scheduler, refresher],
+        workers=[
+            platform.consumers(inbox_table, SUBSCRIPTIONS, deps).run,
+            every(policy.scheduler_interval_seconds,
+                  partial(scheduler.run_due, uow=deps.uow(), clock=deps.clock), "scheduler"),
+            every(settings.index_refresh_seconds,
+                  partial(names.refresh_names, uow=deps.uow(), names=deps.names,
+                          clock=deps.clock), "name_index_refresh", first_wait=True),
+        ],
     )

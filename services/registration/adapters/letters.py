@@ -5,30 +5,8 @@ no font file is embedded and no PDF library is needed."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Letter:
-    letter_no: str
-    dealer_name: str
-    customer_name: str
-    scope: str  # product line or product
-    department: str
-    valid_from: str
-    valid_to: str
-    owner: str
-    issued_on: str
-
-    def lines(self) -> list[tuple[str, str]]:
-        return [("授权书编号 Letter No.", self.letter_no),
-                ("被授权经销商 Dealer", self.dealer_name),
-                ("授权医院 Hospital", self.customer_name),
-                ("授权产品 Products", self.scope),
-                ("科室 Department", self.department or "全院 all departments"),
-                ("有效期 Valid", f"{self.valid_from} 至 {self.valid_to}"),
-                ("渠道经理 Channel manager", self.owner),
-                ("出具日期 Issued", self.issued_on)]
+from services.registration.domain.authorizations import Letter
 
 
 def to_xlsx(letter: Letter) -> bytes:

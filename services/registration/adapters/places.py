@@ -9,7 +9,8 @@ import sys
 import threading
 import types
 from collections import Counter
-from dataclasses import dataclass
+
+from services.registration.domain.customers import Placement
 
 _lock = threading.Lock()
 _cpca = None
@@ -40,12 +41,6 @@ def _load():
         _ambiguous = frozenset(name for name, count in names.items() if count > 1)
         _cpca = cpca
         return cpca
-
-
-@dataclass(frozen=True)
-class Placement:
-    code: str  # six digits, or empty when the address cannot be placed
-    problem: str = ""
 
 
 _CODES: frozenset[str] | None = None

@@ -1,137 +1,343 @@
-"""The registration service's gRPC servicer: translate messages, call the use case."""
+"""The registration service's gRPC servicer: translate the request into domain terms,
+call the use case with its collaborators from ``Deps``, translate the answer
+(services/registration/messages.py)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from qudao.common.v1 import page_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 from qudao.registration.v1 import registration_pb2_grpc
 
-from services.registration.service import RegistrationService
+from services.registration import messages as m
+from services.registration.domain.authorizations import AuthorizationQuery, GrantInput
+from services.registration.domain.customers import CustomerQuery, DuplicateQuery
+from services.registration.domain.leads import LeadInput, LeadQuery
+from services.registration.domain.registrations import (
+    AddNote,
+    AdvanceStage,
+    ConflictQuery,
+    FunnelDimension,
+    FunnelQuery,
+    RegistrationQuery,
+    SubmitRegistration,
+)
+from services.registration.usecases import (
+    authorizations,
+    conflicts,
+    customers,
+    leads,
+    pipeline,
+    registrations,
+)
+from services.registration.usecases.ports import Deps
+from shared.context import current_principal
+from shared.convert import to_timestamp
+from shared.pagination import Page, PageRequest
+from shared.tabular import Table, read_table
 
 
-def _page(token: str, total: int) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=token, total_size=total)
+def _page_request(page: page_pb2.PageRequest) -> PageRequest:
+    return PageRequest.of(page.page_size, page.page_token)
+
+
+def _page_info(page: Page) -> page_pb2.PageInfo:
+    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
+
+
+async def _table(request) -> Table:
+    """An import request's file as rows (read off the event loop)."""
+    return await asyncio.to_thread(read_table, request.content, request.filename,
+                                   request.format, request.encoding)
+
+
+def _set(mapping: dict, values) -> frozenset:
+    """Repeated enum values in domain terms; unknown numbers are left out."""
+    return frozenset(mapping[v] for v in values if v in mapping)
 
 
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
-    def __init__(self, service: RegistrationService) -> None:
-        self.service = service
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
 
-    # customers
+    # customers and the duplicate check
+
     async def CreateCustomer(self, request, context):
-        return await self.service.create_customer(request.customer)
+        d = self.deps
+        created = await customers.create_customer(
+            m.customer_input_from_proto(request.customer), who=current_principal(),
+            uow=d.uow(), clock=d.clock, ids=d.ids, names=d.names, places=d.places,
+            policy=d.policy)
+        return pb.CreateCustomerResponse(
+            customer=m.customer_to_proto(created.customer),
+            possible_duplicates=[m.candidate_to_proto(c) for c in created.possible_duplicates])
 
     async def GetCustomer(self, request, context):
-        return pb.GetCustomerResponse(customer=await self.service.get_customer(request.id))
+        customer = await customers.get_customer(request.id, uow=self.deps.uow())
+        return pb.GetCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ListCustomers(self, request, context):
-        items, token, total = await self.service.list_customers(request)
-        return pb.ListCustomersResponse(customers=items, page=_page(token, total))
+        page = await customers.list_customers(
+            CustomerQuery(request.query, request.division_code, request.customer_type),
+            _page_request(request.page), uow=self.deps.uow())
+        return pb.ListCustomersResponse(customers=[m.customer_to_proto(c) for c in page.items],
+                                        page=_page_info(page))
 
     async def UpdateCustomer(self, request, context):
-        return pb.UpdateCustomerResponse(customer=await self.service.update_customer(
-            request.id, request.customer, list(request.update_mask.paths)))
+        d = self.deps
+        customer = await customers.update_customer(
+            request.id, m.customer_input_from_proto(request.customer),
+            list(request.update_mask.paths), who=current_principal(), uow=d.uow(),
+            clock=d.clock, names=d.names, places=d.places, policy=d.policy)
+        return pb.UpdateCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ImportCustomers(self, request, context):
-        return await self.service.import_customers(request)
+        d = self.deps
+        report = await customers.import_customers(
+            await _table(request), dry_run=request.dry_run, who=current_principal(),
+            uow=d.uow(), clock=d.clock, ids=d.ids, names=d.names, places=d.places,
+            policy=d.policy)
+        return m.customers_imported(report)
 
     async def CheckDuplicates(self, request, context):
-        return await self.service.check_duplicates(request)
+        d = self.deps
+        check = await customers.check_duplicates(
+            DuplicateQuery(request.name, request.credit_code, request.address,
+                           request.division_code, request.product_line),
+            who=current_principal(), uow=d.uow(), scopes=d.scopes, names=d.names,
+            places=d.places, policy=d.policy)
+        return m.duplicate_check_to_proto(check)
 
     # registrations
+
     async def SubmitRegistration(self, request, context):
-        return await self.service.submit_registration(request)
+        d = self.deps
+        which = request.WhichOneof("customer")
+        submitted = await registrations.submit_registration(
+            SubmitRegistration(
+                product_line=request.product_line, dealer_id=request.dealer_id,
+                customer_id=request.customer_id if which == "customer_id" else "",
+                new_customer=(m.customer_input_from_proto(request.new_customer)
+                              if which == "new_customer" else None),
+                department=request.department, note=request.note,
+                client_request_id=request.client_request_id),
+            who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids, scopes=d.scopes,
+            identity=d.identity, names=d.names, places=d.places, policy=d.policy)
+        return pb.SubmitRegistrationResponse(
+            registration=m.registration_to_proto(submitted.registration),
+            auto_approved=submitted.auto_approved)
 
     async def GetRegistration(self, request, context):
-        return pb.GetRegistrationResponse(
-            registration=await self.service.get_registration(request.id))
+        registration = await registrations.get_registration(
+            request.id, who=current_principal(), uow=self.deps.uow(), scopes=self.deps.scopes)
+        return pb.GetRegistrationResponse(registration=m.registration_to_proto(registration))
 
     async def RecallRegistration(self, request, context):
-        return pb.RecallRegistrationResponse(
-            registration=await self.service.recall(request.id, request.reason))
+        d = self.deps
+        registration = await registrations.recall(
+            request.id, request.reason, who=current_principal(), uow=d.uow(), clock=d.clock,
+            scopes=d.scopes)
+        return pb.RecallRegistrationResponse(registration=m.registration_to_proto(registration))
 
     async def ApproveRegistration(self, request, context):
+        d = self.deps
+        registration = await registrations.approve(
+            request.id, request.comment, who=current_principal(), uow=d.uow(), clock=d.clock,
+            scopes=d.scopes, policy=d.policy)
         return pb.ApproveRegistrationResponse(
-            registration=await self.service.approve(request.id, request.comment))
+            registration=m.registration_to_proto(registration))
 
     async def RejectRegistration(self, request, context):
-        return pb.RejectRegistrationResponse(
-            registration=await self.service.reject(request.id, request.reason))
+        d = self.deps
+        registration = await registrations.reject(
+            request.id, request.reason, who=current_principal(), uow=d.uow(), clock=d.clock,
+            scopes=d.scopes)
+        return pb.RejectRegistrationResponse(registration=m.registration_to_proto(registration))
 
     async def RenewRegistration(self, request, context):
-        registration, previous = await self.service.renew(request.id, request.reason)
-        response = pb.RenewRegistrationResponse(registration=registration)
-        if previous is not None:
-            response.previous_protected_until.FromDatetime(previous)
-        return response
+        d = self.deps
+        renewed = await registrations.renew(
+            request.id, request.reason, who=current_principal(), uow=d.uow(), clock=d.clock,
+            scopes=d.scopes, policy=d.policy)
+        return pb.RenewRegistrationResponse(
+            registration=m.registration_to_proto(renewed.registration),
+            previous_protected_until=to_timestamp(renewed.previous_protected_until))
 
     async def ListRegistrations(self, request, context):
-        items, token, total = await self.service.list_registrations(request)
-        return pb.ListRegistrationsResponse(registrations=items, page=_page(token, total))
+        page = await registrations.list_registrations(
+            RegistrationQuery(
+                dealer_id=request.dealer_id, customer_id=request.customer_id,
+                product_line=request.product_line,
+                statuses=_set(m.PROTO_TO_STATUS, request.statuses),
+                region_code=request.region_code, approver_user_id=request.approver_user_id,
+                stage=request.stage),
+            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            scopes=self.deps.scopes)
+        return pb.ListRegistrationsResponse(
+            registrations=[m.registration_to_proto(r) for r in page.items],
+            page=_page_info(page))
 
     async def ListExpiringRegistrations(self, request, context):
-        items, token, total = await self.service.list_expiring(request)
-        return pb.ListExpiringRegistrationsResponse(registrations=items,
-                                                    page=_page(token, total))
+        d = self.deps
+        page = await registrations.list_expiring(
+            request.dealer_id, request.within_days, _page_request(request.page),
+            who=current_principal(), uow=d.uow(), clock=d.clock, scopes=d.scopes,
+            policy=d.policy)
+        return pb.ListExpiringRegistrationsResponse(
+            registrations=[m.registration_to_proto(r) for r in page.items],
+            page=_page_info(page))
 
     # conflicts
+
     async def ListConflicts(self, request, context):
-        items, token, total = await self.service.list_conflicts(request)
-        return pb.ListConflictsResponse(conflicts=items, page=_page(token, total))
+        page = await conflicts.list_conflicts(
+            ConflictQuery(status=m.PROTO_TO_CONFLICT.get(request.status),
+                          region_code=request.region_code, product_line=request.product_line,
+                          dealer_id=request.dealer_id),
+            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            scopes=self.deps.scopes)
+        return pb.ListConflictsResponse(conflicts=[m.conflict_to_proto(c) for c in page.items],
+                                        page=_page_info(page))
 
     async def ResolveConflict(self, request, context):
-        return pb.ResolveConflictResponse(conflict=await self.service.resolve_conflict(
-            request.conflict_id, request.winning_registration_id, request.note))
+        d = self.deps
+        view = await conflicts.resolve_conflict(
+            request.conflict_id, request.winning_registration_id, request.note,
+            who=current_principal(), uow=d.uow(), clock=d.clock, scopes=d.scopes,
+            policy=d.policy)
+        return pb.ResolveConflictResponse(conflict=m.conflict_to_proto(view))
 
     # leads
+
     async def CreateLead(self, request, context):
-        return pb.CreateLeadResponse(lead=await self.service.create_lead(request))
+        d = self.deps
+        lead = await leads.create_lead(
+            _lead_input(request), who=current_principal(), uow=d.uow(), clock=d.clock,
+            ids=d.ids, places=d.places, policy=d.policy)
+        return pb.CreateLeadResponse(lead=m.lead_to_proto(lead))
 
     async def ImportLeads(self, request, context):
-        return await self.service.import_leads(request)
+        d = self.deps
+        report = await leads.import_leads(
+            await _table(request), dry_run=request.dry_run, who=current_principal(),
+            uow=d.uow(), clock=d.clock, ids=d.ids, places=d.places, policy=d.policy)
+        return m.leads_imported(report)
 
     async def AssignLead(self, request, context):
-        return pb.AssignLeadResponse(lead=await self.service.assign_lead(
-            request.lead_id, request.dealer_id, request.reason))
+        d = self.deps
+        lead = await leads.assign_lead(
+            request.lead_id, request.dealer_id, request.reason, who=current_principal(),
+            uow=d.uow(), clock=d.clock, scopes=d.scopes, identity=d.identity, policy=d.policy)
+        return pb.AssignLeadResponse(lead=m.lead_to_proto(lead))
 
     async def ClaimLead(self, request, context):
-        lead, registration = await self.service.claim_lead(request.lead_id, request.dealer_id)
-        return pb.ClaimLeadResponse(lead=lead, registration=registration)
+        d = self.deps
+        claimed = await leads.claim_lead(
+            request.lead_id, request.dealer_id, who=current_principal(), uow=d.uow(),
+            clock=d.clock, ids=d.ids, scopes=d.scopes, identity=d.identity, names=d.names,
+            places=d.places, policy=d.policy)
+        return pb.ClaimLeadResponse(lead=m.lead_to_proto(claimed.lead),
+                                    registration=m.registration_to_proto(claimed.registration))
 
     async def ReleaseLead(self, request, context):
-        return pb.ReleaseLeadResponse(lead=await self.service.release_lead(
-            request.lead_id, request.reason))
+        lead = await leads.release_lead(request.lead_id, request.reason,
+                                        who=current_principal(), uow=self.deps.uow(),
+                                        scopes=self.deps.scopes)
+        return pb.ReleaseLeadResponse(lead=m.lead_to_proto(lead))
 
     async def ListLeads(self, request, context):
-        items, token, total = await self.service.list_leads(request)
-        return pb.ListLeadsResponse(leads=items, page=_page(token, total))
+        page = await leads.list_leads(
+            LeadQuery(statuses=_set(m.PROTO_TO_LEAD, request.statuses),
+                      assigned_dealer_id=request.assigned_dealer_id,
+                      division_code=request.division_code, product_line=request.product_line),
+            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            scopes=self.deps.scopes)
+        return pb.ListLeadsResponse(leads=[m.lead_to_proto(lead) for lead in page.items],
+                                    page=_page_info(page))
 
     # pipeline
+
     async def AdvanceStage(self, request, context):
-        return pb.AdvanceStageResponse(registration=await self.service.advance_stage(request))
+        d = self.deps
+        registration = await pipeline.advance_stage(
+            AdvanceStage(request.registration_id, request.stage, request.note,
+                         request.next_step),
+            who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids, scopes=d.scopes,
+            policy=d.policy)
+        return pb.AdvanceStageResponse(registration=m.registration_to_proto(registration))
 
     async def AddNote(self, request, context):
-        return pb.AddNoteResponse(note=await self.service.add_note(request))
+        d = self.deps
+        note = await pipeline.add_note(
+            AddNote(request.registration_id, request.text, request.next_step,
+                    request.next_step_due),
+            who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids, scopes=d.scopes)
+        return pb.AddNoteResponse(note=m.note_to_proto(note))
 
     async def ListNotes(self, request, context):
-        items, token, total = await self.service.list_notes(request)
-        return pb.ListNotesResponse(notes=items, page=_page(token, total))
+        page = await pipeline.list_notes(request.registration_id, _page_request(request.page),
+                                         who=current_principal(), uow=self.deps.uow(),
+                                         scopes=self.deps.scopes)
+        return pb.ListNotesResponse(notes=[m.note_to_proto(n) for n in page.items],
+                                    page=_page_info(page))
 
     async def GetFunnel(self, request, context):
-        return await self.service.funnel(request)
+        funnel = await pipeline.funnel(
+            FunnelQuery(group_by=m.PROTO_TO_DIMENSION.get(request.group_by,
+                                                          FunnelDimension.WHOLE),
+                        region_code=request.region_code, dealer_id=request.dealer_id,
+                        product_line=request.product_line,
+                        approved_from=request.approved_from, approved_to=request.approved_to),
+            who=current_principal(), uow=self.deps.uow(), scopes=self.deps.scopes,
+            policy=self.deps.policy)
+        return m.funnel_to_proto(funnel)
 
     # authorizations
+
     async def GrantAuthorization(self, request, context):
-        return pb.GrantAuthorizationResponse(authorization=await self.service.grant(request))
+        d = self.deps
+        grant = await authorizations.grant(
+            GrantInput(dealer_id=request.dealer_id, product_line=request.product_line,
+                       product_code=request.product_code, customer_id=request.customer_id,
+                       department=request.department, valid_from=request.valid_from,
+                       valid_to=request.valid_to, owner_user_id=request.owner_user_id),
+            who=current_principal(), uow=d.uow(), clock=d.clock, ids=d.ids, scopes=d.scopes,
+            identity=d.identity)
+        return pb.GrantAuthorizationResponse(authorization=m.authorization_to_proto(grant))
 
     async def RevokeAuthorization(self, request, context):
-        return pb.RevokeAuthorizationResponse(
-            authorization=await self.service.revoke(request.id, request.reason))
+        d = self.deps
+        grant = await authorizations.revoke(request.id, request.reason,
+                                            who=current_principal(), uow=d.uow(),
+                                            clock=d.clock, scopes=d.scopes)
+        return pb.RevokeAuthorizationResponse(authorization=m.authorization_to_proto(grant))
 
     async def ListAuthorizations(self, request, context):
-        items, token, total = await self.service.list_authorizations(request)
-        return pb.ListAuthorizationsResponse(authorizations=items, page=_page(token, total))
+        page = await authorizations.list_authorizations(
+            AuthorizationQuery(dealer_id=request.dealer_id, customer_id=request.customer_id,
+                               product_line=request.product_line,
+                               owner_user_id=request.owner_user_id,
+                               statuses=_set(m.PROTO_TO_AUTH, request.statuses),
+                               valid_on=request.valid_on),
+            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            scopes=self.deps.scopes)
+        return pb.ListAuthorizationsResponse(
+            authorizations=[m.authorization_to_proto(a) for a in page.items],
+            page=_page_info(page))
 
     async def ExportAuthorizationLetter(self, request, context):
-        return pb.ExportAuthorizationLetterResponse(
-            file=await self.service.export_letter(request.id, request.format))
+        d = self.deps
+        exported = await authorizations.export_letter(
+            request.id, m.PROTO_TO_EXPORT.get(request.format),
+            who=current_principal(), uow=d.uow(), clock=d.clock, scopes=d.scopes,
+            letters=d.letters)
+        return pb.ExportAuthorizationLetterResponse(file=m.exported_file_to_proto(exported))
+
+
+def _lead_input(request: pb.CreateLeadRequest) -> LeadInput:
+    return LeadInput(customer_id=request.customer_id, customer_name=request.customer_name,
+                     address=request.address, division_code=request.division_code,
+                     product_line=request.product_line, department=request.department,
+                     contact_name=request.contact_name, contact_phone=request.contact_phone,
+                     note=request.note)

@@ -115,6 +115,8 @@ class DealerView:
     region_code: str = ""
     active: bool = True
     managers: dict[str, str] = field(default_factory=dict)  # product line → manager id
+    # When the lead pool last gave this dealer a lead (round-robin among equals).
+    last_lead_assigned_at: datetime | None = None
 
     def covers(self, division_code: str) -> bool:
         return divisions.in_territory(self.division_codes, division_code)

@@ -1,166 +1,145 @@
-"""The sales pipeline of an approved registration: moving it to a later stage shows
-the dealer is working the customer and renews the protection; notes record each step;
-the funnel counts registrations per stage for the managers."""
+"""The sales pipeline of an approved registration: moving it to a later stage shows the
+dealer is working the customer and renews the protection; notes record each step; the
+funnel counts registrations per stage for the managers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
 
-from qudao.registration.v1 import events_pb2
-from qudao.registration.v1 import registration_pb2 as pb
-from sqlalchemy import func, literal_column, select, update
-
-from services.registration.adapters.orm import DealerRow, NoteRow, RegistrationRow
-from services.registration.domain.rules import Status, parse_day
-from services.registration.usecases.common import (
-    PIPELINE,
-    _new_id,
-    _now,
-    _set_ts,
-    page_args,
-    registration_to_proto,
+from services.registration import messages
+from services.registration.domain.registrations import (
+    AddNote,
+    AdvanceStage,
+    Funnel,
+    FunnelDimension,
+    FunnelFilter,
+    FunnelGroup,
+    FunnelQuery,
+    Note,
+    Registration,
 )
-from services.registration.usecases.registrations import RegistrationUseCases
-from shared.context import current_principal
+from services.registration.domain.roles import PIPELINE
+from services.registration.domain.rules import Policy, Status, parse_day
+from services.registration.usecases.ports import RegistrationUnitOfWork
+from services.registration.usecases.registrations import renew_protection
+from shared.clock import Clock
+from shared.context import Principal
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
     collect,
 )
 from shared.events.registration import REGISTRATION_NOTE_ADDED, REGISTRATION_STAGE_ADVANCED
-from shared.pagination import decode_page_token
+from shared.ids import IdSource
+from shared.pagination import Page, PageRequest
+from shared.scope import Scope, Scopes
 
 
-def note_to_proto(row: NoteRow) -> pb.Note:
-    note = pb.Note(id=row.id, registration_id=row.registration_id, text=row.text,
-                   stage=row.stage, next_step=row.next_step, next_step_due=row.next_step_due,
-                   created_by=row.created_by)
-    _set_ts(note.created_at, row.created_at)
+async def _worked(uow: RegistrationUnitOfWork, registration_id: str, scope: Scope,
+                  who: Principal) -> Registration:
+    """A registration the viewer works (the dealer's staff and its managers)."""
+    registration = await uow.registrations.get(registration_id, for_update=True)
+    if registration is None or not scope.allows(registration.dealer_id):
+        raise NotFound(f"registration {registration_id} not found")
+    if not who.has_role(*PIPELINE):
+        raise PermissionDenied("the pipeline is worked by the dealer and its managers")
+    return registration
+
+
+async def advance_stage(cmd: AdvanceStage, *, who: Principal, uow: RegistrationUnitOfWork,
+                        clock: Clock, ids: IdSource, scopes: Scopes,
+                        policy: Policy) -> Registration:
+    """Forward only; each move renews the protection and may note the next step."""
+    target = cmd.stage.strip()
+    if policy.stage_index(target) < 0:
+        raise InvalidArgument.field("stage", f"{target!r} is not a stage; stages are "
+                                             f"{', '.join(policy.stages)}")
+    scope = await scopes.resolve(who, "registration.submit")
+    async with uow:
+        current = await _worked(uow, cmd.registration_id, scope, who)
+        if current.status != Status.APPROVED:
+            raise FailedPrecondition(f"registration {current.id} is {current.status.value}; "
+                                     "only approved registrations move along the pipeline",
+                                     reason="INVALID_STATE")
+        if policy.stage_index(target) <= policy.stage_index(current.stage):
+            raise InvalidArgument.field("stage", f"{target} is not after the current stage "
+                                                 f"{current.stage}")
+        now = clock.now()
+        moved = replace(current, stage=target, next_step=cmd.next_step.strip()
+                        or current.next_step, updated_at=now)
+        await uow.registrations.save(moved)
+        if cmd.note.strip() or cmd.next_step.strip():
+            await uow.notes.add(Note(ids.new_id(), moved.id, cmd.note.strip() or f"→ {target}",
+                                     target, now, who.subject,
+                                     next_step=cmd.next_step.strip()))
+        uow.events.record(REGISTRATION_STAGE_ADVANCED,
+                          messages.stage_advanced(moved, current.stage), moved.id)
+        renewed = await renew_protection(uow, moved, clock=clock, policy=policy)
+        await uow.commit()
+    return renewed.seen_by(await scopes.resolve(who, "registration.read"))
+
+
+async def add_note(cmd: AddNote, *, who: Principal, uow: RegistrationUnitOfWork, clock: Clock,
+                   ids: IdSource, scopes: Scopes) -> Note:
+    """A follow-up (visit, call) on a registration, optionally with the next step."""
+    violations: list[FieldViolation] = []
+    if not cmd.text.strip():
+        violations.append(FieldViolation("text", "is required"))
+    parse_day(cmd.next_step_due, "next_step_due", violations)
+    collect(violations)
+    scope = await scopes.resolve(who, "registration.submit")
+    async with uow:
+        registration = await _worked(uow, cmd.registration_id, scope, who)
+        now = clock.now()
+        note = Note(ids.new_id(), registration.id, cmd.text.strip(), registration.stage, now,
+                    who.subject, next_step=cmd.next_step.strip(),
+                    next_step_due=cmd.next_step_due)
+        await uow.notes.add(note)
+        if note.next_step:
+            registration = replace(registration, next_step=note.next_step, updated_at=now)
+            await uow.registrations.save(registration)
+        uow.events.record(REGISTRATION_NOTE_ADDED,
+                          messages.note_added(note, registration.next_step), registration.id)
+        await uow.commit()
     return note
 
 
-class PipelineUseCases(RegistrationUseCases):
-    async def advance_stage(self, request: pb.AdvanceStageRequest) -> pb.Registration:
-        target = request.stage.strip()
-        if self.policy.stage_index(target) < 0:
-            raise InvalidArgument.field("stage", f"{target!r} is not a stage; stages are "
-                                                 f"{', '.join(self.policy.stages)}")
-        principal = current_principal()
-        async with self.db.write() as session:
-            row = await self._load_registration(session, request.registration_id,
-                                                "registration.submit")
-            if not principal.has_role(*PIPELINE):
-                raise PermissionDenied("the pipeline is worked by the dealer and its managers")
-            if row.status != Status.APPROVED:
-                raise FailedPrecondition(f"registration {row.id} is {row.status}; only "
-                                         "approved registrations move along the pipeline",
-                                         reason="INVALID_STATE")
-            current = self.policy.stage_index(row.stage)
-            if self.policy.stage_index(target) <= current:
-                raise InvalidArgument.field("stage", f"{target} is not after the current stage "
-                                                     f"{row.stage}")
-            previous_stage = row.stage
-            result = await session.execute(
-                update(RegistrationRow).where(RegistrationRow.id == row.id,
-                                              RegistrationRow.stage == previous_stage)
-                .values(stage=target, next_step=request.next_step.strip() or row.next_step,
-                        updated_at=_now()))
-            if result.rowcount != 1:
-                raise FailedPrecondition("the stage changed meanwhile",
-                                         reason="CONCURRENT_CHANGE")
-            await session.refresh(row)
-            if request.note.strip() or request.next_step.strip():
-                session.add(NoteRow(id=_new_id(), registration_id=row.id,
-                                    text=request.note.strip() or f"→ {target}", stage=target,
-                                    next_step=request.next_step.strip(), created_at=_now(),
-                                    created_by=principal.subject))
-            await self._event(session, REGISTRATION_STAGE_ADVANCED,
-                              events_pb2.RegistrationStageAdvanced(
-                                  registration=registration_to_proto(row),
-                                  previous_stage=previous_stage), row.id)
-            await self._renew(session, row, f"pipeline moved to {target}")
-        return registration_to_proto(row, await self._scope("registration.read"))
+async def list_notes(registration_id: str, page: PageRequest, *, who: Principal,
+                     uow: RegistrationUnitOfWork, scopes: Scopes) -> Page[Note]:
+    """Newest first."""
+    scope = await scopes.resolve(who, "registration.read")
+    async with uow.read():
+        registration = await uow.registrations.get(registration_id)
+        if registration is None or not scope.allows(registration.dealer_id):
+            raise NotFound(f"registration {registration_id} not found")
+        return await uow.notes.page(registration_id, page)
 
-    async def add_note(self, request: pb.AddNoteRequest) -> pb.Note:
-        violations = []
-        if not request.text.strip():
-            violations.append(FieldViolation("text", "is required"))
-        parse_day(request.next_step_due, "next_step_due", violations)
-        collect(violations)
-        async with self.db.write() as session:
-            row = await self._load_registration(session, request.registration_id,
-                                                "registration.submit")
-            if not current_principal().has_role(*PIPELINE):
-                raise PermissionDenied("the pipeline is worked by the dealer and its managers")
-            note = NoteRow(id=_new_id(), registration_id=row.id, text=request.text.strip(),
-                           stage=row.stage, next_step=request.next_step.strip(),
-                           next_step_due=request.next_step_due, created_at=_now(),
-                           created_by=current_principal().subject)
-            session.add(note)
-            if request.next_step.strip():
-                row.next_step = request.next_step.strip()
-                row.updated_at = _now()
-            await session.flush()
-            await self._event(session, REGISTRATION_NOTE_ADDED,
-                              events_pb2.RegistrationNoteAdded(note=note_to_proto(note),
-                                                               next_step=row.next_step), row.id)
-        return note_to_proto(note)
 
-    async def list_notes(self, request: pb.ListNotesRequest):
-        size, token = page_args(request.page)
-        async with self.db.read() as session:
-            await self._load_registration(session, request.registration_id,
-                                          "registration.read")
-        query = (select(NoteRow).where(NoteRow.registration_id == request.registration_id)
-                 .order_by(NoteRow.created_at.desc(), NoteRow.id))
-        return await self._page(query, decode_page_token(token), size, note_to_proto)
-
-    async def funnel(self, request: pb.GetFunnelRequest) -> pb.GetFunnelResponse:
-        scope = await self._scope("registration.read")
-        violations: list[FieldViolation] = []
-        start = parse_day(request.approved_from, "approved_from", violations)
-        end = parse_day(request.approved_to, "approved_to", violations)
-        collect(violations)
-        column = {pb.FUNNEL_DIMENSION_REGION: RegistrationRow.region_code,
-                  pb.FUNNEL_DIMENSION_DEALER: RegistrationRow.dealer_id,
-                  pb.FUNNEL_DIMENSION_PRODUCT_LINE: RegistrationRow.product_line}.get(
-            request.group_by)
-        if column is None:  # one group: the whole scope
-            query = (select(literal_column("''").label("key"), RegistrationRow.stage,
-                            func.count()).group_by(RegistrationRow.stage))
-        else:
-            query = (select(column.label("key"), RegistrationRow.stage, func.count())
-                     .group_by(column, RegistrationRow.stage))
-        query = query.where(RegistrationRow.status == Status.APPROVED)
-        if not scope.all_dealers:
-            query = query.where(RegistrationRow.dealer_id.in_(scope.dealer_ids))
-        if request.dealer_id:
-            query = query.where(RegistrationRow.dealer_id == request.dealer_id)
-        if request.region_code:
-            query = query.where(RegistrationRow.region_code == request.region_code)
-        if request.product_line:
-            query = query.where(RegistrationRow.product_line == request.product_line)
-        if start:
-            query = query.where(RegistrationRow.approved_at >= datetime.combine(
-                start, datetime.min.time(), UTC))
-        if end:
-            query = query.where(RegistrationRow.approved_at < datetime.combine(
-                end + timedelta(days=1), datetime.min.time(), UTC))
-        async with self.db.read() as session:
-            rows = (await session.execute(query)).all()
-            names = {}
-            if request.group_by == pb.FUNNEL_DIMENSION_DEALER:
-                names = dict((await session.execute(select(DealerRow.id, DealerRow.name))).all())
-        groups: dict[str, dict[str, int]] = {}
-        for group_key, stage, count in rows:
-            groups.setdefault(group_key or "", {})[stage] = count
-        response = pb.GetFunnelResponse(stages=list(self.policy.stages))
-        for group_key in sorted(groups):
-            counts = groups[group_key]
-            response.groups.append(pb.FunnelGroup(
-                key=group_key, label=names.get(group_key, group_key or "全部"),
-                stages=[pb.FunnelStageCount(stage=s, count=counts.get(s, 0))
-                        for s in self.policy.stages]))
-        return response
+async def funnel(query: FunnelQuery, *, who: Principal, uow: RegistrationUnitOfWork,
+                 scopes: Scopes, policy: Policy) -> Funnel:
+    """Approved registrations per stage, grouped by region, dealer or product line (or
+    the whole scope), within the viewer's scope."""
+    scope = await scopes.resolve(who, "registration.read")
+    violations: list[FieldViolation] = []
+    start = parse_day(query.approved_from, "approved_from", violations)
+    end = parse_day(query.approved_to, "approved_to", violations)
+    collect(violations)
+    which = FunnelFilter(query.group_by, None if scope.all_dealers else scope.dealer_ids,
+                         region_code=query.region_code, dealer_id=query.dealer_id,
+                         product_line=query.product_line, approved_from=start,
+                         approved_to=end)
+    async with uow.read():
+        counts = await uow.registrations.stage_counts(which)
+        labels = {}
+        if query.group_by == FunnelDimension.DEALER:
+            labels = await uow.dealers.names({c.key for c in counts})
+    groups: dict[str, dict[str, int]] = {}
+    for count in counts:
+        groups.setdefault(count.key, {})[count.stage] = count.count
+    return Funnel(policy.stages, tuple(
+        FunnelGroup(key, labels.get(key, key or "全部"),
+                    tuple((stage, groups[key].get(stage, 0)) for stage in policy.stages))
+        for key in sorted(groups)))

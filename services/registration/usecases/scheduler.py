@@ -1,119 +1,110 @@
-"""What time alone changes, run as workers: protections and authorizations lapse,
-unclaimed leads return to the pool, and this replica's name index catches up with the
-customers other replicas wrote."""
+"""What time alone changes (bootstrap runs it as a worker every few seconds): protections
+and authorizations lapse, unclaimed leads return to the pool, future authorizations
+start. Each change reads its row under a lock and checks it is still due, so two
+replicas running this at once never apply one change twice."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from qudao.registration.v1 import events_pb2
-from sqlalchemy import select, update
-
-from services.registration.adapters.name_index import refresh_index
-from services.registration.adapters.orm import AuthorizationRow, LeadRow, RegistrationRow
+from services.registration import messages
+from services.registration.domain.registrations import Notice
 from services.registration.domain.rules import AuthStatus, LeadStatus, Status
-from services.registration.usecases.common import (
-    UseCaseBase,
-    _now,
-    authorization_to_proto,
-    lead_to_proto,
-    registration_to_proto,
-)
-from shared.events.registration import AUTHORIZATION_EXPIRED, LEAD_RETURNED, REGISTRATION_EXPIRED
-from shared.logging import get_logger
+from services.registration.usecases.leads import return_to_pool
+from services.registration.usecases.notices import notify
+from services.registration.usecases.ports import RegistrationUnitOfWork
+from shared.clock import Clock, today
+from shared.events.registration import AUTHORIZATION_EXPIRED, REGISTRATION_EXPIRED
 
-log = get_logger(__name__)
+# Changes per kind and pass; the next pass takes the rest.
+BATCH = 500
 
 
-class SchedulerUseCases(UseCaseBase):
-    async def run_scheduler_once(self) -> dict[str, int]:
-        """Expire protections and authorizations, return overdue leads to the pool. Every
-        change is a conditional UPDATE, so two replicas running this at once never apply
-        one change twice."""
-        now = _now()
-        counts = {"registrations": 0, "leads": 0, "authorizations": 0}
-        async with self.db.read() as session:
-            due = (await session.scalars(select(RegistrationRow.id).where(
-                RegistrationRow.status == Status.APPROVED,
-                RegistrationRow.protected_until < now).limit(500))).all()
-        for registration_id in due:
-            async with self.db.write() as session:
-                result = await session.execute(
-                    update(RegistrationRow).where(RegistrationRow.id == registration_id,
-                                                  RegistrationRow.status == Status.APPROVED,
-                                                  RegistrationRow.protected_until < now)
-                    .execution_options(synchronize_session=False)
-                    .values(status=Status.EXPIRED, active_key=None, decided_by="system",
-                            updated_at=now))
-                if result.rowcount == 1:
-                    row = await session.get(RegistrationRow, registration_id)
-                    await self._event(session, REGISTRATION_EXPIRED,
-                                      events_pb2.RegistrationExpired(
-                                          registration=registration_to_proto(row)), row.id)
-                    await self._notify(session, row.dealer_id, "registration.expired",
-                                       f"{row.customer_name}（{row.product_line}）的保护期已到期，"
-                                       "客户已释放", registration_id=row.id)
-                    counts["registrations"] += 1
-        async with self.db.read() as session:
-            overdue = (await session.scalars(select(LeadRow.id).where(
-                LeadRow.status == LeadStatus.ASSIGNED, LeadRow.claim_deadline < now)
-                .limit(500))).all()
-        for lead_id in overdue:
-            async with self.db.write() as session:
-                lead = await session.get(LeadRow, lead_id)
-                previous = lead.assigned_dealer_id
-                result = await session.execute(
-                    update(LeadRow).where(LeadRow.id == lead_id,
-                                          LeadRow.status == LeadStatus.ASSIGNED,
-                                          LeadRow.claim_deadline < now)
-                    .execution_options(synchronize_session=False)
-                    .values(status=LeadStatus.POOL, assigned_dealer_id="", assigned_at=None,
-                            claim_deadline=None, return_count=LeadRow.return_count + 1))
-                if result.rowcount == 1:
-                    await session.refresh(lead)
-                    await self._event(session, LEAD_RETURNED, events_pb2.LeadReturned(
-                        lead=lead_to_proto(lead), previous_dealer_id=previous,
-                        deadline_passed=True, reason="claim deadline passed"), lead.id)
-                    counts["leads"] += 1
-        today = now.date().isoformat()
-        async with self.db.write() as session:
-            await session.execute(update(AuthorizationRow).where(
-                AuthorizationRow.status == AuthStatus.PENDING,
-                AuthorizationRow.valid_from <= today).values(status=AuthStatus.ACTIVE))
-        async with self.db.read() as session:
-            lapsed = (await session.scalars(select(AuthorizationRow.id).where(
-                AuthorizationRow.status.in_([AuthStatus.ACTIVE, AuthStatus.PENDING]),
-                AuthorizationRow.valid_to < today).limit(500))).all()
-        for grant_id in lapsed:
-            async with self.db.write() as session:
-                result = await session.execute(
-                    update(AuthorizationRow).where(
-                        AuthorizationRow.id == grant_id,
-                        AuthorizationRow.status.in_([AuthStatus.ACTIVE, AuthStatus.PENDING]),
-                        AuthorizationRow.valid_to < today)
-                    .values(status=AuthStatus.EXPIRED))
-                if result.rowcount == 1:
-                    row = await session.get(AuthorizationRow, grant_id)
-                    await self._event(session, AUTHORIZATION_EXPIRED,
-                                      events_pb2.AuthorizationExpired(
-                                          authorization=authorization_to_proto(row)), row.id)
-                    counts["authorizations"] += 1
-        return counts
+async def _each(uow: RegistrationUnitOfWork, keys: list[str],
+                change: Callable[[str], Awaitable[bool]]) -> int:
+    """``change(key)`` for each key in a transaction of its own, kept when it says it
+    changed something; how many did."""
+    changed = 0
+    for key in keys:
+        async with uow:
+            if await change(key):
+                await uow.commit()
+                changed += 1
+    return changed
 
-    async def run_scheduler(self) -> None:
-        while True:
-            try:
-                counts = await self.run_scheduler_once()
-                if any(counts.values()):
-                    log.info("scheduler_pass", **counts)
-            except Exception as exc:  # the database is busy or gone: try next round
-                log.warning("scheduler_failed", error=repr(exc))
-            await asyncio.sleep(self.policy.scheduler_interval_seconds)
 
-    async def run_index_refresher(self, interval: float = 2.0) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await refresh_index(self.index, self.db)
-            except Exception as exc:
-                log.warning("name_index_refresh_failed", error=repr(exc))
+async def expire_protections(*, uow: RegistrationUnitOfWork, clock: Clock,
+                             limit: int = BATCH) -> int:
+    """Approved registrations past their protection expire: the customer is free
+    again, and the dealer is told."""
+    now = clock.now()
+
+    async def expire(registration_id: str) -> bool:
+        current = await uow.registrations.get(registration_id, for_update=True)
+        if not (current and current.status == Status.APPROVED
+                and current.protected_until and current.protected_until < now):
+            return False
+        registration = replace(current, status=Status.EXPIRED, holds_slot=False,
+                               decided_by="system", updated_at=now)
+        await uow.registrations.save(registration)
+        uow.events.record(REGISTRATION_EXPIRED, messages.registration_expired(registration),
+                          registration.id)
+        notify(uow, Notice(registration.dealer_id, "registration.expired",
+                           f"{registration.customer_name}（{registration.product_line}）"
+                           "的保护期已到期，客户已释放", registration_id=registration.id))
+        return True
+
+    async with uow.read():
+        due = await uow.registrations.due_to_expire(now, limit)
+    return await _each(uow, due, expire)
+
+
+async def return_overdue_leads(*, uow: RegistrationUnitOfWork, clock: Clock,
+                               limit: int = BATCH) -> int:
+    """Leads not claimed by their deadline go back to the pool."""
+    now = clock.now()
+
+    async def give_back(lead_id: str) -> bool:
+        lead = await uow.leads.get(lead_id, for_update=True)
+        if not (lead and lead.status == LeadStatus.ASSIGNED
+                and lead.claim_deadline and lead.claim_deadline < now):
+            return False
+        await return_to_pool(uow, lead, deadline_passed=True, reason="claim deadline passed")
+        return True
+
+    async with uow.read():
+        overdue = await uow.leads.overdue(now, limit)
+    return await _each(uow, overdue, give_back)
+
+
+async def start_and_end_authorizations(*, uow: RegistrationUnitOfWork, clock: Clock,
+                                       limit: int = BATCH) -> int:
+    """Pending grants whose first day came become active; grants past their last day
+    expire (with an event). Returns how many expired."""
+    day = today(clock).isoformat()
+
+    async def expire(grant_id: str) -> bool:
+        current = await uow.authorizations.get(grant_id, for_update=True)
+        if not (current and current.status in (AuthStatus.ACTIVE, AuthStatus.PENDING)
+                and current.valid_to < day):
+            return False
+        grant = replace(current, status=AuthStatus.EXPIRED)
+        await uow.authorizations.save(grant)
+        uow.events.record(AUTHORIZATION_EXPIRED, messages.authorization_expired(grant),
+                          grant.id)
+        return True
+
+    async with uow:
+        await uow.authorizations.activate_started(today(clock))
+        await uow.commit()
+    async with uow.read():
+        lapsed = await uow.authorizations.lapsed(today(clock), limit)
+    return await _each(uow, lapsed, expire)
+
+
+async def run_due(*, uow: RegistrationUnitOfWork, clock: Clock) -> dict[str, int]:
+    """One pass of everything due; how many of each changed."""
+    return {"registrations": await expire_protections(uow=uow, clock=clock),
+            "leads": await return_overdue_leads(uow=uow, clock=clock),
+            "authorizations": await start_and_end_authorizations(uow=uow, clock=clock)}
