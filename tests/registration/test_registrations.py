@@ -1,6 +1,8 @@
-"""Registration (报备) through the gateway: duplicate check first, first come wins,
-approval by the channel manager, HQ review of look-alikes, recall and resubmit, the
-pipeline with renewal, and every kind of bad input."""
+"""Registration (报备) end to end through the gateway, on SQLite and PostgreSQL: duplicate
+check first, first come wins, approval by the channel manager, HQ review of look-alikes,
+the pipeline with renewal, the funnel and what each dealer sees. The rules one by one
+(bad input, recall, rejection, the territory rule) are tested on the use cases in
+tests/service/registration/."""
 
 from __future__ import annotations
 
@@ -156,6 +158,10 @@ async def register_approve_and_protect(suite, world):
         assert [(g["key"], [s["count"] for s in g["stages"]]) for g in funnel["groups"]] == [
             (first.id, [0, 1, 0, 0])]
         assert (await dealer2.get("/api/v1/funnel")).json()["groups"] == []
+        by_region = (await hq.get("/api/v1/funnel", params={"group_by": "region"})).json()
+        assert [(g["key"], [s["count"] for s in g["stages"]]) for g in by_region["groups"]] == [
+            ("east", [0, 1, 0, 0])]
+        assert (await hq.get("/api/v1/funnel", params={"group_by": "colour"})).status_code == 422
         expiring = (await dealer1.get("/api/v1/registrations/expiring",
                                       params={"within_days": 365})).json()
         assert [r["id"] for r in expiring["registrations"]] == [registration["id"]]
@@ -168,95 +174,3 @@ async def register_approve_and_protect(suite, world):
         mine = (await dealer2.get("/api/v1/registrations")).json()
         assert {r["dealer_id"] for r in mine["registrations"]} == {second.id}
         assert manager_id
-
-
-async def test_recall_reject_and_resubmit(suite, world):
-    _, manager_token = await channel_manager(suite, world)
-    dealer = world.dealers[0]
-    async with suite.client(dealer.token) as client, suite.client(manager_token) as manager:
-        body = {"product_line": "A系列", "customer": {
-            "name": "上海市第六人民医院", "address": "上海市徐汇区宜山路600号"},
-            "client_request_id": "reg-1"}
-        first = (await client.post("/api/v1/registrations", json=body)).json()
-        assert first["status"] == "submitted"
-        # the same client request id is the same registration
-        assert (await client.post("/api/v1/registrations", json=body)).json()["id"] == first["id"]
-        response = await client.post(f"/api/v1/registrations/{first['id']}/recall",
-                                     json={"reason": "科室写错"})
-        assert response.json()["status"] == "recalled"
-        again = await client.post(f"/api/v1/registrations/{first['id']}/recall", json={})
-        assert again.status_code == 409
-        second = (await client.post("/api/v1/registrations", json={
-            "product_line": "A系列", "customer_id": first["customer_id"],
-            "department": "骨科"})).json()
-        assert second["status"] == "submitted" and second["id"] != first["id"]
-        # the same dealer registering it again while pending is refused, naming it
-        dup = await client.post("/api/v1/registrations", json={
-            "product_line": "A系列", "customer_id": first["customer_id"]})
-        assert dup.status_code == 409
-        assert dup.json()["metadata"]["registration_id"] == second["id"]
-        no_reason = await manager.post(f"/api/v1/registrations/{second['id']}/reject",
-                                       json={})
-        assert no_reason.status_code == 400
-        assert no_reason.json()["errors"][0]["field"] == "reason"
-        rejected = await manager.post(f"/api/v1/registrations/{second['id']}/reject",
-                                      json={"reason": "资料不全"})
-        assert rejected.json()["status"] == "rejected"
-        assert rejected.json()["decision_note"] == "资料不全"
-        # a dealer cannot approve
-        third = (await client.post("/api/v1/registrations", json={
-            "product_line": "A系列", "customer_id": first["customer_id"]})).json()
-        assert (await client.post(f"/api/v1/registrations/{third['id']}/approve",
-                                  json={})).status_code in (403, 404)
-
-
-async def test_bad_input_names_the_field(suite, world):
-    dealer = world.dealers[0]
-    async with suite.client(dealer.token) as client:
-        async def submit(customer: dict, product_line: str = "A系列"):
-            return await client.post("/api/v1/registrations", json={
-                "product_line": product_line, "customer": customer})
-
-        response = await submit({"name": "某医院", "address": "上海市徐汇区",
-                                 "credit_code": "91310000MA1FL8XQ3X"})
-        assert response.status_code == 400
-        assert response.json()["errors"][0]["field"] == "new_customer.credit_code"
-
-        response = await submit({"name": "火星第一医院", "address": "火星基地1号"})
-        assert response.status_code == 400
-        error = response.json()["errors"][0]
-        assert error["field"] == "new_customer.division_code"
-        assert "pick" in error["message"]
-        # an ambiguous district name is not guessed
-        response = await submit({"name": "朝阳医院", "address": "朝阳区工体南路8号"})
-        assert response.json()["errors"][0]["field"] == "new_customer.division_code"
-        # ... but naming the division places it
-        response = await submit({"name": "松江区中心医院", "address": "某某路1号",
-                                 "division_code": "310117"})
-        assert response.status_code == 201, response.text
-
-        response = await submit({"name": " （ ） ", "address": "上海市徐汇区"})
-        assert response.status_code == 400
-        assert response.json()["errors"][0]["field"] == "new_customer.name"
-        assert "normalizes to nothing" in response.json()["errors"][0]["message"]
-
-        response = await submit({"name": "上海市胸科医院", "address": "上海市徐汇区淮海西路241号"},
-                                product_line="B系列")
-        assert response.status_code == 400
-        assert response.json()["errors"][0]["field"] == "product_line"
-        assert response.json()["reason"] == "PRODUCT_LINE_NOT_CARRIED"
-
-        response = await submit({"name": "北京协和医院", "address": "北京市东城区帅府园1号"})
-        assert response.status_code == 409
-        assert response.json()["reason"] == "OUTSIDE_TERRITORY"
-        assert response.json()["errors"][0]["field"] == "division_code"
-
-        response = await client.post("/api/v1/registrations", json={
-            "product_line": "A系列", "customer_id": "nope"})
-        assert response.status_code == 404
-        response = await client.post("/api/v1/registrations", json={
-            "dealer_id": world.dealers[1].id, "product_line": "A系列",
-            "customer": {"name": "上海市胸科医院", "address": "上海市徐汇区"}})
-        assert response.status_code == 404  # another dealer: not found, not forbidden
-        response = await client.post("/api/v1/registrations", json={"product_line": "A系列"})
-        assert response.status_code == 400
