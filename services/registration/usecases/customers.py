@@ -135,16 +135,18 @@ def names_in_memory(names: Names, policy: Policy, normalized: str,
 
 async def find_matches(uow: RegistrationUnitOfWork, names: Names, policy: Policy,
                        normalized: str, credit_code: str | None, city_code: str, *,
-                       exclude: str = "", from_memory: bool = False) -> list[Match]:
+                       exclude: str = "", from_memory: list[Match] | None = None
+                       ) -> list[Match]:
     """Every customer the name or code may duplicate, best first. Writes ask the
-    database for the exact matches; the read-only check may answer them from the index's
-    memory (``from_memory``), which is at most a refresh interval behind."""
+    database for the exact matches; the read-only check answers them from the index's
+    memory (``from_memory``: what ``names_in_memory`` found), which is at most a refresh
+    interval behind."""
     found: list[Match] = []
     if credit_code:
         found += [Match(i, MatchKind.CREDIT_CODE, 10000)
                   for i in await uow.customers.ids_with_credit_code(credit_code)]
-    if from_memory:
-        found += names_in_memory(names, policy, normalized, city_code)
+    if from_memory is not None:
+        found += from_memory
     elif normalized and city_code:
         found += [Match(i, MatchKind.NORMALIZED_NAME, 10000)
                   for i in await uow.customers.ids_named(city_code, normalized)]
@@ -219,11 +221,12 @@ async def check_duplicates(query: DuplicateQuery, *, who: Principal,
         division_code = places.place(query.address).code
     collect(violations)
     city_code = divisions.city_of(division_code)
-    if not credit_code and not names_in_memory(names, policy, normalized, city_code):
+    in_memory = names_in_memory(names, policy, normalized, city_code)
+    if not credit_code and not in_memory:
         return DuplicateCheck(Verdict.NONE, (), normalized, division_code)
     async with uow.read():
         matches = await find_matches(uow, names, policy, normalized, credit_code or None,
-                                     city_code, from_memory=True)
+                                     city_code, from_memory=in_memory)
         candidates = await evidence(uow, matches, query.product_line.strip())
     viewer = await scopes.resolve(who, "registration.read")
     return DuplicateCheck(verdict_of(matches), candidates, normalized,
