@@ -43,15 +43,14 @@ from services.registration.domain.rules import (
 from services.registration.usecases.ports import Deps
 from shared import divisions
 from shared.names.index import NameIndex
-from shared.pagination import Page, PageRequest, page_of
+from shared.pagination import Page, PageRequest, page_of_all
 from shared.testing import FakeClock, FakeScopes, FakeUnitOfWork, SequentialIds
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def paged(items: Iterable, page: PageRequest, key: Callable) -> Page:
-    ordered = sorted(items, key=key)
-    return page_of(ordered[page.offset:page.offset + page.size + 1], page, len(ordered))
+    return page_of_all(sorted(items, key=key), page)
 
 
 def _newest_first(moment: datetime | None) -> float:
