@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import pytest_asyncio
 
@@ -37,9 +39,24 @@ async def shared_world(shared_suite):
     return await build_world(shared_suite)
 
 
+def on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def require_postgres() -> None:
-    if not postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    """Skip a PostgreSQL test on a developer's machine without the server; on CI
+    (``CI=true``, where .ci/run starts it) a missing server fails the test instead."""
+    if postgres_reachable():
+        return
+    message = "PostgreSQL is not reachable at 127.0.0.1:5432"
+    if on_ci():
+        pytest.fail(f"{message}, and CI must run the PostgreSQL tests", pytrace=False)
+    pytest.skip(message)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") is not None:
+        require_postgres()
 
 
 def pytest_configure(config):

@@ -2,13 +2,24 @@
 the state change it describes, and a relay publishes unsent rows to JetStream with
 ``Nats-Msg-Id`` = event id, then marks them sent. A crash between commit and publish
 loses nothing; a repeat publish is dropped by JetStream's duplicate window and, past it,
-by the consumers' inbox."""
+by the consumers' inbox.
+
+Several replicas of a service run a relay each on one database; a row is published by
+one of them only. On PostgreSQL the relay takes its batch inside a transaction that holds
+the outbox's advisory lock (``pg_try_advisory_xact_lock``: one relay at a time, so the
+stream keeps commit order) and locks the rows with ``FOR UPDATE SKIP LOCKED``; the
+transaction stays open until the acks are in and the rows are marked sent, so a relay
+that dies mid-batch releases its claim with its connection. On SQLite (one process per
+database file in the embedded default) relays on the same file take turns on an
+exclusive ``flock`` of a lock file beside it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
@@ -34,6 +45,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.envelope import build_envelope
@@ -52,6 +64,15 @@ OUTBOX_LAG = Gauge(
     "Age of the oldest event not yet published",
     ["producer"],
 )
+OUTBOX_BACKLOG = Gauge(
+    "qudao_outbox_unpublished_events",
+    "Events committed to the outbox and not yet acknowledged by JetStream",
+    ["producer"],
+)
+# A relay holding its claim longer than this (stuck, or cut off from NATS with its
+# transaction open) loses it: PostgreSQL ends the idle transaction and its locks.
+CLAIM_IDLE_TIMEOUT_MS = 30_000
+BACKLOG_REFRESH_SECONDS = 10.0
 
 _BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -185,12 +206,16 @@ class OutboxRelay:
         self.ack_timeout = ack_timeout
         self.retention = retention
         self._last_purge = 0.0
+        self._last_backlog = 0.0
+        # Rows this relay published (acknowledged by JetStream), for tests and logs.
+        self.published = 0
 
     async def run(self) -> None:
         backoff = 0.2
         while True:
             try:
                 published = await self.publish_pending()
+                await self._housekeeping()
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
@@ -203,21 +228,75 @@ class OutboxRelay:
             raise_if_cancelled()
             if published < self.batch_size:
                 await self.outbox.wait_for_work(self.poll_interval)
-            if time.monotonic() - self._last_purge > 3600:
-                await self.purge_published()
+
+    async def _housekeeping(self) -> None:
+        """Now and then: the backlog gauge, and old published rows deleted."""
+        now = time.monotonic()
+        if now - self._last_backlog > BACKLOG_REFRESH_SECONDS:
+            self._last_backlog = now
+            OUTBOX_BACKLOG.labels(self.outbox.producer).set(await self.pending_count())
+        if now - self._last_purge > 3600:
+            await self.purge_published()
 
     async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows if this relay gets the claim; return how many
+        rows the batch had (0 when there was nothing to do or another relay holds it)."""
+        if self.db.is_sqlite:
+            with self._file_claim() as claimed:
+                if not claimed:
+                    return 0
+                async with self.db.read() as session:
+                    rows = await self._unsent(session, lock=False)
+                return await self._publish_rows(rows, None)
+        async with self.db.transaction(write=True) as session:
+            await session.execute(text(
+                f"SET LOCAL idle_in_transaction_session_timeout = {CLAIM_IDLE_TIMEOUT_MS}"))
+            claimed = await session.scalar(
+                select(func.pg_try_advisory_xact_lock(self._lock_key)))
+            if not claimed:
+                return 0
+            rows = await self._unsent(session, lock=True)
+            published = await self._publish_rows(rows, session)
+            await session.commit()
+            return published
+
+    @property
+    def _lock_key(self) -> int:
+        """The outbox's advisory lock key: stable across processes and releases."""
+        return zlib.crc32(f"qudao-outbox:{self.outbox.table.name}".encode())
+
+    @contextlib.contextmanager
+    def _file_claim(self):
+        path = _sqlite_path(self.db.url)
+        if path is None:  # an in-memory database belongs to this process alone
+            yield True
+            return
+        with open(f"{path}.relay-lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    async def _unsent(self, session: AsyncSession, *, lock: bool) -> list:
         table = self.outbox.table
-        async with self.db.read() as session:
-            rows = (
-                await session.execute(
-                    select(table.c.position, table.c.event_id, table.c.subject,
-                           table.c.envelope, table.c.created_at)
-                    .where(table.c.published_at.is_(None))
-                    .order_by(table.c.position)
-                    .limit(self.batch_size)
-                )
-            ).all()
+        query = (select(table.c.position, table.c.event_id, table.c.subject,
+                        table.c.envelope, table.c.created_at)
+                 .where(table.c.published_at.is_(None))
+                 .order_by(table.c.position)
+                 .limit(self.batch_size))
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        return list((await session.execute(query)).all())
+
+    async def _publish_rows(self, rows: list, session: AsyncSession | None) -> int:
+        """Publish ``rows`` and mark the acknowledged ones sent: in ``session`` (the
+        claim's transaction) when given, else in a write transaction of its own."""
+        table = self.outbox.table
         if not rows:
             OUTBOX_LAG.labels(self.outbox.producer).set(0)
             return 0
@@ -244,15 +323,19 @@ class OutboxRelay:
         acked = [row.position for row, result in zip(rows, results, strict=True)
                  if isinstance(result, PubAck)]
         if acked:
-            async with self.db.write() as session:
-                await session.execute(
-                    update(table)
-                    .where(table.c.position.in_(acked))
-                    .values(published_at=datetime.now(UTC))
-                )
+            mark = (update(table).where(table.c.position.in_(acked))
+                    .values(published_at=datetime.now(UTC)))
+            if session is not None:
+                await session.execute(mark)
+            else:
+                async with self.db.write() as own:
+                    await own.execute(mark)
             EVENTS_PUBLISHED.labels(self.outbox.producer).inc(len(acked))
+            self.published += len(acked)
         failures = [result for result in results if not isinstance(result, PubAck)]
         if failures:
+            if session is not None:
+                await session.commit()  # keep what was acknowledged
             raise RuntimeError(f"{len(failures)} of {len(rows)} publishes failed: {failures[0]!r}")
         return len(rows)
 
@@ -271,3 +354,8 @@ class OutboxRelay:
                     select(func.count()).select_from(table).where(table.c.published_at.is_(None))
                 )
             ).scalar_one()
+
+
+def _sqlite_path(url: str) -> str | None:
+    database = make_url(url).database
+    return None if not database or database == ":memory:" else database
