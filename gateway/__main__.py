@@ -6,6 +6,7 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from gateway.app import create_app
+from shared import tracing
 from shared.logging import configure_logging
 from shared.settings import ConfigError, GatewaySettings
 
@@ -16,10 +17,11 @@ def main() -> None:
     except ConfigError as exc:
         raise SystemExit(f"qudao-gateway: {exc}") from exc
     configure_logging("gateway", settings.log_level, settings.log_format)
+    tracing.configure("gateway", settings.tracing)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, log_config=None)
 
 
 main()

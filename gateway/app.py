@@ -3,39 +3,30 @@ authentication, request ids, and problem+json errors for everything that goes wr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-import time
 from contextlib import asynccontextmanager
 
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import portal
 from gateway.clients import Clients
+from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
 from gateway.routes import auth, identity, incentive, orders, registration, system
-from shared.auth import TokenVerifier, bearer_token
-from shared.bus.connection import connect
-from shared.context import (
-    ANONYMOUS,
-    REQUEST_ID_KEY,
-    new_request_id,
-    principal_var,
-    request_id_var,
-    token_var,
-)
-from shared.errors import DomainError, Unauthenticated
+from shared.auth import TokenVerifier
+from shared.bus.connection import connect_as
+from shared.context import request_id_var
+from shared.errors import DomainError
 from shared.logging import get_logger
 from shared.revocation import IdentityEvents, RevocationList
 from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
-HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
-                         ["method", "route", "status"])
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
@@ -47,6 +38,20 @@ def _field_path(location: tuple) -> str:
     return path or "body"
 
 
+async def _follow_identity(app: FastAPI, settings: GatewaySettings,
+                           revocations: RevocationList) -> None:
+    nc = await connect_as(settings, wait_for_server=True)
+    watcher = IdentityEvents(nc, revocations)
+    app.state.identity_events = watcher
+    try:
+        await watcher.start(wait=0)
+        await asyncio.Event().wait()
+    finally:
+        await watcher.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.drain(), 5)
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     verifier = TokenVerifier.from_file(settings.jwt_public_key_file)
 
@@ -55,17 +60,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.clients = Clients(settings.service_addrs)
-        nc = watcher = None
-        if settings.nats_url:
-            nc = await connect(settings.nats_url, "qudao-gateway")
-            watcher = IdentityEvents(nc, revocations)
-            await watcher.start()
+        # Revocations follow identity's stream in the background: the gateway serves at
+        # once, and its readiness (/readyz/local) waits for the first catch-up.
+        following = (asyncio.create_task(_follow_identity(app, settings, revocations))
+                     if settings.nats_url else None)
         yield
-        if watcher is not None:
-            await watcher.stop()
-        if nc is not None:
-            with contextlib.suppress(Exception):
-                await nc.drain()
+        if following is not None:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
         await app.state.clients.close()
 
     app = FastAPI(
@@ -77,47 +79,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.verifier = verifier
     app.state.revocations = revocations
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"),
-                            str(response.status_code)).observe(time.perf_counter() - started)
-        return response
-
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):
-        request_id = request.headers.get(REQUEST_ID_KEY) or new_request_id()
-        tokens = [request_id_var.set(request_id[:64]), principal_var.set(ANONYMOUS),
-                  token_var.set("")]
-        try:
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                return problem(request, 413, f"request body exceeds {MAX_BODY_BYTES} bytes")
-            token = bearer_token(request.headers.get("authorization"))
-            if token:
-                try:
-                    principal = verifier.verify(token)
-                    if revocations.is_revoked(principal):
-                        raise Unauthenticated("the session has been revoked",
-                                              reason="TOKEN_REVOKED")
-                    principal_var.set(principal)
-                    token_var.set(token)
-                except DomainError as error:
-                    if request.url.path.startswith("/api/") and not request.url.path.startswith(
-                            "/api/v1/auth/"):
-                        return problem(request, 401, error.message, reason=error.reason)
-                    # Sign-in routes run without the token; one that needs a caller says why.
-                    request.state.auth_error = error
-            response = await call_next(request)
-            response.headers["X-Request-ID"] = request_id_var.get()
-            return response
-        finally:
-            token_var.reset(tokens[2])
-            principal_var.reset(tokens[1])
-            request_id_var.reset(tokens[0])
+    app.state.identity_events = None
+    app.state.follows_identity = bool(settings.nats_url)
+    app.add_middleware(GatewayMiddleware, verifier=verifier,
+                       is_revoked=revocations.is_revoked, max_body_bytes=MAX_BODY_BYTES)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def rpc_error(request: Request, error: grpc.aio.AioRpcError):

@@ -13,6 +13,7 @@ from qudao.incentive.v1 import incentive_pb2_grpc
 from qudao.order.v1 import order_pb2_grpc
 from qudao.registration.v1 import registration_pb2_grpc
 
+from shared import tracing
 from shared.context import outgoing_metadata
 
 CALL_TIMEOUT_SECONDS = 30.0
@@ -51,4 +52,8 @@ class Clients:
 
 async def call(method, request):
     """Call a unary RPC as the current caller; errors propagate as AioRpcError."""
-    return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+    if not tracing.enabled():
+        return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+    name = getattr(method, "_method", b"").decode().lstrip("/") or "rpc"
+    with tracing.span(name, tracing.SpanKind.CLIENT, attributes={"rpc.system": "grpc"}):
+        return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)

@@ -7,6 +7,8 @@ import contextvars
 import uuid
 from dataclasses import dataclass, field
 
+from shared import tracing
+
 REQUEST_ID_KEY = "x-request-id"
 PRINCIPAL_KEY = "x-qudao-principal"
 AUTHORIZATION_KEY = "authorization"
@@ -69,4 +71,6 @@ def outgoing_metadata() -> tuple[tuple[str, str], ...]:
         metadata.append((REQUEST_ID_KEY, request_id))
     if token := token_var.get():
         metadata.append((AUTHORIZATION_KEY, f"Bearer {token}"))
+    if traceparent := tracing.current_traceparent():
+        metadata.append((tracing.TRACEPARENT, traceparent))
     return tuple(metadata)

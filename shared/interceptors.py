@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Histogram
 
+from shared import tracing
 from shared.auth import TokenVerifier, bearer_token
 from shared.context import (
     ANONYMOUS,
@@ -28,6 +29,7 @@ from shared.errors import DomainError, Unauthenticated
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+access_log = get_logger("qudao.rpc")
 
 RPC_SECONDS = Histogram(
     "qudao_grpc_server_handling_seconds", "gRPC server handling time", ["method", "code"]
@@ -123,33 +125,66 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
         structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
+        parent = tracing.context_from(metadata) if tracing.enabled() else None
         try:
-            if bearer:
-                principal = self.verifier.verify(bearer)
-                if self.is_revoked is not None and self.is_revoked(principal):
-                    raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
-                principal_var.set(principal)
-                structlog.contextvars.bind_contextvars(principal=principal.subject)
-            elif not public:
-                raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
-            return await behaviour(request, context)
-        except DomainError as error:
-            if error.code in ("INTERNAL", "UNKNOWN"):
-                log.error("rpc_failed", error=error.message)
-            await context.abort_with_status(status_for(error, self.domain))
-        except grpc.aio.AbortError:
-            code = grpc.StatusCode.ABORTED
-            raise
-        except Exception:
-            code = grpc.StatusCode.INTERNAL
-            log.exception("rpc_crashed")
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                f"internal error (request id {request_id})")
+            with tracing.span(method.lstrip("/"), tracing.SpanKind.SERVER, parent=parent,
+                              attributes={"rpc.system": "grpc", "rpc.method": method,
+                                          "qudao.request_id": request_id}) as current:
+                try:
+                    if bearer:
+                        principal = self.verifier.verify(bearer)
+                        if self.is_revoked is not None and self.is_revoked(principal):
+                            raise Unauthenticated("the session has been revoked",
+                                                  reason="TOKEN_REVOKED")
+                        principal_var.set(principal)
+                        structlog.contextvars.bind_contextvars(principal=principal.subject)
+                    elif not public:
+                        raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
+                    return await behaviour(request, context)
+                except DomainError as error:
+                    code = grpc.StatusCode[error.code]
+                    if error.code in ("INTERNAL", "UNKNOWN"):
+                        log.error("rpc_failed", error=error.message)
+                    await context.abort_with_status(status_for(error, self.domain))
+                except grpc.aio.AbortError:
+                    if code is grpc.StatusCode.OK:
+                        code = _aborted_code(context)
+                    raise
+                except Exception:
+                    code = grpc.StatusCode.INTERNAL
+                    log.exception("rpc_crashed")
+                    await context.abort(grpc.StatusCode.INTERNAL,
+                                        f"internal error (request id {request_id})")
+                finally:
+                    if current is not None:
+                        current.set_attribute("rpc.grpc.status_code", code.value[0])
+                        tracing.set_status(current, code not in _CLIENT_ERRORS, code.name)
         finally:
             elapsed = time.perf_counter() - started
             RPC_SECONDS.labels(method, code.name).observe(elapsed)
-            log.debug("rpc", code=code.name, ms=round(elapsed * 1000, 2))
+            access_log.info("rpc", route=method, status=code.name,
+                            duration_ms=round(elapsed * 1000, 2))
             structlog.contextvars.unbind_contextvars("request_id", "rpc", "principal")
             request_id_var.reset(request_token)
             principal_var.reset(principal_token)
             token_var.reset(token_token)
+
+
+def _aborted_code(context) -> grpc.StatusCode:
+    """The code a servicer aborted with (context.abort), ABORTED when unknown."""
+    try:
+        code = context.code()
+    except Exception:
+        return grpc.StatusCode.ABORTED
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.ABORTED)
+
+
+# Answers about the request, not failures of the service: not marked as span errors.
+_CLIENT_ERRORS = frozenset({
+    grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ABORTED,
+})

@@ -21,6 +21,9 @@ def _add_request_context(_logger, _method, event_dict):
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    """structlog for our own lines; the standard library's loggers (uvicorn, asyncio,
+    alembic, grpc, nats) go through the same processors and renderer, so a container's
+    output is one JSON object per line."""
     renderer = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
@@ -29,12 +32,15 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
+    shared_processors = [
+        structlog.contextvars.merge_contextvars,
+        _add_request_context,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            _add_request_context,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared_processors,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
@@ -44,7 +50,18 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared_processors,
+                           structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Libraries' chatter below WARNING stays out unless the suite runs at DEBUG.
+    root.setLevel(numeric_level if numeric_level <= logging.DEBUG else
+                  max(numeric_level, logging.WARNING))
 
 
 def get_logger(name: str | None = None):

@@ -12,7 +12,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from sqlalchemy import Table
 
-from shared.bus.connection import connect
+from shared.bus.connection import connect_as
 from shared.bus.consumer import ConsumerRunner, Subscription
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
@@ -73,7 +73,7 @@ class Platform:
 async def start_platform(settings: ServiceSettings, outbox_table: Table) -> Platform:
     service = settings.service
     db = Database(settings.database_url)
-    nc = await connect(settings.nats_url, f"qudao-{service}")
+    nc = await connect_as(settings)
     js = nc.jetstream()
     await ensure_streams(js, [service], settings.nats_stream_replicas)
     identity = grpc.aio.insecure_channel(settings.identity_addr)

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from shared import tracing
 from shared.db import migrate
 from shared.host import ServiceHost, Wiring, run_until_signalled
 from shared.logging import configure_logging
@@ -28,6 +29,7 @@ def main(settings_class: type[ServiceSettings], build: Build, migrations_dir: Pa
     except ConfigError as exc:
         raise SystemExit(f"qudao-{settings_class.process}: {exc}") from exc
     configure_logging(settings.service, settings.log_level, settings.log_format)
+    tracing.configure(settings.service, settings.tracing)
     if not settings.skip_migrations:
         migrate(migrations_dir, settings.database_url)
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 SERVICES = ("identity", "registration", "order", "flow", "incentive")
 DEFAULT_GRPC_PORTS = {
@@ -42,9 +42,15 @@ SUITE_VARIABLES = frozenset({
     "QUDAO_IDENTITY_ADDR",
     "QUDAO_LOG_LEVEL",
     "QUDAO_LOG_FORMAT",
+    "QUDAO_TRACING",
 })
 # Prefixes of the suite's processes and tools; each checks its own.
-PROCESS_PREFIXES = tuple(f"QUDAO_{name.upper()}_" for name in (*SERVICES, "gateway", "erp"))
+PROCESS_PREFIXES = tuple(f"QUDAO_{name.upper()}_"
+                         for name in (*SERVICES, "gateway", "erp", "ops"))
+
+
+# QUDAO_TRACING: OpenTelemetry off (default), exported over OTLP, or printed (shared/tracing).
+Tracing = Literal["off", "otlp", "console"]
 
 
 class ConfigError(RuntimeError):
@@ -121,16 +127,20 @@ class ServiceSettings(ProcessSettings):
 
     suite_fields: ClassVar[frozenset[str]] = frozenset({
         "nats_url", "nats_stream_replicas", "jwt_public_key_file", "identity_addr",
-        "log_level", "log_format"})
+        "log_level", "log_format", "tracing"})
     own_fields: ClassVar[frozenset[str]] = frozenset({
-        "database_url", "grpc_host", "grpc_port", "metrics_port"})
+        "database_url", "grpc_host", "grpc_port", "metrics_port", "nats_password"})
 
     nats_url: str
-    nats_stream_replicas: int = 1
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     jwt_public_key_file: Path
     identity_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['identity']}"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    tracing: Tracing = "off"
+    # This service's NATS user is its name; the password comes from a Secret. Empty:
+    # a server without authorization (a developer's own nats-server).
+    nats_password: SecretStr = SecretStr("")
 
     database_url: str
     grpc_host: str = "127.0.0.1"
@@ -156,9 +166,9 @@ class ServiceSettings(ProcessSettings):
 class GatewaySettings(ProcessSettings):
     process: ClassVar[str] = "gateway"
     suite_fields: ClassVar[frozenset[str]] = frozenset({
-        "nats_url", "jwt_public_key_file", "log_level", "log_format"})
+        "nats_url", "jwt_public_key_file", "log_level", "log_format", "tracing"})
     own_fields: ClassVar[frozenset[str]] = frozenset({
-        "host", "port", "metrics_port", "rate_limit_per_minute",
+        "host", "port", "metrics_port", "rate_limit_per_minute", "nats_password",
         *(f"{service}_addr" for service in SERVICES)})
 
     host: str = "127.0.0.1"
@@ -173,9 +183,11 @@ class GatewaySettings(ProcessSettings):
     jwt_public_key_file: Path
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    tracing: Tracing = "off"
     # Optional: with it the gateway refuses a deactivated user's token at once
     # (shared/revocation.py); without it the services still refuse it.
     nats_url: str = ""
+    nats_password: SecretStr = SecretStr("")
 
     @property
     def service_addrs(self) -> dict[str, str]:

@@ -64,14 +64,27 @@ def cmd_up(args) -> None:
         pass
 
 
+def _ops_nats(args) -> tuple[str, str]:
+    """The NATS URL and the operators' password: QUDAO_OPS_NATS_PASSWORD (a Secret in a
+    cluster), else the embedded suite's (var/keys/nats-passwords.json)."""
+    import json
+
+    url = args.nats_url or os.environ.get("QUDAO_NATS_URL", "nats://127.0.0.1:4322")
+    password = os.environ.get("QUDAO_OPS_NATS_PASSWORD", "")
+    kept = Path(args.var_dir) / "keys" / "nats-passwords.json"
+    if not password and kept.exists():
+        password = json.loads(kept.read_text()).get("ops", "")
+    return url, password
+
+
 def cmd_dlq(args) -> None:
     from shared.bus.deadletter import list_dead_letters, replay_dead_letters
 
-    url = args.nats_url or os.environ.get("QUDAO_NATS_URL", "nats://127.0.0.1:4322")
+    url, password = _ops_nats(args)
     if args.action == "list":
-        asyncio.run(list_dead_letters(url, args.consumer))
+        asyncio.run(list_dead_letters(url, args.consumer, password))
     else:
-        asyncio.run(replay_dead_letters(url, args.consumer))
+        asyncio.run(replay_dead_letters(url, args.consumer, password))
 
 
 def cmd_erp(args) -> None:
@@ -102,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--consumer", default="", help="only this durable consumer")
     dlq.add_argument("--nats-url", default="")
+    dlq.add_argument("--var-dir", default="var", help="the embedded suite's (qudao up)")
     dlq.set_defaults(func=cmd_dlq)
 
     erp = commands.add_parser("erp", help="act as the ERP against the order service")

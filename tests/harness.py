@@ -16,11 +16,12 @@ import uvicorn
 
 from gateway.app import create_app
 from shared.auth import generate_keypair
+from shared.bus.permissions import OPS
 from shared.db import migrate
 from shared.host import ServiceHost
 from shared.runner import start_service
 from shared.settings import SERVICES, GatewaySettings
-from suite.natsserver import NatsServer, free_port
+from suite.natsserver import NatsServer, free_port, nats_passwords, password_variables
 from suite.services import bootstrap_of
 
 ADMIN_PASSWORD = "Admin-Passw0rd!"
@@ -65,12 +66,17 @@ async def drop_pg_databases(prefix: str, services) -> None:
 
 class Suite:
     def __init__(self, root: Path, *, services=SERVICES, backend: str = "sqlite",
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, nats=None) -> None:
         self.root = root
         self.services = tuple(services)
         self.backend = backend
         self.options = options or {}
-        self.nats = NatsServer(root / "nats")
+        # Every process connects as its own NATS user, with the permissions production
+        # has (shared/bus/permissions.py): a service publishing outside them fails. The
+        # tests' own connections (no credentials) act as the operators' user.
+        self.nats_passwords = nats_passwords(root / "keys")
+        self.nats = nats if nats is not None else NatsServer(
+            root / "nats", users=self.nats_passwords, anonymous_user=OPS)
         self.private_key, self.public_key = generate_keypair(root / "keys")
         self.hosts: dict[str, ServiceHost] = {}
         self.ports = {service: free_port() for service in SERVICES}
@@ -105,6 +111,7 @@ class Suite:
             if service in self.database_urls:
                 env[f"QUDAO_{upper}_DATABASE_URL"] = self.database_urls[service]
         env["QUDAO_GATEWAY_PORT"] = str(self.gateway_port)
+        env.update(password_variables(self.nats_passwords))
         env.update(self.options)
         return env
 
@@ -140,8 +147,9 @@ class Suite:
         if host is not None:
             await host.stop(grace=1)
 
-    async def start_gateway(self) -> None:
-        settings = GatewaySettings.from_env(self.env())
+    async def start_gateway(self, env: dict[str, str] | None = None) -> None:
+        """Start the gateway (with ``env`` over the suite's environment)."""
+        settings = GatewaySettings.from_env({**self.env(), **(env or {})})
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.gateway_port,
                                 log_level="warning", access_log=False, lifespan="on")
         self._gateway = uvicorn.Server(config)
@@ -152,11 +160,19 @@ class Suite:
             await asyncio.sleep(0.02)
         raise RuntimeError("gateway did not start")
 
-    async def stop(self) -> None:
+    @property
+    def gateway_app(self):
+        return self._gateway.config.app if self._gateway is not None else None
+
+    async def stop_gateway(self) -> None:
         if self._gateway is not None:
             self._gateway.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._gateway_task, 10)
+            self._gateway = None
+
+    async def stop(self) -> None:
+        await self.stop_gateway()
         for service in list(self.hosts):
             await self.stop_service(service)
         await asyncio.to_thread(self.nats.stop)

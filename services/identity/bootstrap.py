@@ -22,7 +22,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.usecases import users
 from services.identity.usecases.ports import Deps
 from shared.auth import TokenIssuer
-from shared.bus.connection import connect
+from shared.bus.connection import connect_as
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.clock import SystemClock
@@ -43,7 +43,7 @@ PUBLIC_METHODS = frozenset({
 
 async def build(settings: IdentitySettings) -> Wiring:
     db = Database(settings.database_url)
-    nc = await connect(settings.nats_url, f"qudao-{SERVICE}")
+    nc = await connect_as(settings)
     js = nc.jetstream()
     await ensure_streams(js, [SERVICE], settings.nats_stream_replicas)
     outbox = Outbox(outbox_table, SERVICE)

@@ -1,6 +1,13 @@
-"""Connecting to NATS: reconnect forever, log every change of state."""
+"""Connecting to NATS: reconnect forever, log every change of state.
+
+Each process connects as its own NATS user (its name: ``order``, ``gateway``, ``ops``)
+with the password its Secret gives; the server's permissions (shared/bus/permissions.py)
+let that user publish only its own events and dead letters. Replies come to an inbox
+prefix of its own (``_INBOX_<user>``), so no process can read another's replies."""
 
 from __future__ import annotations
+
+import asyncio
 
 import nats
 from nats.aio.client import Client
@@ -10,7 +17,15 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-async def connect(url: str, name: str) -> Client:
+def inbox_prefix(user: str) -> str:
+    return f"_INBOX_{user}" if user else "_INBOX"
+
+
+async def connect(url: str, name: str, *, user: str = "", password: str = "",
+                  wait_for_server: bool = False) -> Client:
+    """Connect to the servers in ``url`` (comma-separated). With ``wait_for_server`` a
+    first connection that fails is tried again until it succeeds (the caller runs this
+    in the background); otherwise it raises, and the process's start fails."""
     async def disconnected():
         log.warning("nats_disconnected", url=url)
 
@@ -20,16 +35,37 @@ async def connect(url: str, name: str) -> Client:
     async def error(exc):
         log.warning("nats_error", error=repr(exc))
 
-    return await nats.connect(
-        servers=url.split(","),
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        connect_timeout=2,
-        ping_interval=5,
-        max_outstanding_pings=2,
-        allow_reconnect=True,
-        disconnected_cb=disconnected,
-        reconnected_cb=reconnected,
-        error_cb=error,
-    )
+    credentials = {"user": user, "password": password} if user and password else {}
+    delay = 0.25
+    while True:
+        try:
+            return await nats.connect(
+                servers=url.split(","),
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                connect_timeout=2,
+                ping_interval=5,
+                max_outstanding_pings=2,
+                allow_reconnect=True,
+                inbox_prefix=inbox_prefix(user if credentials else ""),
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+                **credentials,
+            )
+        except Exception as exc:
+            if not wait_for_server:
+                raise
+            log.warning("nats_unreachable", url=url, error=repr(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def connect_as(settings, *, wait_for_server: bool = False) -> Client:
+    """Connect a process of the suite as its own NATS user (its ``process`` name) with
+    the password of its settings (``QUDAO_<PROCESS>_NATS_PASSWORD``)."""
+    return await connect(settings.nats_url, f"qudao-{settings.process}",
+                         user=settings.process,
+                         password=settings.nats_password.get_secret_value(),
+                         wait_for_server=wait_for_server)

@@ -16,14 +16,16 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from prometheus_client import Counter
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.bus.envelope import Event, UndecodableEvent, decode_envelope, stream_name
 from shared.bus.pull import PullLoop
-from shared.bus.streams import dead_letter_subject
+from shared.bus.streams import DEAD_LETTER_STREAM, dead_letter_subject
 from shared.cancellation import raise_if_cancelled
 from shared.context import Principal, principal_var, request_id_var
 from shared.db import Database
@@ -35,6 +37,17 @@ log = get_logger(__name__)
 EVENTS_HANDLED = Counter(
     "qudao_consumer_events_total", "Events handled by consumers", ["consumer", "outcome"]
 )
+CONSUMER_PENDING = Gauge(
+    "qudao_consumer_pending_events",
+    "Events in the stream this consumer has not yet handled (its lag): not yet delivered "
+    "plus delivered and awaiting their ack", ["consumer"])
+CONSUMER_REDELIVERED = Gauge(
+    "qudao_consumer_redelivered_events",
+    "Events delivered more than once and not yet acknowledged", ["consumer"])
+DEAD_LETTERS = Gauge(
+    "qudao_dlq_events", "Events of this consumer waiting in the dead-letter stream",
+    ["consumer"])
+METRICS_INTERVAL_SECONDS = 15.0
 
 # A handler gets the service's collaborators, the consumer's transaction (which also
 # holds the inbox row) and the event.
@@ -76,8 +89,16 @@ def _event_context(subscription: Subscription, message: Msg, event: Event):
         Principal(subject=event.envelope.principal or "service:unknown"))
     structlog.contextvars.bind_contextvars(event_id=event.event_id,
                                            consumer=subscription.durable)
+    parent = (tracing.context_from(headers, event.envelope.traceparent
+                                   if tracing.TRACEPARENT not in headers else "")
+              if tracing.enabled() else None)
     try:
-        yield
+        with tracing.span(f"consume {subscription.durable}", tracing.SpanKind.CONSUMER,
+                          parent=parent, attributes={"messaging.system": "nats",
+                                                     "messaging.message.id": event.event_id,
+                                                     "messaging.destination.name":
+                                                         message.subject}):
+            yield
     finally:
         structlog.contextvars.unbind_contextvars("event_id", "consumer")
         request_id_var.reset(request_token)
@@ -118,6 +139,36 @@ class ConsumerRunner:
         async with asyncio.TaskGroup() as group:
             for subscription in self.subscriptions:
                 group.create_task(self._run_one(subscription), name=subscription.durable)
+            group.create_task(self._report_lag(), name="consumer-lag")
+
+    async def _report_lag(self, interval: float = METRICS_INTERVAL_SECONDS) -> None:
+        """Lag and dead letters of each consumer, from the server, every ``interval``."""
+        while True:
+            for subscription in self.subscriptions:
+                try:
+                    await self.measure(subscription)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # not created yet, NATS away: next round
+                    log.debug("consumer_lag_unknown", consumer=subscription.durable,
+                              error=repr(exc))
+            await asyncio.sleep(interval)
+
+    async def measure(self, subscription: Subscription) -> tuple[int, int]:
+        """Set and return (pending events, dead letters) of ``subscription``."""
+        info = await self.js.consumer_info(stream_name(subscription.producer),
+                                           subscription.durable)
+        pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        CONSUMER_PENDING.labels(subscription.durable).set(pending)
+        CONSUMER_REDELIVERED.labels(subscription.durable).set(info.num_redelivered or 0)
+        subject = dead_letter_subject(subscription.durable)
+        try:
+            dlq = await self.js.stream_info(DEAD_LETTER_STREAM, subjects_filter=subject)
+            dead = (dlq.state.subjects or {}).get(subject, 0)
+        except NotFoundError:
+            dead = 0
+        DEAD_LETTERS.labels(subscription.durable).set(dead)
+        return pending, dead
 
     async def _ensure_consumer(self, subscription: Subscription) -> None:
         # The producer owns its stream; until it has created it, this fails and the

@@ -9,11 +9,12 @@ import uuid
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus.connection import connect
-from shared.bus.streams import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
+from shared.bus.permissions import OPS
+from shared.bus.streams import DEAD_LETTER_STREAM, dead_letter_filter
 
 
 async def read_dead_letters(js, consumer: str = "", limit: int = 10_000):
-    subject = f"{DEAD_LETTER_PREFIX}.{consumer}" if consumer else f"{DEAD_LETTER_PREFIX}.>"
+    subject = dead_letter_filter(consumer)
     ephemeral = await js.pull_subscribe(
         subject, stream=DEAD_LETTER_STREAM,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
@@ -36,8 +37,8 @@ async def read_dead_letters(js, consumer: str = "", limit: int = 10_000):
     return messages
 
 
-async def list_dead_letters(url: str, consumer: str = "") -> None:
-    nc = await connect(url, "qudao-ops")
+async def list_dead_letters(url: str, consumer: str = "", password: str = "") -> None:
+    nc = await connect(url, "qudao-ops", user=OPS, password=password)
     try:
         for message in await read_dead_letters(nc.jetstream(), consumer):
             headers = message.headers or {}
@@ -48,8 +49,8 @@ async def list_dead_letters(url: str, consumer: str = "") -> None:
         await nc.close()
 
 
-async def replay_dead_letters(url: str, consumer: str = "") -> None:
-    nc = await connect(url, "qudao-ops")
+async def replay_dead_letters(url: str, consumer: str = "", password: str = "") -> None:
+    nc = await connect(url, "qudao-ops", user=OPS, password=password)
     js = nc.jetstream()
     try:
         replayed = 0

@@ -11,6 +11,7 @@ from google.protobuf import symbol_database
 from google.protobuf.message import DecodeError, Message
 from qudao.common.v1 import envelope_pb2
 
+from shared import tracing
 from shared.context import current_principal, current_request_id
 
 SCHEMA_VERSION = 1
@@ -35,6 +36,7 @@ def build_envelope(
         request_id=current_request_id(),
         principal=current_principal().subject,
         aggregate_id=aggregate_id,
+        traceparent=tracing.current_traceparent(),
     )
     envelope.occurred_at.FromDatetime(datetime.now(UTC))
     envelope.payload.Pack(payload)

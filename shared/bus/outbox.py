@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.bus.envelope import build_envelope
 from shared.cancellation import raise_if_cancelled
 from shared.db import Database
@@ -172,15 +173,24 @@ class Outbox:
 
 def nats_headers(event_id: str, envelope_bytes: bytes) -> dict[str, str]:
     """``Nats-Msg-Id`` for de-duplication, and the envelope's context for anyone reading
-    the stream without decoding payloads (ops tools, tracing)."""
+    the stream without decoding payloads (ops tools, tracing). With tracing on, the
+    publish is a span in the trace that recorded the event, and ``traceparent`` names
+    it for the consumers."""
     envelope = envelope_pb2.EventEnvelope.FromString(envelope_bytes)
-    return {
+    headers = {
         "Nats-Msg-Id": event_id,
         "Qudao-Event-Type": envelope.event_type,
         "Qudao-Request-Id": envelope.request_id,
         "Qudao-Principal": envelope.principal,
         "Qudao-Producer": envelope.producer,
     }
+    if tracing.enabled() and envelope.traceparent:
+        with tracing.span(f"publish {envelope.event_type}", tracing.SpanKind.PRODUCER,
+                          parent=tracing.context_from(None, envelope.traceparent),
+                          attributes={"messaging.system": "nats",
+                                      "messaging.message.id": event_id}):
+            headers[tracing.TRACEPARENT] = tracing.current_traceparent()
+    return headers
 
 
 class OutboxRelay:

@@ -60,4 +60,12 @@ async def ensure_streams(js: JetStreamContext, producers: list[str] | tuple[str,
 
 
 def dead_letter_subject(durable: str) -> str:
-    return f"{DEAD_LETTER_PREFIX}.{durable}"
+    """``qudao.dlq.<service>.<durable>``: under the consuming service's own prefix, the
+    only dead-letter subjects its NATS user may publish (durables are
+    ``<service>-<handler>``)."""
+    return f"{DEAD_LETTER_PREFIX}.{durable.split('-', 1)[0]}.{durable}"
+
+
+def dead_letter_filter(durable: str = "") -> str:
+    """The subjects holding ``durable``'s dead letters, or everyone's."""
+    return dead_letter_subject(durable) if durable else f"{DEAD_LETTER_PREFIX}.>"

@@ -3,6 +3,7 @@ healthy, usable, and stopped cleanly by Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import httpx
+import nats
+import pytest
 
 from shared.settings import SERVICES
 from suite.natsserver import free_port
@@ -48,7 +51,13 @@ def test_qudao_up_serves_and_stops_cleanly(tmp_path: Path):
 
         base = f"http://127.0.0.1:{gateway_port}"
         ready = httpx.get(f"{base}/readyz", timeout=5).json()
-        assert ready == {"status": "ok", "services": {s: "SERVING" for s in SERVICES}}
+        assert ready["status"] == "ok"
+        assert ready["services"] == {s: "SERVING" for s in SERVICES}
+        assert ready["gateway"]["ready"] is True
+        # The embedded NATS enforces the suite's users, as in a cluster.
+        with pytest.raises(Exception, match=r"(?i)authorization"):
+            asyncio.run(nats.connect(f"nats://127.0.0.1:{nats_port}", allow_reconnect=False,
+                                     max_reconnect_attempts=0))
         password = (tmp_path / "var" / "admin-password.txt").read_text().strip()
         login = httpx.post(f"{base}/api/v1/auth/login",
                            json={"username": "admin", "password": password}, timeout=10)

@@ -202,7 +202,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_moves_on(tmp_path):
         assert by_event[poison.event_id].headers["Qudao-Deliveries"] == "3"
         assert "cannot accrue this order" in by_event[poison.event_id].headers["Qudao-Error"]
         assert by_event[""].headers["Qudao-Error"].startswith("undecodable")
-        assert all(m.subject == "qudao.dlq.test-poison" for m in letters)
+        assert all(m.subject == "qudao.dlq.test.test-poison" for m in letters)
         assert handled == [good_id]
 
         # The cause is fixed; the ops CLI replays the dead letters and the event applies.

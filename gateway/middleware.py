@@ -1,0 +1,135 @@
+"""The gateway's one middleware, plain ASGI (no per-request task or body copying as with
+``@app.middleware("http")``): per HTTP request it
+
+- sets the request id (the caller's ``X-Request-ID`` or a new one) and echoes it back;
+- refuses a declared body over the limit (413) before reading it;
+- verifies the bearer token and refuses a revoked one (401) on the API;
+- counts every response, these 401 and 413 included, in ``qudao_gateway_request_seconds``
+  by method, route template and status;
+- writes one JSON log line at INFO: request id, principal, method, route, status and
+  duration;
+- opens the request's trace span when tracing is on (shared/tracing.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import Histogram
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.problems import problem
+from shared import tracing
+from shared.auth import TokenVerifier, bearer_token
+from shared.context import (
+    ANONYMOUS,
+    REQUEST_ID_KEY,
+    new_request_id,
+    principal_var,
+    request_id_var,
+    token_var,
+)
+from shared.errors import DomainError, Unauthenticated
+from shared.logging import get_logger
+
+log = get_logger("gateway.access")
+
+HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
+                         ["method", "route", "status"])
+UNMATCHED = "unmatched"
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, *, verifier: TokenVerifier,
+                 is_revoked: Callable[[object], bool], max_body_bytes: int) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.is_revoked = is_revoked
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        request_id = (headers.get(REQUEST_ID_KEY) or new_request_id())[:64]
+        tokens = (request_id_var.set(request_id), principal_var.set(ANONYMOUS),
+                  token_var.set(""))
+        status = 500  # what an exception becomes (ServerErrorMiddleware answers it)
+        echoed = (b"x-request-id", request_id.encode("latin-1", "replace"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append(echoed)
+                message["headers"] = headers
+            await send(message)
+
+        method = scope["method"]
+        parent = tracing.context_from(headers) if tracing.enabled() else None
+        try:
+            with tracing.span(f"HTTP {method}", tracing.SpanKind.SERVER, parent=parent,
+                              attributes={"http.request.method": method,
+                                          "url.path": scope["path"],
+                                          "qudao.request_id": request_id}) as current:
+                refusal = self._refusal(scope, headers)
+                if refusal is not None:
+                    await refusal(scope, receive, send_with_id)
+                else:
+                    await self.app(scope, receive, send_with_id)
+                if current is not None:
+                    current.set_attribute("http.response.status_code", status)
+                    current.update_name(f"HTTP {method} {self._route(scope)}")
+                    tracing.set_status(current, status >= 500)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = self._route(scope)
+            HTTP_SECONDS.labels(method, route, str(status)).observe(elapsed)
+            log.info("http_request", method=method, route=route, path=scope["path"],
+                     status=status, duration_ms=round(elapsed * 1000, 2))
+            token_var.reset(tokens[2])
+            principal_var.reset(tokens[1])
+            request_id_var.reset(tokens[0])
+
+    def _refusal(self, scope: Scope, headers: Headers):
+        """A 413 or 401 answered here, or None to go on."""
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body_bytes:
+            return problem(Request(scope), 413,
+                           f"request body exceeds {self.max_body_bytes} bytes")
+        token = bearer_token(headers.get("authorization"))
+        if not token:
+            return None
+        try:
+            principal = self.verifier.verify(token)
+            if self.is_revoked(principal):
+                raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+        except DomainError as error:
+            path = scope["path"]
+            if path.startswith("/api/") and not path.startswith("/api/v1/auth/"):
+                return problem(Request(scope), 401, error.message, reason=error.reason)
+            # Sign-in routes run without the token; one that needs a caller says why.
+            scope.setdefault("state", {})["auth_error"] = error
+            return None
+        principal_var.set(principal)
+        token_var.set(token)
+        return None
+
+    def _route(self, scope: Scope) -> str:
+        """The route template (``/api/v1/orders/{order_id}``), never the raw path, so the
+        metric's labels stay bounded; matched again for responses given before routing."""
+        route = scope.get("route")
+        if route is not None:
+            return getattr(route, "path", UNMATCHED)
+        app = scope.get("app")
+        for candidate in getattr(getattr(app, "router", None), "routes", ()):
+            if candidate.matches(scope)[0] is Match.FULL:
+                return getattr(candidate, "path", UNMATCHED)
+        return UNMATCHED
