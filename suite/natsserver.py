@@ -142,6 +142,20 @@ class NatsServer:
             self.process.kill()
             self.process.wait()
 
+    def healthy(self) -> bool:
+        """The monitoring endpoint's ``/healthz`` (JetStream included) answers 200."""
+        import urllib.error
+        import urllib.request
+
+        if not self.monitor_port:
+            return True
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=1) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
     def restart(self, kill: bool = False) -> None:
         self.stop(kill=kill)
         self.start()
@@ -163,7 +177,7 @@ class NatsCluster:
         cluster_ports = [free_port() for _ in range(size)]
         self.nodes = [
             NatsServer(Path(store_dir) / f"n{index}", users=users, name=f"n{index}",
-                       anonymous_user=anonymous_user,
+                       anonymous_user=anonymous_user, monitor_port=free_port(),
                        cluster_port=cluster_ports[index],
                        routes=tuple(p for p in cluster_ports if p != cluster_ports[index]))
             for index in range(size)
@@ -177,10 +191,22 @@ class NatsCluster:
     def port(self) -> int:
         return self.nodes[0].port
 
-    def start(self, timeout: float = 10.0) -> None:
+    def node(self, name: str) -> NatsServer:
+        return next(node for node in self.nodes if node.name == name)
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every member that is not running; return once each reports JetStream
+        healthy (a meta leader elected, its streams current)."""
         for node in self.nodes:
             if node.process is None or node.process.poll() is not None:
-                node.start(timeout)
+                node.start()
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            while not node.healthy():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"NATS cluster member {node.name} not healthy "
+                                       f"within {timeout}s; see {node.store_dir}/nats.log")
+                time.sleep(0.1)
 
     def stop(self, kill: bool = False) -> None:
         for node in self.nodes:
