@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from shared.pagination import Page, PageRequest, page_of
 
@@ -143,13 +144,42 @@ def alembic_config(migrations_dir: Path, url: str) -> Config:
     return config
 
 
+# Held while a process migrates a PostgreSQL database: the replicas of a release that
+# start together (or a migration Job and a pod) take turns instead of racing; the ones
+# after the first find the schema current and do nothing.
+MIGRATION_LOCK_KEY = 0x71756461  # "quda"
+
+
 def migrate(migrations_dir: Path, url: str, revision: str = "head") -> None:
-    """Upgrade the service's database to ``revision`` (blocking; run before serving)."""
+    """Upgrade the service's database to ``revision`` (blocking; run before serving). On
+    PostgreSQL under a session advisory lock, so concurrent migrators run one at a time."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(migrations_dir, url), revision)
+        command.upgrade(alembic_config(migrations_dir, url), revision)
+        return
+    with _migration_lock(url):
+        command.upgrade(alembic_config(migrations_dir, url), revision)
+
+
+@contextlib.contextmanager
+def _migration_lock(url: str):
+    """A PostgreSQL session advisory lock, on a connection of its own made from the same
+    URL as the service's (in a private event loop: Alembic runs synchronously here)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    loop = asyncio.new_event_loop()
+    try:
+        connection = loop.run_until_complete(engine.connect())
+        try:
+            loop.run_until_complete(connection.exec_driver_sql(
+                f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+            yield
+        finally:
+            loop.run_until_complete(connection.close())  # the lock goes with the session
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.close()
 
 
 async def fetch_page(session: AsyncSession, query: Select, request: PageRequest, *,

@@ -49,6 +49,10 @@ class Wiring:
 
 
 STOP_STEP_SECONDS = 5.0
+# The health service name of the liveness probe: SERVING from start to stop, whatever the
+# database or NATS do, so a dependency's outage never gets the pod restarted. The overall
+# status ("") is the readiness probe's: SERVING only while both answer.
+LIVENESS = "liveness"
 
 
 class ServiceHost:
@@ -87,6 +91,7 @@ class ServiceHost:
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {address}")
         await self._set_serving(False)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await server.start()
         self.server = server
         if self.settings.metrics_port:
@@ -143,6 +148,7 @@ class ServiceHost:
 
     async def stop(self, grace: float = 5.0) -> None:
         await self._set_serving(False)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.NOT_SERVING)
         if self.server is not None:
             await self.server.stop(grace)
         for task in self._tasks:
