@@ -4,6 +4,7 @@
   qudao migrate SERVICE|all      upgrade a service's database to the newest revision
   qudao makemigration SERVICE M  autogenerate a migration from the service's tables
   qudao dlq list | replay        inspect and replay dead-lettered events
+  qudao consumer rewind NAME     rebuild a projection: replay its stream from the start
   qudao erp push FILE            push products, shipments, invoices, payments as the ERP
 """
 
@@ -87,6 +88,54 @@ def cmd_dlq(args) -> None:
         asyncio.run(replay_dead_letters(url, args.consumer, password))
 
 
+def cmd_consumer(args) -> None:
+    url, password = _ops_nats(args)
+    asyncio.run(rewind_consumer(url, password, args.durable))
+
+
+async def rewind_consumer(url: str, password: str, durable: str) -> None:
+    """Rebuild what a consumer built (a projection): forget the events it handled (its
+    inbox rows, in its service's database) and delete its durable consumer; the running
+    service re-creates it, from the start of the producer's stream, and handles every
+    event again. Only for consumers whose effect is a copy rebuilt by replay (a handler
+    that books money must never be rewound: its events would count twice)."""
+    from sqlalchemy import text
+
+    from shared.bus.connection import connect
+    from shared.bus.envelope import stream_name
+    from shared.bus.permissions import OPS
+    from shared.db import Database
+
+    service = durable.split("-", 1)[0]
+    if service not in SERVICES:
+        raise SystemExit(f"{durable}: consumers are named <service>-<handler>")
+    nc = await connect(url, "qudao-ops", user=OPS, password=password)
+    db = Database(_database_url(service))
+    try:
+        js = nc.jetstream()
+        streams = [stream_name(producer) for producer in SERVICES]
+        found = []
+        for stream in streams:
+            try:
+                await js.consumer_info(stream, durable)
+                found.append(stream)
+            except Exception:
+                continue
+        if not found:
+            raise SystemExit(f"no consumer {durable} on {', '.join(streams)}")
+        async with db.write() as session:
+            forgotten = (await session.execute(
+                text("DELETE FROM inbox WHERE consumer = :durable"),
+                {"durable": durable})).rowcount
+        for stream in found:
+            await js.delete_consumer(stream, durable)
+        print(f"{durable}: forgot {forgotten} handled event(s) and deleted the consumer on "
+              f"{', '.join(found)}; {service} replays the stream from its first event")
+    finally:
+        await nc.close()
+        await db.dispose()
+
+
 def cmd_erp(args) -> None:
     erp_client.main(args)
 
@@ -117,6 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     dlq.add_argument("--nats-url", default="")
     dlq.add_argument("--var-dir", default="var", help="the embedded suite's (qudao up)")
     dlq.set_defaults(func=cmd_dlq)
+
+    consumer = commands.add_parser("consumer", help="durable consumers (projections)")
+    consumer.add_argument("action", choices=["rewind"])
+    consumer.add_argument("durable", help="<service>-<handler>, e.g. flow-shipments")
+    consumer.add_argument("--nats-url", default="")
+    consumer.add_argument("--var-dir", default="var", help="the embedded suite's (qudao up)")
+    consumer.set_defaults(func=cmd_consumer)
 
     erp = commands.add_parser("erp", help="act as the ERP against the order service")
     erp_commands = erp.add_subparsers(dest="erp_command", required=True)
