@@ -14,20 +14,32 @@ PORTAL_SOURCES := $(shell find portal/src portal/public -type f 2>/dev/null) por
 PYTEST_WORKERS ?= 2
 BENCH ?=
 
-.PHONY: install gen portal lint test test-service test-fast fault soak run bench clean help
+.PHONY: install gen portal lint lock test test-service test-fast fault run bench clean help
 
 help:
 	@echo "make run    install into .venv and start the whole suite (qudao up)"
 	@echo "make test   install if needed, lint (buf, import contracts) and run the tests"
 	@echo "make bench [BENCH=name]  run benchmarks into var/bench/results.json"
-	@echo "make fault  long fault-injection runs"
+	@echo "make fault  long fault-injection runs (NATS cluster soak)"
+	@echo "make lock   re-resolve requirements/*.txt after changing pyproject.toml"
 
-$(STAMP): pyproject.toml
+# Dependencies come from the lock (requirements/dev.txt, exact versions with hashes), the
+# same resolution the image installs from requirements/runtime.txt; `pip check` fails if
+# pyproject.toml asks for something the lock lacks (then run `make lock`).
+$(STAMP): pyproject.toml requirements/dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (looked for $(PYTHON))"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check || { echo "requirements/*.txt is behind pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
+
+# Re-resolve the locks after a change of pyproject.toml (needs the package index).
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements/runtime.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra embedded --python-version 3.11 --generate-hashes --quiet -o requirements/dev.txt
+	$(VENV)/bin/uv pip compile requirements/build.in -c requirements/dev.txt --python-version 3.11 --generate-hashes --quiet -o requirements/build.txt
 
 install: $(STAMP) $(GEN_STAMP) $(PORTAL_STAMP)
 
@@ -53,8 +65,14 @@ $(PORTAL_STAMP): $(NODE_STAMP) $(PORTAL_SOURCES)
 
 portal: $(PORTAL_STAMP)
 
+# buf breaking: the protos must stay wire-compatible with main's (on main itself a no-op).
+MAIN_GIT := $(shell git rev-parse --git-common-dir 2>/dev/null)
+
 lint: install
 	$(VENV)/bin/buf lint
+	@if git rev-parse --verify -q main >/dev/null; then \
+		$(VENV)/bin/buf breaking --against '$(MAIN_GIT)#branch=main,subdir=.'; \
+	else echo "buf breaking: no main branch here, skipped"; fi
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check shared services gateway tests
 
@@ -68,6 +86,7 @@ test-service: install
 test-fast: install
 	$(VENV)/bin/pytest -q -x -m "not fault and not postgres"
 
+# Long fault-injection runs: the 3-node cluster soak (every member killed in turn).
 fault: install
 	$(VENV)/bin/pytest -q -m fault
 

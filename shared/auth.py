@@ -1,8 +1,14 @@
 """Access tokens: identity signs them with its Ed25519 private key; the gateway and every
-service verify them with the public key, so no service has to trust the network."""
+service verify them with the public key, so no service has to trust the network.
+
+Keys rotate without logging anyone out: a token names its signing key (``kid``, derived
+from the public key), and the public-key file may hold several PEM keys — during a
+rotation the old and the new (deploy/README.md, "Rotate the JWT key")."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 import uuid
 from pathlib import Path
@@ -43,10 +49,28 @@ def generate_keypair(directory: Path) -> tuple[Path, Path]:
     return private_path, public_path
 
 
+def key_id(public_key) -> str:
+    """A key's id: the first 16 hex digits of the SHA-256 of its raw public bytes."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_public_keys(pem: bytes) -> dict[str, object]:
+    """Every public key in a PEM file (one or more ``-----BEGIN PUBLIC KEY-----`` blocks),
+    by key id."""
+    blocks = re.findall(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", pem,
+                        flags=re.DOTALL)
+    if not blocks:
+        raise ValueError("no PEM public key found")
+    keys = [serialization.load_pem_public_key(block) for block in blocks]
+    return {key_id(key): key for key in keys}
+
+
 class TokenIssuer:
     def __init__(self, private_key_pem: bytes, ttl_seconds: int = 900) -> None:
         self._key = serialization.load_pem_private_key(private_key_pem, password=None)
         self.ttl_seconds = ttl_seconds
+        self.kid = key_id(self._key.public_key())
 
     def issue(self, principal: Principal, *, now: float | None = None) -> tuple[str, str]:
         """Return (token, token id)."""
@@ -67,7 +91,8 @@ class TokenIssuer:
             "org": principal.org_unit_id,
             "dealer": principal.dealer_id,
         }
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM), token_id
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM,
+                          headers={"kid": self.kid}), token_id
 
 
 class TokenVerifier:
@@ -79,7 +104,7 @@ class TokenVerifier:
     CACHE_SIZE = 10_000
 
     def __init__(self, public_key_pem: bytes, leeway_seconds: int = 5) -> None:
-        self._key = serialization.load_pem_public_key(public_key_pem)
+        self._keys = load_public_keys(public_key_pem)
         self._leeway = leeway_seconds
         self._verified: dict[str, tuple[Principal, float]] = {}
 
@@ -101,11 +126,25 @@ class TokenVerifier:
         self._verified[token] = (principal, expires_at)
         return principal
 
+    def _key_for(self, token: str):
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid access token: {exc}", reason="TOKEN_INVALID") from exc
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))  # a token from before key ids
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthenticated("access token signed by an unknown key",
+                                  reason="TOKEN_INVALID")
+        return key
+
     def _decode(self, token: str) -> tuple[Principal, float]:
+        key = self._key_for(token)
         try:
             claims = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
