@@ -18,7 +18,7 @@ from collections.abc import Callable
 from prometheus_client import Histogram
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import problem
@@ -49,6 +49,7 @@ class GatewayMiddleware:
         self.verifier = verifier
         self.is_revoked = is_revoked
         self.max_body_bytes = max_body_bytes
+        self._templates: list | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,12 +125,17 @@ class GatewayMiddleware:
 
     def _route(self, scope: Scope) -> str:
         """The route template (``/api/v1/orders/{order_id}``), never the raw path, so the
-        metric's labels stay bounded; matched again for responses given before routing."""
+        metric's labels stay bounded; for responses given before routing (401, 413),
+        matched against the API's documented paths."""
         route = scope.get("route")
-        if route is not None:
-            return getattr(route, "path", UNMATCHED)
-        app = scope.get("app")
-        for candidate in getattr(getattr(app, "router", None), "routes", ()):
-            if candidate.matches(scope)[0] is Match.FULL:
-                return getattr(candidate, "path", UNMATCHED)
+        path = getattr(route, "path", None) if route is not None else None
+        if path:
+            return path
+        if self._templates is None:
+            app = scope.get("app")
+            documented = app.openapi().get("paths", {}) if app is not None else {}
+            self._templates = [(compile_path(template)[0], template) for template in documented]
+        for pattern, template in self._templates:
+            if pattern.match(scope["path"]):
+                return template
         return UNMATCHED
