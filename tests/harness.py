@@ -148,17 +148,24 @@ class Suite:
             await host.stop(grace=1)
 
     async def start_gateway(self, env: dict[str, str] | None = None) -> None:
-        """Start the gateway (with ``env`` over the suite's environment)."""
+        """Start the gateway (with ``env`` over the suite's environment) and wait until it
+        is ready (/readyz/local: its revocation list has caught up), as Kubernetes does
+        before sending it traffic."""
         settings = GatewaySettings.from_env({**self.env(), **(env or {})})
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.gateway_port,
                                 log_level="warning", access_log=False, lifespan="on")
         self._gateway = uvicorn.Server(config)
         self._gateway_task = asyncio.create_task(self._gateway.serve())
-        for _ in range(200):
-            if self._gateway.started:
-                return
+        deadline = asyncio.get_running_loop().time() + 20
+        while not self._gateway.started:
+            if asyncio.get_running_loop().time() > deadline or self._gateway_task.done():
+                raise RuntimeError("gateway did not start")
             await asyncio.sleep(0.02)
-        raise RuntimeError("gateway did not start")
+        async with self.client() as client:
+            while (await client.get("/readyz/local")).status_code != 200:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError("gateway did not become ready (/readyz/local)")
+                await asyncio.sleep(0.02)
 
     @property
     def gateway_app(self):
