@@ -74,7 +74,7 @@ class Portal:
                                                  locale=locale, base_url=self.base)
         self.contexts.append(context)
         page = await context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(30_000)
         await page.goto("/login")
         await page.fill("input[name=username]", username)
         await page.fill("input[name=password]", ADMIN_PASSWORD if username == "admin" else PASSWORD)
