@@ -15,6 +15,9 @@ COMMISSION_RULE_UPSERTED = declare(
 REBATE_PROGRAM_CREATED = declare(
     "incentive", "rebate_program", "created", pb.RebateProgramCreated,
     "A rebate program was created.")
+REBATE_PROGRAM_UPDATED = declare(
+    "incentive", "rebate_program", "updated", pb.RebateProgramUpdated,
+    "A rebate program got a new version, in force for the periods from its effective date.")
 SETTLEMENT_CLOSED = declare(
     "incentive", "settlement", "closed", pb.SettlementClosed,
     "A settlement period was closed: accruals frozen, statements computed.")

@@ -1,77 +1,91 @@
-"""Accruals: booked from events exactly once per source, read within the viewer's
-scope."""
+"""Accruals read within the viewer's scope, and reports per dealer, channel manager,
+region or month."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from qudao.incentive.v1 import events_pb2
+from dataclasses import dataclass, field
+from datetime import date
 
 from services.incentive.domain.accruals import Accrual, AccrualFilter, AccrualKind
-from services.incentive.domain.commission import CommissionRule
-from services.incentive.messages import accrual_to_proto
+from services.incentive.usecases.access import scope_of, visible
 from services.incentive.usecases.ports import IncentiveUnitOfWork
-from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import NotFound
-from shared.events.incentive import ACCRUAL_RECORDED
-from shared.ids import IdSource
-from shared.money import Money
+from shared.errors import InvalidArgument, NotFound
 from shared.pagination import Page, PageRequest
 from shared.scope import Scopes
 
 
-@dataclass(frozen=True)
-class OrderFacts:
-    """What an order event says that commission needs."""
-
-    order_id: str
-    dealer_id: str
-    total: Money
-
-
-async def accrue_commission(order: OrderFacts, *, event_id: str, uow: IncentiveUnitOfWork,
-                            rule: CommissionRule, clock: Clock, ids: IdSource) -> Accrual:
-    """Book the commission on an order, once: a second event about the same order
-    returns the accrual already booked."""
-    async with uow:
-        booked = await uow.accruals.for_source(AccrualKind.COMMISSION, "order", order.order_id)
-        if booked is not None:
-            return booked
-        accrual = Accrual(
-            id=ids.new_id(), dealer_id=order.dealer_id, kind=AccrualKind.COMMISSION,
-            source_type="order", source_id=order.order_id, source_event_id=event_id,
-            base=order.total, rate_bps=rule.rate_bps, amount=rule.commission_on(order.total),
-            recorded_at=clock.now())
-        await uow.accruals.add(accrual)
-        uow.events.record(ACCRUAL_RECORDED,
-                          events_pb2.AccrualRecorded(accrual=accrual_to_proto(accrual)),
-                          accrual.id)
-        await uow.commit()
-    return accrual
-
-
-async def list_accruals(dealer_id: str, source_id: str, page: PageRequest, *,
+async def list_accruals(which: AccrualFilter, dealer_id: str, page: PageRequest, *,
                         who: Principal, uow: IncentiveUnitOfWork,
                         scopes: Scopes) -> Page[Accrual]:
     """The accruals of the dealers the viewer may see; a dealer outside that scope
     shows an empty list, never an error that would confirm it exists."""
-    scope = await scopes.resolve(who, "incentive.read")
-    if dealer_id:
-        if not scope.allows(dealer_id):
-            return Page([])
-        dealers = frozenset({dealer_id})
-    else:
-        dealers = None if scope.all_dealers else scope.dealer_ids
+    dealers = visible(await scope_of(who, scopes), dealer_id)
+    if dealers is not None and not dealers:
+        return Page([])
+    which = AccrualFilter(dealers, which.source_id, which.kind, which.scheme_id,
+                          which.settlement_id, which.period_start, which.period_end,
+                          which.recorded_after, which.recorded_before)
     async with uow.read():
-        return await uow.accruals.page(AccrualFilter(dealers, source_id), page)
+        return await uow.accruals.page(which, page)
 
 
 async def get_accrual(accrual_id: str, *, who: Principal, uow: IncentiveUnitOfWork,
                       scopes: Scopes) -> Accrual:
-    scope = await scopes.resolve(who, "incentive.read")
+    scope = await scope_of(who, scopes)
     async with uow.read():
         accrual = await uow.accruals.get(accrual_id)
     if accrual is None or not scope.allows(accrual.dealer_id):
         raise NotFound(f"accrual {accrual_id} not found")
     return accrual
+
+
+GROUPINGS = ("dealer", "channel_manager", "region", "period")
+
+
+@dataclass
+class ReportRow:
+    key: str
+    commission_minor: int = 0
+    rebate_minor: int = 0
+    settled_minor: int = 0
+    dealers: set[str] = field(default_factory=set)
+    accruals: int = 0
+
+    def add(self, dealer_id: str, kind: str, amount: int, settled: int, count: int) -> None:
+        if kind == AccrualKind.REBATE.value:
+            self.rebate_minor += amount
+        else:
+            self.commission_minor += amount
+        self.settled_minor += settled
+        self.dealers.add(dealer_id)
+        self.accruals += count
+
+
+async def report(group_by: str, start: date | None, end: date | None, *, who: Principal,
+                 uow: IncentiveUnitOfWork, scopes: Scopes) -> tuple[list[ReportRow], ReportRow]:
+    """Accrued commission and rebates (and what of them is settled) summed per dealer,
+    channel manager (of the dealer's product lines), region or month, over the dealers
+    the viewer may see."""
+    if group_by not in GROUPINGS:
+        raise InvalidArgument.field("group_by", f"one of {', '.join(GROUPINGS)}")
+    dealers = visible(await scope_of(who, scopes))
+    async with uow.read():
+        totals = await uow.accruals.totals(dealers, start, end)
+        regions = {d.id: d.region_code for d in await uow.dealers.all()}
+        managers = await uow.dealers.managers() if group_by == "channel_manager" else {}
+    rows: dict[str, ReportRow] = {}
+    total = ReportRow("total")
+    for dealer_id, month, kind, amount, settled, count in totals:
+        if group_by == "dealer":
+            keys = [dealer_id]
+        elif group_by == "region":
+            keys = [regions.get(dealer_id) or "-"]
+        elif group_by == "period":
+            keys = [month]
+        else:
+            keys = sorted(managers.get(dealer_id, set())) or ["-"]
+        for key in keys:
+            rows.setdefault(key, ReportRow(key)).add(dealer_id, kind, amount, settled, count)
+        total.add(dealer_id, kind, amount, settled, count)
+    return sorted(rows.values(), key=lambda r: r.key), total
