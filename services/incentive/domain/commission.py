@@ -158,7 +158,7 @@ def validate_rule(rule: CommissionRule, others: list[CommissionRule]) -> None:
                 f"overlaps rule {other.id} ({other.name}) for "
                 f"{rule.product_line or 'every product line'} from {other.valid_from} to "
                 f"{other.valid_to or 'open end'}; end that rule first"))
-    collect(problems, "invalid commission rule")
+    collect(problems)
 
 
 def select_rule(rules: list[CommissionRule], base: CommissionBase, product_line: str,

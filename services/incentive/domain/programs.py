@@ -85,7 +85,7 @@ def validate_program(program: Program, path: str = "program") -> None:
     if len(program.currency) != 3:
         problems.append(FieldViolation(f"{path}.currency", "must be an ISO 4217 code"))
     problems += validate_scheme(program.scheme, program.basis, path)
-    collect(problems, "invalid rebate program")
+    collect(problems)
 
 
 def version_for(versions: list[Program], period: Period) -> Program | None:
