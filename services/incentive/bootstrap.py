@@ -7,13 +7,14 @@ from pathlib import Path
 
 from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 
+from services.incentive.adapters.identity import IdentityAudiences
 from services.incentive.adapters.orm import inbox_table, outbox_table
+from services.incentive.adapters.statements import XlsxStatements
 from services.incentive.adapters.uow import SqlIncentiveUnitOfWork
 from services.incentive.api.grpc import IncentiveServicer
 from services.incentive.consumers import SUBSCRIPTIONS
-from services.incentive.domain.commission import CommissionRule
 from services.incentive.settings import IncentiveSettings
-from services.incentive.usecases.ports import Deps
+from services.incentive.usecases.ports import Deps, Policy
 from shared.clock import SystemClock
 from shared.host import GrpcService, Wiring
 from shared.ids import RandomIds
@@ -32,7 +33,11 @@ async def build(settings: IncentiveSettings) -> Wiring:
         clock=SystemClock(),
         ids=RandomIds(),
         scopes=platform.scopes,
-        commission=CommissionRule(settings.commission_rate_bps),
+        policy=Policy(default_rate_bps=settings.commission_rate_bps,
+                      default_company=settings.default_selling_company,
+                      grace_days=settings.grace_days),
+        audiences=IdentityAudiences(platform.identity),
+        renderer=XlsxStatements(),
     )
     return platform.wiring(
         GrpcService(incentive_pb2_grpc.add_IncentiveServiceServicer_to_server,
