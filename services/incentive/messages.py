@@ -56,7 +56,8 @@ MODE_TO_PROTO = {Mode.RETROACTIVE: pb.REBATE_MODE_TIERED_RETROACTIVE,
                  Mode.MARGINAL: pb.REBATE_MODE_MARGINAL}
 BASIS_TO_PROTO = {Basis.QUANTITY: pb.REBATE_BASIS_QUANTITY, Basis.AMOUNT: pb.REBATE_BASIS_AMOUNT,
                   Basis.PURCHASE_AMOUNT: pb.REBATE_BASIS_PURCHASE_AMOUNT}
-PERIOD_TO_PROTO = {PeriodKind.MONTH: pb.PERIOD_KIND_MONTH, PeriodKind.QUARTER: pb.PERIOD_KIND_QUARTER,
+PERIOD_TO_PROTO = {PeriodKind.MONTH: pb.PERIOD_KIND_MONTH,
+                   PeriodKind.QUARTER: pb.PERIOD_KIND_QUARTER,
                    PeriodKind.YEAR: pb.PERIOD_KIND_YEAR}
 STATUS_TO_PROTO = {SettlementStatus.CLOSED: pb.SETTLEMENT_STATUS_CLOSED,
                    SettlementStatus.SETTLED: pb.SETTLEMENT_STATUS_SETTLED}
@@ -232,9 +233,8 @@ def program_from_proto(message: pb.RebateProgram) -> Program:
         value = {"min_quantity": tier.min_quantity, "min_amount": tier.min_amount.amount_minor,
                  "min_target_share_bps": tier.min_target_share_bps}.get(kind, 0)
         tiers.append(Tier(value, tier.rate_bps, tier.fixed_amount.amount_minor))
-    lines = tuple(dict.fromkeys(line.strip() for line in
-                                ([message.product_line] + list(message.product_lines))
-                                if line.strip()))
+    named = [message.product_line, *message.product_lines]
+    lines = tuple(dict.fromkeys(name.strip() for name in named if name.strip()))
     if message.basis not in _reverse(BASIS_TO_PROTO):
         raise InvalidArgument.field("program.basis", "QUANTITY, AMOUNT or PURCHASE_AMOUNT")
     if message.mode not in _reverse(MODE_TO_PROTO):

@@ -44,3 +44,45 @@ SPECS = [
 ]
 
 EXEMPT: dict[tuple[str, str], str] = {}
+
+
+async def _dealer_call(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"dealer_id": world.dealer_ids[tenant]},
+                params={"period": "2026-Q1"})
+
+
+async def _statement_call(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"dealer_id": world.dealer_ids[tenant]},
+                params={"period_start": "2026-01-01", "period_end": "2026-03-31"})
+
+
+SPECS += [
+    Endpoint("GET", "/api/v1/dealers/{dealer_id}/achievement", "object", _dealer_call),
+    Endpoint("GET", "/api/v1/dealers/{dealer_id}/statement", "object", _statement_call),
+]
+
+_HQ_ONLY = ("HQ configuration (rules, programs, targets, settlement runs) is refused to "
+            "every role but HQ admin or finance by the service; it names no dealer's data")
+EXEMPT.update({
+    ("GET", "/api/v1/commission-rules"): "commission rules are HQ's, shared by every dealer",
+    ("POST", "/api/v1/commission-rules"): _HQ_ONLY,
+    ("POST", "/api/v1/rebate-programs"): _HQ_ONLY,
+    ("POST", "/api/v1/rebate-programs/{program_id}/versions"): _HQ_ONLY,
+    ("PUT", "/api/v1/targets"): _HQ_ONLY,
+    ("POST", "/api/v1/targets/import"): _HQ_ONLY,
+    ("POST", "/api/v1/settlement-periods"): _HQ_ONLY,
+    ("POST", "/api/v1/settlement-periods/{period_id}/approve"): _HQ_ONLY,
+    ("GET", "/api/v1/settlement-periods"): "period totals only, listed to HQ-wide roles; "
+                                           "per-dealer statements are /settlements",
+    ("GET", "/api/v1/rebate-programs"): "NOT YET COVERED: filtered by the viewer's scope in "
+                                        "the service (programs whose audience it sees)",
+    ("GET", "/api/v1/rebate-programs/{program_id}"): "NOT YET COVERED: NOT_FOUND outside the "
+                                                     "audience the viewer sees",
+    ("GET", "/api/v1/rebate-programs/{program_id}/what-if"): "NOT YET COVERED: the dealer is "
+                                                             "checked against the scope",
+    ("GET", "/api/v1/targets"): "NOT YET COVERED: filtered by the viewer's scope",
+    ("GET", "/api/v1/incentive-reports"): "NOT YET COVERED: sums over the viewer's scope",
+    ("GET", "/api/v1/settlements"): "NOT YET COVERED: filtered by the viewer's scope",
+    ("GET", "/api/v1/settlements/{settlement_id}"): "NOT YET COVERED: NOT_FOUND outside scope",
+    ("GET", "/api/v1/settlements/{settlement_id}/export"): "NOT YET COVERED: as the statement",
+})

@@ -50,9 +50,9 @@ def recorded_by(producer: str) -> set[str]:
 
 @pytest.mark.parametrize("service", [
     pytest.param(service, marks=pytest.mark.xfail(
-        strict=True, reason="order books RebateCredited, which incentive does not record "
-                            "until its settlement is built (the incentive issue)"))
-    if service == "order" else service for service in SERVICES])
+        strict=True, reason="incentive consumes flow's accepted and replaced uploads and "
+                            "diversions, which flow does not record until it lands"))
+    if service == "incentive" else service for service in SERVICES])
 def test_every_subscription_names_an_event_its_producer_records(service):
     for subscription in catalog.subscriptions()[service]:
         assert subscription.durable.startswith(f"{service}-"), subscription.durable

@@ -337,8 +337,8 @@ class SqlOrders:
             order_id=order.order_id, dealer_id=order.dealer_id,
             selling_company=order.selling_company, approved_on=order.approved_on,
             voided=order.voided, currency=order.currency,
-            lines=[[l.line_no, l.product_code, l.product_line, l.quantity, l.amount_minor,
-                    l.quantity_closed] for l in order.lines]))
+            lines=[[ln.line_no, ln.product_code, ln.product_line, ln.quantity, ln.amount_minor,
+                    ln.quantity_closed] for ln in order.lines]))
         await self.session.flush()
 
     async def counted(self, dealer_ids, start, end) -> list[Order]:
@@ -361,8 +361,8 @@ class SqlOrders:
             return_id=returned.return_id, dealer_id=returned.dealer_id,
             selling_company=returned.selling_company, received_on=returned.received_on,
             currency=returned.currency,
-            lines=[[l.line_no, l.product_code, l.quantity, l.shipment_id]
-                   for l in returned.lines]))
+            lines=[[ln.line_no, ln.product_code, ln.quantity, ln.shipment_id]
+                   for ln in returned.lines]))
         await self.session.flush()
 
     async def returns(self, dealer_ids, start, end) -> list[Return]:
@@ -687,7 +687,7 @@ def _settlement_values(s: Settlement) -> dict:
     return dict(id=s.id, settlement_period_id=s.period_id, dealer_id=s.dealer_id,
                 selling_company=s.selling_company, period_start=s.period.start,
                 period_end=s.period.end, period_kind=s.period.kind.value,
-                status=s.status.value, lines=[_line_document(l) for l in s.lines],
+                status=s.status.value, lines=[_line_document(ln) for ln in s.lines],
                 total_minor=s.total_minor, currency=s.currency, closed_at=s.closed_at,
                 settled_at=s.settled_at, credit_id=s.credit_id,
                 carried_forward_minor=s.carried_forward_minor)

@@ -115,9 +115,9 @@ async def on_flow(deps: Deps, transaction, event: Event) -> None:
 # ---------------------------------------------------------------------------- order
 def _order(message, event: Event, *, approved: bool = False, voided: bool = False) -> Order:
     return Order(message.id, message.dealer_id, message.selling_company,
-                 tuple(OrderLine(l.line_no, l.product_code, l.product_line, l.quantity_ordered,
-                                 l.amount.amount_minor, l.quantity_closed)
-                       for l in message.lines),
+                 tuple(OrderLine(ln.line_no, ln.product_code, ln.product_line, ln.quantity_ordered,
+                                 ln.amount.amount_minor, ln.quantity_closed)
+                       for ln in message.lines),
                  _day(event) if approved else None, voided,
                  message.total.currency or "CNY")
 
@@ -141,15 +141,15 @@ async def on_order(deps: Deps, transaction, event: Event) -> None:
         await facts.record_return(Return(
             found.id, found.dealer_id, found.selling_company,
             _date(found.received_on, _day(event)),
-            tuple(ReturnLine(l.line_no, l.product_code, l.quantity_received or
-                             l.quantity_requested, l.shipment_id) for l in found.lines)),
+            tuple(ReturnLine(ln.line_no, ln.product_code, ln.quantity_received or
+                             ln.quantity_requested, ln.shipment_id) for ln in found.lines)),
             **_collaborators(deps, transaction))
         return
     elif subject == SHIPMENT_RECORDED.subject:
         shipment = payload.shipment
         await facts.link_shipment(shipment.shipment_id, shipment.dealer_id,
-                                  [(l.product_code, l.order_id, l.order_line_no)
-                                   for l in shipment.lines],
+                                  [(ln.product_code, ln.order_id, ln.order_line_no)
+                                   for ln in shipment.lines],
                                   **_collaborators(deps, transaction))
         return
     else:

@@ -152,9 +152,9 @@ def statement_lines(accruals: list[Accrual], names: dict[str, str] | None = None
                      else 0),
             start, end, total.base, total.quantity, total.amount, total.count,
             tuple(s for s in total.sources if s)[:MAX_SOURCES], names.get(scheme, ""))
-    return sorted(merged.values(), key=lambda l: (list(LineKind).index(l.kind), l.period_start,
-                                                  l.scheme_id, l.tier, l.customer_source,
-                                                  l.product_line, l.rate_bps))
+    return sorted(merged.values(), key=lambda ln: (list(LineKind).index(ln.kind), ln.period_start,
+                                                  ln.scheme_id, ln.tier, ln.customer_source,
+                                                  ln.product_line, ln.rate_bps))
 
 
 def _effective_rate(amount: int, base: int) -> int:

@@ -129,17 +129,20 @@ class Booking:
                     if line.shipment_id else None)
             if link:
                 order = await self.uow.orders.get(link[0])
-                match = next((l for l in order.lines if l.line_no == link[1]), None) if order else None
+                match = next((ln for ln in order.lines if ln.line_no == link[1]),
+                             None) if order else None
                 if match:
-                    unit_price, product_line, order_id = match.unit_price, match.product_line, link[0]
+                    unit_price, product_line = match.unit_price, match.product_line
+                    order_id = link[0]
             if unit_price is None:
                 if orders is None:
                     orders = [o for o in await self.uow.orders.of_dealer(returned.dealer_id)
                               if o.counts]
-                lines = [l for o in orders for l in o.lines if l.product_code == line.product_code]
-                quantity = sum(l.quantity for l in lines)
+                lines = [ln for o in orders for ln in o.lines
+                         if ln.product_code == line.product_code]
+                quantity = sum(ln.quantity for ln in lines)
                 if quantity:
-                    unit_price = Fraction(sum(l.amount_minor for l in lines), quantity)
+                    unit_price = Fraction(sum(ln.amount_minor for ln in lines), quantity)
                     product_line = lines[-1].product_line
             product = await self.uow.orders.product(line.product_code)
             if unit_price is None:
@@ -217,7 +220,8 @@ class Booking:
                 held.update(lines)
         return await self.book(differences(target, held))
 
-    async def recompute_dealer_rebates(self, dealer_id: str, touched: Iterable[tuple[str, str, date]],
+    async def recompute_dealer_rebates(self, dealer_id: str,
+                                       touched: Iterable[tuple[str, str, date]],
                                        purchases: bool = False) -> list[Accrual]:
         """A dealer's rebates in every program and period its changed facts fall in:
         ``touched`` are (product line, product code, day)."""

@@ -121,7 +121,8 @@ async def reevaluate_dealer(dealer: Dealer, cause: str, *, uow: IncentiveUnitOfW
     matches, and its rebates in open periods follow."""
     async with uow:
         known = await uow.dealers.get(dealer.id)
-        if known and known.updated_at and dealer.updated_at and known.updated_at > dealer.updated_at:
+        if (known and known.updated_at and dealer.updated_at
+                and known.updated_at > dealer.updated_at):
             return
         await uow.dealers.put(dealer)
         booking = Booking(uow, clock, ids, policy, cause, dealer.id)

@@ -116,7 +116,8 @@ async def close_period(period: Period, company: str, *, who: Principal,
 
 
 async def settle_period(period_id: str, *, who: Principal, uow: IncentiveUnitOfWork,
-                        clock: Clock, ids: IdSource, policy: Policy) -> tuple[SettlementPeriod, int]:
+                        clock: Clock, ids: IdSource,
+                        policy: Policy) -> tuple[SettlementPeriod, int]:
     """Approve a closed period: credit each positive statement once (RebateCredited,
     the statement id as the credit id), carry each negative one into the next
     settlement. Repeating it changes nothing."""

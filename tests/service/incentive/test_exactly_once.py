@@ -36,7 +36,8 @@ D = (date(2026, 1, 10), date(2026, 2, 5), date(2026, 3, 20))
 def _events():
     """Every event of a small quarter: uploads (one replaced, one in two parts),
     diversions, registrations and leads, orders approved and cancelled, a return."""
-    rows1 = [sale("u1", 2, "d1", "h1", 10, 100_000, D[0]), sale("u1", 3, "d1", "h2", 4, 40_000, D[1]),
+    rows1 = [sale("u1", 2, "d1", "h1", 10, 100_000, D[0]),
+             sale("u1", 3, "d1", "h2", 4, 40_000, D[1]),
              sale("u1", 4, "d1", "", 3, 30_000, D[1], transfer="d2")]
     rows2 = [sale("u2", 2, "d1", "h1", 12, 120_000, D[0]),
              sale("u2", 3, "d1", "h3", 5, 50_000, D[2], batch="BX")]
@@ -63,7 +64,8 @@ def _events():
                                       policy=deps.policy)
 
     async def returned(deps):
-        await facts.record_return(Return("rt1", "d1", "default", D[2], (ReturnLine(1, "A-001", 2),)),
+        await facts.record_return(Return("rt1", "d1", "default", D[2],
+                                         (ReturnLine(1, "A-001", 2),)),
                                   uow=deps.uow(), clock=deps.clock, ids=deps.ids,
                                   policy=deps.policy)
 
