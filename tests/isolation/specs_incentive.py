@@ -6,15 +6,23 @@ from __future__ import annotations
 
 from tests.harness import eventually
 from tests.isolation.spec import Call, Endpoint
-from tests.isolation.specs_order import order_of
+from tests.isolation.specs_order import _approved_order
 from tests.isolation.world import IsolationWorld
 
 
 async def accrual_of(world: IsolationWorld, tenant: str) -> dict:
-    """The commission accrued for the tenant's order (waits for the event to land)."""
+    """The commission accrued for the tenant's approved order, under a rule whose base
+    is approved orders (waits for the event to land)."""
     key = f"accrual:{tenant}"
+    if "accrual:rule" not in world.cache:
+        async with world.client("admin") as admin:
+            response = await admin.post("/api/v1/commission-rules", json={"rule": {
+                "name": "isolation orders", "base": "COMMISSION_BASE_APPROVED_ORDERS",
+                "baseRateBps": 100, "validFrom": "2000-01-01"}})
+            assert response.status_code == 201, response.text
+        world.cache["accrual:rule"] = True
     if key not in world.cache:
-        order = await order_of(world, tenant)
+        order = await _approved_order(world, tenant)
 
         async def accrued():
             async with world.client("admin") as admin:
