@@ -99,6 +99,7 @@ class SaleRow(Base):
     quantity: Mapped[int] = mapped_column(BigInteger)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    gtin: Mapped[str] = mapped_column(String(14))
 
 
 class SupersededUploadRow(Base):
@@ -109,15 +110,20 @@ class SupersededUploadRow(Base):
 
 
 class DiversionRow(Base):
+    """Diversions flow reported; matched to sales by selling dealer, product and batch."""
+
     __tablename__ = "diversions"
+    __table_args__ = (Index("ix_diversions_dealer_batch", "dealer_id", "batch"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    upload_id: Mapped[str] = mapped_column(String(64), index=True)
+    upload_id: Mapped[str] = mapped_column(String(64))
     dealer_id: Mapped[str] = mapped_column(String(36))
     product_code: Mapped[str] = mapped_column(String(64))
+    gtin: Mapped[str] = mapped_column(String(14))
     batch: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(36))
-    sold_on: Mapped[date] = mapped_column(Date)
+    sold_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    detected_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
 
 
@@ -144,17 +150,22 @@ class ReturnRow(Base):
     selling_company: Mapped[str] = mapped_column(String(64))
     received_on: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
-    # [line_no, product_code, quantity, shipment_id]
+    # [line_no, product_code, quantity, shipment_id, batch]
     lines: Mapped[list] = mapped_column(JSON)
 
 
 class ShipmentLinkRow(Base):
+    """A shipment line and the order line it was shipped against (to value returns)."""
+
     __tablename__ = "shipment_links"
 
     shipment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    product_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_code: Mapped[str] = mapped_column(String(64))
+    batch: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[str] = mapped_column(String(36))
-    line_no: Mapped[int] = mapped_column(Integer)
+    order_line_no: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(BigInteger)
 
 
 class ProductRow(Base):

@@ -60,6 +60,7 @@ from services.incentive.domain.facts import (
     Return,
     ReturnLine,
     Sale,
+    ShippedLine,
     UploadPart,
     lead_spans,
 )
@@ -243,7 +244,7 @@ class SqlSales:
             .order_by(SaleRow.row_number))
         return [Sale(r.upload_id, r.part_index, r.row_number, r.dealer_id, r.customer_id,
                      r.product_code, r.product_line, r.batch, r.sold_on, r.quantity,
-                     r.amount_minor, r.currency, r.transfer_to_dealer_id) for r in rows]
+                     r.amount_minor, r.currency, r.transfer_to_dealer_id, r.gtin) for r in rows]
 
     async def parts_of(self, upload_id: str) -> list[UploadPart]:
         rows = await self.session.scalars(select(UploadPartRow).where(
@@ -269,10 +270,16 @@ class SqlSales:
         row = await self.session.get(DiversionRow, diversion_id)
         return _diversion(row) if row else None
 
-    async def diversions_of(self, upload_id: str) -> list[Diversion]:
+    async def diversions_of(self, dealer_ids: frozenset[str]) -> list[Diversion]:
         rows = await self.session.scalars(select(DiversionRow).where(
-            DiversionRow.upload_id == upload_id))
+            DiversionRow.dealer_id.in_(sorted(dealer_ids))))
         return [_diversion(r) for r in rows]
+
+    async def parts_with_batch(self, dealer_id: str, batch: str) -> list[tuple[str, int]]:
+        return [tuple(r) for r in (await self.session.execute(
+            select(SaleRow.upload_id, SaleRow.part_index).distinct().where(
+                SaleRow.dealer_id == dealer_id, SaleRow.batch == batch)
+            .order_by(SaleRow.upload_id, SaleRow.part_index))).all()]
 
     async def parts_selling(self, dealer_id: str, customer_id: str,
                             since: date) -> list[tuple[str, int]]:
@@ -289,12 +296,15 @@ class SqlSales:
 
     async def volumes(self, dealer_ids, product_lines, product_codes, start, end,
                       currency) -> dict[str, Volume]:
+        # Diversion.matches, in SQL.
         diverted = exists().where(
-            DiversionRow.upload_id == SaleRow.upload_id,
-            DiversionRow.product_code == SaleRow.product_code,
-            DiversionRow.batch == SaleRow.batch, DiversionRow.customer_id == SaleRow.customer_id,
-            DiversionRow.sold_on == SaleRow.sold_on,
-            DiversionRow.status != DiversionStatus.DISMISSED)
+            DiversionRow.dealer_id == SaleRow.dealer_id, DiversionRow.batch == SaleRow.batch,
+            SaleRow.sold_on <= DiversionRow.detected_on,
+            DiversionRow.status != DiversionStatus.DISMISSED,
+            or_(and_(DiversionRow.product_code != "", SaleRow.product_code != "",
+                     DiversionRow.product_code == SaleRow.product_code),
+                and_(or_(DiversionRow.product_code == "", SaleRow.product_code == ""),
+                     DiversionRow.gtin != "", DiversionRow.gtin == SaleRow.gtin)))
         replaced = exists().where(SupersededUploadRow.upload_id == SaleRow.upload_id)
         query = select(SaleRow.dealer_id, func.sum(SaleRow.quantity),
                        func.sum(SaleRow.amount_minor)).where(
@@ -309,8 +319,8 @@ class SqlSales:
 
 
 def _diversion(row: DiversionRow) -> Diversion:
-    return Diversion(row.id, row.upload_id, row.dealer_id, row.product_code, row.batch,
-                     row.customer_id, row.sold_on, row.status)
+    return Diversion(row.id, row.upload_id, row.dealer_id, row.product_code, row.gtin,
+                     row.batch, row.customer_id, row.sold_on, row.detected_on, row.status)
 
 
 def _order(row: OrderRow) -> Order:
@@ -322,6 +332,11 @@ def _order(row: OrderRow) -> Order:
 def _return(row: ReturnRow) -> Return:
     return Return(row.return_id, row.dealer_id, row.selling_company, row.received_on,
                   tuple(ReturnLine(*line) for line in row.lines), row.currency)
+
+
+def _shipped(row: ShipmentLinkRow) -> ShippedLine:
+    return ShippedLine(row.shipment_id, row.line_no, row.product_code, row.batch, row.order_id,
+                       row.order_line_no, row.quantity)
 
 
 class SqlOrders:
@@ -361,7 +376,7 @@ class SqlOrders:
             return_id=returned.return_id, dealer_id=returned.dealer_id,
             selling_company=returned.selling_company, received_on=returned.received_on,
             currency=returned.currency,
-            lines=[[ln.line_no, ln.product_code, ln.quantity, ln.shipment_id]
+            lines=[[ln.line_no, ln.product_code, ln.quantity, ln.shipment_id, ln.batch]
                    for ln in returned.lines]))
         await self.session.flush()
 
@@ -372,14 +387,14 @@ class SqlOrders:
             query = query.where(ReturnRow.dealer_id.in_(sorted(dealer_ids)))
         return [_return(r) for r in await self.session.scalars(query.order_by(ReturnRow.return_id))]
 
-    async def link_shipment(self, shipment_id, product_code, order_id, line_no) -> None:
-        await self.session.merge(ShipmentLinkRow(shipment_id=shipment_id,
-                                                 product_code=product_code, order_id=order_id,
-                                                 line_no=line_no))
+    async def link_shipment(self, lines: list[ShippedLine]) -> None:
+        for line in lines:
+            await self.session.merge(ShipmentLinkRow(**asdict(line)))
+        await self.session.flush()
 
-    async def shipment_link(self, shipment_id, product_code):
-        row = await self.session.get(ShipmentLinkRow, (shipment_id, product_code))
-        return (row.order_id, row.line_no) if row else None
+    async def shipped_lines(self, shipment_id: str) -> list[ShippedLine]:
+        return [_shipped(r) for r in await self.session.scalars(select(ShipmentLinkRow).where(
+            ShipmentLinkRow.shipment_id == shipment_id).order_by(ShipmentLinkRow.line_no))]
 
     async def put_product(self, code, product_line, list_price_minor) -> None:
         await self.session.merge(ProductRow(code=code, product_line=product_line,

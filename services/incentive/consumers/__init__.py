@@ -23,6 +23,7 @@ from services.incentive.domain.facts import (
     Return,
     ReturnLine,
     Sale,
+    ShippedLine,
     UploadPart,
 )
 from services.incentive.messages import TIER_NAMES
@@ -76,7 +77,7 @@ def _day(event: Event) -> date:
     return _when(event).date()
 
 
-def _date(text: str, fallback: date) -> date:
+def _date(text: str, fallback: date | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -98,16 +99,18 @@ async def on_flow(deps: Deps, transaction, event: Event) -> None:
                      row.dealer_id or payload.dealer_id, row.customer_id, row.product_code,
                      row.product_line, row.batch, _date(row.sold_on, _day(event)), row.quantity,
                      row.amount.amount_minor, row.amount.currency or deps.policy.currency,
-                     row.transfer_to_dealer_id) for row in payload.rows]
+                     row.transfer_to_dealer_id, row.gtin) for row in payload.rows]
         await facts.accept_flow_part(part, rows, **_collaborators(deps, transaction))
     elif event.subject == FLOW_UPLOAD_SUPERSEDED.subject:
         await facts.supersede_upload(payload.upload_id, payload.superseded_by_upload_id,
                                      **_collaborators(deps, transaction))
     else:
         found = payload.diversion
+        detected = (from_timestamp(found.detected_at) or _when(event)).date()
         await facts.record_diversion(Diversion(
             found.id, found.upload_id, found.selling_dealer_id, found.product_code,
-            found.batch, found.customer_id, _date(found.sold_on, _day(event)),
+            found.gtin, found.batch, found.customer_id,
+            _date(found.sold_on, None), detected,
             DIVERSION_STATUS.get(found.status, DiversionStatus.OPEN)),
             **_collaborators(deps, transaction))
 
@@ -141,16 +144,17 @@ async def on_order(deps: Deps, transaction, event: Event) -> None:
         await facts.record_return(Return(
             found.id, found.dealer_id, found.selling_company,
             _date(found.received_on, _day(event)),
-            tuple(ReturnLine(ln.line_no, ln.product_code, ln.quantity_received or
-                             ln.quantity_requested, ln.shipment_id) for ln in found.lines)),
+            tuple(ReturnLine(ln.line_no, ln.product_code, ln.quantity_received,
+                             ln.shipment_id, ln.batch)
+                  for ln in found.lines if ln.quantity_received)),
             **_collaborators(deps, transaction))
         return
     elif subject == SHIPMENT_RECORDED.subject:
         shipment = payload.shipment
-        await facts.link_shipment(shipment.shipment_id, shipment.dealer_id,
-                                  [(ln.product_code, ln.order_id, ln.order_line_no)
-                                   for ln in shipment.lines],
-                                  **_collaborators(deps, transaction))
+        await facts.link_shipment(shipment.dealer_id, [
+            ShippedLine(shipment.shipment_id, ln.line_no, ln.product_code, ln.batch,
+                        ln.order_id, ln.order_line_no, ln.quantity) for ln in shipment.lines],
+            **_collaborators(deps, transaction))
         return
     else:
         product = payload.product

@@ -30,6 +30,7 @@ class Sale:
     currency: str = "CNY"
     # Set for a platform dealer's transfer to its sub-dealer: not a sale to a hospital.
     transfer_to_dealer_id: str = ""
+    gtin: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,25 @@ class DiversionStatus:
 @dataclass(frozen=True)
 class Diversion:
     """Goods sold by a dealer they never reached (窜货): they never count, unless HQ
-    dismisses the diversion."""
+    dismisses the diversion.
+
+    Flow finds a diversion while validating an upload — which is then rejected — and
+    reports one per product, batch and dealer the batch was shipped to, with the first
+    offending row's customer and day. So the goods are identified by the selling dealer,
+    the product (its code, or the GTIN where flow resolved none) and the batch: an
+    accepted sale of them by that dealer, sold by the day the diversion was detected,
+    does not count (whatever upload it came in). Later sales of the batch passed flow's
+    shipment check, so they reached the dealer."""
 
     id: str
     upload_id: str
-    dealer_id: str
+    dealer_id: str           # the selling dealer
     product_code: str
+    gtin: str
     batch: str
     customer_id: str
-    sold_on: date
+    sold_on: date | None
+    detected_on: date
     status: str = DiversionStatus.OPEN
 
     @property
@@ -67,9 +78,13 @@ class Diversion:
         return self.status != DiversionStatus.DISMISSED
 
     def matches(self, sale: Sale) -> bool:
-        return (sale.upload_id, sale.product_code, sale.batch, sale.customer_id,
-                sale.sold_on) == (self.upload_id, self.product_code, self.batch,
-                                  self.customer_id, self.sold_on)
+        if (sale.dealer_id, sale.batch) != (self.dealer_id, self.batch):
+            return False
+        if sale.sold_on > self.detected_on:
+            return False
+        if self.product_code and sale.product_code:
+            return sale.product_code == self.product_code
+        return bool(self.gtin) and sale.gtin == self.gtin
 
 
 def counts(sale: Sale, superseded: bool, diversions: list[Diversion]) -> bool:
@@ -127,8 +142,24 @@ class Order:
 class ReturnLine:
     line_no: int
     product_code: str
+    # What order's warehouse received back (RETURN_RECEIVED's quantity_received).
     quantity: int
     shipment_id: str = ""
+    batch: str = ""
+
+
+@dataclass(frozen=True)
+class ShippedLine:
+    """A shipment line as order recorded it: the order line the goods were shipped
+    against."""
+
+    shipment_id: str
+    line_no: int
+    product_code: str
+    batch: str
+    order_id: str
+    order_line_no: int
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -143,18 +174,56 @@ class Return:
 
 @dataclass(frozen=True)
 class PricedReturnLine:
-    """A returned line valued at the price the dealer paid: that of the order line it
-    was shipped against, else the dealer's average for the product, else the list
-    price."""
+    """A returned line and what the dealer had paid for those goods (exact)."""
 
     line: ReturnLine
     product_line: str
-    unit_price: Fraction
-    order_id: str = ""
+    value: Fraction
+    order_ids: tuple[str, ...] = ()
 
     @property
     def amount_minor(self) -> int:
-        return _round(self.unit_price * self.line.quantity)
+        return _round(self.value)
+
+
+def value_return(line: ReturnLine, shipped: list[ShippedLine], orders: dict[str, Order],
+                 dealer_orders: list[Order], product: tuple[str, int] | None
+                 ) -> PricedReturnLine:
+    """A returned line valued at what the dealer paid: at the prices of the order lines
+    its shipment was shipped against, earliest shipment line first (as order counts the
+    return on them); what the shipment does not cover (or a return naming no shipment) at
+    the dealer's average price for the product on its counted orders, else at the list
+    price. ``product`` is the catalog's (product line, list price)."""
+    left, value, product_line, order_ids = line.quantity, Fraction(0), "", []
+    for ship in sorted(shipped, key=lambda s: s.line_no):
+        if left <= 0:
+            break
+        if ship.product_code != line.product_code or (line.batch and ship.batch != line.batch):
+            continue
+        order = orders.get(ship.order_id)
+        bought = next((ln for ln in order.lines if ln.line_no == ship.order_line_no),
+                      None) if order else None
+        if bought is None or bought.quantity <= 0:
+            continue
+        take = min(left, ship.quantity)
+        value += bought.unit_price * take
+        product_line = product_line or bought.product_line
+        if order.order_id not in order_ids:
+            order_ids.append(order.order_id)
+        left -= take
+    if left > 0:
+        bought_lines = [ln for o in dealer_orders if o.counts for ln in o.lines
+                        if ln.product_code == line.product_code]
+        units = sum(ln.quantity for ln in bought_lines)
+        if units:
+            price = Fraction(sum(ln.amount_minor for ln in bought_lines), units)
+            product_line = product_line or bought_lines[-1].product_line
+        else:
+            price = Fraction(product[1]) if product else Fraction(0)
+        value += price * left
+    if not product_line and product:
+        product_line = product[0]
+    return PricedReturnLine(line, product_line, value, tuple(order_ids))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from fractions import Fraction
 
 from qudao.incentive.v1 import events_pb2
 
@@ -28,7 +27,7 @@ from services.incentive.domain.compute import (
     rebate_lines,
     return_commission,
 )
-from services.incentive.domain.facts import PricedReturnLine, Return
+from services.incentive.domain.facts import PricedReturnLine, Return, value_return
 from services.incentive.domain.periods import Period
 from services.incentive.domain.programs import Program, version_for
 from services.incentive.domain.targets import TargetMeasure
@@ -79,7 +78,7 @@ class Booking:
         if not rows:
             return {}
         superseded = await self.uow.sales.is_superseded(upload_id)
-        diversions = await self.uow.sales.diversions_of(upload_id)
+        diversions = await self.uow.sales.diversions_of(frozenset(r.dealer_id for r in rows))
         spans = []
         for dealer_id in sorted({row.dealer_id for row in rows}):
             spans += await self.uow.ownership.spans(
@@ -122,34 +121,19 @@ class Booking:
 
     async def price_return(self, returned: Return) -> list[PricedReturnLine]:
         priced = []
-        orders = None
+        dealer_orders: list | None = None
         for line in returned.lines:
-            unit_price, product_line, order_id = None, "", ""
-            link = (await self.uow.orders.shipment_link(line.shipment_id, line.product_code)
-                    if line.shipment_id else None)
-            if link:
-                order = await self.uow.orders.get(link[0])
-                match = next((ln for ln in order.lines if ln.line_no == link[1]),
-                             None) if order else None
-                if match:
-                    unit_price, product_line = match.unit_price, match.product_line
-                    order_id = link[0]
-            if unit_price is None:
-                if orders is None:
-                    orders = [o for o in await self.uow.orders.of_dealer(returned.dealer_id)
-                              if o.counts]
-                lines = [ln for o in orders for ln in o.lines
-                         if ln.product_code == line.product_code]
-                quantity = sum(ln.quantity for ln in lines)
-                if quantity:
-                    unit_price = Fraction(sum(ln.amount_minor for ln in lines), quantity)
-                    product_line = lines[-1].product_line
-            product = await self.uow.orders.product(line.product_code)
-            if unit_price is None:
-                unit_price = Fraction(product[1]) if product else Fraction(0)
-            if not product_line and product:
-                product_line = product[0]
-            priced.append(PricedReturnLine(line, product_line, unit_price, order_id))
+            shipped = (await self.uow.orders.shipped_lines(line.shipment_id)
+                       if line.shipment_id else [])
+            orders = {}
+            for order_id in {s.order_id for s in shipped if s.order_id}:
+                order = await self.uow.orders.get(order_id)
+                if order is not None:
+                    orders[order_id] = order
+            if dealer_orders is None:
+                dealer_orders = await self.uow.orders.of_dealer(returned.dealer_id)
+            priced.append(value_return(line, shipped, orders, dealer_orders,
+                                       await self.uow.orders.product(line.product_code)))
         return priced
 
     # ------------------------------------------------------------------------- rebates

@@ -16,6 +16,7 @@ from services.incentive.domain.facts import (
     Registration,
     Return,
     Sale,
+    ShippedLine,
     UploadPart,
 )
 from services.incentive.usecases.engine import Booking
@@ -84,7 +85,8 @@ async def supersede_upload(upload_id: str, by_upload_id: str, *, uow: IncentiveU
 async def record_diversion(diversion: Diversion, *, uow: IncentiveUnitOfWork, clock: Clock,
                            ids: IdSource, policy: Policy) -> list[Accrual]:
     """Diverted goods never count; a dismissed diversion counts again. A resolution is
-    final: a late "detected" never reopens it."""
+    final: a late "detected" never reopens it. The selling dealer's accepted sales of the
+    batch are recomputed, whatever upload they came in."""
     async with uow:
         booking = _booking(uow, clock, ids, policy, "flow.diversion", diversion.id)
         known = await uow.sales.diversion(diversion.id)
@@ -92,11 +94,24 @@ async def record_diversion(diversion: Diversion, *, uow: IncentiveUnitOfWork, cl
             diversion = known
         if known != diversion:
             await uow.sales.put_diversion(diversion)
-            parts, rows = await _rows_of_upload(uow, diversion.upload_id)
-            await booking.recompute_parts((p.upload_id, p.part_index) for p in parts)
-            await _rebates_for_sales(booking, [r for r in rows if diversion.matches(r)])
+            parts = await uow.sales.parts_with_batch(diversion.dealer_id, diversion.batch)
+            await booking.recompute_parts(parts)
+            rows = []
+            for upload_id, part_index in parts:
+                rows += [r for r in await uow.sales.rows_of(upload_id, part_index)
+                         if diversion.matches(r)]
+            await _rebates_for_sales(booking, rows)
         await uow.commit()
     return booking.booked
+
+
+async def _touched_by_returns(booking: Booking, returns: list[Return]) -> set:
+    """(product line, product code, day) of what returns take off purchases."""
+    touched = set()
+    for returned in returns:
+        for priced in await booking.price_return(returned):
+            touched.add((priced.product_line, priced.line.product_code, returned.received_on))
+    return touched
 
 
 def _merge_order(known: Order | None, seen: Order) -> Order:
@@ -131,8 +146,7 @@ async def record_order(seen: Order, cause: str, *, uow: IncentiveUnitOfWork, clo
             day = merged.approved_on or (known.approved_on if known else None)
             if day is not None:
                 touched = {(line.product_line, line.product_code, day) for line in merged.lines}
-                touched |= {("", line.product_code, r.received_on) for r in returns
-                            for line in r.lines}
+                touched |= await _touched_by_returns(booking, returns)
                 await booking.recompute_dealer_rebates(merged.dealer_id, sorted(touched),
                                                        purchases=True)
         await uow.commit()
@@ -149,27 +163,30 @@ async def record_return(returned: Return, *, uow: IncentiveUnitOfWork, clock: Cl
         if await uow.orders.get_return(returned.return_id) is None:
             await uow.orders.put_return(returned)
             await booking.recompute_units([(UnitType.RETURN, returned.return_id)])
-            priced = await booking.price_return(returned)
             await booking.recompute_dealer_rebates(
-                returned.dealer_id, sorted({(p.product_line, p.line.product_code,
-                                             returned.received_on) for p in priced}),
+                returned.dealer_id, sorted(await _touched_by_returns(booking, [returned])),
                 purchases=True)
         await uow.commit()
     return booking.booked
 
 
-async def link_shipment(shipment_id: str, dealer_id: str,
-                        lines: list[tuple[str, str, int]], *, uow: IncentiveUnitOfWork,
-                        clock: Clock, ids: IdSource, policy: Policy) -> list[Accrual]:
-    """Which order line each shipped product came from, to value its returns."""
+async def link_shipment(dealer_id: str, lines: list[ShippedLine], *,
+                        uow: IncentiveUnitOfWork, clock: Clock, ids: IdSource,
+                        policy: Policy) -> list[Accrual]:
+    """Which order lines a shipment's goods were shipped against, to value returns at
+    the price paid (a return received before its shipment is known is revalued)."""
     async with uow:
+        shipment_id = lines[0].shipment_id if lines else ""
         booking = _booking(uow, clock, ids, policy, "order.shipment.recorded", shipment_id)
-        for product_code, order_id, line_no in lines:
-            if order_id:
-                await uow.orders.link_shipment(shipment_id, product_code, order_id, line_no)
-        returns = await uow.orders.returns(frozenset({dealer_id}), date.min, date.max)
-        if returns:
+        linked = [line for line in lines if line.order_id]
+        if linked:
+            await uow.orders.link_shipment(linked)
+            returns = [r for r in await uow.orders.returns(frozenset({dealer_id}), date.min,
+                                                           date.max)
+                       if any(line.shipment_id == shipment_id for line in r.lines)]
             await booking.recompute_units((UnitType.RETURN, r.return_id) for r in returns)
+            await booking.recompute_dealer_rebates(
+                dealer_id, sorted(await _touched_by_returns(booking, returns)), purchases=True)
         await uow.commit()
     return booking.booked
 

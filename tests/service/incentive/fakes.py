@@ -23,6 +23,7 @@ from services.incentive.domain.facts import (
     Registration,
     Return,
     Sale,
+    ShippedLine,
     UploadPart,
     counts,
     lead_spans,
@@ -78,8 +79,12 @@ class FakeSales:
     async def diversion(self, diversion_id):
         return self.diversions.get(diversion_id)
 
-    async def diversions_of(self, upload_id):
-        return [d for d in self.diversions.values() if d.upload_id == upload_id]
+    async def diversions_of(self, dealer_ids):
+        return [d for d in self.diversions.values() if d.dealer_id in dealer_ids]
+
+    async def parts_with_batch(self, dealer_id, batch):
+        return sorted(k for k, rows in self.rows.items()
+                      if any(r.dealer_id == dealer_id and r.batch == batch for r in rows))
 
     async def parts_selling(self, dealer_id, customer_id, since):
         return sorted(k for k, rows in self.rows.items()
@@ -92,9 +97,9 @@ class FakeSales:
 
     async def volumes(self, dealer_ids, product_lines, product_codes, start, end, currency):
         volumes: dict[str, Volume] = {}
+        diversions = list(self.diversions.values())
         for (upload_id, _), rows in self.rows.items():
             superseded = upload_id in self.superseded
-            diversions = [d for d in self.diversions.values() if d.upload_id == upload_id]
             for row in rows:
                 if dealer_ids is not None and row.dealer_id not in dealer_ids:
                     continue
@@ -112,7 +117,7 @@ class FakeSales:
 class FakeOrders:
     orders: dict[str, Order] = field(default_factory=dict)
     returns_: dict[str, Return] = field(default_factory=dict)
-    links: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    links: dict[tuple[str, int], ShippedLine] = field(default_factory=dict)
     products: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     async def get(self, order_id):
@@ -138,11 +143,12 @@ class FakeOrders:
         return [r for r in self.returns_.values() if start <= r.received_on <= end
                 and (dealer_ids is None or r.dealer_id in dealer_ids)]
 
-    async def link_shipment(self, shipment_id, product_code, order_id, line_no):
-        self.links[(shipment_id, product_code)] = (order_id, line_no)
+    async def link_shipment(self, lines):
+        for line in lines:
+            self.links[(line.shipment_id, line.line_no)] = line
 
-    async def shipment_link(self, shipment_id, product_code):
-        return self.links.get((shipment_id, product_code))
+    async def shipped_lines(self, shipment_id):
+        return [line for key, line in sorted(self.links.items()) if key[0] == shipment_id]
 
     async def put_product(self, code, product_line, list_price_minor):
         self.products[code] = (product_line, list_price_minor)

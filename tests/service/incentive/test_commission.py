@@ -100,7 +100,8 @@ async def test_transfers_replaced_uploads_and_diversions_never_count():
             sale("u-1", 4, "d-1", "h-2", 5, 20_000, JAN, batch="B9")]
     await accept(deps, "u-1", "d-1", rows)
     assert total(uow) == 600
-    await facts.record_diversion(Diversion("dv-1", "u-1", "d-1", "A-001", "B9", "h-2", JAN),
+    await facts.record_diversion(Diversion("dv-1", "u-1", "d-1", "A-001", "", "B9", "h-2",
+                                           JAN, JAN),
                                  uow=deps.uow(), clock=deps.clock, ids=deps.ids,
                                  policy=deps.policy)
     assert total(uow) == 200

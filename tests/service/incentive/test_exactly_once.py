@@ -54,7 +54,8 @@ def _events():
                                      ids=deps.ids, policy=deps.policy)
 
     async def diverted(deps):
-        await facts.record_diversion(Diversion("dv1", "u2", "d1", "A-001", "BX", "h3", D[2]),
+        await facts.record_diversion(Diversion("dv1", "u2", "d1", "A-001", "", "BX", "h3",
+                                               D[2], D[2]),
                                      uow=deps.uow(), clock=deps.clock, ids=deps.ids,
                                      policy=deps.policy)
 

@@ -54,14 +54,16 @@ def upgrade() -> None:
     sa.Column('upload_id', sa.String(length=64), nullable=False),
     sa.Column('dealer_id', sa.String(length=36), nullable=False),
     sa.Column('product_code', sa.String(length=64), nullable=False),
+    sa.Column('gtin', sa.String(length=14), nullable=False),
     sa.Column('batch', sa.String(length=64), nullable=False),
     sa.Column('customer_id', sa.String(length=36), nullable=False),
-    sa.Column('sold_on', sa.Date(), nullable=False),
+    sa.Column('sold_on', sa.Date(), nullable=True),
+    sa.Column('detected_on', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_diversions'))
     )
     with op.batch_alter_table('diversions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_diversions_upload_id'), ['upload_id'], unique=False)
+        batch_op.create_index('ix_diversions_dealer_batch', ['dealer_id', 'batch'], unique=False)
 
     op.create_table('lead_events',
     sa.Column('lead_id', sa.String(length=36), nullable=False),
@@ -148,6 +150,7 @@ def upgrade() -> None:
     sa.Column('quantity', sa.BigInteger(), nullable=False),
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('gtin', sa.String(length=14), nullable=False),
     sa.PrimaryKeyConstraint('upload_id', 'part_index', 'row_number', name=op.f('pk_sales'))
     )
     with op.batch_alter_table('sales', schema=None) as batch_op:
@@ -195,10 +198,13 @@ def upgrade() -> None:
 
     op.create_table('shipment_links',
     sa.Column('shipment_id', sa.String(length=64), nullable=False),
-    sa.Column('product_code', sa.String(length=64), nullable=False),
-    sa.Column('order_id', sa.String(length=36), nullable=False),
     sa.Column('line_no', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('shipment_id', 'product_code', name=op.f('pk_shipment_links'))
+    sa.Column('product_code', sa.String(length=64), nullable=False),
+    sa.Column('batch', sa.String(length=64), nullable=False),
+    sa.Column('order_id', sa.String(length=36), nullable=False),
+    sa.Column('order_line_no', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('shipment_id', 'line_no', name=op.f('pk_shipment_links'))
     )
     op.create_table('superseded_uploads',
     sa.Column('upload_id', sa.String(length=64), nullable=False),
@@ -324,7 +330,7 @@ def downgrade() -> None:
 
     op.drop_table('lead_events')
     with op.batch_alter_table('diversions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_diversions_upload_id'))
+        batch_op.drop_index('ix_diversions_dealer_batch')
 
     op.drop_table('diversions')
     with op.batch_alter_table('dealers', schema=None) as batch_op:
