@@ -296,26 +296,44 @@ class SqlSales:
 
     async def volumes(self, dealer_ids, product_lines, product_codes, start, end,
                       currency) -> dict[str, Volume]:
-        # Diversion.matches, in SQL.
-        diverted = exists().where(
-            DiversionRow.dealer_id == SaleRow.dealer_id, DiversionRow.batch == SaleRow.batch,
-            SaleRow.sold_on <= DiversionRow.detected_on,
-            DiversionRow.status != DiversionStatus.DISMISSED,
-            or_(and_(DiversionRow.product_code != "", SaleRow.product_code != "",
-                     DiversionRow.product_code == SaleRow.product_code),
-                and_(or_(DiversionRow.product_code == "", SaleRow.product_code == ""),
-                     DiversionRow.gtin != "", DiversionRow.gtin == SaleRow.gtin)))
-        replaced = exists().where(SupersededUploadRow.upload_id == SaleRow.upload_id)
         query = select(SaleRow.dealer_id, func.sum(SaleRow.quantity),
-                       func.sum(SaleRow.amount_minor)).where(
-            SaleRow.sold_on >= start, SaleRow.sold_on <= end, SaleRow.currency == currency,
-            SaleRow.transfer_to_dealer_id == "", ~replaced, ~diverted,
-            (SaleRow.product_code.in_(product_codes) if product_codes
-             else SaleRow.product_line.in_(product_lines)))
-        if dealer_ids is not None:
-            query = query.where(SaleRow.dealer_id.in_(sorted(dealer_ids)))
+                       func.sum(SaleRow.amount_minor)).where(*_counted_sales(
+                           dealer_ids, product_lines, product_codes, start, end, currency))
         rows = (await self.session.execute(query.group_by(SaleRow.dealer_id))).all()
         return {dealer: Volume(int(q), int(a)) for dealer, q, a in rows}
+
+    async def counted_parts(self, dealer_ids, product_lines, product_codes, start, end,
+                            currency) -> dict[str, tuple[str, ...]]:
+        query = select(SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index).distinct().where(
+            *_counted_sales(dealer_ids, product_lines, product_codes, start, end, currency))
+        found: dict[str, list[str]] = {}
+        for dealer, upload_id, part_index in (await self.session.execute(query.order_by(
+                SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index))).all():
+            found.setdefault(dealer, []).append(f"{UnitType.FLOW.value}:{upload_id}#{part_index}")
+        return {dealer: tuple(parts) for dealer, parts in found.items()}
+
+
+def _counted_sales(dealer_ids, product_lines, product_codes, start, end, currency) -> list:
+    """The accepted sales a rebate or target counts (facts.counts, in SQL): measured
+    products in the period and currency, not transfers, not replaced, not diverted."""
+    # Diversion.matches, in SQL.
+    diverted = exists().where(
+        DiversionRow.dealer_id == SaleRow.dealer_id, DiversionRow.batch == SaleRow.batch,
+        SaleRow.sold_on <= DiversionRow.detected_on,
+        DiversionRow.status != DiversionStatus.DISMISSED,
+        or_(and_(DiversionRow.product_code != "", SaleRow.product_code != "",
+                 DiversionRow.product_code == SaleRow.product_code),
+            and_(or_(DiversionRow.product_code == "", SaleRow.product_code == ""),
+                 DiversionRow.gtin != "", DiversionRow.gtin == SaleRow.gtin)))
+    replaced = exists().where(SupersededUploadRow.upload_id == SaleRow.upload_id)
+    conditions = [
+        SaleRow.sold_on >= start, SaleRow.sold_on <= end, SaleRow.currency == currency,
+        SaleRow.transfer_to_dealer_id == "", SaleRow.quantity != 0, ~replaced, ~diverted,
+        (SaleRow.product_code.in_(product_codes) if product_codes
+         else SaleRow.product_line.in_(product_lines))]
+    if dealer_ids is not None:
+        conditions.append(SaleRow.dealer_id.in_(sorted(dealer_ids)))
+    return conditions
 
 
 def _diversion(row: DiversionRow) -> Diversion:

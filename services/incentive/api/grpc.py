@@ -265,7 +265,7 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
         return await settlement.statement(
             request.settlement_id.strip(), request.dealer_id.strip(),
             _span(request.period_start, request.period_end), scopes=self.deps.scopes,
-            policy=self.deps.policy, **self._use())
+            **self._write())
 
     async def GetRebateStatement(self, request, context):
         found, provisional = await self._statement(request)

@@ -118,11 +118,16 @@ class _Sum:
     sources: list[str] = field(default_factory=list)
 
 
-def statement_lines(accruals: list[Accrual], names: dict[str, str] | None = None
+def statement_lines(accruals: list[Accrual], names: dict[str, str] | None = None,
+                    rebate_sources: dict[tuple[str, date], tuple[str, ...]] | None = None
                     ) -> list[StatementLine]:
     """Accruals grouped into statement lines; lines that net to nothing are left out.
-    An adjustment keeps the period it corrects."""
+    An adjustment keeps the period it corrects. A line lists where it came from: the
+    flow upload parts, orders and returns of a commission; for a rebate, those its
+    volume counts (``rebate_sources`` by program and period start), else the events
+    that moved it — which is also what an adjustment lists."""
     names = names or {}
+    rebate_sources = rebate_sources or {}
     sums: dict[tuple, _Sum] = {}
     for accrual in accruals:
         key = accrual.key
@@ -146,6 +151,8 @@ def statement_lines(accruals: list[Accrual], names: dict[str, str] | None = None
         kind, _, scheme, version, tier, source, line, rate, start, end = group
         if not (total.base or total.quantity or total.amount):
             continue
+        if kind is LineKind.REBATE and (scheme, start) in rebate_sources:
+            total.sources = list(rebate_sources[(scheme, start)])
         merged[group] = StatementLine(
             kind, scheme, version, tier, source, line,
             rate or (_effective_rate(total.amount, total.base) if kind is LineKind.REBATE

@@ -159,6 +159,28 @@ class Booking:
                                                                -line.amount_minor)
         return volumes
 
+    async def rebate_sources(self, program: Program, period: Period,
+                             dealer_ids: frozenset[str] | None) -> dict[str, tuple[str, ...]]:
+        """Per dealer, what its volume in a program period counts: the flow upload parts,
+        or (purchases) the orders and returns."""
+        if program.basis is not Basis.PURCHASE_AMOUNT:
+            return await self.uow.sales.counted_parts(dealer_ids, program.product_lines,
+                                                      program.product_codes, period.start,
+                                                      period.end, program.currency)
+        found: dict[str, list[str]] = {}
+        for order in await self.uow.orders.counted(dealer_ids, period.start, period.end):
+            if order.currency == program.currency and any(
+                    program.measures(ln.product_line, ln.product_code) for ln in order.lines):
+                found.setdefault(order.dealer_id, []).append(
+                    f"{UnitType.ORDER.value}:{order.order_id}")
+        for returned in await self.uow.orders.returns(dealer_ids, period.start, period.end):
+            if returned.currency == program.currency and any(
+                    program.measures(p.product_line, p.line.product_code)
+                    for p in await self.price_return(returned)):
+                found.setdefault(returned.dealer_id, []).append(
+                    f"{UnitType.RETURN.value}:{returned.return_id}")
+        return {dealer: tuple(units) for dealer, units in found.items()}
+
     async def targets(self, program: Program, period: Period,
                       dealer_ids: frozenset[str] | None) -> dict[str, int]:
         if not program.uses_target:

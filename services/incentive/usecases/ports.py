@@ -69,6 +69,14 @@ class SalesRepository(Protocol):
                       product_codes: tuple[str, ...], start: date, end: date,
                       currency: str) -> dict[str, Volume]: ...
 
+    async def counted_parts(self, dealer_ids: frozenset[str] | None,
+                            product_lines: tuple[str, ...], product_codes: tuple[str, ...],
+                            start: date, end: date, currency: str
+                            ) -> dict[str, tuple[str, ...]]:
+        """Per dealer, the upload parts ("flow_upload:<upload>#<part>") whose sales
+        ``volumes`` counts."""
+        ...
+
 
 class OrderRepository(Protocol):
     """Orders (counted once fully approved, never once rejected or cancelled), returns,

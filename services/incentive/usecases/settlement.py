@@ -55,6 +55,31 @@ async def _names(uow: IncentiveUnitOfWork) -> dict[str, str]:
     return names
 
 
+async def _rebate_sources(booking: Booking, accruals: list[Accrual]
+                         ) -> dict[str, dict[tuple[str, date], tuple[str, ...]]]:
+    """Per dealer, what the volume of each of its rebate lines counts (see
+    statement_lines), for the program periods these accruals belong to."""
+    wanted: dict[tuple[str, date, date], set[str]] = {}
+    for accrual in accruals:
+        key = accrual.key
+        if key.kind is AccrualKind.REBATE and not accrual.adjustment:
+            wanted.setdefault((key.scheme_id, key.period_start, key.period_end),
+                              set()).add(key.dealer_id)
+    found: dict[str, dict[tuple[str, date], tuple[str, ...]]] = {}
+    for (program_id, start, end), dealers in sorted(wanted.items()):
+        period = Period.between(start, end)
+        version = version_for(await booking.uow.programs.versions(program_id), period)
+        if version is None:
+            continue
+        # Many dealers: one scan of the period, not a list of thousands of ids.
+        asked = frozenset(dealers) if len(dealers) <= 500 else None
+        for dealer_id, sources in (await booking.rebate_sources(version, period,
+                                                                asked)).items():
+            if dealer_id in dealers:
+                found.setdefault(dealer_id, {})[(program_id, start)] = sources
+    return found
+
+
 async def recompute_due_rebates(booking: Booking, closed_after: set[str]) -> None:
     """Rebates of every program period whose months are all closed, from the facts."""
     for program_id, versions in sorted((await booking.uow.programs.all()).items()):
@@ -92,13 +117,14 @@ async def close_period(period: Period, company: str, *, who: Principal,
                 await uow.accruals.freeze(company, spans, period_id, kind == "adjustment")
         frozen = await uow.accruals.frozen(period_id)
         names = await _names(uow)
+        sources = await _rebate_sources(booking, frozen)
         by_dealer: dict[str, list[Accrual]] = {}
         for accrual in frozen:
             by_dealer.setdefault(accrual.dealer_id, []).append(accrual)
         now = clock.now()
         settlements = []
         for dealer_id, accruals in sorted(by_dealer.items()):
-            lines = statement_lines(accruals, names)
+            lines = statement_lines(accruals, names, sources.get(dealer_id))
             if not lines:
                 continue
             settlements.append(Settlement(
@@ -196,8 +222,8 @@ async def list_settlements(period_id: str, dealer_id: str, status: str, page: Pa
 
 
 async def statement(settlement_id_: str, dealer_id: str, period: Period | None, *,
-                    who: Principal, uow: IncentiveUnitOfWork, scopes: Scopes,
-                    policy: Policy) -> tuple[Settlement, bool]:
+                    who: Principal, uow: IncentiveUnitOfWork, scopes: Scopes, clock: Clock,
+                    ids: IdSource, policy: Policy) -> tuple[Settlement, bool]:
     """A settled or closed statement, or (for a period not closed yet) the provisional
     one from the accruals so far. Returns it and whether it is provisional."""
     scope = await scope_of(who, scopes)
@@ -215,7 +241,9 @@ async def statement(settlement_id_: str, dealer_id: str, period: Period | None, 
             return found, False
         accruals = await uow.accruals.matching(AccrualFilter(
             frozenset({dealer_id}), period_start=period.start, period_end=period.end))
-        lines = statement_lines(accruals, await _names(uow))
+        booking = Booking(uow, clock, ids, policy, "statement", dealer_id)
+        sources = await _rebate_sources(booking, accruals)
+        lines = statement_lines(accruals, await _names(uow), sources.get(dealer_id))
     return Settlement("", "", dealer_id, policy.default_company, period,
                       SettlementStatus.CLOSED, tuple(lines), total_of(lines), policy.currency,
                       None), True

@@ -95,10 +95,9 @@ class FakeSales:
         return sorted(k for k, rows in self.rows.items()
                       if any(start <= r.sold_on <= end for r in rows))
 
-    async def volumes(self, dealer_ids, product_lines, product_codes, start, end, currency):
-        volumes: dict[str, Volume] = {}
+    def _counted(self, dealer_ids, product_lines, product_codes, start, end, currency):
         diversions = list(self.diversions.values())
-        for (upload_id, _), rows in self.rows.items():
+        for (upload_id, _), rows in sorted(self.rows.items()):
             superseded = upload_id in self.superseded
             for row in rows:
                 if dealer_ids is not None and row.dealer_id not in dealer_ids:
@@ -108,9 +107,25 @@ class FakeSales:
                 measured = (row.product_code in product_codes if product_codes
                             else row.product_line in product_lines)
                 if measured and counts(row, superseded, diversions):
-                    volumes[row.dealer_id] = volumes.get(row.dealer_id, Volume()) + Volume(
-                        row.quantity, row.amount_minor)
+                    yield row
+
+    async def volumes(self, dealer_ids, product_lines, product_codes, start, end, currency):
+        volumes: dict[str, Volume] = {}
+        for row in self._counted(dealer_ids, product_lines, product_codes, start, end,
+                                 currency):
+            volumes[row.dealer_id] = volumes.get(row.dealer_id, Volume()) + Volume(
+                row.quantity, row.amount_minor)
         return volumes
+
+    async def counted_parts(self, dealer_ids, product_lines, product_codes, start, end,
+                            currency):
+        found: dict[str, list[str]] = {}
+        for row in self._counted(dealer_ids, product_lines, product_codes, start, end,
+                                 currency):
+            unit = f"flow_upload:{row.upload_id}#{row.part_index}"
+            if unit not in found.setdefault(row.dealer_id, []):
+                found[row.dealer_id].append(unit)
+        return {dealer: tuple(units) for dealer, units in found.items()}
 
 
 @dataclass
