@@ -56,3 +56,63 @@ def to_json(message: Message) -> dict[str, Any]:
         else:
             result[field.name] = _value(field, value)
     return result
+
+
+def _proto_values(descriptor, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as json_format.ParseDict takes them: enums written as this API writes
+    them (short lower-case names) become their full names, nulls are left out."""
+    fields = {**descriptor.fields_by_name, **{f.json_name: f for f in descriptor.fields}}
+    result: dict[str, Any] = {}
+    for name, value in values.items():
+        field = fields.get(name)
+        if value is None or field is None:
+            if value is not None:
+                result[name] = value  # unknown: let ParseDict name it
+            continue
+
+        def convert(item, field=field):
+            if field.type == FieldDescriptor.TYPE_ENUM and isinstance(item, str):
+                full = enum_prefix(field.enum_type) + item.upper()
+                return full if full in field.enum_type.values_by_name else item
+            if (field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(item, dict)
+                    and field.message_type.full_name != "google.protobuf.Timestamp"):
+                return _proto_values(field.message_type, item)
+            return item
+
+        result[name] = ([convert(item) for item in value] if isinstance(value, list)
+                        else convert(value))
+    for oneof in descriptor.oneofs:
+        # to_json writes every member of a oneof; only the one set carries a value.
+        given = [name for name in result if fields[name].containing_oneof is oneof]
+        if len(given) > 1:
+            for name in given:
+                if _unset(fields[name], result[name]):
+                    del result[name]
+    return result
+
+
+def _unset(field: FieldDescriptor, value: Any) -> bool:
+    """A default value, as to_json writes a oneof member that is not set."""
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return value in (0, field.enum_type.values_by_number[0].name)
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return isinstance(value, dict) and all(
+            _unset(field.message_type.fields_by_name[k], v) if k in
+            field.message_type.fields_by_name else v in (None, 0, "", False, [], {})
+            for k, v in value.items())
+    return value in (0, "", False)
+
+
+def from_json(message_type, values: dict[str, Any]) -> Message:
+    """A request message from this API's JSON (``to_json``'s form: field names as in the
+    proto, enums by short or full name); a field that does not parse is a 400 naming
+    it."""
+    from google.protobuf import json_format
+
+    from shared.errors import InvalidArgument
+
+    try:
+        return json_format.ParseDict(_proto_values(message_type.DESCRIPTOR, values),
+                                     message_type())
+    except json_format.ParseError as exc:
+        raise InvalidArgument.field("body", str(exc)) from exc

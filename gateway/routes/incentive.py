@@ -8,26 +8,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from google.protobuf import json_format
 from qudao.incentive.v1 import incentive_pb2 as pb
 
 from gateway.clients import call
-from gateway.protojson import to_json
+from gateway.protojson import from_json, to_json
 from gateway.routes.common import Body, Caller, Page, Services
 from gateway.uploads import IMPORT_BODY, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["incentive"])
-
-
-def _message(message_type, values: dict):
-    """A request message from JSON (protobuf JSON names, enums by name); a bad field is
-    a 400 naming it."""
-    from shared.errors import InvalidArgument
-
-    try:
-        return json_format.ParseDict(values, message_type())
-    except json_format.ParseError as exc:
-        raise InvalidArgument.field("body", str(exc)) from exc
 
 
 class RuleBody(Body):
@@ -79,7 +67,7 @@ async def list_rules(caller: Caller, services: Services, page: Page, product_lin
 async def upsert_rule(body: RuleBody, caller: Caller, services: Services) -> dict:
     return to_json(await call(services.incentive.UpsertCommissionRule,
                               pb.UpsertCommissionRuleRequest(
-                                  rule=_message(pb.CommissionRule, body.rule))))
+                                  rule=from_json(pb.CommissionRule, body.rule))))
 
 
 @router.get("/rebate-programs")
@@ -95,7 +83,7 @@ async def list_programs(caller: Caller, services: Services, page: Page, product_
 async def create_program(body: ProgramBody, caller: Caller, services: Services) -> dict:
     return to_json(await call(services.incentive.CreateRebateProgram,
                               pb.CreateRebateProgramRequest(
-                                  program=_message(pb.RebateProgram, body.program))))
+                                  program=from_json(pb.RebateProgram, body.program))))
 
 
 @router.get("/rebate-programs/{program_id}")
@@ -109,7 +97,7 @@ async def new_version(program_id: str, body: ProgramVersionBody, caller: Caller,
                       services: Services) -> dict:
     return to_json((await call(services.incentive.UpdateRebateProgram,
                                pb.UpdateRebateProgramRequest(
-                                   id=program_id, program=_message(pb.RebateProgram,
+                                   id=program_id, program=from_json(pb.RebateProgram,
                                                                    body.program),
                                    effective_from=body.effective_from))).program)
 
@@ -137,7 +125,7 @@ async def list_targets(caller: Caller, services: Services, page: Page, dealer_id
 @router.put("/targets")
 async def set_targets(body: TargetsBody, caller: Caller, services: Services) -> dict:
     return to_json(await call(services.incentive.SetTargets, pb.SetTargetsRequest(
-        targets=[_message(pb.Target, t) for t in body.targets])))
+        targets=[from_json(pb.Target, t) for t in body.targets])))
 
 
 @router.post("/targets/import", openapi_extra=IMPORT_BODY)

@@ -45,9 +45,9 @@ PROTO_TO_KIND = {pb.ACCRUAL_KIND_COMMISSION: AccrualKind.COMMISSION,
 SOURCE_TO_PROTO = {
     CustomerSource.DEALER_SOURCED.value: sources_pb2.CUSTOMER_SOURCE_DEALER_SOURCED,
     CustomerSource.HQ_LEAD.value: sources_pb2.CUSTOMER_SOURCE_HQ_LEAD,
+    CustomerSource.UNREGISTERED.value: sources_pb2.CUSTOMER_SOURCE_UNREGISTERED,
 }
-PROTO_TO_SOURCE = {sources_pb2.CUSTOMER_SOURCE_DEALER_SOURCED: CustomerSource.DEALER_SOURCED,
-                   sources_pb2.CUSTOMER_SOURCE_HQ_LEAD: CustomerSource.HQ_LEAD}
+PROTO_TO_SOURCE = {number: CustomerSource(name) for name, number in SOURCE_TO_PROTO.items()}
 BASE_TO_PROTO = {CommissionBase.SELL_THROUGH: pb.COMMISSION_BASE_SELL_THROUGH,
                  CommissionBase.APPROVED_ORDERS: pb.COMMISSION_BASE_APPROVED_ORDERS}
 UNREGISTERED_TO_PROTO = {UnregisteredPolicy.BASE_RATE: pb.UNREGISTERED_POLICY_BASE_RATE,
@@ -129,7 +129,7 @@ def rule_from_proto(message: pb.CommissionRule) -> CommissionRule:
         source = PROTO_TO_SOURCE.get(rate.source)
         if source is None:
             raise InvalidArgument.field(f"rule.rates[{index}].source",
-                                        "must be DEALER_SOURCED or HQ_LEAD")
+                                        "must be DEALER_SOURCED, HQ_LEAD or UNREGISTERED")
         rates[source] = rate.rate_bps
     overrides = tuple(Override(
         rate_bps=o.rate_bps, dealer_id=o.dealer_id.strip(), customer_id=o.customer_id.strip(),
@@ -217,7 +217,8 @@ def program_to_proto(program: Program, members: int = 0,
 
 def program_from_proto(message: pb.RebateProgram) -> Program:
     currency = message.currency.strip() or "CNY"
-    kinds = {t.WhichOneof("threshold") for t in message.tiers}
+    # A tier naming no threshold starts at 0 (what JSON carries for a zero threshold).
+    kinds = {t.WhichOneof("threshold") for t in message.tiers} - {None}
     if len(kinds) > 1:
         raise InvalidArgument.field("program.tiers", "every tier starts at the same kind of "
                                                      "threshold")

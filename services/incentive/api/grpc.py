@@ -186,7 +186,7 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
         outcome = await targets.import_targets(table, request.dry_run, **self._write())
         return pb.ImportTargetsResponse(
             created=outcome.created, updated=outcome.updated, rows=outcome.rows,
-            errors=[files_pb2.RowError(row=number, column=p.column, code=p.code,
+            errors=[files_pb2.RowError(row_number=number, column=p.column, code=p.code,
                                        message_zh=p.zh, message_en=p.en, value=p.value)
                     for number, p in outcome.problems])
 

@@ -84,6 +84,11 @@ class ImportOutcome:
     problems: list[tuple[int, RowProblem]]
 
 
+def _in_file(problem: RowProblem, columns: dict[str, str | None]) -> RowProblem:
+    """The problem named by the column header the file has (e.g. 经销商)."""
+    return replace(problem, column=columns.get(problem.column) or problem.column)
+
+
 async def import_targets(table: Table, dry_run: bool, *, who: Principal,
                          uow: IncentiveUnitOfWork, clock: Clock, ids: IdSource,
                          policy: Policy) -> ImportOutcome:
@@ -114,14 +119,14 @@ async def import_targets(table: Table, dry_run: bool, *, who: Principal,
                                                "the period is already settled",
                                                parsed["period"].label))
             if row_problems:
-                problems += [(number, p) for p in row_problems]
+                problems += [(number, _in_file(p, columns)) for p in row_problems]
                 continue
             target = Target(dealer.id, parsed["product_line"], parsed["period"],
                             parsed["measure"], parsed["value"], policy.currency)
             if target.key in seen:
-                problems.append((number, RowProblem(
+                problems.append((number, _in_file(RowProblem(
                     "dealer", "DUPLICATE_ROW", f"与第 {seen[target.key]} 行重复",
-                    f"repeats row {seen[target.key]}")))
+                    f"repeats row {seen[target.key]}"), columns)))
                 continue
             seen[target.key] = number
             targets.append(target)

@@ -105,11 +105,11 @@ async def test_a_target_file_with_bad_rows_stores_nothing_and_names_every_row():
                "d1,A系列,2026-Q2,数量,11\n"              # row 7: repeats row 2
                "d2,A系列,2026-01,数量,5\n").encode()     # row 8: settled month
     outcome = await _import(deps, content)
-    assert sorted((row, p.column, p.code) for row, p in outcome.problems) == [
-        (4, "dealer", "UNKNOWN_DEALER"), (5, "measure", "INVALID_MEASURE"),
-        (5, "period", "INVALID_PERIOD"), (5, "product_line", "REQUIRED"),
-        (6, "value", "INVALID_VALUE"), (7, "dealer", "DUPLICATE_ROW"),
-        (8, "period", "PERIOD_CLOSED")]
+    assert sorted((row, p.code, p.column) for row, p in outcome.problems) == [
+        (4, "UNKNOWN_DEALER", "经销商"), (5, "INVALID_MEASURE", "指标类型"),
+        (5, "INVALID_PERIOD", "期间"), (5, "REQUIRED", "产品线"),
+        (6, "INVALID_VALUE", "指标值"), (7, "DUPLICATE_ROW", "经销商"),
+        (8, "PERIOD_CLOSED", "期间")]
     assert all(p.zh and p.en for _, p in outcome.problems)
     assert (outcome.created, outcome.updated) == (0, 0) and not uow.targets.targets
     with pytest.raises(InvalidArgument) as columns:
