@@ -1,6 +1,7 @@
 """The thin slice through the whole suite: a dealer logs in through the gateway, submits
-an order, the incentive service consumes the event and accrues a commission, and the
-dealer reads it back through the gateway."""
+an order, HQ approves it, the incentive service consumes the approval and accrues a
+commission (a rule on approved orders; nothing is booked on submission), and the dealer
+reads it back through the gateway."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from tests.world import build_world
 async def run_thin_slice(suite: Suite) -> None:
     world = await build_world(suite)
     dealer = world.dealers[0]
+    async with suite.client(world.admin_token) as admin:
+        response = await admin.post("/api/v1/commission-rules", json={"rule": {
+            "name": "订单佣金", "base": "approved_orders", "base_rate_bps": 200,
+            "valid_from": "2000-01-01"}})
+        assert response.status_code == 201, response.text
     async with suite.client(dealer.token) as client:
         response = await client.post("/api/v1/orders", json={
             "lines": [{"product_code": "A-001", "quantity": 4},
@@ -25,6 +31,12 @@ async def run_thin_slice(suite: Suite) -> None:
         assert order["status"] == "submitted"
         assert order["total"] == {"amount_minor": 4 * 12_500 + 25_000, "currency": "CNY"}
         assert [line["quantity_ordered"] for line in order["lines"]] == [4, 1]
+        assert (await client.get("/api/v1/accruals")).json()["accruals"] == []
+        async with suite.client(world.admin_token) as admin:
+            for stage in ("channel_manager", "finance"):
+                response = await admin.post(f"/api/v1/orders/{order['id']}/approve",
+                                            json={"stage": stage})
+                assert response.status_code == 200, response.text
 
         async def accrual():
             listed = await client.get("/api/v1/accruals", params={"source_id": order["id"]})
@@ -37,7 +49,7 @@ async def run_thin_slice(suite: Suite) -> None:
         assert commission["kind"] == "commission"
         assert commission["dealer_id"] == dealer.id
         assert commission["base_amount"]["amount_minor"] == 75_000
-        assert commission["amount"]["amount_minor"] == 1_500  # 2% default rate
+        assert commission["amount"]["amount_minor"] == 1_500  # the rule's 2%
 
         # The same reference again is the same order, not a second one.
         again = await client.post("/api/v1/orders", json={

@@ -62,7 +62,11 @@ async def run_assignments(suite: Suite) -> None:
         assert (await scope_of("cm.two"))["dealer_ids"] == []
 
         # A channel manager's accruals follow its assignments; the incentive service's
-        # cached scope is cleared by identity's event, well before its 30 s TTL.
+        # cached scope is cleared by identity's event, well before its 30 s TTL. (The
+        # accrual: commission on d1's approved order.)
+        await admin.ok("POST", "/api/v1/commission-rules", json={"rule": {
+            "name": "订单佣金", "base": "approved_orders", "base_rate_bps": 200,
+            "valid_from": "2000-01-01"}})
         async with suite.client(await suite.login("d1.sales", STAFF_PASSWORD)) as dealer:
             products = [{"code": "A-001", "name": "输液器", "spec": "", "gtin": "06901234567892",
                          "product_line": "A系列", "unit": "盒",
@@ -71,6 +75,9 @@ async def run_assignments(suite: Suite) -> None:
             order = await dealer.post("/api/v1/orders", json={
                 "lines": [{"product_code": "A-001", "quantity": 2}]})
             assert order.status_code == 201, order.text
+        for stage in ("channel_manager", "finance"):
+            await admin.ok("POST", f"/api/v1/orders/{order.json()['id']}/approve",
+                           json={"stage": stage})
         cm2_client = suite.client(await suite.login("cm.two", STAFF_PASSWORD))
         async with cm2_client:
             assert (await cm2_client.get("/api/v1/accruals")).json()["accruals"] == []

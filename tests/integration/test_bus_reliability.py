@@ -29,10 +29,35 @@ from tests.world import build_world
 ORDER_LINES = [{"product_code": "A-001", "quantity": 2}]
 
 
+# Commission is accrued on approved orders (never on a submitted one) under this rule.
+ORDERS_RULE = {"rule": {"name": "订单佣金", "base": "approved_orders", "base_rate_bps": 200,
+                        "valid_from": "2000-01-01"}}
+
+
 async def count_accruals(suite: Suite, order_id: str) -> int:
     async with suite.hosts["incentive"].wiring.db.read() as session:
         return await session.scalar(
-            select(func.count()).select_from(AccrualRow).where(AccrualRow.source_id == order_id))
+            select(func.count()).select_from(AccrualRow).where(AccrualRow.unit_id == order_id))
+
+
+async def commission_on_orders(suite: Suite, world) -> None:
+    async with suite.client(world.admin_token) as admin:
+        response = await admin.post("/api/v1/commission-rules", json=ORDERS_RULE)
+        assert response.status_code == 201, response.text
+
+
+async def approved_order(suite: Suite, world) -> str:
+    """A dealer's order, submitted and approved at both stages through the gateway."""
+    async with suite.client(world.dealers[0].token) as client:
+        response = await client.post("/api/v1/orders", json={"lines": ORDER_LINES})
+    assert response.status_code == 201, response.text
+    order_id = response.json()["id"]
+    async with suite.client(world.admin_token) as admin:
+        for stage in ("channel_manager", "finance"):
+            response = await admin.post(f"/api/v1/orders/{order_id}/approve",
+                                        json={"stage": stage})
+            assert response.status_code == 200, response.text
+    return order_id
 
 
 async def submitted_messages_in_stream(suite: Suite) -> int:
@@ -47,25 +72,42 @@ async def submitted_messages_in_stream(suite: Suite) -> int:
 
 def order_event(dealer_id: str) -> tuple[str, bytes]:
     order_id = str(uuid.uuid4())
-    order = order_pb2.Order(id=order_id, dealer_id=dealer_id,
-                            total=money_pb2.Money(amount_minor=100_000, currency="CNY"))
-    envelope = build_envelope("order", order_events.OrderSubmitted(order=order), order_id)
+    envelope = build_envelope("order", order_events.OrderSubmitted(
+        order=_order(order_id, dealer_id)), order_id)
+    return order_id, envelope.SerializeToString()
+
+
+def _order(order_id: str, dealer_id: str) -> order_pb2.Order:
+    return order_pb2.Order(
+        id=order_id, dealer_id=dealer_id,
+        lines=[order_pb2.OrderLine(line_no=1, product_code="A-001", product_line="A系列",
+                                   quantity_ordered=8,
+                                   amount=money_pb2.Money(amount_minor=100_000, currency="CNY"))],
+        total=money_pb2.Money(amount_minor=100_000, currency="CNY"))
+
+
+def approved_event(dealer_id: str) -> tuple[str, bytes]:
+    """An order's final approval, as order publishes it."""
+    order_id = str(uuid.uuid4())
+    envelope = build_envelope("order", order_events.OrderApproved(
+        order=_order(order_id, dealer_id), stage=order_pb2.APPROVAL_STAGE_FINANCE,
+        fully_approved=True), order_id)
     return order_id, envelope.SerializeToString()
 
 
 async def test_outbox_event_survives_nats_killed_between_commit_and_publish(suite, world):
-    """The order commits while NATS is dead; after a restart the event arrives, once."""
+    """The order is submitted and approved while NATS is dead; after a restart its events
+    arrive, once."""
+    await commission_on_orders(suite, world)
     suite.nats.stop(kill=True)
-    async with suite.client(world.dealers[0].token) as client:
-        response = await client.post("/api/v1/orders", json={"lines": ORDER_LINES})
-    assert response.status_code == 201, response.text
-    order_id = response.json()["id"]
+    order_id = await approved_order(suite, world)
 
     async with suite.hosts["order"].wiring.db.read() as session:
         unpublished = await session.scalar(
             select(func.count()).select_from(order_outbox).where(
                 order_outbox.c.aggregate_id == order_id, order_outbox.c.published_at.is_(None)))
-    assert unpublished == 1, "the event is committed in the outbox while NATS is down"
+    # Submitted, approved by the channel manager, approved by finance.
+    assert unpublished == 3, "the events are committed in the outbox while NATS is down"
 
     await asyncio.to_thread(suite.nats.start)
     await eventually(lambda: count_accruals(suite, order_id), timeout=30)
@@ -84,27 +126,30 @@ async def _all_published(suite: Suite) -> bool:
 async def test_same_event_delivered_twice_accrues_once(suite, world):
     """A repeat publish past JetStream's duplicate window (a new Nats-Msg-Id) is caught by
     the consumer's inbox."""
-    order_id, data = order_event(world.dealers[0].id)
+    await commission_on_orders(suite, world)
+    order_id, data = approved_event(world.dealers[0].id)
     nc = await nats.connect(suite.nats.url)
     try:
         js = nc.jetstream()
         for attempt in range(2):
-            await js.publish("qudao.order.order.submitted", data,
+            await js.publish("qudao.order.order.approved", data,
                              headers={"Nats-Msg-Id": f"{order_id}-{attempt}"})
-        later_id, later = order_event(world.dealers[0].id)
-        await js.publish("qudao.order.order.submitted", later)
+        later_id, later = approved_event(world.dealers[0].id)
+        await js.publish("qudao.order.order.approved", later)
     finally:
         await nc.close()
     # The later event is processed after both copies, so by then both were seen.
     await eventually(lambda: count_accruals(suite, later_id), timeout=15)
     assert await count_accruals(suite, order_id) == 1
     async with suite.hosts["incentive"].wiring.db.read() as session:
-        inbox_rows = await session.scalar(select(func.count()).select_from(incentive_inbox))
+        inbox_rows = await session.scalar(select(func.count()).select_from(incentive_inbox).where(
+            incentive_inbox.c.subject == "qudao.order.order.approved"))
     assert inbox_rows == 2
 
 
 class HangsBeforeAck(ConsumerRunner):
-    """Commits the effect, then never acks: the process dies here."""
+    """Commits the effect of an order's final approval, then never acks: the process
+    dies here. (Earlier events of the same consumer are handled as usual.)"""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -112,7 +157,11 @@ class HangsBeforeAck(ConsumerRunner):
 
     async def _handle_batch(self, subscription, messages):
         events = [(m, decode_envelope(m.subject, m.data)) for m in messages]
-        assert await self._apply_batch(subscription, events) == ["applied"] * len(events)
+        if not any(getattr(event.payload, "fully_approved", False) for _, event in events):
+            await super()._handle_batch(subscription, messages)
+            return
+        outcomes = await self._apply_batch(subscription, events)
+        assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
         self.committed.set()
         await asyncio.Event().wait()
 
@@ -122,21 +171,18 @@ async def test_redelivery_after_crash_before_ack_accrues_once(tmp_path):
         "QUDAO_INCENTIVE_OPTION_ACK_WAIT_SECONDS": "1"}).start()
     try:
         world = await build_world(suite, dealers=1)
+        await commission_on_orders(suite, world)
         incentive = suite.hosts["incentive"]
         runner = incentive.wiring.workers[1].__self__
-        handler, deps = runner.subscriptions[0].handler, runner.deps
+        orders = next(s for s in runner.subscriptions if s.durable == "incentive-order")
         await suite.stop_service("incentive")
 
         # A stand-in incentive process that crashes after its commit, before the ack.
         nc = await nats.connect(suite.nats.url)
         db = Database(suite.database_urls["incentive"])
-        crashing = HangsBeforeAck(db, nc, incentive_inbox, [Subscription(
-            "incentive-commission", (ORDER_SUBMITTED,), handler)], deps,
-            ack_wait=1)
+        crashing = HangsBeforeAck(db, nc, incentive_inbox, [orders], runner.deps, ack_wait=1)
         task = asyncio.create_task(crashing.run())
-        async with suite.client(world.dealers[0].token) as client:
-            response = await client.post("/api/v1/orders", json={"lines": ORDER_LINES})
-        order_id = response.json()["id"]
+        order_id = await approved_order(suite, world)
         await asyncio.wait_for(crashing.committed.wait(), 15)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -151,7 +197,7 @@ async def test_redelivery_after_crash_before_ack_accrues_once(tmp_path):
             js = nc.jetstream()
 
             async def settled():
-                info = await js.consumer_info("QUDAO_ORDER", "incentive-commission")
+                info = await js.consumer_info("QUDAO_ORDER", "incentive-order")
                 return info.num_ack_pending == 0 and info.num_pending == 0 and (
                     info.num_redelivered == 0 and info.ack_floor.stream_seq >= 1)
 
@@ -235,12 +281,10 @@ async def _two_letters(js):
 async def test_idle_consumer_recovers_after_server_restart(suite, world, kill):
     """An idle consumer receives an event published after a NATS restart, without a
     restart of its own."""
+    await commission_on_orders(suite, world)
     runner = suite.hosts["incentive"].wiring.workers[1].__self__
     await asyncio.sleep(0)  # the consumer is idle: nothing published yet
     await asyncio.to_thread(suite.nats.restart, kill)
-    async with suite.client(world.dealers[0].token) as client:
-        response = await client.post("/api/v1/orders", json={"lines": ORDER_LINES})
-    assert response.status_code == 201, response.text
-    order_id = response.json()["id"]
+    order_id = await approved_order(suite, world)
     await eventually(lambda: count_accruals(suite, order_id), timeout=20)
     assert suite.hosts["incentive"].wiring.workers[1].__self__ is runner

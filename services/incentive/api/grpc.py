@@ -98,13 +98,14 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
 
     # ------------------------------------------------------------------------ rules
     async def UpsertCommissionRule(self, request, context):
-        rule, created = await rules.upsert_rule(rule_from_proto(request.rule), **self._write())
+        rule, created = await rules.upsert_rule(rule_from_proto(request.rule),
+                                                scopes=self.deps.scopes, **self._write())
         return pb.UpsertCommissionRuleResponse(rule=rule_to_proto(rule), created=created)
 
     async def ListCommissionRules(self, request, context):
         on = parse_day(request.active_on, "active_on") if request.active_on else None
         page = await rules.list_rules(request.product_line.strip(), on, _page(request),
-                                      uow=self.deps.uow())
+                                      **self._use(scopes=self.deps.scopes))
         return pb.ListCommissionRulesResponse(rules=[rule_to_proto(r) for r in page.items],
                                               page=_info(page))
 
@@ -177,7 +178,8 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
     async def SetTargets(self, request, context):
         chosen = [target_from_proto(t, i, self.deps.policy.currency)
                   for i, t in enumerate(request.targets)]
-        created, updated = await targets.set_targets(chosen, **self._write())
+        created, updated = await targets.set_targets(chosen, scopes=self.deps.scopes,
+                                                     **self._write())
         return pb.SetTargetsResponse(created=created, updated=updated)
 
     async def ImportTargets(self, request, context):
@@ -247,7 +249,7 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
 
     async def ListSettlementPeriods(self, request, context):
         page = await settlement.list_periods(request.selling_company.strip(), _page(request),
-                                             **self._use(scopes=self.deps.scopes))
+                                             **self._use())
         chosen = [p for p in page.items if not request.status
                   or STATUS_TO_PROTO[p.status] == request.status]
         return pb.ListSettlementPeriodsResponse(

@@ -11,7 +11,7 @@ from qudao.incentive.v1 import events_pb2
 from services.incentive.domain.accruals import UnitType, flow_unit
 from services.incentive.domain.commission import CommissionRule, validate_rule
 from services.incentive.messages import rule_to_proto
-from services.incentive.usecases.access import CONFIGURERS, require
+from services.incentive.usecases.access import CONFIGURERS, require, scope_of
 from services.incentive.usecases.engine import Booking
 from services.incentive.usecases.ports import IncentiveUnitOfWork, Policy
 from shared.clock import Clock
@@ -20,6 +20,7 @@ from shared.errors import FailedPrecondition, NotFound
 from shared.events.incentive import COMMISSION_RULE_UPSERTED
 from shared.ids import IdSource
 from shared.pagination import Page, PageRequest, page_of
+from shared.scope import Scopes
 
 
 def _first_open_day(closed: set[str]) -> date | None:
@@ -30,7 +31,14 @@ def _first_open_day(closed: set[str]) -> date | None:
 
 
 async def upsert_rule(rule: CommissionRule, *, who: Principal, uow: IncentiveUnitOfWork,
-                      clock: Clock, ids: IdSource, policy: Policy) -> tuple[CommissionRule, bool]:
+                      scopes: Scopes, clock: Clock, ids: IdSource,
+                      policy: Policy) -> tuple[CommissionRule, bool]:
+    """Create or replace a rule. A dealer an override names must be one the caller sees
+    (NOT_FOUND otherwise, as anywhere); then only HQ admin may write."""
+    scope = await scope_of(who, scopes)
+    for override in rule.overrides:
+        if override.dealer_id:
+            scope.require(override.dealer_id)
     require(who, CONFIGURERS, "changing commission rules")
     async with uow:
         existing = await uow.rules.get(rule.id) if rule.id else None
@@ -68,9 +76,15 @@ async def recompute_range(booking: Booking, start: date, end: date) -> int:
 
 
 async def list_rules(product_line: str, active_on: date | None, page: PageRequest, *,
-                     uow: IncentiveUnitOfWork) -> Page[CommissionRule]:
+                     who: Principal, uow: IncentiveUnitOfWork,
+                     scopes: Scopes) -> Page[CommissionRule]:
+    """The rules (HQ's, the same for every dealer); an override for one dealer is a
+    term negotiated with it, shown only to those who see that dealer."""
+    scope = await scope_of(who, scopes)
     async with uow.read():
-        rules = await uow.rules.all()
+        rules = [replace(r, overrides=tuple(o for o in r.overrides
+                                            if not o.dealer_id or scope.allows(o.dealer_id)))
+                 for r in await uow.rules.all()]
     chosen = sorted((r for r in rules
                      if (not product_line or r.product_line == product_line)
                      and (active_on is None or r.valid_on(active_on))),

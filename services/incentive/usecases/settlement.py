@@ -202,9 +202,12 @@ async def settle_period(period_id: str, *, who: Principal, uow: IncentiveUnitOfW
 
 
 async def list_periods(company: str, page: PageRequest, *, who: Principal,
-                       uow: IncentiveUnitOfWork, scopes: Scopes) -> Page[SettlementPeriod]:
-    if not who.is_hq_wide and not who.has_role("hq_admin"):
-        return Page([])
+                       uow: IncentiveUnitOfWork) -> Page[SettlementPeriod]:
+    """Settlement runs: a company's totals over all its dealers, for HQ's finance-wide
+    roles (a dealer, a manager sees statements, /settlements, instead)."""
+    if not who.is_hq_wide:
+        raise PermissionDenied("settlement runs are for HQ admin, finance and customer "
+                               "service")
     async with uow.read():
         return await uow.settlements.periods(company, page)
 

@@ -66,7 +66,12 @@ async def _store(targets: list[Target], *, who: Principal, uow: IncentiveUnitOfW
 
 
 async def set_targets(targets: list[Target], *, who: Principal, uow: IncentiveUnitOfWork,
-                      clock: Clock, ids: IdSource, policy: Policy) -> tuple[int, int]:
+                      scopes: Scopes, clock: Clock, ids: IdSource,
+                      policy: Policy) -> tuple[int, int]:
+    """HQ admin sets targets; a dealer the caller does not see answers NOT_FOUND first."""
+    scope = await scope_of(who, scopes)
+    for target in targets:
+        scope.require(target.dealer_id)
     require(who, CONFIGURERS, "setting targets")
     for index, target in enumerate(targets):
         _check(target, index)

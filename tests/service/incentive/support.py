@@ -37,6 +37,11 @@ def writes(deps) -> dict:
     return {"uow": deps.uow(), "clock": deps.clock, "ids": deps.ids, "policy": deps.policy}
 
 
+def configures(deps) -> dict:
+    """The collaborators of a configuring use case (it checks the dealers it names)."""
+    return {"scopes": deps.scopes, **writes(deps)}
+
+
 def sale(upload: str, row: int, dealer: str, customer: str, quantity: int, amount: int,
          day: date, product: str = "A-001", line: str = "A系列", batch: str = "B1",
          part: int = 0, transfer: str = "", gtin: str = "") -> Sale:

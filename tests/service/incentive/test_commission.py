@@ -42,7 +42,9 @@ RULE = CommissionRule(name="A系列 2026", product_line="A系列", base_rate_bps
 
 
 async def with_rule(deps, rule=RULE):
-    stored, _ = await rules.upsert_rule(rule, who=ADMIN, uow=deps.uow(), clock=deps.clock,
+    deps.scopes.allow(ADMIN, all_dealers=True)
+    stored, _ = await rules.upsert_rule(rule, who=ADMIN, scopes=deps.scopes, uow=deps.uow(),
+                                        clock=deps.clock,
                                         ids=deps.ids, policy=deps.policy)
     return stored
 
@@ -163,8 +165,8 @@ async def test_rules_are_validated_and_only_hq_changes_them():
     assert {v.field for v in bad.value.violations} == {"rule.name", "rule.base_rate_bps"}
     with pytest.raises(PermissionDenied):
         await rules.upsert_rule(RULE, who=Principal("user:x", roles=frozenset({"finance"})),
-                                uow=deps.uow(), clock=deps.clock, ids=deps.ids,
-                                policy=deps.policy)
+                                scopes=deps.scopes, uow=deps.uow(), clock=deps.clock,
+                                ids=deps.ids, policy=deps.policy)
 
 
 DEALER_A = Principal(subject="user:a", roles=frozenset({"dealer_sales"}), dealer_id="d-a")
@@ -186,3 +188,26 @@ async def test_a_dealer_sees_only_its_own_accruals():
     with pytest.raises(NotFound):
         await accruals.get_accrual(other.id, who=DEALER_A, uow=deps.uow(), scopes=deps.scopes)
     assert all(a.kind is AccrualKind.COMMISSION for a in page.items)
+
+
+async def test_an_override_for_a_dealer_is_seen_only_by_those_who_see_the_dealer():
+    deps, _ = fake_deps()
+    await with_rule(deps, CommissionRule(
+        name="A", product_line="A系列", valid_from=date(2026, 1, 1),
+        overrides=(Override(500, dealer_id="d-a", reason="大客户"), Override(400, dealer_id="d-b"),
+                   Override(250, source=CustomerSource.HQ_LEAD))))
+    deps.scopes.allow(DEALER_A, ["d-a"])
+    page = await rules.list_rules("", None, PageRequest(), who=DEALER_A, uow=deps.uow(),
+                                  scopes=deps.scopes)
+    [rule] = page.items
+    assert [(o.dealer_id, o.rate_bps) for o in rule.overrides] == [("d-a", 500), ("", 250)]
+    every = await rules.list_rules("", None, PageRequest(), who=ADMIN, uow=deps.uow(),
+                                   scopes=deps.scopes)
+    assert len(every.items[0].overrides) == 3
+    # Naming a dealer one does not see is NOT_FOUND, before the role is looked at.
+    with pytest.raises(NotFound):
+        await rules.upsert_rule(CommissionRule(name="B", product_line="B系列",
+                                               valid_from=date(2026, 1, 1),
+                                               overrides=(Override(1, dealer_id="d-b"),)),
+                                who=DEALER_A, scopes=deps.scopes, uow=deps.uow(),
+                                clock=deps.clock, ids=deps.ids, policy=deps.policy)

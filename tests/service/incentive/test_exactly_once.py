@@ -23,6 +23,7 @@ from tests.service.incentive.fakes import dealer, fake_deps
 from tests.service.incentive.support import (
     ADMIN,
     accept,
+    configures,
     ledger,
     order,
     order_event,
@@ -96,12 +97,10 @@ async def _world():
     await rules.upsert_rule(CommissionRule(
         name="A", product_line="A系列", base_rate_bps=150,
         source_rates={CustomerSource.DEALER_SOURCED: 400, CustomerSource.HQ_LEAD: 250},
-        valid_from=date(2026, 1, 1)), who=ADMIN, uow=deps.uow(), clock=deps.clock,
-        ids=deps.ids, policy=deps.policy)
+        valid_from=date(2026, 1, 1)), who=ADMIN, **configures(deps))
     await rules.upsert_rule(CommissionRule(
         name="orders", base=CommissionBase.APPROVED_ORDERS, base_rate_bps=50,
-        valid_from=date(2026, 1, 1)), who=ADMIN, uow=deps.uow(), clock=deps.clock,
-        ids=deps.ids, policy=deps.policy)
+        valid_from=date(2026, 1, 1)), who=ADMIN, **configures(deps))
     quarter = Period.parse("2026-Q1")
     for basis, threshold, tiers, mode in (
             (Basis.QUANTITY, Threshold.QUANTITY, (Tier(10, 100), Tier(30, 300)), Mode.RETROACTIVE),

@@ -22,6 +22,7 @@ from tests.service.incentive.fakes import dealer, fake_deps
 from tests.service.incentive.support import (
     ADMIN,
     accept,
+    configures,
     create,
     ledger,
     order_event,
@@ -40,7 +41,7 @@ async def _orders_world():
     deps, uow = fake_deps(rate_bps=0)
     await rules.upsert_rule(CommissionRule(name="orders", base=CommissionBase.APPROVED_ORDERS,
                                            base_rate_bps=100, valid_from=date(2026, 1, 1)),
-                            who=ADMIN, **writes(deps))
+                            who=ADMIN, **configures(deps))
     for order_id, amount in (("o1", 100_000), ("o2", 80_000)):
         await order_event(deps, Order(order_id, "d1", "default",
                                       (OrderLine(1, "A-001", "A系列", 10, amount),),

@@ -29,6 +29,7 @@ from tests.service.incentive.support import (
     accept,
     audience_tag,
     close,
+    configures,
     create,
     dealer_staff,
     hq_sees_everything,
@@ -124,7 +125,7 @@ async def test_a_tier_can_be_a_share_of_the_dealers_target():
     async def target(value: int):
         await targets.set_targets([Target("d1", "A系列", quarter,
                                           TargetMeasure.SELL_THROUGH_QUANTITY, value)],
-                                  who=ADMIN, **writes(deps))
+                                  who=ADMIN, **configures(deps))
 
     await target(40)
     share = await create(deps, program("≥ 80% / 100% of target",
@@ -142,7 +143,7 @@ async def test_purchase_amount_programs_count_approved_orders_less_returns():
     deps, uow = await _world()
     await rules.upsert_rule(CommissionRule(name="orders", base=CommissionBase.APPROVED_ORDERS,
                                            base_rate_bps=0, valid_from=date(2026, 1, 1)),
-                            who=ADMIN, **writes(deps))
+                            who=ADMIN, **configures(deps))
     purchases = await create(deps, program("purchases", (Tier(100_000, 100), Tier(500_000, 200)),
                                            basis=Basis.PURCHASE_AMOUNT,
                                            threshold=Threshold.AMOUNT))

@@ -32,6 +32,7 @@ from tests.service.incentive.support import (
     accept,
     approve,
     close,
+    configures,
     create,
     dealer_staff,
     hq_sees_everything,
@@ -63,7 +64,7 @@ async def _world(grace_days: int = 0, clock: FakeClock | None = None):
     await uow.dealers.put(dealer("d2", region_code="south"))
     rule_ids = {}
     for rule in (SELL_THROUGH, ORDERS):
-        stored, _ = await rules.upsert_rule(rule, who=ADMIN, **writes(deps))
+        stored, _ = await rules.upsert_rule(rule, who=ADMIN, **configures(deps))
         rule_ids[rule.name] = stored.id
     await register(deps, "r1", "d1", "h1", CustomerSource.DEALER_SOURCED, date(2026, 1, 2))
     await accept(deps, "u1", "d1", [sale("u1", 2, "d1", "h1", 10, 100_000, JAN),
@@ -244,16 +245,16 @@ async def test_settled_periods_refuse_new_rules_targets_and_programs():
     with pytest.raises(FailedPrecondition) as rule:
         await rules.upsert_rule(CommissionRule(name="B", product_line="B系列",
                                                valid_from=date(2026, 1, 1)),
-                                who=ADMIN, **writes(deps))
+                                who=ADMIN, **configures(deps))
     assert rule.value.reason == "PERIOD_CLOSED" and "2026-02-01" in rule.value.message
     await rules.upsert_rule(CommissionRule(name="B", product_line="B系列",
-                                           valid_from=date(2026, 2, 1)), who=ADMIN,
-                            **writes(deps))
+                                           valid_from=date(2026, 2, 1)),
+                            who=ADMIN, **configures(deps))
     for label in ("2026-01", "2026-Q1"):
         with pytest.raises(FailedPrecondition):
             await targets.set_targets([Target("d1", "A系列", Period.parse(label),
                                                TargetMeasure.SELL_THROUGH_QUANTITY, 10)],
-                                      who=ADMIN, **writes(deps))
+                                      who=ADMIN, **configures(deps))
     with pytest.raises(FailedPrecondition):
         await create(deps, program("Q1", (Tier(1, 100),)))
     assert not uow.targets.targets and not uow.programs.versions_
@@ -294,8 +295,11 @@ async def test_each_sees_the_statements_of_its_dealers():
     with pytest.raises(NotFound):
         await settlement.statement("", "d2", Period.parse("2026-01"), who=dealer_staff("d1"),
                                    scopes=scopes, **writes(deps))
-    assert (await settlement.list_periods("", PageRequest(), who=dealer_staff("d1"),
-                                          uow=deps.uow(), scopes=scopes)).items == []
+    with pytest.raises(PermissionDenied):   # runs are company totals: HQ's
+        await settlement.list_periods("", PageRequest(), who=dealer_staff("d1"),
+                                      uow=deps.uow())
+    assert [p.id for p in (await settlement.list_periods("", PageRequest(), who=FINANCE,
+                                                         uow=deps.uow())).items] == [record.id]
     every = await settlement.list_settlements(record.id, "", "", PageRequest(), who=FINANCE,
                                               uow=deps.uow(), scopes=scopes)
     assert sorted(s.dealer_id for s in every.items) == ["d1", "d2"]

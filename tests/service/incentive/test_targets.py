@@ -23,6 +23,7 @@ from tests.service.incentive.support import (
     FINANCE,
     accept,
     close,
+    configures,
     dealer_staff,
     hq_sees_everything,
     order,
@@ -53,8 +54,8 @@ async def test_hq_sets_targets_and_each_sees_those_of_its_dealers():
     deps, uow = await _world()
     chosen = [Target("d1", "A系列", Q1, TargetMeasure.SELL_THROUGH_QUANTITY, 100),
               Target("d2", "A系列", Q1, TargetMeasure.SELL_THROUGH_AMOUNT, 5_000_000)]
-    assert await targets.set_targets(chosen, who=ADMIN, **writes(deps)) == (2, 0)
-    assert await targets.set_targets(chosen[:1], who=ADMIN, **writes(deps)) == (0, 1)
+    assert await targets.set_targets(chosen, who=ADMIN, **configures(deps)) == (2, 0)
+    assert await targets.set_targets(chosen[:1], who=ADMIN, **configures(deps)) == (0, 1)
     d1 = dealer_staff("d1")
     deps.scopes.allow(d1, ["d1"])
     seen = await targets.list_targets("", "", None, who=d1, uow=deps.uow(), scopes=deps.scopes)
@@ -63,14 +64,16 @@ async def test_hq_sets_targets_and_each_sees_those_of_its_dealers():
                                       scopes=deps.scopes) == []
     assert len(await targets.list_targets("", "", Q1, who=FINANCE, uow=deps.uow(),
                                           scopes=deps.scopes)) == 2
-    with pytest.raises(PermissionDenied):
-        await targets.set_targets(chosen, who=d1, **writes(deps))
+    with pytest.raises(PermissionDenied):       # its own dealer: the role is wrong
+        await targets.set_targets(chosen[:1], who=d1, **configures(deps))
+    with pytest.raises(NotFound):               # another dealer: not even seen
+        await targets.set_targets(chosen, who=d1, **configures(deps))
     for wrong, field in ((Target("nobody", "A系列", Q1, TargetMeasure.SELL_THROUGH_QUANTITY, 1),
                           "targets[0].dealer_id"),
                          (Target("d1", "A系列", Q1, TargetMeasure.SELL_THROUGH_QUANTITY, -1),
                           "targets[0].value")):
         with pytest.raises(InvalidArgument) as refused:
-            await targets.set_targets([wrong], who=ADMIN, **writes(deps))
+            await targets.set_targets([wrong], who=ADMIN, **configures(deps))
         assert refused.value.violations[0].field == field
     assert len(uow.targets.targets) == 2
 
@@ -136,13 +139,13 @@ async def test_achievement_counts_what_rebates_count():
     deps, _ = await _world()
     await rules.upsert_rule(CommissionRule(name="orders", base=CommissionBase.APPROVED_ORDERS,
                                            base_rate_bps=0, valid_from=date(2026, 1, 1)),
-                            who=ADMIN, **writes(deps))
+                            who=ADMIN, **configures(deps))
     await targets.set_targets([
         Target("d1", "A系列", Q1, TargetMeasure.SELL_THROUGH_QUANTITY, 50),
         Target("d1", "A系列", Q1, TargetMeasure.SELL_THROUGH_AMOUNT, 400_000),
         Target("d1", "A系列", Period.parse("2026-02"), TargetMeasure.PURCHASE_AMOUNT, 200_000),
         Target("d2", "A系列", Q1, TargetMeasure.SELL_THROUGH_QUANTITY, 10)],
-        who=ADMIN, **writes(deps))
+        who=ADMIN, **configures(deps))
     await accept(deps, "u1", "d1", [
         sale("u1", 2, "d1", "h1", 30, 300_000, date(2026, 1, 10)),
         sale("u1", 3, "d1", "", 20, 200_000, date(2026, 1, 11), transfer="d3"),   # transfer
@@ -154,14 +157,14 @@ async def test_achievement_counts_what_rebates_count():
     await order_event(deps, order("o1", "d1", 250_000, approved=date(2026, 2, 5)))
     d1 = dealer_staff("d1")
     deps.scopes.allow(d1, ["d1"])
-    found = await targets.achievement("d1", Q1, who=d1, scopes=deps.scopes, **writes(deps))
+    found = await targets.achievement("d1", Q1, who=d1, **configures(deps))
     assert [(a.target.measure, a.target.period.label, a.actual, a.share_bps, a.remaining)
             for a in found] == [
         (TargetMeasure.SELL_THROUGH_AMOUNT, "2026-Q1", 300_000, 7_500, 100_000),
         (TargetMeasure.SELL_THROUGH_QUANTITY, "2026-Q1", 30, 6_000, 20),
         (TargetMeasure.PURCHASE_AMOUNT, "2026-02", 250_000, 12_500, 0)]
     with pytest.raises(NotFound):
-        await targets.achievement("d2", Q1, who=d1, scopes=deps.scopes, **writes(deps))
+        await targets.achievement("d2", Q1, who=d1, **configures(deps))
     assert [a.actual for a in await targets.achievement("d2", Q1, who=FINANCE,
                                                         scopes=deps.scopes,
                                                         **writes(deps))] == [0]
