@@ -1,10 +1,12 @@
-"""What every route module shares: the signed-in caller, request models' base, paging."""
+"""What every route module shares: the signed-in caller, request models' base, paging,
+file downloads."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from qudao.common.v1 import page_pb2
 
@@ -48,3 +50,13 @@ def page_request(
 
 
 Page = Annotated[page_pb2.PageRequest, Depends(page_request)]
+
+
+XLSX_RESPONSES = {200: {"content": {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}}
+
+
+def file_response(exported) -> Response:
+    """An ExportedFile (qudao.common.v1) as a download."""
+    return Response(content=exported.content, media_type=exported.content_type, headers={
+        "Content-Disposition": "attachment; filename*=UTF-8''" + quote(exported.filename)})

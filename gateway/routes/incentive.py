@@ -5,14 +5,13 @@ reports."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from qudao.incentive.v1 import incentive_pb2 as pb
 
 from gateway.clients import call
 from gateway.protojson import from_json, to_json
-from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Page, Services, file_response
 from gateway.uploads import IMPORT_BODY, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["incentive"])
@@ -192,14 +191,12 @@ async def get_settlement(settlement_id: str, caller: Caller, services: Services)
                                    settlement_id=settlement_id))).statement)
 
 
-@router.get("/settlements/{settlement_id}/export",
-            response_class=Response, responses={200: {"content": {
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+@router.get("/settlements/{settlement_id}/export", response_class=Response,
+            responses=XLSX_RESPONSES)
 async def export_settlement(settlement_id: str, caller: Caller, services: Services) -> Response:
-    exported = (await call(services.incentive.ExportStatement, pb.ExportStatementRequest(
-        settlement_id=settlement_id))).file
-    return Response(content=exported.content, media_type=exported.content_type, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''" + quote(exported.filename)})
+    """The statement as an XLSX workbook (no cell is ever a formula)."""
+    return file_response((await call(services.incentive.ExportStatement,
+                                     pb.ExportStatementRequest(settlement_id=settlement_id))).file)
 
 
 @router.get("/dealers/{dealer_id}/statement")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
@@ -13,7 +12,7 @@ from qudao.order.v1 import order_pb2
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, Int64, Page, Services
+from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Int64, Page, Services, file_response
 from gateway.uploads import IMPORT_BODY, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
@@ -459,15 +458,12 @@ async def dispute_statement_line(statement_id: str, line_no: int, body: DisputeB
     return to_json((await call(services.order.DisputeStatementLine, request)).statement)
 
 
-@router.get("/statements/{statement_id}/export",
-            responses={200: {"content": {"application/vnd.openxmlformats-officedocument."
-                                         "spreadsheetml.sheet": {}}}})
+@router.get("/statements/{statement_id}/export", responses=XLSX_RESPONSES)
 async def export_statement(statement_id: str, caller: Caller, services: Services) -> Response:
     """The statement as an XLSX workbook."""
-    exported = (await call(services.order.ExportStatement, order_pb2.ExportStatementRequest(
-        statement_id=statement_id))).file
-    return Response(content=exported.content, media_type=exported.content_type, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''" + quote(exported.filename)})
+    return file_response((await call(services.order.ExportStatement,
+                                     order_pb2.ExportStatementRequest(
+                                         statement_id=statement_id))).file)
 
 
 @router.get("/channel-inventory")

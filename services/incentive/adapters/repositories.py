@@ -3,7 +3,7 @@ run over many rows (volumes, booked lines, report totals) are computed by the da
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime
 
 from sqlalchemy import String, and_, case, delete, exists, func, insert, or_, select, update
@@ -101,6 +101,20 @@ def _accrual(row: AccrualRow) -> Accrual:
                    row.adjustment)
 
 
+# An accrual as plain columns: reading thousands of them (a close) skips the ORM.
+_ACCRUAL_COLUMNS = (*_KEY_COLUMNS, AccrualRow.base_minor, AccrualRow.quantity,
+                    AccrualRow.amount_minor, AccrualRow.cause, AccrualRow.cause_id,
+                    AccrualRow.recorded_at, AccrualRow.settlement_period_id,
+                    AccrualRow.adjustment, AccrualRow.id)
+
+
+def _accrual_of(values) -> Accrual:
+    (*key, base, quantity, amount, cause, cause_id, recorded_at, period_id, adjustment,
+     accrual_id) = values
+    return Accrual(accrual_id, _key(key), Amounts(base, quantity, amount), cause, cause_id,
+                   aware(recorded_at), period_id or "", bool(adjustment))
+
+
 def _where(which: AccrualFilter) -> list:
     conditions = []
     if which.dealer_ids is not None:
@@ -174,9 +188,9 @@ class SqlAccruals:
         return (await fetch_page(self.session, query, page, count=True)).map(_accrual)
 
     async def matching(self, which: AccrualFilter) -> list[Accrual]:
-        rows = await self.session.scalars(select(AccrualRow).where(*_where(which))
+        rows = await self.session.execute(select(*_ACCRUAL_COLUMNS).where(*_where(which))
                                           .order_by(AccrualRow.recorded_at, AccrualRow.id))
-        return [_accrual(row) for row in rows]
+        return [_accrual_of(row) for row in rows]
 
     async def unfrozen_periods(self, company: str) -> list[tuple[date, date]]:
         return [tuple(row) for row in (await self.session.execute(
@@ -195,9 +209,9 @@ class SqlAccruals:
             .execution_options(synchronize_session=False))
 
     async def frozen(self, period_id: str) -> list[Accrual]:
-        rows = await self.session.scalars(select(AccrualRow).where(
+        rows = await self.session.execute(select(*_ACCRUAL_COLUMNS).where(
             AccrualRow.settlement_period_id == period_id))
-        return [_accrual(row) for row in rows]
+        return [_accrual_of(row) for row in rows]
 
     async def totals(self, dealer_ids, start, end):
         month = func.substr(func.cast(AccrualRow.period_start, String(10)), 1, 7)
@@ -294,23 +308,18 @@ class SqlSales:
                 SaleRow.sold_on >= start, SaleRow.sold_on <= end)
             .order_by(SaleRow.upload_id, SaleRow.part_index))).all()]
 
-    async def volumes(self, dealer_ids, product_lines, product_codes, start, end,
-                      currency) -> dict[str, Volume]:
-        query = select(SaleRow.dealer_id, func.sum(SaleRow.quantity),
-                       func.sum(SaleRow.amount_minor)).where(*_counted_sales(
-                           dealer_ids, product_lines, product_codes, start, end, currency))
-        rows = (await self.session.execute(query.group_by(SaleRow.dealer_id))).all()
-        return {dealer: Volume(int(q), int(a)) for dealer, q, a in rows}
-
-    async def counted_parts(self, dealer_ids, product_lines, product_codes, start, end,
-                            currency) -> dict[str, tuple[str, ...]]:
-        query = select(SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index).distinct().where(
+    async def counted(self, dealer_ids, product_lines, product_codes, start, end,
+                      currency) -> dict[str, dict[str, Volume]]:
+        query = select(SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index,
+                       func.sum(SaleRow.quantity), func.sum(SaleRow.amount_minor)).where(
             *_counted_sales(dealer_ids, product_lines, product_codes, start, end, currency))
-        found: dict[str, list[str]] = {}
-        for dealer, upload_id, part_index in (await self.session.execute(query.order_by(
-                SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index))).all():
-            found.setdefault(dealer, []).append(f"{UnitType.FLOW.value}:{upload_id}#{part_index}")
-        return {dealer: tuple(parts) for dealer, parts in found.items()}
+        found: dict[str, dict[str, Volume]] = {}
+        for dealer, upload_id, part_index, quantity, amount in (await self.session.execute(
+                query.group_by(SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index)
+                .order_by(SaleRow.dealer_id, SaleRow.upload_id, SaleRow.part_index))).all():
+            found.setdefault(dealer, {})[f"{UnitType.FLOW.value}:{upload_id}#{part_index}"] = (
+                Volume(int(quantity), int(amount)))
+        return found
 
 
 def _counted_sales(dealer_ids, product_lines, product_codes, start, end, currency) -> list:
@@ -646,6 +655,12 @@ class SqlPrograms:
                 ProgramMemberRow.program_id == program_id,
                 ProgramMemberRow.dealer_id == dealer_id))
 
+    async def add_members(self, program_id: str, dealer_ids: set[str]) -> None:
+        fresh = sorted(dealer_ids - await self.members(program_id))
+        if fresh:
+            await self.session.execute(insert(ProgramMemberRow), [
+                {"program_id": program_id, "dealer_id": dealer_id} for dealer_id in fresh])
+
     async def programs_of(self, dealer_id: str) -> set[str]:
         return set((await self.session.scalars(select(ProgramMemberRow.program_id).where(
             ProgramMemberRow.dealer_id == dealer_id))).all())
@@ -689,8 +704,11 @@ class SqlTargets:
         return [_target(r) for r in rows]
 
 
+_LINE_FIELDS = tuple(f.name for f in fields(StatementLine))
+
+
 def _line_document(line: StatementLine) -> dict:
-    values = asdict(line)
+    values = {name: getattr(line, name) for name in _LINE_FIELDS}
     values["kind"] = line.kind.value
     values["period_start"] = _day(line.period_start)
     values["period_end"] = _day(line.period_end)

@@ -50,7 +50,11 @@ class Booking:
     cause: str
     cause_id: str
     booked: list[Accrual] = field(default_factory=list)
+    # Keep what programs count for the whole booking: only where no fact changes in it
+    # (a close, a statement).
+    memo: bool = False
     _rules: Rules | None = None
+    _counted: dict = field(default_factory=dict)
 
     async def rules(self) -> Rules:
         if self._rules is None:
@@ -137,49 +141,55 @@ class Booking:
         return priced
 
     # ------------------------------------------------------------------------- rebates
-    async def volumes(self, program: Program, period: Period,
-                      dealer_ids: frozenset[str] | None) -> dict[str, Volume]:
+    async def counted(self, program: Program, period: Period,
+                      dealer_ids: frozenset[str] | None) -> dict[str, dict[str, Volume]]:
+        """Per dealer, what a program counts in a period, by source: the flow upload parts
+        (accepted sell-through), or (purchases) the orders less the returns."""
+        key = (program.id, program.version, period, dealer_ids)
+        if self.memo and key in self._counted:
+            return self._counted[key]
         if program.basis is not Basis.PURCHASE_AMOUNT:
-            return await self.uow.sales.volumes(dealer_ids, program.product_lines,
-                                                program.product_codes, period.start,
-                                                period.end, program.currency)
-        volumes: dict[str, Volume] = {}
+            found = await self.uow.sales.counted(dealer_ids, program.product_lines,
+                                                 program.product_codes, period.start,
+                                                 period.end, program.currency)
+        else:
+            found = await self._purchases(program, period, dealer_ids)
+        if self.memo:
+            self._counted[key] = found
+        return found
+
+    async def _purchases(self, program: Program, period: Period,
+                         dealer_ids: frozenset[str] | None) -> dict[str, dict[str, Volume]]:
+        found: dict[str, dict[str, Volume]] = {}
+
+        def add(dealer_id: str, unit: str, volume: Volume) -> None:
+            units = found.setdefault(dealer_id, {})
+            units[unit] = units.get(unit, Volume()) + volume
+
         for order in await self.uow.orders.counted(dealer_ids, period.start, period.end):
             for line in order.lines:
                 if order.currency == program.currency and program.measures(
                         line.product_line, line.product_code):
-                    volumes[order.dealer_id] = volumes.get(order.dealer_id, Volume()) + Volume(
-                        line.counted_quantity, line.counted_amount)
+                    add(order.dealer_id, f"{UnitType.ORDER.value}:{order.order_id}",
+                        Volume(line.counted_quantity, line.counted_amount))
         for returned in await self.uow.orders.returns(dealer_ids, period.start, period.end):
             for line in await self.price_return(returned):
                 if returned.currency == program.currency and program.measures(
                         line.product_line, line.line.product_code):
-                    volumes[returned.dealer_id] = volumes.get(
-                        returned.dealer_id, Volume()) + Volume(-line.line.quantity,
-                                                               -line.amount_minor)
-        return volumes
+                    add(returned.dealer_id, f"{UnitType.RETURN.value}:{returned.return_id}",
+                        Volume(-line.line.quantity, -line.amount_minor))
+        return found
+
+    async def volumes(self, program: Program, period: Period,
+                      dealer_ids: frozenset[str] | None) -> dict[str, Volume]:
+        return {dealer: sum(units.values(), Volume())
+                for dealer, units in (await self.counted(program, period, dealer_ids)).items()}
 
     async def rebate_sources(self, program: Program, period: Period,
                              dealer_ids: frozenset[str] | None) -> dict[str, tuple[str, ...]]:
-        """Per dealer, what its volume in a program period counts: the flow upload parts,
-        or (purchases) the orders and returns."""
-        if program.basis is not Basis.PURCHASE_AMOUNT:
-            return await self.uow.sales.counted_parts(dealer_ids, program.product_lines,
-                                                      program.product_codes, period.start,
-                                                      period.end, program.currency)
-        found: dict[str, list[str]] = {}
-        for order in await self.uow.orders.counted(dealer_ids, period.start, period.end):
-            if order.currency == program.currency and any(
-                    program.measures(ln.product_line, ln.product_code) for ln in order.lines):
-                found.setdefault(order.dealer_id, []).append(
-                    f"{UnitType.ORDER.value}:{order.order_id}")
-        for returned in await self.uow.orders.returns(dealer_ids, period.start, period.end):
-            if returned.currency == program.currency and any(
-                    program.measures(p.product_line, p.line.product_code)
-                    for p in await self.price_return(returned)):
-                found.setdefault(returned.dealer_id, []).append(
-                    f"{UnitType.RETURN.value}:{returned.return_id}")
-        return {dealer: tuple(units) for dealer, units in found.items()}
+        """Per dealer, what its volume in a program period counts."""
+        return {dealer: tuple(units)
+                for dealer, units in (await self.counted(program, period, dealer_ids)).items()}
 
     async def targets(self, program: Program, period: Period,
                       dealer_ids: frozenset[str] | None) -> dict[str, int]:

@@ -65,16 +65,12 @@ class SalesRepository(Protocol):
 
     async def parts_between(self, start: date, end: date) -> list[tuple[str, int]]: ...
 
-    async def volumes(self, dealer_ids: frozenset[str] | None, product_lines: tuple[str, ...],
+    async def counted(self, dealer_ids: frozenset[str] | None, product_lines: tuple[str, ...],
                       product_codes: tuple[str, ...], start: date, end: date,
-                      currency: str) -> dict[str, Volume]: ...
-
-    async def counted_parts(self, dealer_ids: frozenset[str] | None,
-                            product_lines: tuple[str, ...], product_codes: tuple[str, ...],
-                            start: date, end: date, currency: str
-                            ) -> dict[str, tuple[str, ...]]:
-        """Per dealer, the upload parts ("flow_upload:<upload>#<part>") whose sales
-        ``volumes`` counts."""
+                      currency: str) -> dict[str, dict[str, Volume]]:
+        """The accepted sales a rebate or target counts (not transfers, not replaced, not
+        diverted) of the measured products in start..end: per dealer, the volume of each
+        upload part ("flow_upload:<upload>#<part>")."""
         ...
 
 
@@ -156,6 +152,8 @@ class ProgramRepository(Protocol):
     async def members(self, program_id: str) -> set[str]: ...
 
     async def set_member(self, program_id: str, dealer_id: str, member: bool) -> None: ...
+
+    async def add_members(self, program_id: str, dealer_ids: set[str]) -> None: ...
 
     async def programs_of(self, dealer_id: str) -> set[str]: ...
 

@@ -62,8 +62,7 @@ async def create_program(program: Program, *, who: Principal, uow: IncentiveUnit
         _check_open(program, program.start, await uow.settlements.closed_months(),
                     "program.period_start")
         await uow.programs.add_version(program)
-        for dealer_id in sorted(members):
-            await uow.programs.set_member(program.id, dealer_id, True)
+        await uow.programs.add_members(program.id, members)
         uow.events.record(REBATE_PROGRAM_CREATED, events_pb2.RebateProgramCreated(
             program=program_to_proto(program, len(members))), program.id)
         await _book_periods(Booking(uow, clock, ids, policy, "rebate_program.created",

@@ -71,8 +71,8 @@ async def _rebate_sources(booking: Booking, accruals: list[Accrual]
         version = version_for(await booking.uow.programs.versions(program_id), period)
         if version is None:
             continue
-        # Many dealers: one scan of the period, not a list of thousands of ids.
-        asked = frozenset(dealers) if len(dealers) <= 500 else None
+        # Many dealers: the scan of the whole period the close made for the rebates.
+        asked = frozenset(dealers) if len(dealers) <= 20 else None
         for dealer_id, sources in (await booking.rebate_sources(version, period,
                                                                 asked)).items():
             if dealer_id in dealers:
@@ -105,7 +105,7 @@ async def close_period(period: Period, company: str, *, who: Principal,
         # Refused by the database for a month closed already, even by a concurrent close.
         await uow.settlements.close_months(company, period.months(), period_id)
         closed_after = closed_before | set(period.months())
-        booking = Booking(uow, clock, ids, policy, "settlement.closed", period_id)
+        booking = Booking(uow, clock, ids, policy, "settlement.closed", period_id, memo=True)
         await recompute_due_rebates(booking, closed_after)
         groups: dict[str, list[tuple[date, date]]] = {"regular": [], "adjustment": []}
         for start, end in await uow.accruals.unfrozen_periods(company):
@@ -244,7 +244,7 @@ async def statement(settlement_id_: str, dealer_id: str, period: Period | None, 
             return found, False
         accruals = await uow.accruals.matching(AccrualFilter(
             frozenset({dealer_id}), period_start=period.start, period_end=period.end))
-        booking = Booking(uow, clock, ids, policy, "statement", dealer_id)
+        booking = Booking(uow, clock, ids, policy, "statement", dealer_id, memo=True)
         sources = await _rebate_sources(booking, accruals)
         lines = statement_lines(accruals, await _names(uow), sources.get(dealer_id))
     return Settlement("", "", dealer_id, policy.default_company, period,

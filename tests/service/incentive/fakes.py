@@ -109,23 +109,14 @@ class FakeSales:
                 if measured and counts(row, superseded, diversions):
                     yield row
 
-    async def volumes(self, dealer_ids, product_lines, product_codes, start, end, currency):
-        volumes: dict[str, Volume] = {}
+    async def counted(self, dealer_ids, product_lines, product_codes, start, end, currency):
+        found: dict[str, dict[str, Volume]] = {}
         for row in self._counted(dealer_ids, product_lines, product_codes, start, end,
                                  currency):
-            volumes[row.dealer_id] = volumes.get(row.dealer_id, Volume()) + Volume(
-                row.quantity, row.amount_minor)
-        return volumes
-
-    async def counted_parts(self, dealer_ids, product_lines, product_codes, start, end,
-                            currency):
-        found: dict[str, list[str]] = {}
-        for row in self._counted(dealer_ids, product_lines, product_codes, start, end,
-                                 currency):
+            units = found.setdefault(row.dealer_id, {})
             unit = f"flow_upload:{row.upload_id}#{row.part_index}"
-            if unit not in found.setdefault(row.dealer_id, []):
-                found[row.dealer_id].append(unit)
-        return {dealer: tuple(units) for dealer, units in found.items()}
+            units[unit] = units.get(unit, Volume()) + Volume(row.quantity, row.amount_minor)
+        return found
 
 
 @dataclass
@@ -273,6 +264,9 @@ class FakePrograms:
             chosen.add(dealer_id)
         else:
             chosen.discard(dealer_id)
+
+    async def add_members(self, program_id, dealer_ids):
+        self.members_.setdefault(program_id, set()).update(dealer_ids)
 
     async def programs_of(self, dealer_id):
         return {p for p, members in self.members_.items() if dealer_id in members}
