@@ -82,3 +82,20 @@ def formulas(content: bytes) -> list[tuple[str, object]]:
     """Cells a spreadsheet would evaluate: formulas, or text starting like one."""
     return [(coordinate, value) for coordinate, value, kind in cells(content)
             if kind == "f" or (isinstance(value, str) and value.startswith(FORMULA_STARTS))]
+
+
+async def orders_accrue_at_once(suite: Suite, world) -> None:
+    """Commission is booked for approved orders only: a rule on approved orders (2%) and
+    credit limits high enough that order approves each dealer's order on submission
+    (OrderApproved fully_approved comes with OrderSubmitted), so every submitted order
+    accrues."""
+    async with suite.client(world.admin_token) as admin:
+        response = await admin.post("/api/v1/commission-rules", json={"rule": {
+            "name": "订单佣金", "base": "approved_orders", "base_rate_bps": 200,
+            "valid_from": "2000-01-01"}})
+        assert response.status_code == 201, response.text
+        for dealer in world.dealers:
+            response = await admin.put(f"/api/v1/dealer-accounts/{dealer.id}/credit-limit",
+                                       json={"credit_limit": {"amount_minor": 10**12},
+                                             "reason": "orders approve at once"})
+            assert response.status_code == 200, response.text

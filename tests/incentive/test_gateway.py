@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 
+import grpc
 import pytest
 from openpyxl import Workbook
+from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 
 from shared.events.flow import FLOW_UPLOAD_ACCEPTED
 from tests.harness import eventually
@@ -189,6 +191,14 @@ async def test_statements_export_as_xlsx_whose_cells_are_never_formulas(shared_s
             return {a["kind"] for a in found} == {"commission", "rebate"}
 
     await eventually(accrued, timeout=20)
+    # Over gRPC a close cannot name programs: it settles everything due (nothing done).
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{suite.ports['incentive']}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as partial:
+            await incentive_pb2_grpc.IncentiveServiceStub(channel).CloseSettlementPeriod(
+                incentive_pb2.CloseSettlementPeriodRequest(period="2026-09",
+                                                           program_ids=["one"]),
+                metadata=(("authorization", f"Bearer {staff.finance_token}"),))
+        assert partial.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     async with suite.client(staff.finance_token) as finance:
         response = await finance.post("/api/v1/settlement-periods", json={"period": "2026-09"})
         assert response.status_code == 201, response.text

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from shared.bus.permissions import OPS
 from suite.natsserver import NatsCluster, nats_passwords
 from tests.harness import Suite, eventually
+from tests.incentive.support import orders_accrue_at_once
 from tests.world import build_world
 
 STREAMS = ("QUDAO_IDENTITY", "QUDAO_REGISTRATION", "QUDAO_ORDER", "QUDAO_FLOW",
@@ -99,9 +100,10 @@ async def assert_nothing_lost_or_doubled(suite: Suite, js, acknowledged: list[st
         info = await js.stream_info("QUDAO_ORDER", subjects_filter=SUBMITTED)
         return (info.state.subjects or {}).get(SUBMITTED, 0)
 
+    # Each order is approved at once (orders_accrue_at_once): one commission accrual.
     async def accrued() -> bool:
         return await scalar(suite, "incentive", "SELECT count(*) FROM accruals WHERE "
-                                                "source_type = 'order'") >= orders
+                                                "unit_type = 'order'") >= orders
 
     await eventually(accrued, timeout=timeout, interval=0.2)
     counts = {
@@ -109,10 +111,10 @@ async def assert_nothing_lost_or_doubled(suite: Suite, js, acknowledged: list[st
         "acknowledged": len(acknowledged),
         "in_stream": await in_stream(),
         "accruals": await scalar(suite, "incentive", "SELECT count(*) FROM accruals "
-                                                     "WHERE source_type = 'order'"),
+                                                     "WHERE unit_type = 'order'"),
         "distinct_accruals": await scalar(suite, "incentive",
-                                          "SELECT count(DISTINCT source_id) FROM accruals "
-                                          "WHERE source_type = 'order'"),
+                                          "SELECT count(DISTINCT unit_id) FROM accruals "
+                                          "WHERE unit_type = 'order'"),
     }
     assert counts["in_stream"] == orders, f"lost or doubled in the stream: {counts}"
     assert counts["accruals"] == counts["distinct_accruals"] == orders, counts
@@ -135,6 +137,7 @@ async def test_three_node_cluster_keeps_r3_and_loses_nothing_when_a_member_is_ki
         assert await stream_replicas(js) == {stream: 3 for stream in STREAMS}
 
         world = await build_world(suite, dealers=2)
+        await orders_accrue_at_once(suite, world)
         orders = OrderStream(suite, world)
         await orders.submit(15)
         leader = (await js.stream_info("QUDAO_ORDER")).cluster.leader
@@ -179,6 +182,7 @@ async def test_soak_every_member_killed_in_turn(tmp_path):
     try:
         js = nc.jetstream()
         world = await build_world(suite, dealers=4)
+        await orders_accrue_at_once(suite, world)
         orders = OrderStream(suite, world, concurrency=8)
         for node in suite.nats.nodes:
             during = asyncio.create_task(orders.submit(100))

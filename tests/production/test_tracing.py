@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared import tracing
 from tests.harness import eventually
+from tests.incentive.support import orders_accrue_at_once
 from tests.world import build_world
 
 
@@ -25,6 +26,7 @@ def spans():
 
 async def test_an_order_is_one_trace_from_gateway_to_consumer(spans, suite):
     world = await build_world(suite, dealers=1)
+    await orders_accrue_at_once(suite, world)
     spans.clear()
     async with suite.client(world.dealers[0].token) as client:
         response = await client.post("/api/v1/orders", json={
@@ -39,13 +41,15 @@ async def test_an_order_is_one_trace_from_gateway_to_consumer(spans, suite):
 
     def complete():
         for names in names_by_trace().values():
-            if "HTTP POST /api/v1/orders" in names and "consume incentive-commission" in names:
+            # Approved at once within the credit limit: incentive accrues its commission.
+            if "HTTP POST /api/v1/orders" in names and "consume incentive-order" in names:
                 return names
         return None
 
     names = await eventually(complete, timeout=15)
     assert "qudao.order.v1.OrderService/SubmitOrder" in names
     assert "publish qudao.order.v1.OrderSubmitted" in names
+    assert "publish qudao.order.v1.OrderApproved" in names
 
 
 def test_tracing_is_off_by_default():

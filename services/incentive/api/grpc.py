@@ -234,6 +234,9 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
 
     # ------------------------------------------------------------------ settlement
     async def CloseSettlementPeriod(self, request, context):
+        if request.program_ids:
+            raise InvalidArgument.field("program_ids", "a close settles every program whose "
+                                                       "period ends with it; name none")
         period = _period(request.period) or _span(request.period_start, request.period_end)
         if period is None:
             raise InvalidArgument.field("period", "name the period, e.g. 2026-Q1")
