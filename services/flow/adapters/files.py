@@ -94,7 +94,7 @@ class StoredFileReader:
             frame = pl.read_csv(
                 text_path, has_header=False, infer_schema=False, truncate_ragged_lines=True,
                 schema={f"c{i}": pl.Utf8 for i in range(width)}, quote_char='"',
-                n_rows=self.max_rows + 1000, missing_utf8_is_empty_string=False)
+                n_rows=self.max_rows + 1000)
         except pl.exceptions.PolarsError as exc:
             raise FileProblem(f"the CSV file cannot be parsed: {str(exc).splitlines()[0]}") \
                 from None

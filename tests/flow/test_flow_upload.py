@@ -1,0 +1,71 @@
+"""Sell-through uploads end to end: through the gateway, against shipments the ERP
+pushed over gRPC and hospitals registered in registration."""
+
+from __future__ import annotations
+
+from tests.flow.support import (
+    build_flow_world,
+    caught_up,
+    codes,
+    csv_bytes,
+    errors_of,
+    finished,
+    ship,
+    upload,
+)
+from tests.world import gtin
+
+UDI = "(01){gtin}(17)281231(10){batch}"
+
+
+async def test_an_upload_whose_rows_all_pass_is_accepted(suite):
+    flow = await build_flow_world(suite)
+    try:
+        await ship(flow, "a", [{"product": "A-001", "batch": "L1", "quantity": 10},
+                               {"product": "A-002", "batch": "L2", "quantity": 5}])
+        await caught_up(suite)
+        content = csv_bytes([
+            ["2026-03-05", "瑞金医院", "心内科", "A-001", UDI.format(gtin=gtin(1), batch="L1"),
+             "L1", "2028-12-31", "", "4", "400.00"],
+            ["2026/3/6", "复旦大学附属中山医院", "ICU", "A-002", "", "L2", "", "", "2盒", "¥250"],
+        ])
+        queued = await upload(flow, "a", content, params={"period_start": "2026-03-01",
+                                                          "period_end": "2026-03-31"})
+        assert queued["status"] in ("queued", "validating")
+        done = await finished(flow, queued["id"])
+        assert done["status"] == "accepted", (done, await errors_of(flow, queued["id"]))
+        assert done["total_quantity"] == 6
+        assert done["total_amount"]["amount_minor"] == 65_000
+        async with flow.client("a") as client:
+            rows = (await client.get("/api/v1/flow/rows")).json()["rows"]
+        assert {(r["product_code"], r["batch"], r["quantity"], r["customer_id"]) for r in rows} == {
+            ("A-001", "L1", 4, flow.customers["ruijin"]),
+            ("A-002", "L2", 2, flow.customers["zhongshan"])}
+        async with flow.client("b") as client:
+            assert (await client.get("/api/v1/flow/rows")).json()["rows"] == []
+            response = await client.get(f"/api/v1/flow/uploads/{queued['id']}")
+            assert response.status_code == 404
+    finally:
+        await flow.close()
+
+
+async def test_a_failing_row_rejects_the_whole_upload_with_reasons(suite):
+    flow = await build_flow_world(suite)
+    try:
+        await ship(flow, "a", [{"product": "A-001", "batch": "L1", "quantity": 3}])
+        await caught_up(suite)
+        content = csv_bytes([
+            ["2026-03-05", "瑞金医院", "", "A-001", "", "L1", "", "", "2", ""],
+            ["2026-03-05", "不存在的医院", "", "A-001", "", "L1", "", "", "1", ""],
+            ["2026-03-05", "瑞金医院", "", "A-001", "", "L1", "", "", "5", ""],
+            ["yesterday", "瑞金医院", "", "A-001", "", "L1", "", "", "1", ""],
+        ])
+        queued = await upload(flow, "a", content)
+        done = await finished(flow, queued["id"])
+        assert done["status"] == "rejected"
+        found = codes(await errors_of(flow, queued["id"]))
+        assert {"UNKNOWN_HOSPITAL", "EXCEEDS_STOCK", "BAD_DATE"} <= found, found
+        async with flow.client("a") as client:
+            assert (await client.get("/api/v1/flow/rows")).json()["rows"] == []
+    finally:
+        await flow.close()
