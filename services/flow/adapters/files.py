@@ -168,6 +168,11 @@ def _encoding(head: bytes, declared: Encoding) -> Encoding:
         # A multi-byte character cut by the sniffing window is still UTF-8.
         if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
             return Encoding.UTF8
+        if any(byte >= 0x80 for byte in head[:exc.start]):
+            line = head[:exc.start].count(b"\n") + 1
+            raise FileProblem(f"line {line} is not valid UTF-8 text while the lines before "
+                              "it are: the file mixes encodings (save it again as one "
+                              "encoding)") from None
     try:
         head.decode("gb18030")
     except UnicodeDecodeError as exc:
