@@ -39,12 +39,12 @@ async def list_diversions(which: DiversionFilter, page: PageRequest, *, who: Pri
 
 async def get_diversion(diversion_id: str, *, who: Principal, uow: FlowUnitOfWork,
                         scopes: Scopes) -> Diversion:
-    _refuse_dealer_staff(who)
     scope = await scopes.resolve(who, "flow.diversion")
     async with uow.read():
         diversion = await uow.diversions.get(diversion_id)
     if diversion is None or not scope.allows(diversion.shipped_dealer_id):
         raise NotFound(f"diversion {diversion_id} not found")
+    _refuse_dealer_staff(who)
     return diversion
 
 

@@ -16,7 +16,7 @@ from services.flow.usecases.ports import Deps, FlowUnitOfWork
 from services.flow.usecases.uploads import REPORT, get_upload, require_finished
 from services.flow.usecases.validate import error_counts_by_row
 from shared.context import Principal
-from shared.errors import FailedPrecondition
+from shared.errors import FailedPrecondition, NotFound
 from shared.pagination import Page, PageRequest
 from shared.scope import Scopes
 
@@ -122,7 +122,11 @@ async def list_flow_rows(which: FlowRowFilter, page: PageRequest, *, who: Princi
 
 async def export_flow_rows(which: FlowRowFilter, *, who: Principal,
                            deps: Deps) -> tuple[str, bytes, int]:
+    """The accepted flow the viewer may see as XLSX; naming a dealer outside the
+    viewer's scope answers NOT_FOUND, like any other object of that dealer."""
     scoped = await _flow_filter(which, who, deps.scopes)
+    if which.dealer_ids and scoped is None:
+        raise NotFound(f"dealer {next(iter(which.dealer_ids))} not found")
     records: list[tuple] = []
     if scoped is not None:
         uow = deps.uow()
