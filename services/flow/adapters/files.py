@@ -46,7 +46,8 @@ class StoredFileReader:
 
     async def read(self, upload: Upload) -> SourceTable:
         with tempfile.TemporaryDirectory(dir=self.scratch_dir, prefix="flow-") as scratch:
-            raw = os.path.join(scratch, "source")
+            # openpyxl goes by the extension; the CSV reader does not mind it.
+            raw = os.path.join(scratch, "source.xlsx")
             head = b""
             uow = self.uow()
             async with uow.read():
@@ -145,15 +146,17 @@ class StoredFileReader:
             book.close()
         frame = pl.DataFrame({f"c{i}": column for i, column in enumerate(columns)},
                              schema={f"c{i}": pl.Utf8 for i in range(len(columns))})
-        return _table(frame, upload.header_row, 0, self.max_rows)
+        return _table(frame, upload.header_row, 0, self.max_rows, spreadsheet=True)
 
 
 def is_xlsx(head: bytes, upload: Upload) -> bool:
-    if upload.format == FileFormat.XLSX:
+    """The content decides (an XLSX is a zip archive), then the declared format, then
+    the file name."""
+    if head[:4] == b"PK\x03\x04":
         return True
-    if upload.format == FileFormat.CSV:
-        return False
-    return head[:4] == b"PK\x03\x04" or upload.filename.lower().endswith(".xlsx")
+    if upload.format != FileFormat.UNSPECIFIED:
+        return upload.format == FileFormat.XLSX
+    return upload.filename.lower().endswith(".xlsx")
 
 
 def _encoding(head: bytes, declared: Encoding) -> Encoding:
@@ -200,7 +203,8 @@ def _csv_width(path: str, max_columns: int) -> int:
     return width
 
 
-def _table(frame: pl.DataFrame, header_row: int, encoding: int, max_rows: int) -> SourceTable:
+def _table(frame: pl.DataFrame, header_row: int, encoding: int, max_rows: int, *,
+           spreadsheet: bool = False) -> SourceTable:
     frame = frame.with_row_index("row", offset=1).with_columns(pl.col("row").cast(pl.Int64))
     cells = [c for c in frame.columns if c != "row"]
     if header_row:
@@ -222,7 +226,7 @@ def _table(frame: pl.DataFrame, header_row: int, encoding: int, max_rows: int) -
     data = frame.slice(position)
     if data.height > max_rows + 1000:
         raise FileProblem(f"the file has more than {max_rows} rows")
-    return SourceTable(header, position, data, encoding)
+    return SourceTable(header, position, data, encoding, spreadsheet)
 
 
 def _cell(value) -> str | None:

@@ -209,6 +209,8 @@ class SourceTable:
     header_row: int
     frame: pl.DataFrame
     encoding: int
+    # Read from a workbook (XLSX), whose cells may hold formulas.
+    spreadsheet: bool = False
 
 
 class SourceReader(Protocol):

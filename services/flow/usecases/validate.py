@@ -146,8 +146,9 @@ async def validate_upload(upload: Upload, deps: Deps) -> None:
     frame = frame.filter(pl.any_horizontal(
         [pl.col(c.value).is_not_null() & (pl.col(c.value).str.strip_chars() != "")
          for c in mapping.positions]))
+    spreadsheet = table.spreadsheet
     del table
-    context, version = await _context(upload, dealer, mapping.headers, deps)
+    context, version = await _context(upload, dealer, mapping.headers, spreadsheet, deps)
     validator = Validator(context)
     processed = 0
     for start in range(0, frame.height, options.chunk_rows):
@@ -182,7 +183,8 @@ def _entries(mapping):
             for column, position in mapping.positions.items()]
 
 
-async def _context(upload: Upload, dealer, headers, deps: Deps) -> tuple[Context, int]:
+async def _context(upload: Upload, dealer, headers, spreadsheet: bool,
+                   deps: Deps) -> tuple[Context, int]:
     now = deps.clock.now()
     uow = deps.uow()
     async with uow.read():
@@ -205,8 +207,7 @@ async def _context(upload: Upload, dealer, headers, deps: Deps) -> tuple[Context
         products_by_gtin={p.gtin: p for p in products},
         products_by_code={p.code: p for p in products}, resolver=resolver, stock=stock,
         movements=movements, authorization_lines=deps.options.authorization_lines,
-        authorizations=grants, headers=headers,
-        xlsx=upload.format == 2 or upload.filename.lower().endswith(".xlsx"))
+        authorizations=grants, headers=headers, xlsx=spreadsheet)
     return context, version
 
 
