@@ -58,6 +58,9 @@ from shared.money import Money
 from shared.pagination import Page, PageRequest
 
 IN_BATCH = 500
+# Pairs per IN list where a file needs many looked up: two parameters each, well under
+# SQLite's and asyncpg's 32,767.
+WIDE_IN_BATCH = 10_000
 
 
 def _dialect_insert(session: AsyncSession):
@@ -361,7 +364,7 @@ class SqlFlowRows:
     async def serial_moves(self, keys: list[tuple[str, str]], exclude_upload: str
                            ) -> dict[tuple[str, str], list[SerialMove]]:
         found: dict[tuple[str, str], list[SerialMove]] = defaultdict(list)
-        for part in _chunks(keys):
+        for part in _chunks(keys, WIDE_IN_BATCH):
             rows = (await self.session.execute(select(SerialMoveRow).where(
                 tuple_(SerialMoveRow.gtin, SerialMoveRow.serial).in_(part),
                 SerialMoveRow.upload_id != exclude_upload))).scalars().all()
@@ -581,32 +584,33 @@ class SqlProjections:
                 if x.ship_date < entry[1]:
                     entry[1], entry[2] = x.ship_date, x.shipment_id
         table = StockRow.__table__
-        for part in _chunks(list(stock.items()), 2000):
-            statement = insert(StockRow).values([dict(
+        statement = insert(StockRow)
+        excluded = statement.excluded
+        least = func.min if self.session.bind.dialect.name == "sqlite" else func.least
+        statement = statement.on_conflict_do_update(
+            index_elements=["dealer_id", "gtin", "batch"],
+            set_={"received": table.c.received + excluded.received,
+                  "first_shipment_id": func.coalesce(
+                      _earlier(table.c.first_reached_on, excluded.first_reached_on,
+                               excluded.first_shipment_id), table.c.first_shipment_id),
+                  "first_reached_on": least(table.c.first_reached_on,
+                                            excluded.first_reached_on)})
+        for part in _chunks(list(stock.items()), 5000):
+            await self.session.execute(statement, [dict(
                 dealer_id=d, gtin=g, batch=b, received=q, returned=0, first_reached_on=day,
                 first_shipment_id=shipment, expiry=expiry)
                 for (d, g, b), (q, day, shipment, expiry) in part])
-            excluded = statement.excluded
-            await self.session.execute(statement.on_conflict_do_update(
-                index_elements=["dealer_id", "gtin", "batch"],
-                set_={"received": table.c.received + excluded.received,
-                      "first_shipment_id": func.coalesce(
-                          _earlier(table.c.first_reached_on, excluded.first_reached_on,
-                                   excluded.first_shipment_id), table.c.first_shipment_id),
-                      "first_reached_on": func.min(table.c.first_reached_on,
-                                                   excluded.first_reached_on)
-                      if self.session.bind.dialect.name == "sqlite" else
-                      func.least(table.c.first_reached_on, excluded.first_reached_on)}))
         serials = [dict(gtin=x.gtin, serial=s, dealer_id=x.dealer_id, batch=x.batch,
                         shipment_id=x.shipment_id, ship_date=x.ship_date)
                    for x in fresh for s in x.serials]
+        statement = insert(ShippedSerialRow)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["gtin", "serial"],
+            set_={"dealer_id": excluded.dealer_id, "batch": excluded.batch,
+                  "shipment_id": excluded.shipment_id, "ship_date": excluded.ship_date})
         for part in _chunks(serials, 5000):
-            statement = insert(ShippedSerialRow).values(part)
-            excluded = statement.excluded
-            await self.session.execute(statement.on_conflict_do_update(
-                index_elements=["gtin", "serial"],
-                set_={"dealer_id": excluded.dealer_id, "batch": excluded.batch,
-                      "shipment_id": excluded.shipment_id, "ship_date": excluded.ship_date}))
+            await self.session.execute(statement, part)
         return len(fresh)
 
     async def receive(self, shipment_id: str, received: dict[int, int], on: date) -> list[str]:
@@ -648,7 +652,7 @@ class SqlProjections:
     async def stock_of_batches(self, keys: list[tuple[str, str]]
                                ) -> dict[tuple[str, str], list[StockEntry]]:
         found: dict[tuple[str, str], list[StockEntry]] = defaultdict(list)
-        for part in _chunks(keys):
+        for part in _chunks(keys, WIDE_IN_BATCH):
             rows = (await self.session.execute(select(
                 StockRow.dealer_id, StockRow.gtin, StockRow.batch, StockRow.received,
                 StockRow.returned, StockRow.first_reached_on, StockRow.first_shipment_id,
@@ -660,7 +664,7 @@ class SqlProjections:
     async def shipped_serials(self, keys: list[tuple[str, str]]
                               ) -> dict[tuple[str, str], ShippedSerial]:
         found: dict[tuple[str, str], ShippedSerial] = {}
-        for part in _chunks(keys):
+        for part in _chunks(keys, WIDE_IN_BATCH):
             rows = (await self.session.execute(select(
                 ShippedSerialRow.gtin, ShippedSerialRow.serial, ShippedSerialRow.dealer_id,
                 ShippedSerialRow.batch, ShippedSerialRow.shipment_id, ShippedSerialRow.ship_date)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -66,7 +67,6 @@ _VARIABLE_AIS = {"10", "21"}
 _HANDLED_AIS = {"01", *_DATE_AIS, *_VARIABLE_AIS}
 _MAX_VARIABLE = 20
 _SYMBOLOGY = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_HRI = re.compile(r"\((\d{2,4})\)([^()]*)")
 _MA = re.compile(r"^(MA\.\d{3}\.M0\.\d{6}\.\d{8})(?:[.]?(.*))$")
 _AHM_FIELD = re.compile(r"\((DI|BN|SN|MD|BD|ED)\)([^()]*)")
 _GTIN_ONLY = re.compile(r"^\d{14}$")
@@ -95,18 +95,16 @@ def parse_udi(text: str, reference_year: int) -> Udi:
 
 def _fast_hri(code: str) -> dict[str, str] | None:
     """``(01)…(17)…(10)…``: None when anything is outside the fast path."""
+    parts = code.split("(")
+    if parts[0] or len(parts) < 2:
+        return None
     fields: dict[str, str] = {}
-    position = 0
-    for match in _HRI.finditer(code):
-        if match.start() != position:
-            return None
-        ai, value = match.group(1), match.group(2)
-        if ai not in _HANDLED_AIS or ai in fields or not _plausible(ai, value):
+    for part in parts[1:]:
+        ai, closing, value = part.partition(")")
+        if (not closing or ")" in value or ai not in _HANDLED_AIS or ai in fields
+                or not _plausible(ai, value)):
             return None
         fields[ai] = value
-        position = match.end()
-    if position != len(code) or not fields:
-        return None
     return fields
 
 
@@ -133,12 +131,15 @@ def _fast_element_string(code: str) -> dict[str, str] | None:
     return fields or None
 
 
+_VARIABLE_VALUE = re.compile(f"[{re.escape(''.join(sorted(_SET_82)))}]{{1,{_MAX_VARIABLE}}}")
+
+
 def _plausible(ai: str, value: str) -> bool:
     if ai == "01":
         return len(value) == 14 and value.isdigit() and value.isascii()
     if ai in _DATE_AIS:
         return len(value) == 6 and value.isdigit() and value.isascii()
-    return 0 < len(value) <= _MAX_VARIABLE and all(char in _SET_82 for char in value)
+    return _VARIABLE_VALUE.fullmatch(value) is not None
 
 
 def gs1_date(value: str, reference_year: int) -> date:
@@ -171,8 +172,14 @@ def _from_fields(fields: dict[str, str], reference_year: int) -> Udi:
     return _from_gtin(fields["01"], fields, dates)
 
 
+@functools.lru_cache(maxsize=65_536)
+def gtin_valid(gtin: str) -> bool:
+    """A catalog has thousands of GTINs and a file repeats them: checked once each."""
+    return ean.is_valid(gtin)
+
+
 def _from_gtin(gtin: str, fields: dict[str, str], dates: dict | None = None) -> Udi:
-    if not ean.is_valid(gtin):
+    if not gtin_valid(gtin):
         raise UdiError(UDI_CHECK_DIGIT, f"GTIN {gtin} has a wrong check digit")
     dates = dates or {}
     return Udi(Issuer.GS1, gtin, gtin, fields.get("10", ""), fields.get("21", ""),

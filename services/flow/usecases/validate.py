@@ -189,7 +189,6 @@ async def _context(upload: Upload, dealer, headers, spreadsheet: bool,
     uow = deps.uow()
     async with uow.read():
         products = await uow.projections.products()
-        stock = await uow.projections.stock(upload.dealer_id)
         movements = await uow.flow_rows.movements(upload.dealer_id, upload.replaces_upload_id)
         grants = await uow.projections.authorizations(upload.dealer_id)
         subs = (await uow.projections.sub_dealers(dealer.id)) if dealer.is_platform else []
@@ -205,7 +204,7 @@ async def _context(upload: Upload, dealer, headers, spreadsheet: bool,
         dealer=dealer, period=upload.period, latest_sale_day=latest_sale_day(now),
         reference_year=now.year, closed_through=closed,
         products_by_gtin={p.gtin: p for p in products},
-        products_by_code={p.code: p for p in products}, resolver=resolver, stock=stock,
+        products_by_code={p.code: p for p in products}, resolver=resolver,
         movements=movements, authorization_lines=deps.options.authorization_lines,
         authorizations=grants, headers=headers, xlsx=spreadsheet)
     return context, version
@@ -218,7 +217,7 @@ async def _facts(upload: Upload, needed, deps: Deps) -> Facts:
             shipped_serials=await uow.projections.shipped_serials(needed.serials),
             serial_moves=await uow.flow_rows.serial_moves(needed.serials,
                                                           upload.replaces_upload_id),
-            foreign_stock=await uow.projections.stock_of_batches(needed.foreign_batches))
+            stock=await uow.projections.stock_of_batches(needed.batches))
         if needed.sold_from and needed.sold_to:
             facts.accepted_keys = await uow.flow_rows.accepted_keys(
                 upload.dealer_id, needed.sold_from, needed.sold_to, upload.replaces_upload_id)

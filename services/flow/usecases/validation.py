@@ -59,8 +59,7 @@ class Context:
     products_by_gtin: dict[str, Product]
     products_by_code: dict[str, Product]
     resolver: HospitalResolver
-    # This dealer's stock and accepted movements, by (gtin, batch).
-    stock: dict[tuple[str, str], StockEntry]
+    # This dealer's accepted movements, by (gtin, batch).
     movements: dict[tuple[str, str], Movement]
     # Product lines whose sales need an authorization (None: every line).
     authorization_lines: frozenset[str] | None
@@ -68,6 +67,9 @@ class Context:
     # file header text of each mapped column
     headers: dict[C, str]
     xlsx: bool = False
+    # What reached this dealer from the ERP, by (gtin, batch): filled chunk by chunk with
+    # the batches the file names (``Validator.absorb``), never the dealer's whole stock.
+    stock: dict[tuple[str, str], StockEntry] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,8 +78,9 @@ class Facts:
 
     shipped_serials: dict[tuple[str, str], ShippedSerial] = field(default_factory=dict)
     serial_moves: dict[tuple[str, str], list[SerialMove]] = field(default_factory=dict)
-    # Other dealers' stock of batches this dealer never got: (gtin, batch) → entries.
-    foreign_stock: dict[tuple[str, str], list[StockEntry]] = field(default_factory=dict)
+    # Every dealer's stock of the chunk's batches not looked up before: (gtin, batch) →
+    # entries (this dealer's, and others' for diversions).
+    stock: dict[tuple[str, str], list[StockEntry]] = field(default_factory=dict)
     # Keys of accepted flow rows: (sold_on, customer or transfer dealer, department,
     # gtin, batch).
     accepted_keys: set[tuple] = field(default_factory=set)
@@ -86,7 +89,7 @@ class Facts:
 @dataclass(frozen=True)
 class Needed:
     serials: list[tuple[str, str]]
-    foreign_batches: list[tuple[str, str]]
+    batches: list[tuple[str, str]]
     sold_from: date | None
     sold_to: date | None
 
@@ -168,9 +171,24 @@ class Validator:
         self.errors: list[pl.DataFrame] = []
         self.diversions: list[DiversionHit] = []
         self._caches: dict[str, dict] = defaultdict(dict)
-        reach = set(context.stock) | {key for key, m in context.movements.items()
-                                     if m.transferred_in}
-        self._reach = reach
+        self._looked_up: set[tuple[str, str]] = set()
+        # Other dealers' first shipment of a batch this dealer never got.
+        self._foreign: dict[tuple[str, str], StockEntry] = {}
+
+    def _reached(self, key: tuple[str, str]) -> bool:
+        movement = self.context.movements.get(key)
+        return key in self.context.stock or bool(movement and movement.transferred_in)
+
+    def absorb(self, facts: Facts) -> None:
+        """Take in the stock looked up for a chunk."""
+        dealer_id = self.context.dealer.id
+        for key, entries in facts.stock.items():
+            for entry in entries:
+                if entry.dealer_id == dealer_id:
+                    self.context.stock[key] = entry
+            others = [e for e in entries if e.dealer_id != dealer_id]
+            if others:
+                self._foreign[key] = min(others, key=lambda e: e.first_reached_on)
 
     # ---- per chunk -----------------------------------------------------------------
 
@@ -349,10 +367,11 @@ class Validator:
         keyed = frame.filter(pl.col("gtin_key").is_not_null() & pl.col("batch_key").is_not_null())
         serials = keyed.filter(pl.col("serial_key").is_not_null()).select(
             "gtin_key", "serial_key").unique().rows()
-        pairs = keyed.select("gtin_key", "batch_key").unique().rows()
-        foreign = [pair for pair in pairs if pair not in self._reach]
+        pairs = [pair for pair in keyed.select("gtin_key", "batch_key").unique().rows()
+                 if pair not in self._looked_up]
+        self._looked_up.update(pairs)
         days = frame.get_column("sold").drop_nulls()
-        return Needed(serials, foreign, days.min() if len(days) else None,
+        return Needed(serials, pairs, days.min() if len(days) else None,
                       days.max() if len(days) else None)
 
     def check(self, frame: pl.DataFrame, facts: Facts) -> None:
@@ -360,12 +379,13 @@ class Validator:
         prepared chunk; keeps what ``finish`` needs."""
         ctx = self.context
         dealer_id = ctx.dealer.id
+        self.absorb(facts)
         errors: list[pl.DataFrame] = []
         # Stock facts per (gtin, batch) of this dealer.
         reach_rows = []
         for key in set(frame.select("gtin_key", "batch_key").unique().rows()):
             stock, movement = ctx.stock.get(key), ctx.movements.get(key)
-            if key in self._reach:
+            if self._reached(key):
                 reach_rows.append((*key, first_reached(stock, movement),
                                    stock.expiry if stock else None))
         reach = pl.DataFrame(reach_rows, schema={"gtin_key": pl.Utf8, "batch_key": pl.Utf8,
@@ -398,13 +418,9 @@ class Validator:
         batch_header = self._header(C.BATCH)
         serial_header = self._header(C.SERIAL)
         unreached_batch = keyed & product_ok & pl.col("reached_on").is_null()
-        foreign_rows = []
-        for key, entries in facts.foreign_stock.items():
-            others = [e for e in entries if e.dealer_id != dealer_id]
-            if others:
-                first = min(others, key=lambda e: e.first_reached_on)
-                foreign_rows.append((*key, first.dealer_id, first.first_shipment_id,
-                                     first.first_reached_on))
+        foreign_rows = [(*key, first.dealer_id, first.first_shipment_id, first.first_reached_on)
+                        for key in frame.select("gtin_key", "batch_key").unique().rows()
+                        if not self._reached(key) and (first := self._foreign.get(key))]
         foreign = pl.DataFrame(foreign_rows, orient="row", schema={
             "gtin_key": pl.Utf8, "batch_key": pl.Utf8, "f_dealer": pl.Utf8,
             "f_shipment": pl.Utf8, "f_date": pl.Date})
