@@ -3,6 +3,8 @@ pushed over gRPC and hospitals registered in registration."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.flow.support import (
     build_flow_world,
     caught_up,
@@ -13,6 +15,7 @@ from tests.flow.support import (
     ship,
     upload,
 )
+from tests.harness import ADMIN_PASSWORD
 from tests.world import gtin
 
 UDI = "(01){gtin}(17)281231(10){batch}"
@@ -67,5 +70,43 @@ async def test_a_failing_row_rejects_the_whole_upload_with_reasons(suite):
         assert {"UNKNOWN_HOSPITAL", "EXCEEDS_STOCK", "BAD_DATE"} <= found, found
         async with flow.client("a") as client:
             assert (await client.get("/api/v1/flow/rows")).json()["rows"] == []
+    finally:
+        await flow.close()
+
+
+async def test_projections_rebuild_by_replay_and_validation_goes_on(suite):
+    from suite.cli import main as qudao
+    from suite.flowops import rebuild
+
+    flow = await build_flow_world(suite)
+    try:
+        await ship(flow, "a", [{"product": "A-001", "batch": "RB", "quantity": 4}])
+        await ship(flow, "b", [{"product": "A-002", "batch": "RB2", "quantity": 2}])
+        await caught_up(suite)
+        addr = f"127.0.0.1:{suite.ports['flow']}"
+        shipments = await rebuild(addr, flow.admin_token, "shipments")
+        assert shipments.events_replayed == 2 and shipments.rows_written >= 4
+        customers = await rebuild(addr, flow.admin_token, "customers")
+        assert customers.events_replayed == 3
+        # The command line does the same, signed in with a password.
+        await asyncio.to_thread(qudao, [
+            "flow", "rebuild", "dealers", "--addr", addr, "--identity-addr",
+            f"127.0.0.1:{suite.ports['identity']}", "--password", ADMIN_PASSWORD])
+        # Events replayed were recorded in the inbox: the live consumer does not count
+        # them twice, and stock is what it was.
+        await ship(flow, "a", [{"product": "A-001", "batch": "RB", "quantity": 1}])
+        await caught_up(suite)
+        queued = await upload(flow, "a", csv_bytes([
+            ["2026-03-05", "瑞金医院", "", "A-001", "", "RB", "", "", "5", ""]]))
+        assert (await finished(flow, queued["id"]))["status"] == "accepted"
+        too_many = await upload(flow, "a", csv_bytes([
+            ["2026-03-06", "瑞金医院", "", "A-001", "", "RB", "", "", "1", ""]]))
+        assert (await finished(flow, too_many["id"]))["status"] == "rejected"
+        async with flow.client("a") as client:
+            response = await client.post("/api/v1/flow/uploads", content=b"x")
+        assert response.status_code == 201  # no dealer_id: the caller's own dealer
+        async with flow.client("admin") as admin:
+            refused = await admin.post("/api/v1/flow/uploads", content=b"x")
+        assert refused.status_code == 400  # HQ names the dealer
     finally:
         await flow.close()

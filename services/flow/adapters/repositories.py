@@ -3,6 +3,7 @@ differences (upserts, row locks, table locks) live here."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime
@@ -69,6 +70,32 @@ def _dialect_insert(session: AsyncSession):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
+
+
+async def _rows_for_pairs(session: AsyncSession, table: str, columns: list[str],
+                         first: str, second: str, pairs: list[tuple[str, str]],
+                         where: str = "", **params) -> list:
+    """Rows of ``table`` whose (first, second) is one of ``pairs``: one statement per
+    many thousand pairs, joined through the table's index (json_each on SQLite,
+    unnest on PostgreSQL) instead of a giant IN list."""
+    if not pairs:
+        return []
+    selected = ", ".join(f"t.{column}" for column in columns)
+    rows: list = []
+    for part in _chunks(pairs, 50_000):
+        if session.bind.dialect.name == "postgresql":
+            sql = (f"SELECT {selected} FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])) "
+                   f"AS k(a, b) JOIN {table} t ON t.{first} = k.a AND t.{second} = k.b")
+            values = {"a": [a for a, _ in part], "b": [b for _, b in part]}
+        else:
+            sql = (f"SELECT {selected} FROM json_each(:keys) AS k JOIN {table} t "
+                   f"ON t.{first} = json_extract(k.value, '$[0]') "
+                   f"AND t.{second} = json_extract(k.value, '$[1]')")
+            values = {"keys": json.dumps(part, ensure_ascii=False)}
+        if where:
+            sql += f" WHERE {where}"
+        rows += (await session.execute(_text(sql), {**values, **params})).all()
+    return rows
 
 
 def _chunks(items: list, size: int = IN_BATCH) -> Iterable[list]:
@@ -364,14 +391,13 @@ class SqlFlowRows:
     async def serial_moves(self, keys: list[tuple[str, str]], exclude_upload: str
                            ) -> dict[tuple[str, str], list[SerialMove]]:
         found: dict[tuple[str, str], list[SerialMove]] = defaultdict(list)
-        for part in _chunks(keys, WIDE_IN_BATCH):
-            rows = (await self.session.execute(select(SerialMoveRow).where(
-                tuple_(SerialMoveRow.gtin, SerialMoveRow.serial).in_(part),
-                SerialMoveRow.upload_id != exclude_upload))).scalars().all()
-            for row in rows:
-                found[(row.gtin, row.serial)].append(SerialMove(
-                    row.gtin, row.serial, row.dealer_id, row.transfer_to_dealer_id,
-                    row.upload_id))
+        rows = await _rows_for_pairs(
+            self.session, "serial_moves",
+            ["gtin", "serial", "dealer_id", "transfer_to_dealer_id", "upload_id"],
+            "gtin", "serial", keys, "t.upload_id != :exclude", exclude=exclude_upload)
+        for gtin, serial, dealer_id, transfer_to, upload_id in rows:
+            found[(gtin, serial)].append(SerialMove(gtin, serial, dealer_id, transfer_to,
+                                                    upload_id))
         return found
 
     async def add_serial_moves(self, moves: list[SerialMove]) -> None:
@@ -652,26 +678,24 @@ class SqlProjections:
     async def stock_of_batches(self, keys: list[tuple[str, str]]
                                ) -> dict[tuple[str, str], list[StockEntry]]:
         found: dict[tuple[str, str], list[StockEntry]] = defaultdict(list)
-        for part in _chunks(keys, WIDE_IN_BATCH):
-            rows = (await self.session.execute(select(
-                StockRow.dealer_id, StockRow.gtin, StockRow.batch, StockRow.received,
-                StockRow.returned, StockRow.first_reached_on, StockRow.first_shipment_id,
-                StockRow.expiry).where(tuple_(StockRow.gtin, StockRow.batch).in_(part)))).all()
-            for row in rows:
-                found[(row.gtin, row.batch)].append(_stock(row))
+        rows = await _rows_for_pairs(
+            self.session, "stock", ["dealer_id", "gtin", "batch", "received", "returned",
+                                    "first_reached_on", "first_shipment_id", "expiry"],
+            "gtin", "batch", keys)
+        for dealer_id, gtin, batch, received, returned, first, shipment, expiry in rows:
+            found[(gtin, batch)].append(StockEntry(
+                dealer_id, gtin, batch, int(received), int(returned), _date(first), shipment,
+                _date(expiry)))
         return found
 
     async def shipped_serials(self, keys: list[tuple[str, str]]
                               ) -> dict[tuple[str, str], ShippedSerial]:
-        found: dict[tuple[str, str], ShippedSerial] = {}
-        for part in _chunks(keys, WIDE_IN_BATCH):
-            rows = (await self.session.execute(select(
-                ShippedSerialRow.gtin, ShippedSerialRow.serial, ShippedSerialRow.dealer_id,
-                ShippedSerialRow.batch, ShippedSerialRow.shipment_id, ShippedSerialRow.ship_date)
-                .where(tuple_(ShippedSerialRow.gtin, ShippedSerialRow.serial).in_(part)))).all()
-            for row in rows:
-                found[(row.gtin, row.serial)] = ShippedSerial(*row)
-        return found
+        rows = await _rows_for_pairs(
+            self.session, "shipped_serials",
+            ["gtin", "serial", "dealer_id", "batch", "shipment_id", "ship_date"],
+            "gtin", "serial", keys)
+        return {(g, s): ShippedSerial(g, s, d, b, shipment, _date(day))
+                for g, s, d, b, shipment, day in rows}
 
     async def clear(self, projection: str) -> None:
         tables = PROJECTION_TABLES[projection]
@@ -680,6 +704,13 @@ class SqlProjections:
             await self.session.execute(_text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
         for model in tables:
             await self.session.execute(delete(model))
+
+
+def _date(value) -> date | None:
+    """Dates from raw SQL: SQLite hands back ISO text."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
 
 
 def _earlier(current_day, new_day, new_shipment):
