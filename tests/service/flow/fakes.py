@@ -284,6 +284,9 @@ class FakeProjections:
 
     async def returned(self, dealer_id: str, gtin: str, batch: str, quantity: int,
                        serials: list[str]) -> None:
+        if not any((x.dealer_id, x.gtin, x.batch) == (dealer_id, gtin, batch)
+                   for x in self.lines.values()):
+            return  # as in SQL: no stock row, nothing to update
         self.returns[(dealer_id, gtin, batch)] += quantity
         for serial in serials:
             self.serials.pop((gtin, serial), None)
