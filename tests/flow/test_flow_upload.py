@@ -110,3 +110,24 @@ async def test_projections_rebuild_by_replay_and_validation_goes_on(suite):
         assert refused.status_code == 400  # HQ names the dealer
     finally:
         await flow.close()
+
+
+async def test_a_short_receipt_lowers_what_the_dealer_may_report(suite):
+    flow = await build_flow_world(suite)
+    try:
+        shipment_id = await ship(flow, "a", [{"product": "A-001", "batch": "RC",
+                                              "quantity": 5}])
+        async with flow.client("a") as client:
+            response = await client.post(f"/api/v1/shipments/{shipment_id}/receipt", json={
+                "lines": [{"shipment_line_no": 1, "quantity_received": 3}]})
+            assert response.status_code == 201, response.text
+        await caught_up(suite)
+        four = await upload(flow, "a", csv_bytes([
+            ["2026-03-05", "瑞金医院", "", "A-001", "", "RC", "", "", "4", ""]]))
+        assert (await finished(flow, four["id"]))["status"] == "rejected"
+        assert "EXCEEDS_STOCK" in codes(await errors_of(flow, four["id"]))
+        three = await upload(flow, "a", csv_bytes([
+            ["2026-03-05", "瑞金医院", "", "A-001", "", "RC", "", "", "3", ""]]))
+        assert (await finished(flow, three["id"]))["status"] == "accepted"
+    finally:
+        await flow.close()
