@@ -142,6 +142,7 @@ def _plausible(ai: str, value: str) -> bool:
     return _VARIABLE_VALUE.fullmatch(value) is not None
 
 
+@functools.lru_cache(maxsize=16_384)
 def gs1_date(value: str, reference_year: int) -> date:
     """YYMMDD; day 00 means the last day of the month. Raises ValueError."""
     yy, month, day = int(value[:2]), int(value[2:4]), int(value[4:6])
