@@ -563,15 +563,19 @@ class Validator:
         if rows.height:
             first = rows.group_by("raw_hash").agg(pl.col("row").min().alias("first_row"))
             probe = rows.join(first, on="raw_hash", how="left")
-            errors.append(_errors(probe, pl.col("row") != pl.col("first_row"), "DUPLICATE_ROW",
-                                  "", pl.lit(""), pl.format("第 row {}", pl.col("first_row"))))
+            repeated = pl.col("row") != pl.col("first_row")
+            errors.append(_errors(probe, repeated, "DUPLICATE_ROW", "", pl.lit(""),
+                                  pl.format("第 row {}", pl.col("first_row"))))
+            duplicates = set(probe.filter(repeated).get_column("row").to_list())
             serials = rows.filter(pl.col("serial").is_not_null() & pl.col("gtin").is_not_null())
             first = serials.group_by("gtin", "serial").agg(pl.col("row").min().alias("first_row"))
             probe = serials.join(first, on=["gtin", "serial"], how="left")
-            errors.append(_errors(probe, pl.col("row") != pl.col("first_row"),
-                                  "DUPLICATE_SERIAL", self._header(C.SERIAL), pl.col("serial"),
-                                  pl.format("第 row {}", pl.col("first_row"))))
-            errors.append(self._quantities(rows))
+            errors.append(_errors(probe, repeated, "DUPLICATE_SERIAL", self._header(C.SERIAL),
+                                  pl.col("serial"), pl.format("第 row {}", pl.col("first_row"))))
+            duplicates |= set(probe.filter(repeated).get_column("row").to_list())
+            # A repeated row is reported as such; counting its units again would blame
+            # the rows after it for exceeding the stock.
+            errors.append(self._quantities(rows.filter(~pl.col("row").is_in(list(duplicates)))))
         frame = pl.concat([e for e in errors if e.height] or [pl.DataFrame(schema=ERROR_SCHEMA)])
         frame = frame.unique(subset=["row", "code", "column"], keep="first",
                              maintain_order=True).sort("row", "check", maintain_order=True)
