@@ -44,8 +44,11 @@ class StreamReplayer:
         last = info.state.last_seq
         replayed = 0
         if last:
+            # The stream is named, not looked up: a service's NATS user may not list
+            # streams.
             subscription = await self.js.subscribe(
-                f"qudao.{producer}.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+                f"qudao.{producer}.>", stream=stream_name(producer), ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL)
             try:
                 while True:
                     message = await subscription.next_msg(timeout=10)
