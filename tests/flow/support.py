@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import nats
 from qudao.order.v1 import order_pb2
+from sqlalchemy import text
 
+from shared.db import Database
 from tests.harness import Suite, eventually
 from tests.order.support import Erp, add_staff, shipment
 from tests.world import STAFF_PASSWORD, World, build_world, credit_code
@@ -117,8 +119,29 @@ async def ship(flow: FlowWorld, dealer: str, lines: list[dict], ship_date: str =
     return shipment_id
 
 
+async def published(suite: Suite, timeout: float = 20) -> None:
+    """The producers flow projects from have published everything they committed."""
+    databases = [Database(suite.database_urls[service])
+                 for service in ("order", "registration", "identity")]
+
+    async def empty():
+        for database in databases:
+            async with database.read() as session:
+                if (await session.execute(text(
+                        "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar():
+                    return False
+        return True
+
+    try:
+        await eventually(empty, timeout=timeout, interval=0.1)
+    finally:
+        for database in databases:
+            await database.dispose()
+
+
 async def caught_up(suite: Suite, timeout: float = 20) -> None:
-    """Every flow projection consumer has applied everything published so far."""
+    """Every flow projection consumer has applied everything the producers committed."""
+    await published(suite, timeout)
     connection = await nats.connect(suite.nats.url)
     js = connection.jetstream()
     streams = {"flow-catalog": "QUDAO_ORDER", "flow-shipments": "QUDAO_ORDER",
