@@ -22,6 +22,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import problem
+from gateway.uploads import STREAMED_UPLOAD_PATHS
 from shared import tracing
 from shared.auth import TokenVerifier, bearer_token
 from shared.context import (
@@ -102,7 +103,8 @@ class GatewayMiddleware:
     def _refusal(self, scope: Scope, headers: Headers):
         """A 413 or 401 answered here, or None to go on."""
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body_bytes:
+        if (length and length.isdigit() and int(length) > self.max_body_bytes
+                and scope["path"] not in STREAMED_UPLOAD_PATHS):
             return problem(Request(scope), 413,
                            f"request body exceeds {self.max_body_bytes} bytes")
         token = bearer_token(headers.get("authorization"))

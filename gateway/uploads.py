@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 from shared.errors import InvalidArgument
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+# Routes that stream their body on with a limit of their own (sell-through files).
+STREAMED_UPLOAD_PATHS = frozenset({"/api/v1/flow/uploads"})
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # openapi_extra for every import route.

@@ -4,6 +4,7 @@ BadRequest field violations) that the gateway maps to problem+json."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 
@@ -101,6 +102,13 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                                         metadata, public)
             return wrapper
 
+        def wrap_stream(behaviour):
+            async def wrapper(request, context):
+                async for response in self._stream(behaviour, request, context, method,
+                                                   metadata, public):
+                    yield response
+            return wrapper
+
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 wrap_unary(handler.unary_unary),
@@ -113,10 +121,31 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        # Server-streaming methods (health Watch, reflection) pass through untouched.
+        if handler.unary_stream and not public:
+            # A service's own server-streaming methods (progress, downloads) are
+            # authenticated like the rest; health Watch stays public.
+            return grpc.unary_stream_rpc_method_handler(
+                wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Reflection (bidirectional) and health Watch pass through untouched.
         return handler
 
     async def _call(self, behaviour, request, context, method, metadata, public):
+        async with self._serving(context, method, metadata, public):
+            return await behaviour(request, context)
+
+    async def _stream(self, behaviour, request, context, method, metadata, public):
+        async with self._serving(context, method, metadata, public):
+            async for response in behaviour(request, context):
+                yield response
+
+    @contextlib.asynccontextmanager
+    async def _serving(self, context, method, metadata, public):
+        """Around one call: the caller's request id, principal and token bound for the
+        handler and every log line, a span, the token checked; on the way out a domain
+        error becomes a status with details, and the call is counted and logged."""
         request_id = metadata.get(REQUEST_ID_KEY) or new_request_id()
         request_token = request_id_var.set(request_id)
         principal_token = principal_var.set(ANONYMOUS)
@@ -140,7 +169,7 @@ class ContextInterceptor(grpc.aio.ServerInterceptor):
                         structlog.contextvars.bind_contextvars(principal=principal.subject)
                     elif not public:
                         raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
-                    return await behaviour(request, context)
+                    yield
                 except DomainError as error:
                     code = grpc.StatusCode[error.code]
                     if error.code in ("INTERNAL", "UNKNOWN"):

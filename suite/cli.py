@@ -6,6 +6,7 @@
   qudao dlq list | replay        inspect and replay dead-lettered events
   qudao consumer rewind NAME     rebuild a projection: replay its stream from the start
   qudao erp push FILE            push products, shipments, invoices, payments as the ERP
+  qudao flow rebuild PROJECTION  rebuild a flow projection by replaying its events
 """
 
 from __future__ import annotations
@@ -140,6 +141,12 @@ def cmd_erp(args) -> None:
     erp_client.main(args)
 
 
+def cmd_flow(args) -> None:
+    from suite import flowops
+
+    flowops.main(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qudao", description="Qudao dealer-channel suite")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +187,16 @@ def main(argv: list[str] | None = None) -> None:
         "push", help="push a JSON file of products, shipments, invoices and payments")
     erp_client.add_arguments(erp_push)
     erp_push.set_defaults(func=cmd_erp)
+
+    flow = commands.add_parser("flow", help="operate the flow service")
+    flow_commands = flow.add_subparsers(dest="flow_command", required=True)
+    flow_rebuild = flow_commands.add_parser(
+        "rebuild", help="rebuild a projection (shipments, products, customers, "
+                        "authorizations, dealers) by replaying its producer's events")
+    from suite import flowops
+
+    flowops.add_arguments(flow_rebuild)
+    flow_rebuild.set_defaults(func=cmd_flow)
 
     args = parser.parse_args(argv)
     args.func(args)

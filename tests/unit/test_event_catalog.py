@@ -48,11 +48,7 @@ def recorded_by(producer: str) -> set[str]:
     return used
 
 
-@pytest.mark.parametrize("service", [
-    pytest.param(service, marks=pytest.mark.xfail(
-        strict=True, reason="incentive consumes flow's accepted and replaced uploads and "
-                            "diversions, which flow does not record until it lands"))
-    if service == "incentive" else service for service in SERVICES])
+@pytest.mark.parametrize("service", SERVICES)
 def test_every_subscription_names_an_event_its_producer_records(service):
     for subscription in catalog.subscriptions()[service]:
         assert subscription.durable.startswith(f"{service}-"), subscription.durable
