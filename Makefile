@@ -33,6 +33,7 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m pip check || { echo "requirements/*.txt is behind pyproject.toml: run make lock"; exit 1; }
+	$(PY) requirements/check.py
 	touch $(STAMP)
 
 # Re-resolve the locks after a change of pyproject.toml (needs the package index).
