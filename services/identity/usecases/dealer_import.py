@@ -5,7 +5,6 @@ single change would be."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 from services.identity import messages
@@ -20,15 +19,15 @@ from shared.context import Principal
 from shared.errors import InvalidArgument
 from shared.events.identity import ORG_UNIT_CREATED, ORG_UNIT_UPDATED, TAGS_CHANGED
 from shared.ids import IdSource
-from shared.tabular import read_table
+from shared.tabular import read_table_isolated
 
 # Dealers are counted in thousands; a larger file is a mistake, not an import.
 MAX_IMPORT_ROWS = 20_000
 
 
 async def _rows(file: DealerFile) -> tuple[list[ImportRow], list[dealer_import.RowProblem]]:
-    table = await asyncio.to_thread(read_table, file.content, file.filename, file.file_format,
-                                    file.encoding, MAX_IMPORT_ROWS)
+    table = await read_table_isolated(file.content, file.filename, file.file_format,
+                                      file.encoding, MAX_IMPORT_ROWS)
     index, problems = dealer_import.map_header(table.header)
     parsed: list[ImportRow] = []
     if problems:

@@ -3,8 +3,6 @@ translate the answer."""
 
 from __future__ import annotations
 
-import asyncio
-
 from qudao.common.v1 import files_pb2, page_pb2
 from qudao.incentive.v1 import incentive_pb2 as pb
 from qudao.incentive.v1 import incentive_pb2_grpc
@@ -38,7 +36,7 @@ from shared.convert import from_timestamp, money_to_proto
 from shared.errors import InvalidArgument
 from shared.money import Money
 from shared.pagination import PageRequest, page_of
-from shared.tabular import read_table
+from shared.tabular import read_table_isolated
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 GROUPINGS = {pb.REPORT_GROUPING_DEALER: "dealer", pb.REPORT_GROUPING_CHANNEL_MANAGER:
@@ -183,8 +181,7 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
         return pb.SetTargetsResponse(created=created, updated=updated)
 
     async def ImportTargets(self, request, context):
-        table = await asyncio.to_thread(read_table, request.content, request.filename,
-                                        request.format)
+        table = await read_table_isolated(request.content, request.filename, request.format)
         outcome = await targets.import_targets(table, request.dry_run, **self._write())
         return pb.ImportTargetsResponse(
             created=outcome.created, updated=outcome.updated, rows=outcome.rows,

@@ -72,7 +72,7 @@ from shared.events.order import (
 )
 from shared.money import Money
 from shared.pagination import decode_page_token, encode_page_token
-from shared.tabular import read_table
+from shared.tabular import read_table_isolated
 
 APPROVED = 1
 REJECTED = 2
@@ -111,7 +111,8 @@ class OrderUseCases(AccountUseCases):
         """HQ's product file: all rows or none. GTINs already held by another product are
         row errors too, so a file that passes its dry run also passes for real."""
         self.require_role(*CATALOG_WRITERS, what="maintain the catalog")
-        table = read_table(request.content, request.filename, request.format, request.encoding)
+        table = await read_table_isolated(request.content, request.filename, request.format,
+                                          request.encoding)
         numbered, errors = products_from_table(table, self.currency)
         async with self.db.write() as session:
             gtins = {p.gtin.strip().zfill(14): (n, p) for n, p in numbered}

@@ -4,8 +4,6 @@ call the use case with its collaborators from ``Deps``, translate the answer
 
 from __future__ import annotations
 
-import asyncio
-
 from qudao.common.v1 import page_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 from qudao.registration.v1 import registration_pb2_grpc
@@ -35,7 +33,7 @@ from services.registration.usecases.ports import Deps
 from shared.context import current_principal
 from shared.convert import to_timestamp
 from shared.pagination import Page, PageRequest
-from shared.tabular import Table, read_table
+from shared.tabular import Table, read_table_isolated
 
 
 def _page_request(page: page_pb2.PageRequest) -> PageRequest:
@@ -47,9 +45,9 @@ def _page_info(page: Page) -> page_pb2.PageInfo:
 
 
 async def _table(request) -> Table:
-    """An import request's file as rows (read off the event loop)."""
-    return await asyncio.to_thread(read_table, request.content, request.filename,
-                                   request.format, request.encoding)
+    """An import request's file as rows (read in a bounded child process)."""
+    return await read_table_isolated(request.content, request.filename, request.format,
+                                     request.encoding)
 
 
 def _set(mapping: dict, values) -> frozenset:
