@@ -15,9 +15,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import portal
 from gateway.clients import Clients
+from gateway.import_jobs import ImportJobs
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
-from gateway.routes import auth, flow, identity, incentive, orders, registration, system
+from gateway.routes import (
+    auth,
+    flow,
+    identity,
+    import_jobs,
+    incentive,
+    orders,
+    registration,
+    system,
+)
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
 from shared.context import request_id_var
@@ -60,6 +70,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.clients = Clients(settings.service_addrs)
+        app.state.import_jobs = ImportJobs()
         # Revocations follow identity's stream in the background: the gateway serves at
         # once, and its readiness (/readyz/local) waits for the first catch-up.
         following = (asyncio.create_task(_follow_identity(app, settings, revocations))
@@ -68,6 +79,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         if following is not None:
             following.cancel()
             await asyncio.gather(following, return_exceptions=True)
+        await app.state.import_jobs.close()
         await app.state.clients.close()
 
     app = FastAPI(
@@ -135,6 +147,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(incentive.router)
     app.include_router(registration.router)
     app.include_router(flow.router)
+    app.include_router(import_jobs.router)
     # The web portal answers the GETs no route takes (its routes live in the browser).
     portal.mount(app)
     return app

@@ -50,10 +50,10 @@ class Clients:
             await channel.close()
 
 
-async def call(method, request):
+async def call(method, request, timeout: float = CALL_TIMEOUT_SECONDS):
     """Call a unary RPC as the current caller; errors propagate as AioRpcError."""
     if not tracing.enabled():
-        return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+        return await method(request, metadata=outgoing_metadata(), timeout=timeout)
     name = getattr(method, "_method", b"").decode().lstrip("/") or "rpc"
     with tracing.span(name, tracing.SpanKind.CLIENT, attributes={"rpc.system": "grpc"}):
-        return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+        return await method(request, metadata=outgoing_metadata(), timeout=timeout)

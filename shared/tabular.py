@@ -272,8 +272,13 @@ def xlsx_rows(source, limits: Limits, sheet_name: str = "") -> Iterator[tuple[in
                             raise InvalidArgument.field(
                                 "content", f"row {number} has a value in column {column}; "
                                 f"at most {limits.max_columns} columns")
+                        value = cell["value"]
+                        if isinstance(value, str) and len(value) > limits.max_cell_chars:
+                            raise InvalidArgument.field(
+                                "content", f"row {number}, column {column}: the cell has "
+                                f"{len(value)} characters; at most {limits.max_cell_chars}")
                         values.extend([None] * (column - len(values)))
-                        values[column - 1] = cell["value"]
+                        values[column - 1] = value
                     yield number, values
         except InvalidArgument:
             raise

@@ -13,6 +13,7 @@ from qudao.common.v1 import files_pb2
 from qudao.identity.v1 import identity_pb2
 
 from gateway.clients import call
+from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
 from gateway.uploads import IMPORT_BODY, read_upload
@@ -225,19 +226,21 @@ async def update_org_unit(org_unit_id: str, body: OrgUnitPatch, caller: Caller,
 async def import_dealers(request: Request, caller: Caller, services: Services,
                          filename: Annotated[str, Query(max_length=200)] = "",
                          dry_run: bool = False,
-                         encoding: Literal["utf8", "gbk", "gb18030", ""] = "") -> dict:
+                         encoding: Literal["utf8", "gbk", "gb18030", ""] = ""):
     """Create or update dealers from a CSV/XLSX file (the raw body, or a form upload in the
     field ``file``). All or
     nothing: when any row fails nothing is written, ``accepted`` is false and ``errors``
     lists every failing row (Chinese and English). Columns: name, credit_code, tier,
     region_code, division_codes, product_lines, and optionally platform_credit_code,
-    city_code, status, shared_with_platform, custom_tags (or their Chinese headers)."""
+    city_code, status, shared_with_platform, custom_tags (or their Chinese headers).
+    A file over 1 MiB (or ``Prefer: respond-async``) is imported as a job: 202 and
+    ``/api/v1/import-jobs/{id}``."""
     upload = await read_upload(request, filename)
-    response = await call(services.identity.ImportDealers, identity_pb2.ImportDealersRequest(
-        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
-        encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding) or 0
-        if encoding else 0))
-    return to_json(response)
+    return await run_import(request, caller, "dealers", upload, lambda timeout: call(
+        services.identity.ImportDealers, identity_pb2.ImportDealersRequest(
+            content=upload.content, filename=upload.filename, format=upload.format,
+            dry_run=dry_run, encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding)
+            or 0 if encoding else 0), timeout))
 
 
 # ---- tags and audiences -------------------------------------------------------------

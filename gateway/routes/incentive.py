@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from qudao.incentive.v1 import incentive_pb2 as pb
 
 from gateway.clients import call
+from gateway.import_jobs import run_import
 from gateway.protojson import from_json, to_json
 from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Page, Services, file_response
 from gateway.uploads import IMPORT_BODY, read_upload
@@ -129,11 +130,13 @@ async def set_targets(body: TargetsBody, caller: Caller, services: Services) -> 
 
 @router.post("/targets/import", openapi_extra=IMPORT_BODY)
 async def import_targets(request: Request, caller: Caller, services: Services,
-                         dry_run: bool = False, filename: str = "") -> dict:
+                         dry_run: bool = False, filename: str = ""):
+    """Targets from a CSV/XLSX file; over 1 MiB (or ``Prefer: respond-async``) a job."""
     upload = await read_upload(request, filename)
-    return to_json(await call(services.incentive.ImportTargets, pb.ImportTargetsRequest(
-        content=upload.content, filename=upload.filename, format=upload.format,
-        dry_run=dry_run)))
+    return await run_import(request, caller, "targets", upload, lambda timeout: call(
+        services.incentive.ImportTargets, pb.ImportTargetsRequest(
+            content=upload.content, filename=upload.filename, format=upload.format,
+            dry_run=dry_run), timeout))
 
 
 @router.get("/dealers/{dealer_id}/achievement")

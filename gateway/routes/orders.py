@@ -11,6 +11,7 @@ from qudao.identity.v1 import identity_pb2
 from qudao.order.v1 import order_pb2
 
 from gateway.clients import call
+from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Int64, Page, Services, file_response
 from gateway.uploads import IMPORT_BODY, read_upload
@@ -172,17 +173,19 @@ async def upsert_products(body: ProductsBody, caller: Caller, services: Services
 async def import_products(request: Request, caller: Caller, services: Services,
                           filename: Annotated[str, Query(max_length=200)] = "",
                           dry_run: bool = False,
-                          encoding: Literal["utf8", "gbk", "gb18030", ""] = "") -> dict:
+                          encoding: Literal["utf8", "gbk", "gb18030", ""] = ""):
     """HQ's product file, CSV/XLSX (the raw body, or a form upload in the field ``file``).
     All or nothing: when any row fails nothing is written, ``accepted`` is false and
     ``errors`` lists every failing row. Columns: code, name, spec, gtin, product_line,
     unit, list_price (e.g. 1280.50), currency, serial_tracked (yes/no) — or 产品编码,
-    产品名称, 规格型号, 产品标识, 产品线, 单位, 目录价, 币种, 序列号管理."""
+    产品名称, 规格型号, 产品标识, 产品线, 单位, 目录价, 币种, 序列号管理. Over 1 MiB (or
+    ``Prefer: respond-async``) a job: 202 and ``/api/v1/import-jobs/{id}``."""
     upload = await read_upload(request, filename)
-    return to_json(await call(services.order.ImportProducts, order_pb2.ImportProductsRequest(
-        content=upload.content, filename=upload.filename, format=upload.format,
-        dry_run=dry_run, encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding)
-        if encoding else 0)))
+    return await run_import(request, caller, "products", upload, lambda timeout: call(
+        services.order.ImportProducts, order_pb2.ImportProductsRequest(
+            content=upload.content, filename=upload.filename, format=upload.format,
+            dry_run=dry_run, encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding)
+            if encoding else 0), timeout))
 
 
 @router.get("/products")

@@ -14,6 +14,7 @@ from qudao.common.v1 import files_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 
 from gateway.clients import call
+from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
 from gateway.uploads import IMPORT_BODY, read_upload
@@ -178,16 +179,19 @@ async def check_duplicates(body: DuplicateCheckBody, caller: Caller, services: S
 @router.post("/customers/import", openapi_extra=IMPORT_BODY)
 async def import_customers(request: Request, caller: Caller, services: Services,
                            filename: Annotated[str, Query(max_length=200)] = "",
-                           dry_run: bool = False, encoding: Encoding = "") -> dict:
+                           dry_run: bool = False, encoding: Encoding = ""):
     """Customers from a CSV/XLSX file (the raw body, or a form upload in the field
     ``file``). All or nothing: any failing row (bad credit code, address that cannot be
     placed, duplicate) means nothing is written and ``errors`` lists every failing row.
     Columns: name, credit_code, address, division_code, grade, aliases (;-separated),
-    departments (;-separated) — or 名称, 统一社会信用代码, 地址, 区划代码, 等级, 别名, 科室."""
+    departments (;-separated) — or 名称, 统一社会信用代码, 地址, 区划代码, 等级, 别名, 科室.
+    Over 1 MiB (or ``Prefer: respond-async``) a job: 202 and ``/api/v1/import-jobs/{id}``."""
     upload = await read_upload(request, filename)
-    return to_json(await call(services.registration.ImportCustomers, pb.ImportCustomersRequest(
-        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
-        encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
+    encoded = _enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding")
+    return await run_import(request, caller, "customers", upload, lambda timeout: call(
+        services.registration.ImportCustomers, pb.ImportCustomersRequest(
+            content=upload.content, filename=upload.filename, format=upload.format,
+            dry_run=dry_run, encoding=encoded), timeout))
 
 
 @router.get("/customers/{customer_id}")
@@ -383,14 +387,16 @@ async def create_lead(body: LeadBody, caller: Caller, services: Services) -> dic
 @router.post("/leads/import", openapi_extra=IMPORT_BODY)
 async def import_leads(request: Request, caller: Caller, services: Services,
                        filename: Annotated[str, Query(max_length=200)] = "",
-                       dry_run: bool = False, encoding: Encoding = "") -> dict:
+                       dry_run: bool = False, encoding: Encoding = ""):
     """Leads from a CSV/XLSX file (raw body or form field ``file``), all or nothing.
     Columns: customer_name, address, division_code, product_line, department,
-    contact_name, contact_phone, note."""
+    contact_name, contact_phone, note. Over 1 MiB (or ``Prefer: respond-async``) a job."""
     upload = await read_upload(request, filename)
-    return to_json(await call(services.registration.ImportLeads, pb.ImportLeadsRequest(
-        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
-        encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
+    encoded = _enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding")
+    return await run_import(request, caller, "leads", upload, lambda timeout: call(
+        services.registration.ImportLeads, pb.ImportLeadsRequest(
+            content=upload.content, filename=upload.filename, format=upload.format,
+            dry_run=dry_run, encoding=encoded), timeout))
 
 
 @router.get("/leads")

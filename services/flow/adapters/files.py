@@ -4,9 +4,9 @@ CSV: the encoding is decided from the first 64 KiB (UTF-8 with or without BOM, e
 GB18030, a superset of GBK), then the stored chunks are decoded incrementally into a
 UTF-8 scratch file that polars reads; a byte sequence later in the file that is not
 valid in that encoding (a file pasted together from two editors) fails the upload with
-the line where it happens. XLSX: openpyxl in read-only mode, row by row. Neither holds
-the file twice in memory: the chunks stream from the database to scratch, and only the
-parsed columns live in memory.
+the line where it happens. XLSX: the bounded reader of shared/tabular.py, row by row.
+Neither holds the file twice in memory: the chunks stream from the database to scratch,
+and only the parsed columns live in memory.
 
 Reports are XLSX written by polars expressions straight into SpreadsheetML (inline
 strings), which is what makes a million-row error report take seconds instead of
@@ -31,9 +31,13 @@ from services.flow.domain.model import Encoding, FileFormat, Upload
 from services.flow.usecases.ports import FlowUnitOfWork, SourceTable
 from services.flow.usecases.uploads import SOURCE
 from services.flow.usecases.validate import FileProblem
+from shared.errors import InvalidArgument
+from shared.tabular import Limits, check_zip, xlsx_rows
 
 SNIFF_BYTES = 64 * 1024
 MAX_HEADER_CELL = 200
+# A million-row sheet inflates to about half a gigabyte of XML.
+MAX_INFLATED_BYTES = 2 * 1024 * 1024 * 1024
 
 
 class StoredFileReader:
@@ -104,46 +108,31 @@ class StoredFileReader:
     # ---- XLSX -----------------------------------------------------------------------
 
     def _xlsx(self, raw: str, upload: Upload) -> SourceTable:
-        from openpyxl import load_workbook
-
+        """Rows as the sheet has them (shared/tabular.py: the zip measured before it is
+        inflated, the declared dimension ignored), gaps between rows kept as blank rows
+        so that row numbers stay the sheet's."""
+        limits = Limits(max_rows=self.max_rows, max_columns=self.max_columns,
+                        max_inflated_bytes=MAX_INFLATED_BYTES)
+        columns: list[list] = []
+        count = 0
+        limit = self.max_rows + 1000
         try:
-            book = load_workbook(raw, read_only=True, data_only=False)
-        except Exception as exc:  # openpyxl raises many kinds for a broken file
-            raise FileProblem(f"not a readable XLSX file ({type(exc).__name__}): it may be "
-                              "damaged or truncated") from None
-        try:
-            if upload.sheet_name:
-                if upload.sheet_name not in book.sheetnames:
-                    raise FileProblem(f"the workbook has no sheet {upload.sheet_name!r} "
-                                      f"(sheets: {', '.join(book.sheetnames)})")
-                sheet = book[upload.sheet_name]
-            else:
-                sheet = book.worksheets[0]
-            columns: list[list] = []
-            count = 0
-            limit = self.max_rows + 1000
-            try:
-                for values in sheet.iter_rows(values_only=True):
-                    if count >= limit:
+            with open(raw, "rb") as source:
+                check_zip(source, limits)
+                for number, values in xlsx_rows(source, limits, upload.sheet_name):
+                    if number > limit:
                         raise FileProblem(f"the sheet has more than {self.max_rows} rows")
-                    last = len(values)
-                    while last and values[last - 1] is None:
-                        last -= 1
-                    if last > self.max_columns:
-                        raise FileProblem(f"row {count + 1} has {last} columns; at most "
-                                          f"{self.max_columns}")
-                    while len(columns) < last:
+                    for column in columns:
+                        column.extend([None] * (number - 1 - count))
+                    count = number - 1
+                    while len(columns) < len(values):
                         columns.append([None] * count)
                     for index, column in enumerate(columns):
-                        column.append(_cell(values[index]) if index < last else None)
+                        column.append(_cell(values[index]) if index < len(values) else None)
                     count += 1
-            except FileProblem:
-                raise
-            except Exception as exc:
-                raise FileProblem(f"the XLSX file is damaged at row {count + 1} "
-                                  f"({type(exc).__name__})") from None
-        finally:
-            book.close()
+        except InvalidArgument as exc:
+            raise FileProblem(exc.violations[0].description if exc.violations
+                              else exc.message) from None
         frame = pl.DataFrame({f"c{i}": column for i, column in enumerate(columns)},
                              schema={f"c{i}": pl.Utf8 for i in range(len(columns))})
         return _table(frame, upload.header_row, 0, self.max_rows, spreadsheet=True)
