@@ -131,13 +131,14 @@ class Hostile:
     name: str
     make: Callable[[], bytes]
     filename: str
-    # A phrase the refusal's detail must contain.
+    # A phrase the refusal's detail must contain; empty for a file that is harmless once
+    # its declarations are ignored (it is answered like any other).
     reason: str
 
 
 CORPUS = [
     Hostile("sheet-size bomb", sheet_size_bomb, "bomb.xlsx", "column 16384"),
-    Hostile("declared dimension only", declared_dimension_only, "dims.xlsx", "no dealer rows"),
+    Hostile("declared dimension only", declared_dimension_only, "dims.xlsx", ""),
     Hostile("zip bomb 1 MB to 1 GB", zip_bomb, "zip.xlsx", "inflate"),
     Hostile("billion laughs", billion_laughs, "laughs.xlsx", "XML entities"),
     Hostile("1,000,000 blank rows (XLSX)", blank_rows_xlsx, "blank.xlsx", "blank rows"),

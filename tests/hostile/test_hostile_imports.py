@@ -15,12 +15,15 @@ import pytest
 from tests.harness import eventually
 from tests.hostile import corpus
 from tests.hostile.memory import Sampler
+from tests.world import credit_code
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# An ordinary request (listing dealers) must answer within this while a file is read.
-DEADLINE_SECONDS = 2.0
+# An ordinary request (listing dealers) must answer within this while a file is read
+# (before, it waited out the gateway's 30 s deadline). Generous: the test machines are
+# shared, and an idle suite's slowest answer there is already near a second.
+DEADLINE_SECONDS = 5.0
 MAX_GROWTH_BYTES = 200 * 1024 * 1024
 IMPORT_ROUTES = ["/api/v1/dealers/import", "/api/v1/customers/import",
                  "/api/v1/leads/import", "/api/v1/products/import",
@@ -80,8 +83,11 @@ async def test_every_hostile_file_is_refused_without_costing_memory_or_latency(
             del content
             figures.append((hostile.name, size, status,
                             elapsed, memory.growth, memory.children_peak, max(latencies)))
-            assert 400 <= status < 500 or job.get("state") == "failed", (hostile.name, job)
-            assert hostile.reason in detail, (hostile.name, detail)
+            if hostile.reason:
+                assert 400 <= status < 500 or job.get("state") == "failed", (hostile.name, job)
+                assert hostile.reason in detail, (hostile.name, detail)
+            else:
+                assert status == 200, (hostile.name, status)
             assert memory.growth < MAX_GROWTH_BYTES, (hostile.name, memory.growth)
             assert max(latencies) < DEADLINE_SECONDS, (hostile.name, latencies)
     print("\nfile                              bytes     status  seconds  suite +MiB  "
@@ -104,14 +110,15 @@ async def test_every_import_route_refuses_the_bombs(shared_suite, shared_world, 
 
 async def test_bare_cr_and_utf16_files_import(shared_suite, shared_world):
     rows = ["name,credit_code,tier,region_code,division_codes,product_lines",
-            f"回车经销商,{'91310000MA1FL4CT3X'},一级,east,310000,A系列"]
+            f"回车经销商,{credit_code(50)},一级,east,310000,A系列"]
     async with shared_suite.client(shared_world.admin_token) as admin:
         for encoded in ("\r".join(rows).encode("gbk"), "\r\n".join(rows).encode("utf-16")):
             response = await admin.post("/api/v1/dealers/import", content=encoded,
                                         params={"filename": "d.csv", "dry_run": "true"},
                                         headers={"content-type": "text/csv"})
             assert response.status_code == 200, response.text
-            assert response.json()["rows"] == 1, response.text
+            body = response.json()
+            assert (body["accepted"], body["created"]) == (True, 1), response.text
 
 
 async def test_flow_upload_of_a_bomb_fails_with_a_reason(shared_suite, shared_world):
