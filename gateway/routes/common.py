@@ -38,6 +38,16 @@ def clients(request: Request) -> Clients:
 # oversized number is a 422 naming its field instead of a crash.
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
+# Money and quantities are bounded far above any real order and far enough below the
+# int64 limit that an order's total (lines × quantity × unit price) and a dealer's sum of
+# open orders cannot overflow: 500 × 1,000,000 × 10^10 fen < 2^63.
+MAX_UNIT_PRICE_MINOR = 10**10       # 1亿元 a unit
+MAX_AMOUNT_MINOR = 10**13           # 1000亿元: credit limits, amounts in dispute
+MAX_QUANTITY = 1_000_000            # units on one line
+MAX_ORDER_LINES = 500
+# Negative and zero quantities reach the service, which names what they mean there.
+Quantity = Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+
 Caller = Annotated[Principal, Depends(signed_in)]
 Services = Annotated[Clients, Depends(clients)]
 

@@ -17,6 +17,7 @@ from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
 from gateway.uploads import IMPORT_BODY, read_upload
+from shared.audience import MAX_DEPTH, MAX_TERMS
 from shared.errors import FieldViolation, InvalidArgument, collect
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -128,7 +129,19 @@ class TransferBody(Body):
     reason: str = Field(default="", max_length=500)
 
 
-def audience_expression(value: Any, path: str = "expression") -> identity_pb2.AudienceExpression:
+MAX_TERM_CHARS = 200
+
+
+def audience_expression(value: Any, path: str = "expression", depth: int = 0,
+                        parts: list[int] | None = None) -> identity_pb2.AudienceExpression:
+    """The JSON tree as the service's message, bounded here as the service bounds it
+    (depth, parts, text): a tree too deep for protobuf would otherwise fail in transit."""
+    parts = parts if parts is not None else [0]
+    parts[0] += 1
+    if depth > MAX_DEPTH:
+        raise InvalidArgument.field(path, f"nested deeper than {MAX_DEPTH}")
+    if parts[0] > MAX_TERMS:
+        raise InvalidArgument.field(path, f"more than {MAX_TERMS} parts")
     if not isinstance(value, dict) or len(value) != 1:
         raise InvalidArgument.field(path, "must be an object with exactly one of term, all_of,"
                                           " any_of, not")
@@ -142,6 +155,9 @@ def audience_expression(value: Any, path: str = "expression") -> identity_pb2.Au
             raise InvalidArgument.field(f"{path}.term", f"unknown attribute {kind!r}")
         if not isinstance(term_value, str):
             raise InvalidArgument.field(f"{path}.term.{kind}", "must be a string")
+        if len(term_value) > MAX_TERM_CHARS:
+            raise InvalidArgument.field(f"{path}.term.{kind}",
+                                        f"at most {MAX_TERM_CHARS} characters")
         if kind == "tier":
             number = enum_number(identity_pb2.DealerTier.DESCRIPTOR, term_value)
             if number is None:
@@ -153,11 +169,12 @@ def audience_expression(value: Any, path: str = "expression") -> identity_pb2.Au
         if not isinstance(inner, list):
             raise InvalidArgument.field(f"{path}.{key}", "must be a list")
         getattr(expression, key).expressions.extend(
-            audience_expression(item, f"{path}.{key}[{i}]") for i, item in enumerate(inner))
+            audience_expression(item, f"{path}.{key}[{i}]", depth + 1, parts)
+            for i, item in enumerate(inner))
         if not inner:
             getattr(expression, key).SetInParent()
     elif key == "not":
-        expression.negate.CopyFrom(audience_expression(inner, f"{path}.not"))
+        expression.negate.CopyFrom(audience_expression(inner, f"{path}.not", depth + 1, parts))
     else:
         raise InvalidArgument.field(path, f"unknown operator {key!r}")
     return expression

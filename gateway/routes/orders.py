@@ -13,19 +13,37 @@ from qudao.order.v1 import order_pb2
 from gateway.clients import call
 from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Int64, Page, Services, file_response
+from gateway.routes.common import (
+    MAX_AMOUNT_MINOR,
+    MAX_ORDER_LINES,
+    MAX_UNIT_PRICE_MINOR,
+    XLSX_RESPONSES,
+    Body,
+    Caller,
+    Page,
+    Quantity,
+    Services,
+    file_response,
+)
 from gateway.uploads import IMPORT_BODY, read_upload
+from shared.errors import FieldViolation, InvalidArgument
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 
 class MoneyBody(Body):
-    amount_minor: Int64 = Field(ge=0, description="integer minor units (fen)")
+    amount_minor: int = Field(ge=0, le=MAX_AMOUNT_MINOR, description="integer minor units (fen)")
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 
 
+class UnitPriceBody(MoneyBody):
+    amount_minor: int = Field(ge=0, le=MAX_UNIT_PRICE_MINOR,
+                              description="integer minor units (fen) per unit")
+
+
 class SignedMoneyBody(Body):
-    amount_minor: Int64 = Field(description="integer minor units (fen); may be negative")
+    amount_minor: int = Field(ge=-MAX_AMOUNT_MINOR, le=MAX_AMOUNT_MINOR,
+                              description="integer minor units (fen); may be negative")
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 
 
@@ -40,7 +58,7 @@ class ProductBody(Body):
     gtin: str = Field(min_length=8, max_length=14)
     product_line: str = Field(min_length=1, max_length=64)
     unit: str = Field(default="", max_length=16)
-    list_price: MoneyBody
+    list_price: UnitPriceBody
     serial_tracked: bool = False
 
 
@@ -50,8 +68,8 @@ class ProductsBody(Body):
 
 class OrderLineBody(Body):
     product_code: str = Field(min_length=1, max_length=64)
-    quantity: Int64 = Field(description="must be positive; checked by the order service")
-    expected_unit_price: MoneyBody | None = Field(
+    quantity: Quantity = Field(description="must be positive; checked by the order service")
+    expected_unit_price: UnitPriceBody | None = Field(
         default=None, description="optional: rejected when the price list says otherwise")
 
 
@@ -82,13 +100,13 @@ class ReasonBody(Body):
 
 
 class CloseLineBody(Body):
-    quantity: Int64 = Field(default=0, description="0 closes the whole unshipped remainder")
+    quantity: Quantity = Field(default=0, description="0 closes the whole unshipped remainder")
     reason: str = Field(min_length=1, max_length=500)
 
 
 class PriceListItemBody(Body):
     product_code: str = Field(min_length=1, max_length=64)
-    unit_price: MoneyBody
+    unit_price: UnitPriceBody
 
 
 class PriceListBody(Body):
@@ -110,13 +128,13 @@ class CreditLimitBody(Body):
 
 class ReceiptLineBody(Body):
     shipment_line_no: int = Field(ge=0, le=2**31 - 1)
-    quantity_received: Int64
-    quantity_damaged: Int64 = 0
+    quantity_received: Quantity
+    quantity_damaged: Quantity = 0
     note: str = Field(default="", max_length=500)
 
 
 class ReceiptBody(Body):
-    lines: list[ReceiptLineBody] = Field(default_factory=list,
+    lines: list[ReceiptLineBody] = Field(default_factory=list, max_length=MAX_ORDER_LINES,
                                          description="lines left out were received in full")
 
 
@@ -129,14 +147,14 @@ class ReturnLineBody(Body):
     product_code: str = Field(min_length=1, max_length=64)
     batch: str = Field(min_length=1, max_length=64)
     serials: list[str] = Field(default_factory=list)
-    quantity: Int64
+    quantity: Quantity
     shipment_id: str = ""
 
 
 class ReturnBody(Body):
     dealer_id: str = ""
     selling_company: str = ""
-    lines: list[ReturnLineBody] = Field(min_length=1)
+    lines: list[ReturnLineBody] = Field(min_length=1, max_length=MAX_ORDER_LINES)
     reason: str = Field(min_length=1, max_length=500)
     client_request_id: str = Field(default="", max_length=64)
 
@@ -203,6 +221,12 @@ async def get_product(code: str, caller: Caller, services: Services) -> dict:
 
 @router.post("/orders", status_code=201)
 async def submit_order(body: OrderBody, caller: Caller, services: Services) -> dict:
+    """At most 500 lines (a larger order is refused with reason TOO_MANY_LINES)."""
+    if len(body.lines) > MAX_ORDER_LINES:
+        raise InvalidArgument(
+            f"an order has at most {MAX_ORDER_LINES} lines, this one {len(body.lines)}: "
+            "split it into several orders", reason="TOO_MANY_LINES",
+            violations=[FieldViolation("lines", f"at most {MAX_ORDER_LINES} lines")])
     request = order_pb2.SubmitOrderRequest(
         dealer_id=body.dealer_id, client_order_ref=body.client_order_ref,
         selling_company=body.selling_company, note=body.note,

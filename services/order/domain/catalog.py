@@ -71,8 +71,9 @@ def products_from_table(table: Table, currency: str
         amount = _minor_units(price_text)
         if amount is None:
             row_errors.append(_error(number, columns["list_price"] or "", "INVALID_PRICE",
-                                     "目录价应为不小于 0、最多两位小数的金额",
-                                     "list_price must be an amount ≥ 0 with at most 2 decimals",
+                                     "目录价应为 0 至 1 亿元之间、最多两位小数的金额",
+                                     "list_price must be an amount from 0 to 100,000,000 "
+                                     "with at most 2 decimals",
                                      price_text))
         serial_text = value("serial_tracked").lower()
         if serial_text not in TRUE_WORDS | FALSE_WORDS:
@@ -111,6 +112,11 @@ def products_from_table(table: Table, currency: str
     return products, errors
 
 
+# A unit price in a product file, as at the gateway's edge: far above any device, far
+# enough below the int64 limit that order totals cannot overflow.
+MAX_LIST_PRICE_MINOR = 10**10
+
+
 def _minor_units(text: str) -> int | None:
     if not text:
         return 0
@@ -121,7 +127,7 @@ def _minor_units(text: str) -> int | None:
     if not amount.is_finite():
         return None
     minor = amount * 100
-    if amount < 0 or minor != minor.to_integral_value() or minor >= 2**63:
+    if amount < 0 or minor != minor.to_integral_value() or minor > MAX_LIST_PRICE_MINOR:
         return None
     return int(minor)
 
