@@ -28,6 +28,7 @@ import io
 import os
 import pickle
 import sys
+import weakref
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ from qudao.common.v1 import files_pb2
 from shared.errors import InvalidArgument
 
 MAX_ROWS = 100_000
+# Parsing processes at once per service process (each may use its whole memory budget);
+# more imports wait their turn.
+MAX_PARSERS = 2
+_parsers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,15 @@ async def read_table_isolated(content: bytes, filename: str = "", file_format: i
     limits = limits or Limits(max_rows=max_rows)
     if not content:
         raise InvalidArgument.field("content", "the file is empty")
+    loop = asyncio.get_running_loop()
+    if loop not in _parsers:
+        _parsers[loop] = asyncio.Semaphore(MAX_PARSERS)
+    async with _parsers[loop]:
+        return await _parse_in_child(content, filename, file_format, encoding, limits)
+
+
+async def _parse_in_child(content: bytes, filename: str, file_format: int, encoding: int,
+                          limits: Limits) -> Table:
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from shared.tabular import _child; _child()",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

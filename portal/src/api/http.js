@@ -108,8 +108,24 @@ export function upload(path, file, { query, onProgress } = {}) {
     })
   return withSession(send).then(async (response) => {
     if (!response.ok) throw new ApiError(response.status, await problemOf(response))
-    return response.json()
+    const body = await response.json()
+    return response.status === 202 && body.location?.startsWith(`${API_BASE}/import-jobs/`)
+      ? importJobResult(body)
+      : body
   })
+}
+
+// A large import answers 202 with a job (gateway/import_jobs.py): wait for it to end and
+// give its result, or throw the problem that refused the file, as a small import would.
+async function importJobResult(job) {
+  const path = job.location.slice(API_BASE.length)
+  while (job.state === 'queued' || job.state === 'running') {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    job = await get(path)
+  }
+  if (job.state === 'succeeded') return job.result
+  const problem = job.problem || { detail: `the import was ${job.state}` }
+  throw new ApiError(problem.status || 499, problem)
 }
 
 function filenameOf(response, fallback) {
