@@ -58,14 +58,20 @@ class Node:
     value: str = ""
 
 
-def compile_expression(node: Node, path: str = "expression", depth: int = 0,
-                       counter: list[int] | None = None) -> Predicate:
-    counter = counter if counter is not None else [0]
+def count_part(path: str, depth: int, counter: list[int]) -> None:
+    """Count one more part of an expression at ``depth``; refuse one too deep or too
+    large (the gateway checks the same before the tree is sent on)."""
     counter[0] += 1
     if depth > MAX_DEPTH:
         raise InvalidArgument.field(path, f"nested deeper than {MAX_DEPTH}")
     if counter[0] > MAX_TERMS:
         raise InvalidArgument.field(path, f"more than {MAX_TERMS} parts")
+
+
+def compile_expression(node: Node, path: str = "expression", depth: int = 0,
+                       counter: list[int] | None = None) -> Predicate:
+    counter = counter if counter is not None else [0]
+    count_part(path, depth, counter)
     match node.op:
         case "term":
             return term(node.kind, node.value, f"{path}.term.{node.kind}")

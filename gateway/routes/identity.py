@@ -17,7 +17,7 @@ from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
 from gateway.uploads import IMPORT_BODY, read_upload
-from shared.audience import MAX_DEPTH, MAX_TERMS
+from shared.audience import count_part
 from shared.errors import FieldViolation, InvalidArgument, collect
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -137,11 +137,7 @@ def audience_expression(value: Any, path: str = "expression", depth: int = 0,
     """The JSON tree as the service's message, bounded here as the service bounds it
     (depth, parts, text): a tree too deep for protobuf would otherwise fail in transit."""
     parts = parts if parts is not None else [0]
-    parts[0] += 1
-    if depth > MAX_DEPTH:
-        raise InvalidArgument.field(path, f"nested deeper than {MAX_DEPTH}")
-    if parts[0] > MAX_TERMS:
-        raise InvalidArgument.field(path, f"more than {MAX_TERMS} parts")
+    count_part(path, depth, parts)
     if not isinstance(value, dict) or len(value) != 1:
         raise InvalidArgument.field(path, "must be an object with exactly one of term, all_of,"
                                           " any_of, not")

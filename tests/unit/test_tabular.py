@@ -3,14 +3,12 @@ and a clear refusal, naming the limit and the row or column, for whatever exceed
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from openpyxl import Workbook
 
 from shared.errors import InvalidArgument
 from shared.tabular import Limits, read_table
 from tests.hostile import corpus
+from tests.order.test_product_import import workbook
 
 ROWS = "名称,编码\r\n甲,1\r\n乙,2\r\n"
 
@@ -67,12 +65,7 @@ def test_blank_rows_are_skipped_up_to_a_limit():
 
 
 def xlsx(*rows) -> bytes:
-    book = Workbook()
-    for row in rows:
-        book.active.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return workbook(list(rows))
 
 
 def test_xlsx_values_read_as_the_user_sees_them():
