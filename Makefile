@@ -94,7 +94,10 @@ fault: install
 run: install
 	$(VENV)/bin/qudao up
 
+# The HTTP benchmarks drive the gateway with wrk in its own process (Debian's package).
 bench: install
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m tests.bench $(if $(BENCH),--only $(BENCH),)
 
 clean:
