@@ -76,6 +76,21 @@ class Gateway:
             raise DemoError(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
         return answer.json() if answer.content else {}
 
+    async def import_csv(self, path: str, content: bytes, filename: str) -> dict:
+        """An import's answer; a file over 1 MiB becomes a job (202), waited for here."""
+        answer = await self.call("admin", "POST", path, ok=(200, 202), content=content,
+                                 params={"filename": filename},
+                                 headers={"Content-Type": "text/csv"})
+        while answer.get("state") in ("queued", "running"):
+            await asyncio.sleep(0.5)
+            answer = await self.call("admin", "GET", answer["location"])
+        if "state" not in answer:
+            return answer
+        if answer["state"] != "succeeded":
+            raise DemoError(f"{path}: the import job {answer['state']}: "
+                            f"{answer.get('problem')}")
+        return answer["result"]
+
     async def pages(self, as_user: str, path: str, key: str, **params) -> list[dict]:
         items, token = [], ""
         while True:
@@ -156,9 +171,7 @@ class DemoLoader:
                 ([d.name, d.credit_code, d.tier, d.region_code, d.platform_credit_code,
                   ";".join(d.territory), ";".join(d.product_lines), d.city_code,
                   "true" if d.platform_credit_code else ""] for d in missing))
-            answer = await g.call("admin", "POST", "/api/v1/dealers/import", content=content,
-                                  params={"filename": "demo-dealers.csv"},
-                                  headers={"Content-Type": "text/csv"})
+            answer = await g.import_csv("/api/v1/dealers/import", content, "demo-dealers.csv")
             if answer.get("accepted") is False:
                 raise DemoError(f"dealer import refused: {answer.get('errors', [])[:5]}")
             self.progress.update(task, completed=len(missing))
@@ -233,12 +246,11 @@ class DemoLoader:
         task = self.progress.add_task("hospitals (import)", total=len(missing))
         for start in range(0, len(missing), 20_000):
             part = missing[start:start + 20_000]
-            answer = await g.call("admin", "POST", "/api/v1/customers/import", content=_csv(
+            answer = await g.import_csv("/api/v1/customers/import", _csv(
                 ["name", "credit_code", "address", "division_code", "grade", "aliases",
                  "departments"],
                 ([h.name, h.credit_code, h.address, h.city_code, h.grade, ";".join(h.aliases),
-                  ";".join(h.departments)] for h in part)),
-                params={"filename": "demo-hospitals.csv"}, headers={"Content-Type": "text/csv"})
+                  ";".join(h.departments)] for h in part)), "demo-hospitals.csv")
             if answer.get("accepted") is False:
                 raise DemoError(f"hospital import refused: {answer.get('errors', [])[:5]}")
             self.progress.advance(task, len(part))
