@@ -16,6 +16,7 @@ from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.adapters.caches import InProcessScopeCache
 from services.identity.adapters.orm import outbox_table
 from services.identity.adapters.passwords import Argon2Passwords
+from services.identity.adapters.sheets import XlsxSheets
 from services.identity.adapters.uow import SqlIdentityUnitOfWork
 from services.identity.api.grpc import IdentityServicer
 from services.identity.settings import IdentitySettings
@@ -60,6 +61,7 @@ async def build(settings: IdentitySettings) -> Wiring:
                            ttl_seconds=settings.access_token_ttl_seconds),
         revocations=revocations,
         scope_cache=scope_cache,
+        sheets=XlsxSheets(),
     )
     if settings.bootstrap_admin_password:
         await users.ensure_bootstrap_admin(
