@@ -107,6 +107,8 @@ async def publish_notice(new: NewNotice, *, who: Principal, uow: IdentityUnitOfW
         compile_expression(new.expression, "audience")  # names the faulty part
     async with uow:
         publisher = await as_now(uow, who)
+        # Named dealers out of scope are NOT_FOUND before any role is judged.
+        named = await visible_dealers(uow, who, new.dealer_ids)
         if not publisher.has_role(Role.HQ_ADMIN, Role.REGION_MANAGER):
             raise PermissionDenied("only HQ admins and region managers publish notices")
         region_codes: tuple[str, ...] = ()
@@ -115,7 +117,6 @@ async def publish_notice(new: NewNotice, *, who: Principal, uow: IdentityUnitOfW
             if not region_codes:
                 raise PermissionDenied("a region manager publishes to a region's dealers; "
                                        "yours belongs to no region")
-        named = await visible_dealers(uow, who, new.dealer_ids)
         audience = Audience(new.expression, tuple(dealer.id for dealer in named), region_codes)
         reaches = audience.predicate()
         reached = frozenset(summary.facts.id for summary in await dealer_summaries(
