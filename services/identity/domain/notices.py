@@ -8,32 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.identity.domain.files import file_violations
 from shared.audience import DealerFacts, Node, Predicate, compile_expression
 from shared.errors import FieldViolation
 
 TITLE_MAX = 200
 BODY_MAX = 20_000
 MAX_ATTACHMENTS = 10
-# Sent base64 in one JSON body, which the gateway takes up to 10 MiB.
-ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 ATTACHMENTS_MAX_BYTES = 7 * 1024 * 1024
 MAX_EXPLICIT_DEALERS = 5_000
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-# What may be attached, each with the bytes its content starts with: a file is taken for
-# what its content says, not for what its name or declared type claim.
-ATTACHMENT_TYPES: dict[str, tuple[tuple[str, ...], bytes | None]] = {
-    "application/pdf": ((".pdf",), b"%PDF-"),
-    "image/png": ((".png",), b"\x89PNG\r\n\x1a\n"),
-    "image/jpeg": ((".jpg", ".jpeg"), b"\xff\xd8\xff"),
-    XLSX: ((".xlsx",), b"PK\x03\x04"),
-    DOCX: ((".docx",), b"PK\x03\x04"),
-    PPTX: ((".pptx",), b"PK\x03\x04"),
-    "text/plain": ((".txt",), None),
-}
-
 
 class Category(enum.StrEnum):
     POLICY = "policy"
@@ -184,25 +167,6 @@ class NewNotice:
     attachments: tuple[NewAttachment, ...] = ()
 
 
-def _attachment_type(attachment: NewAttachment) -> str | None:
-    """Why the attachment is refused, or None."""
-    allowed = ATTACHMENT_TYPES.get(attachment.content_type)
-    if allowed is None:
-        return f"type {attachment.content_type or '(none)'} is not allowed: PDF, PNG, " \
-               "JPEG, XLSX, DOCX, PPTX or plain text"
-    extensions, magic = allowed
-    if not attachment.filename.lower().endswith(extensions):
-        return f"a {attachment.content_type} file's name ends with {' or '.join(extensions)}"
-    if magic is not None and not attachment.content.startswith(magic):
-        return f"the content is not {attachment.content_type}"
-    if magic is None:
-        try:
-            attachment.content.decode("utf-8")
-        except UnicodeDecodeError:
-            return "plain text must be UTF-8"
-    return None
-
-
 def notice_violations(notice: NewNotice, now: datetime) -> list[FieldViolation]:
     """Everything wrong with a notice to publish, each naming its field."""
     problems = []
@@ -226,19 +190,9 @@ def notice_violations(notice: NewNotice, now: datetime) -> list[FieldViolation]:
         problems.append(FieldViolation("attachments", f"at most {MAX_ATTACHMENTS} files"))
     total = 0
     for index, attachment in enumerate(notice.attachments):
-        field = f"attachments[{index}]"
         total += len(attachment.content)
-        if not attachment.filename.strip() or len(attachment.filename) > 200:
-            problems.append(FieldViolation(f"{field}.filename", "1 to 200 characters"))
-        if not attachment.content:
-            problems.append(FieldViolation(f"{field}.content", "is empty"))
-        elif len(attachment.content) > ATTACHMENT_MAX_BYTES:
-            problems.append(FieldViolation(
-                f"{field}.content", f"larger than {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MiB"))
-        else:
-            wrong = _attachment_type(attachment)
-            if wrong:
-                problems.append(FieldViolation(f"{field}.content_type", wrong))
+        problems += file_violations(f"attachments[{index}]", attachment.filename,
+                                    attachment.content_type, attachment.content)
     if total > ATTACHMENTS_MAX_BYTES:
         problems.append(FieldViolation(
             "attachments", f"together larger than {ATTACHMENTS_MAX_BYTES // (1024 * 1024)} MiB"))

@@ -20,7 +20,6 @@ from services.identity.domain.audience import DealerFacts
 from services.identity.domain.model import Visibility
 from services.identity.domain.notices import (
     Attachment,
-    Audience,
     Category,
     NewNotice,
     Notice,
@@ -31,10 +30,10 @@ from services.identity.domain.notices import (
     formula_safe,
     notice_violations,
 )
-from services.identity.domain.org import subtree
-from services.identity.domain.rules import HQ_ROLES, Role
-from services.identity.usecases.access import as_now, visibility, visible_dealers
+from services.identity.domain.rules import HQ_ROLES
+from services.identity.usecases.access import as_now, visibility
 from services.identity.usecases.ports import IdentityUnitOfWork, ScopeCache, Sheets
+from services.identity.usecases.reach import dealer_facts, is_dealer_user, publishers_audience
 from services.identity.usecases.tags import dealer_summaries
 from shared.audience import compile_expression
 from shared.clock import Clock
@@ -75,26 +74,11 @@ class Reminder:
     dealers: int
 
 
-def _is_dealer_user(who: Principal) -> bool:
-    return bool(who.dealer_id)
-
-
-async def _facts(uow: IdentityUnitOfWork, cache: ScopeCache) -> dict[str, DealerFacts]:
-    return {summary.facts.id: summary.facts for summary in await dealer_summaries(uow, cache)}
-
-
 def _in_scope(notice: Notice, facts: dict[str, DealerFacts], seen: Visibility,
               now: datetime) -> set[str]:
     """The dealers the notice reaches that the viewer may see."""
     reached = notice.dealers_reached(facts.values(), now)
     return reached if seen.everything else reached & seen.dealer_ids
-
-
-async def _region_codes(uow: IdentityUnitOfWork, who: Principal) -> tuple[str, ...]:
-    """The regions a region manager publishes to: theirs and those below it."""
-    regions = await uow.org_units.regions()
-    mine = subtree(who.org_unit_id, {region.id: region.parent_id for region in regions})
-    return tuple(sorted(region.region_code for region in regions if region.id in mine))
 
 
 async def publish_notice(new: NewNotice, *, who: Principal, uow: IdentityUnitOfWork,
@@ -106,18 +90,8 @@ async def publish_notice(new: NewNotice, *, who: Principal, uow: IdentityUnitOfW
     if new.expression is not None:
         compile_expression(new.expression, "audience")  # names the faulty part
     async with uow:
-        publisher = await as_now(uow, who)
-        # Named dealers out of scope are NOT_FOUND before any role is judged.
-        named = await visible_dealers(uow, who, new.dealer_ids)
-        if not publisher.has_role(Role.HQ_ADMIN, Role.REGION_MANAGER):
-            raise PermissionDenied("only HQ admins and region managers publish notices")
-        region_codes: tuple[str, ...] = ()
-        if not publisher.has_role(Role.HQ_ADMIN):
-            region_codes = await _region_codes(uow, publisher)
-            if not region_codes:
-                raise PermissionDenied("a region manager publishes to a region's dealers; "
-                                       "yours belongs to no region")
-        audience = Audience(new.expression, tuple(dealer.id for dealer in named), region_codes)
+        audience = await publishers_audience(new.expression, new.dealer_ids, "notices",
+                                             who=who, uow=uow)
         reaches = audience.predicate()
         reached = frozenset(summary.facts.id for summary in await dealer_summaries(
             uow, scope_cache) if summary.status == "active" and reaches(summary.facts))
@@ -158,8 +132,8 @@ async def list_notices(unread_only: bool, category: Category | None, page: PageR
         reader = await as_now(uow, who)
         notices = [notice for notice in await uow.notices.newest_first()
                    if category is None or notice.category == category]
-        facts = await _facts(uow, scope_cache)
-        if _is_dealer_user(reader):
+        facts = await dealer_facts(uow, scope_cache)
+        if is_dealer_user(reader):
             dealer = facts.get(reader.dealer_id)
             receipts = await uow.notices.receipts_of_user(reader.user_id)
             mine = [NoticeView(notice, receipts.get(notice.id))
@@ -185,8 +159,8 @@ async def _readable(uow: IdentityUnitOfWork, reader: Principal, notice_id: str,
     reader's scope (HQ and managers), with those dealers; NOT_FOUND otherwise."""
     notice = await uow.notices.get(notice_id) if notice_id else None
     if notice is not None:
-        facts = await _facts(uow, cache)
-        if _is_dealer_user(reader):
+        facts = await dealer_facts(uow, cache)
+        if is_dealer_user(reader):
             if notice.reaches(facts.get(reader.dealer_id), now):
                 return notice, {reader.dealer_id}
         elif reader.roles & HQ_ROLES:
@@ -203,7 +177,7 @@ async def get_notice(notice_id: str, *, who: Principal, uow: IdentityUnitOfWork,
     async with uow.read():
         reader = await as_now(uow, who)
         notice, dealers = await _readable(uow, reader, notice_id, scope_cache, now)
-        if not _is_dealer_user(reader):
+        if not is_dealer_user(reader):
             return await _counted(uow, notice, dealers)
         receipt = await uow.notices.receipt(notice.id, reader.user_id)
     if receipt is None:
@@ -237,7 +211,7 @@ async def confirm_notice(notice_id: str, *, who: Principal, uow: IdentityUnitOfW
     async with uow.read():
         reader = await as_now(uow, who)
         notice, _ = await _readable(uow, reader, notice_id, scope_cache, clock.now())
-    if not _is_dealer_user(reader):
+    if not is_dealer_user(reader):
         raise PermissionDenied("only dealers' users confirm notices")
     if not notice.must_confirm:
         raise FailedPrecondition("this notice asks for no confirmation", reason="NO_CONFIRM")
@@ -264,7 +238,7 @@ async def _receipt_rows(notice_id: str, who: Principal, uow: IdentityUnitOfWork,
     receipt, by dealer name and username. HQ and managers only."""
     reader = await as_now(uow, who)
     notice, dealers = await _readable(uow, reader, notice_id, cache, clock.now())
-    if _is_dealer_user(reader):
+    if is_dealer_user(reader):
         raise PermissionDenied("read receipts are for HQ and managers")
     units = await uow.org_units.get_many(dealers)
     receipts = {receipt.user_id: receipt
