@@ -22,6 +22,7 @@ from gateway.routes import (
     flow,
     identity,
     incentive,
+    materials,
     notices,
     orders,
     registration,
@@ -141,6 +142,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(identity.router)
     app.include_router(notices.router)
+    app.include_router(materials.router)
     app.include_router(orders.router)
     app.include_router(incentive.router)
     app.include_router(registration.router)

@@ -47,14 +47,21 @@ class NoticeBody(Body):
     attachments: list[AttachmentBody] = Field(default_factory=list, max_length=10)
 
 
+def decode_base64(field: str, text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument.field(field, "is not base64") from None
+
+
 def _attachments(given: list[AttachmentBody]) -> list[identity_pb2.NewNoticeAttachment]:
     decoded, problems = [], []
     for index, attachment in enumerate(given):
+        field = f"attachments[{index}].content_base64"
         try:
-            content = base64.b64decode(attachment.content_base64, validate=True)
-        except (binascii.Error, ValueError):
-            problems.append(FieldViolation(f"attachments[{index}].content_base64",
-                                           "is not base64"))
+            content = decode_base64(field, attachment.content_base64)
+        except InvalidArgument:
+            problems.append(FieldViolation(field, "is not base64"))
             continue
         decoded.append(identity_pb2.NewNoticeAttachment(
             filename=attachment.filename, content_type=attachment.content_type,

@@ -11,6 +11,7 @@ from qudao.identity.v1 import events_pb2, identity_pb2
 
 from services.identity.domain.audience import Node as AudienceNode
 from services.identity.domain.dealer_import import ImportOutcome
+from services.identity.domain.materials import Download, Material, MaterialKind, Usage
 from services.identity.domain.model import (
     Assignment,
     AssignmentChange,
@@ -271,3 +272,44 @@ def notice_reminded(notice: Notice, rows: list[ReceiptRow],
         notice_id=notice.id, title=notice.title, reminded_by=reminded_by,
         recipients=[events_pb2.NoticeRecipient(dealer_id=row.dealer_id, user_id=row.user_id)
                     for row in rows])
+
+
+# ---- materials -------------------------------------------------------------------------
+
+MATERIAL_KIND_TO_PROTO = {kind: identity_pb2.MaterialKind.Value(
+    f"MATERIAL_KIND_{kind.name}") for kind in MaterialKind}
+PROTO_TO_MATERIAL_KIND = {value: kind for kind, value in MATERIAL_KIND_TO_PROTO.items()}
+
+
+def material_to_proto(material: Material, downloads: int = 0) -> identity_pb2.Material:
+    return identity_pb2.Material(
+        id=material.id, title=material.title, description=material.description,
+        kind=MATERIAL_KIND_TO_PROTO[material.kind],
+        audience=expression_to_proto(material.audience.expression)
+        if material.audience.expression else None,
+        dealer_ids=material.audience.dealer_ids,
+        versions=[identity_pb2.MaterialVersion(
+            number=v.number, filename=v.filename, content_type=v.content_type,
+            size_bytes=v.size_bytes, note=v.note, published_by=v.published_by,
+            published_at=to_timestamp(v.published_at)) for v in material.versions],
+        published_by=material.published_by,
+        updated_at=to_timestamp(material.current.published_at), download_count=downloads)
+
+
+def usage_to_proto(usage: Usage) -> identity_pb2.MaterialUsage:
+    return identity_pb2.MaterialUsage(
+        material_id=usage.material_id, material_title=usage.material_title,
+        dealer_id=usage.dealer_id, dealer_name=usage.dealer_name, downloads=usage.downloads,
+        users=usage.users, latest_version=usage.latest_version,
+        last_downloaded_at=to_timestamp(usage.last_downloaded_at))
+
+
+def material_published(material: Material) -> events_pb2.MaterialPublished:
+    return events_pb2.MaterialPublished(material=material_to_proto(material))
+
+
+def material_downloaded(download: Download) -> events_pb2.MaterialDownloaded:
+    return events_pb2.MaterialDownloaded(
+        material_id=download.material_id, version=download.version,
+        dealer_id=download.dealer_id, user_id=download.user_id,
+        downloaded_at=to_timestamp(download.downloaded_at))

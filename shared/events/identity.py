@@ -47,3 +47,9 @@ NOTICE_CONFIRMED = declare(
 NOTICE_REMINDED = declare(
     "identity", "notice", "reminded", pb.NoticeReminded,
     "The dealer users who had not read or confirmed a notice are to be reminded.")
+MATERIAL_PUBLISHED = declare(
+    "identity", "material", "published", pb.MaterialPublished,
+    "HQ or a region published a material (素材) or a new version of it.")
+MATERIAL_DOWNLOADED = declare(
+    "identity", "material", "downloaded", pb.MaterialDownloaded,
+    "A dealer's user downloaded a version of a material.")

@@ -150,3 +150,41 @@ class NoticeReceiptRow(Base):
     dealer_id: Mapped[str] = mapped_column(String(36))
     read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MaterialRow(Base):
+    """A library material; its versions' descriptions as JSON, their files in
+    material_files."""
+
+    __tablename__ = "materials"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    expression: Mapped[dict | None] = mapped_column(JSON)
+    dealer_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    region_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{number, filename, content_type, size_bytes, note, published_by, published_at}]
+    versions: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    published_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class MaterialFileRow(Base):
+    __tablename__ = "material_files"
+
+    material_id: Mapped[str] = mapped_column(ForeignKey("materials.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MaterialDownloadRow(Base):
+    __tablename__ = "material_downloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    material_id: Mapped[str] = mapped_column(ForeignKey("materials.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(String(36))
+    dealer_id: Mapped[str] = mapped_column(String(36), index=True)
+    downloaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.adapters.orm import (
     AssignmentRow,
     AuditRow,
+    MaterialDownloadRow,
+    MaterialFileRow,
+    MaterialRow,
     NoticeAttachmentRow,
     NoticeReceiptRow,
     NoticeRow,
@@ -22,6 +25,7 @@ from services.identity.adapters.orm import (
 )
 from services.identity.domain.audience import DealerSummary
 from services.identity.domain.audience import Node as AudienceNode
+from services.identity.domain.materials import Download, Material, MaterialKind, Version
 from services.identity.domain.model import (
     Assignment,
     AssignmentFilter,
@@ -540,3 +544,77 @@ class SqlNotices:
         else:
             row.confirmed_at = receipt.confirmed_at
         await self.session.flush()
+
+
+# ---- materials -------------------------------------------------------------------------
+
+def _material(row: MaterialRow) -> Material:
+    return Material(
+        id=row.id, title=row.title, description=row.description or "",
+        kind=MaterialKind(row.kind),
+        audience=Audience(_expression(row.expression) if row.expression else None,
+                          tuple(row.dealer_ids or ()), tuple(row.region_codes or ())),
+        versions=tuple(Version(**{**item, "published_at": aware(datetime.fromisoformat(
+            item["published_at"]))}) for item in row.versions),
+        published_by=row.published_by)
+
+
+def _material_columns(material: Material) -> dict:
+    audience = material.audience
+    return dict(
+        title=material.title, description=material.description, kind=material.kind.value,
+        expression=_expression_json(audience.expression) if audience.expression else None,
+        dealer_ids=list(audience.dealer_ids), region_codes=list(audience.region_codes),
+        versions=[{"number": v.number, "filename": v.filename, "content_type": v.content_type,
+                   "size_bytes": v.size_bytes, "note": v.note, "published_by": v.published_by,
+                   "published_at": v.published_at.isoformat()} for v in material.versions],
+        published_by=material.published_by, updated_at=material.current.published_at)
+
+
+class SqlMaterials:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _file(self, material: Material, content: bytes) -> None:
+        self.session.add(MaterialFileRow(material_id=material.id,
+                                         version=material.current.number, content=content))
+        await self.session.flush()
+
+    async def add(self, material: Material, content: bytes) -> None:
+        self.session.add(MaterialRow(id=material.id, **_material_columns(material)))
+        await self.session.flush()
+        await self._file(material, content)
+
+    async def add_version(self, material: Material, content: bytes) -> None:
+        await self.session.execute(update(MaterialRow).where(MaterialRow.id == material.id)
+                                   .values(**_material_columns(material)))
+        await self._file(material, content)
+
+    async def get(self, material_id: str) -> Material | None:
+        row = await self.session.get(MaterialRow, material_id)
+        return _material(row) if row else None
+
+    async def newest_first(self) -> list[Material]:
+        rows = await self.session.scalars(select(MaterialRow).order_by(
+            MaterialRow.updated_at.desc(), MaterialRow.id.desc()))
+        return [_material(row) for row in rows.all()]
+
+    async def content(self, material_id: str, version: int) -> bytes | None:
+        return await self.session.scalar(select(MaterialFileRow.content).where(
+            MaterialFileRow.material_id == material_id, MaterialFileRow.version == version))
+
+    async def add_download(self, download: Download) -> None:
+        self.session.add(MaterialDownloadRow(
+            material_id=download.material_id, version=download.version,
+            user_id=download.user_id, dealer_id=download.dealer_id,
+            downloaded_at=download.downloaded_at))
+        await self.session.flush()
+
+    async def downloads_of(self, material_ids: Iterable[str]) -> list[Download]:
+        found: list[Download] = []
+        for chunk in _chunks(material_ids):
+            rows = await self.session.scalars(select(MaterialDownloadRow).where(
+                MaterialDownloadRow.material_id.in_(chunk)).order_by(MaterialDownloadRow.id))
+            found += [Download(row.material_id, row.version, row.user_id, row.dealer_id,
+                               aware(row.downloaded_at)) for row in rows.all()]
+        return found

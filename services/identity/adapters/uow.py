@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.adapters.repositories import (
     SqlAssignments,
     SqlAuditLog,
+    SqlMaterials,
     SqlNotices,
     SqlOrgUnits,
     SqlRefreshTokens,
@@ -29,6 +30,7 @@ class SqlIdentityUnitOfWork(UnitOfWork):
     assignments: SqlAssignments
     audit: SqlAuditLog
     notices: SqlNotices
+    materials: SqlMaterials
 
     def __init__(self, db: Database, outbox: Outbox, *,
                  on_change: Callable[[], None] = lambda: None) -> None:
@@ -42,6 +44,7 @@ class SqlIdentityUnitOfWork(UnitOfWork):
         self.assignments = SqlAssignments(session)
         self.audit = SqlAuditLog(session)
         self.notices = SqlNotices(session)
+        self.materials = SqlMaterials(session)
 
     async def commit(self) -> None:
         changed = self.audit.written

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol, Self
 
 from services.identity.domain.audience import DealerSummary
+from services.identity.domain.materials import Download, Material
 from services.identity.domain.model import (
     Assignment,
     AssignmentFilter,
@@ -160,6 +161,25 @@ class NoticeRepository(Protocol):
         """Add or replace the user's receipt of the notice."""
 
 
+class MaterialRepository(Protocol):
+    async def add(self, material: Material, content: bytes) -> None:
+        """The material with its first version's file."""
+
+    async def add_version(self, material: Material, content: bytes) -> None:
+        """The material as it is now, its current version's file new."""
+
+    async def get(self, material_id: str) -> Material | None: ...
+
+    async def newest_first(self) -> list[Material]:
+        """Every material, the most recently versioned first."""
+
+    async def content(self, material_id: str, version: int) -> bytes | None: ...
+
+    async def add_download(self, download: Download) -> None: ...
+
+    async def downloads_of(self, material_ids: Iterable[str]) -> list[Download]: ...
+
+
 class IdentityUnitOfWork(Protocol):
     """One transaction over identity's data. A commit that wrote an audit entry (every
     change of the org, users, tags or assignments does) also clears the scope cache."""
@@ -170,6 +190,7 @@ class IdentityUnitOfWork(Protocol):
     assignments: AssignmentRepository
     audit: AuditLog
     notices: NoticeRepository
+    materials: MaterialRepository
     events: EventLog
 
     async def __aenter__(self) -> Self: ...

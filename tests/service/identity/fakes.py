@@ -16,6 +16,7 @@ from services.identity.adapters.caches import InProcessScopeCache
 from services.identity.adapters.passwords import Argon2Passwords
 from services.identity.adapters.sheets import XlsxSheets
 from services.identity.domain.audience import DealerSummary
+from services.identity.domain.materials import Download, Material
 from services.identity.domain.model import (
     Assignment,
     AssignmentFilter,
@@ -297,10 +298,42 @@ class FakeNotices:
         self.receipts[(receipt.notice_id, receipt.user_id)] = receipt
 
 
+@dataclass
+class FakeMaterials:
+    materials: dict[str, Material] = field(default_factory=dict)
+    contents: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    downloads: list[Download] = field(default_factory=list)
+
+    async def add(self, material, content):
+        await self.add_version(material, content)
+
+    async def add_version(self, material, content):
+        self.materials[material.id] = material
+        self.contents[(material.id, material.current.number)] = content
+
+    async def get(self, material_id):
+        return self.materials.get(material_id)
+
+    async def newest_first(self):
+        return sorted(self.materials.values(),
+                      key=lambda m: (m.current.published_at, m.id), reverse=True)
+
+    async def content(self, material_id, version):
+        return self.contents.get((material_id, version))
+
+    async def add_download(self, download):
+        self.downloads.append(download)
+
+    async def downloads_of(self, material_ids):
+        wanted = set(material_ids)
+        return [d for d in self.downloads if d.material_id in wanted]
+
+
 class FakeIdentityUnitOfWork(FakeUnitOfWork):
     """Like the SQL one, a commit that wrote an audit entry calls ``on_change``."""
 
-    repositories = ("org_units", "users", "refresh_tokens", "assignments", "audit", "notices")
+    repositories = ("org_units", "users", "refresh_tokens", "assignments", "audit", "notices",
+                    "materials")
 
     def __init__(self, on_change=lambda: None) -> None:
         super().__init__()
@@ -310,6 +343,7 @@ class FakeIdentityUnitOfWork(FakeUnitOfWork):
         self.assignments = FakeAssignments()
         self.audit = FakeAuditLog()
         self.notices = FakeNotices()
+        self.materials = FakeMaterials()
         self.on_change = on_change
         self._audited = 0
 
