@@ -224,6 +224,66 @@ _NOTICE_SPECS = [
              permitted=_staff, denied=(403, 404)),
 ]
 
+# ---- material library ---------------------------------------------------------------
+
+
+async def _material(world: IsolationWorld, tenant: str) -> dict:
+    """A material addressed to the tenant's dealer alone, downloaded once by its staff."""
+    key = f"identity:material:{tenant}"
+    if key not in world.cache:
+        material = (await _admin_post(world, "/api/v1/materials", {
+            "title": f"隔离素材-{tenant}", "kind": "talk_track",
+            "dealer_ids": [world.dealer_ids[tenant]],
+            "file": {"filename": "话术.pdf", "content_type": "application/pdf",
+                     "content_base64": _PDF}}))["material"]
+        async with world.client(world.staff_of[tenant]) as staff:
+            response = await staff.get(f"/api/v1/materials/{material['id']}/download")
+            assert response.status_code == 200, response.text
+        world.cache[key] = material
+    return world.cache[key]
+
+
+async def _material_call(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"material_id": (await _material(world, tenant))["id"]})
+
+
+async def _new_version(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"material_id": (await _material(world, tenant))["id"]},
+                json={"filename": "话术2.pdf", "content_type": "application/pdf",
+                      "content_base64": _PDF})
+
+
+async def _materials_everywhere(world: IsolationWorld, tenant: str) -> Call | None:
+    if tenant:
+        await _material(world, tenant)
+        return None
+    return Call(params={"page_size": 500})
+
+
+async def _new_material(world: IsolationWorld, tenant: str) -> Call:
+    return Call(json={"title": "隔离发布素材", "kind": "training",
+                      "dealer_ids": [world.dealer_ids[tenant]],
+                      "file": {"filename": "培训.pdf", "content_type": "application/pdf",
+                               "content_base64": _PDF}})
+
+
+_MATERIAL_SPECS = [
+    Endpoint("POST", "/api/v1/materials", "object", _new_material, ok=(201,),
+             permitted=_admin_or_region_manager),
+    # HQ's materials: only HQ admins add versions (staff 403, a platform dealer's user
+    # 404 for its sub-dealer's material, which does not reach it).
+    Endpoint("POST", "/api/v1/materials/{material_id}/versions", "object", _new_version,
+             ok=(201,), permitted=only("admin"), denied=(403, 404)),
+    # Not complete, as for notices.
+    Endpoint("GET", "/api/v1/materials", "list", _materials_everywhere,
+             items=lambda body: body["materials"], dealer_of=_notice_dealer, complete=False),
+    Endpoint("GET", "/api/v1/materials/{material_id}/download", "object", _material_call,
+             permitted=_reader, denied=(404,)),
+    Endpoint("GET", "/api/v1/material-usage", "list", _materials_everywhere,
+             items=lambda body: body["usage"], dealer_of=lambda w, item: item["dealer_id"],
+             permitted=_staff),
+]
+
 SPECS = [
     Endpoint("GET", "/api/v1/org-units", "list", _list_all,
              items=lambda body: body["org_units"], dealer_of=lambda w, item: item["id"]),
@@ -267,6 +327,7 @@ SPECS = [
              dealer_of=lambda w, item: item["target_id"], permitted=only("admin"),
              complete=False),
     *_NOTICE_SPECS,
+    *_MATERIAL_SPECS,
 ]
 
 EXEMPT = {
