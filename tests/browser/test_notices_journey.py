@@ -32,7 +32,7 @@ async def test_hq_publishes_a_dealer_confirms_another_never_sees_it(world, porta
     await console.locator(".el-select-dropdown__item:visible", has_text="节假日安排").click()
     await console.get_by_test_id("notice-body").fill(
         "5月1日至5日暂停发货，请提前备货。")
-    await console.get_by_test_id("notice-tags").click()
+    await console.get_by_test_id("audience-tags").click()
     await console.keyboard.type("重点")
     await console.locator(".el-select-dropdown__item:visible", has_text=TAG).click()
     await console.keyboard.press("Escape")

@@ -23,3 +23,8 @@ export async function fileBody(file) {
   for (let start = 0; start < bytes.length; start += 0x8000) binary += String.fromCharCode(...bytes.subarray(start, start + 0x8000))
   return { filename: file.name, content_type: file.type || 'application/octet-stream', content_base64: btoa(binary) }
 }
+
+// The audience part of a publish request: dealers with any of the tags, named dealers.
+export function audienceOf(tags, dealerIds) {
+  return { dealer_ids: dealerIds, ...(tags.length ? { audience: { any_of: tags.map((tag) => ({ term: { tag } })) } } : {}) }
+}
