@@ -158,16 +158,17 @@ async def download(material_id: str, version: int, *, who: Principal,
                    uow: IdentityUnitOfWork, clock: Clock,
                    scope_cache: ScopeCache) -> tuple[Version, bytes]:
     """The version's file (0: the current one); a dealer user's download is recorded."""
-    async with uow:
+    async with uow.read():
         reader = await as_now(uow, who)
         material, _ = await _material(uow, reader, material_id, scope_cache)
         chosen = material.version(version)
         content = await uow.materials.content(material.id, chosen.number) if chosen else None
-        if chosen is None or content is None:
-            raise NotFound(f"version {version} of material {material_id} not found")
-        if is_dealer_user(reader):
-            record = Download(material.id, chosen.number, reader.user_id, reader.dealer_id,
-                              clock.now())
+    if chosen is None or content is None:
+        raise NotFound(f"version {version} of material {material_id} not found")
+    if is_dealer_user(reader):
+        record = Download(material.id, chosen.number, reader.user_id, reader.dealer_id,
+                          clock.now())
+        async with uow:  # only a dealer's download writes
             await uow.materials.add_download(record)
             uow.events.record(MATERIAL_DOWNLOADED, messages.material_downloaded(record),
                               material.id)
