@@ -223,9 +223,11 @@ def check_zip(source, limits: Limits) -> None:
         source.seek(0)
 
 
-def xlsx_rows(source, limits: Limits, sheet_name: str = "") -> Iterator[tuple[int, list]]:
+def xlsx_rows(source, limits: Limits, sheet_name: str = "", *, data_only: bool = True
+              ) -> Iterator[tuple[int, list]]:
     """(row number, values) of the cells actually present in a sheet (the first unless
     named), never padded to the sheet's declared dimension. Call ``check_zip`` first.
+    ``data_only=False`` gives a formula's text ("=TODAY()") instead of its cached value.
 
     openpyxl's own read-only worksheet is not used: it scans the whole sheet for its
     dimension when the workbook opens and pads every row to that dimension (a declared
@@ -237,7 +239,7 @@ def xlsx_rows(source, limits: Limits, sheet_name: str = "") -> Iterator[tuple[in
 
     reader = None
     try:
-        reader = ExcelReader(source, read_only=True, data_only=True)
+        reader = ExcelReader(source, read_only=True, data_only=data_only)
         reader.read_manifest()
         reader.read_strings()
         reader.read_workbook()
@@ -264,7 +266,7 @@ def xlsx_rows(source, limits: Limits, sheet_name: str = "") -> Iterator[tuple[in
         number = 0
         try:
             with reader.archive.open(target) as xml:
-                parser = WorkSheetParser(xml, reader.shared_strings, data_only=True,
+                parser = WorkSheetParser(xml, reader.shared_strings, data_only=data_only,
                                          epoch=book.epoch, date_formats=book._date_formats,
                                          timedelta_formats=book._timedelta_formats)
                 for number, cells in parser.parse():

@@ -119,7 +119,9 @@ class StoredFileReader:
         try:
             with open(raw, "rb") as source:
                 check_zip(source, limits)
-                for number, values in xlsx_rows(source, limits, upload.sheet_name):
+                # Formulas as their text: a sell-through file must not carry any.
+                for number, values in xlsx_rows(source, limits, upload.sheet_name,
+                                                data_only=False):
                     if number > limit:
                         raise FileProblem(f"the sheet has more than {self.max_rows} rows")
                     for column in columns:
