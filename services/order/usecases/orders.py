@@ -20,7 +20,6 @@ from services.order.adapters.orm import (
     PriceListRow,
     ProductRow,
 )
-from services.order.domain.catalog import products_from_table, validate_product
 from services.order.domain.orders import (
     STAGE_ROLES,
     CatalogEntry,
@@ -34,6 +33,7 @@ from services.order.domain.orders import (
     order_total,
     price_lines,
 )
+from services.order.messages import products_from_table, validate_product
 from services.order.usecases.accounts import AccountUseCases, credit_figures
 from services.order.usecases.common import (
     CATALOG_WRITERS,

@@ -1,5 +1,7 @@
-"""Catalog rules: what makes a product valid, and how a row of an HQ product file (CSV or
-XLSX, English or Chinese headers) becomes one. Pure Python, no I/O."""
+"""The catalog in the messages the order service speaks: what makes a Product message
+valid, and how a row of an HQ product file (CSV or XLSX, English or Chinese headers,
+read by shared.tabular) becomes one, with RowError messages for the rows that do not.
+Kept out of domain/, which imports no generated code."""
 
 from __future__ import annotations
 
