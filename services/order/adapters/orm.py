@@ -78,6 +78,9 @@ class OrderRow(Base):
     credit_open_orders_minor: Mapped[int] = mapped_column(BigInteger, default=0,
                                                           server_default="0")
 
+    # What this order adds to its dealer's credit exposure now (adapters/exposure.py).
+    open_value_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
     approvals: Mapped[list[OrderApprovalRow]] = relationship(
         order_by="OrderApprovalRow.id", lazy="selectin", cascade="all, delete-orphan")
     lines: Mapped[list[OrderLineRow]] = relationship(
@@ -427,3 +430,15 @@ class FlowSupersededRow(Base):
     upload_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     superseded_by: Mapped[str] = mapped_column(String(36))
     superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CreditExposureRow(Base):
+    """The running credit exposure of a dealer account (adapters/exposure.py): what it
+    owes and the value of its open orders, kept with every change to either."""
+
+    __tablename__ = "credit_exposure"
+
+    dealer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    selling_company: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outstanding_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    open_orders_minor: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,22 +1,21 @@
-"""Dealer accounts: credit limit and terms (the only stored numbers), balances derived
-from the ledger (invoices, credit notes, payments, rebate credits) and open orders."""
+"""Dealer accounts: credit limit and terms, with what the dealer owes (invoices − credit
+notes − payments − rebate credits) and its open orders read from the running exposure
+(adapters/exposure.py); what is overdue is derived from the ledger."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from qudao.order.v1 import events_pb2, order_pb2
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import and_, func, select
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
     DealerAccountRow,
     InvoiceRow,
-    OrderLineRow,
-    OrderRow,
     PaymentRow,
     RebateCreditRow,
 )
-from services.order.domain.orders import OrderStatus
 from services.order.domain.statements import DueItem, overdue
 from services.order.usecases.common import (
     CREDIT_WRITERS,
@@ -33,81 +32,7 @@ from shared.pagination import decode_page_token, encode_page_token
 
 INVOICE = 1
 CREDIT_NOTE = 2
-OPEN_STATUSES = (OrderStatus.SUBMITTED, OrderStatus.APPROVED, OrderStatus.PARTIALLY_SHIPPED,
-                 OrderStatus.SHIPPED)
 DEFAULT_TERMS_DAYS = 30
-
-
-async def outstanding(session, dealer_id: str, company: str) -> int:
-    """Invoiced − credit notes − paid − rebate credits."""
-    invoiced = await session.scalar(
-        select(func.coalesce(func.sum(case((InvoiceRow.kind == CREDIT_NOTE,
-                                            -InvoiceRow.amount_minor),
-                                           else_=InvoiceRow.amount_minor)), 0))
-        .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company))
-    paid = await session.scalar(
-        select(func.coalesce(func.sum(PaymentRow.amount_minor), 0))
-        .where(PaymentRow.dealer_id == dealer_id, PaymentRow.selling_company == company))
-    credited = await session.scalar(
-        select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0))
-        .where(RebateCreditRow.dealer_id == dealer_id,
-               RebateCreditRow.selling_company == company))
-    return int(invoiced) - int(paid) - int(credited)
-
-
-def _credit_figures_statement():
-    dealer, company = bindparam("dealer"), bindparam("company")
-    invoiced = (select(func.coalesce(func.sum(case((InvoiceRow.kind == CREDIT_NOTE,
-                                                     -InvoiceRow.amount_minor),
-                                                    else_=InvoiceRow.amount_minor)), 0))
-                .where(InvoiceRow.dealer_id == dealer, InvoiceRow.selling_company == company)
-                .scalar_subquery())
-    paid = (select(func.coalesce(func.sum(PaymentRow.amount_minor), 0))
-            .where(PaymentRow.dealer_id == dealer, PaymentRow.selling_company == company)
-            .scalar_subquery())
-    credited = (select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0))
-                .where(RebateCreditRow.dealer_id == dealer,
-                       RebateCreditRow.selling_company == company).scalar_subquery())
-    remaining = (OrderLineRow.quantity_ordered - OrderLineRow.quantity_closed
-                 - OrderLineRow.quantity_invoiced)
-    pending = (select(func.coalesce(func.sum(case((remaining > 0,
-                                                   remaining * OrderLineRow.unit_price_minor),
-                                                  else_=0)), 0))
-               .select_from(OrderLineRow)
-               .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
-               .where(OrderRow.dealer_id == dealer, OrderRow.selling_company == company,
-                      OrderRow.status.in_([s.value for s in OPEN_STATUSES]))
-               .scalar_subquery())
-    limit = (select(DealerAccountRow.credit_limit_minor)
-             .where(DealerAccountRow.dealer_id == dealer,
-                    DealerAccountRow.selling_company == company).scalar_subquery())
-    return select(invoiced - paid - credited, pending, func.coalesce(limit, 0))
-
-
-# Built once: the credit check runs on every order submission.
-CREDIT_FIGURES = _credit_figures_statement()
-
-
-async def credit_figures(session, dealer_id: str, company: str) -> tuple[int, int, int]:
-    """(outstanding, open orders, credit limit) in one statement, for the credit check."""
-    row = (await session.execute(CREDIT_FIGURES, {"dealer": dealer_id,
-                                                  "company": company})).one()
-    return int(row[0]), int(row[1]), int(row[2])
-
-
-async def open_orders(session, dealer_id: str, company: str) -> int:
-    """Value of what is ordered (pending or approved) and not yet invoiced or closed."""
-    remaining = (OrderLineRow.quantity_ordered - OrderLineRow.quantity_closed
-                 - OrderLineRow.quantity_invoiced)
-    value = await session.scalar(
-        select(func.coalesce(func.sum(case((remaining > 0,
-                                            remaining * OrderLineRow.unit_price_minor),
-                                           else_=0)), 0))
-        .select_from(OrderLineRow)
-        .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
-        .where(OrderRow.dealer_id == dealer_id, OrderRow.selling_company == company,
-               OrderRow.status.in_([s.value for s in OPEN_STATUSES])))
-    return int(value)
 
 
 async def overdue_amount(session, dealer_id: str, company: str) -> int:
@@ -145,8 +70,7 @@ class AccountUseCases(UseCaseBase):
         row = row or await session.get(DealerAccountRow, (dealer_id, company))
         currency = row.currency if row else self.currency
         limit = row.credit_limit_minor if row else 0
-        owed = await outstanding(session, dealer_id, company)
-        pending = await open_orders(session, dealer_id, company)
+        owed, pending, _ = await exposure.figures(session, dealer_id, company)
         late = await overdue_amount(session, dealer_id, company)
         account = order_pb2.DealerAccount(
             dealer_id=dealer_id, selling_company=company,

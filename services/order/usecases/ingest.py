@@ -10,6 +10,7 @@ from collections import defaultdict
 from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import bindparam, insert, or_, select, update
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
     ChannelInventoryRow,
     InvoiceRow,
@@ -442,6 +443,10 @@ class IngestUseCases(UseCaseBase):
                               for line in invoice.lines]),
             content_hash=rules.fingerprint(invoice.SerializeToString(deterministic=True)),
             recorded_at=now()))
+        signed = -invoice.amount.amount_minor if kind == CREDIT_NOTE \
+            else invoice.amount.amount_minor
+        await exposure.add(session, outstanding={(invoice.dealer_id, company): signed})
+        invoiced_orders: set[str] = set()
         if kind == INVOICE:
             for line in invoice.lines:
                 if not line.shipment_id:
@@ -457,6 +462,8 @@ class IngestUseCases(UseCaseBase):
                                OrderLineRow.line_no == target.order_line_no)
                         .values(quantity_invoiced=OrderLineRow.quantity_invoiced
                                 + line.quantity))
+                    invoiced_orders.add(target.order_id)
+            await exposure.refresh_orders(session, invoiced_orders)
         elif invoice.return_id:
             product_return = returns[invoice.return_id]
             product_return.status = ReturnStatus.CREDITED
@@ -518,6 +525,8 @@ class IngestUseCases(UseCaseBase):
                     content_hash=rules.fingerprint(payment.SerializeToString(
                         deterministic=True)),
                     recorded_at=now()))
+                await exposure.add(session, outstanding={
+                    (payment.dealer_id, company): -payment.amount.amount_minor})
                 message = order_pb2.Payment()
                 message.CopyFrom(payment)
                 message.selling_company = company

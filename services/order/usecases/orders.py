@@ -11,8 +11,8 @@ from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
-    DealerAccountRow,
     OrderApprovalRow,
     OrderLineRow,
     OrderRow,
@@ -34,7 +34,7 @@ from services.order.domain.orders import (
     price_lines,
 )
 from services.order.messages import products_from_table, validate_product
-from services.order.usecases.accounts import AccountUseCases, credit_figures
+from services.order.usecases.accounts import AccountUseCases
 from services.order.usecases.common import (
     CATALOG_WRITERS,
     LINE_CLOSERS,
@@ -52,7 +52,6 @@ from services.order.usecases.common import (
     today,
 )
 from shared.context import current_principal
-from shared.db import is_sqlite
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -324,13 +323,8 @@ class OrderUseCases(AccountUseCases):
                 priced = price_lines(lines, catalog,
                                      await self.prices_for(session, dealer_id, company))
                 total = order_total(priced)
-                if not is_sqlite(self.db.url):
-                    # Lock the account so two submissions cannot both spend the same
-                    # headroom (SQLite's BEGIN IMMEDIATE already serializes writers).
-                    await session.execute(select(DealerAccountRow.dealer_id).where(
-                        DealerAccountRow.dealer_id == dealer_id,
-                        DealerAccountRow.selling_company == company).with_for_update())
-                owed, pending, limit = await credit_figures(session, dealer_id, company)
+                owed, pending, limit = await exposure.figures(session, dealer_id, company,
+                                                              lock=True)
                 check = credit_check(limit, owed, pending, total.amount_minor)
                 stage = first_stage(check)
                 moment = now()
@@ -344,6 +338,7 @@ class OrderUseCases(AccountUseCases):
                     credit_passed=check.passed, credit_limit_minor=check.credit_limit,
                     credit_outstanding_minor=check.outstanding,
                     credit_open_orders_minor=check.open_orders,
+                    open_value_minor=total.amount_minor,
                     approvals=[],
                     lines=[
                         OrderLineRow(
@@ -363,6 +358,8 @@ class OrderUseCases(AccountUseCases):
                         stage=int(Stage.AUTO), decision=APPROVED, decided_by="system",
                         decided_at=moment, comment="credit check passed"))
                 session.add(row)
+                await exposure.add(session, open_orders={(dealer_id, company):
+                                                         total.amount_minor})
                 await session.flush()
                 order = order_to_proto(row)
                 await self.outbox.record(
@@ -442,6 +439,7 @@ class OrderUseCases(AccountUseCases):
                                          decided_by=principal.subject, decided_at=moment,
                                          comment=text.strip()))
             await session.flush()
+            await exposure.refresh_orders(session, [order_id])
             row = await reload_order(session, order_id)
             order = order_to_proto(row)
             if approve:
@@ -478,6 +476,7 @@ class OrderUseCases(AccountUseCases):
             if result.rowcount != 1:
                 raise FailedPrecondition(f"order {order_id} cannot be cancelled any more",
                                          reason="NOT_CANCELLABLE")
+            await exposure.refresh_orders(session, [order_id])
             row = await reload_order(session, order_id)
             order = order_to_proto(row)
             await self.outbox.record(session, ORDER_CANCELLED, events_pb2.OrderCancelled(
@@ -508,6 +507,7 @@ class OrderUseCases(AccountUseCases):
             row.updated_at = now()
             refresh_status(row)
             await session.flush()
+            await exposure.refresh_orders(session, [order_id])
             order = order_to_proto(row)
             await self.outbox.record(session, ORDER_LINE_CLOSED, events_pb2.OrderLineClosed(
                 order_id=order_id, dealer_id=row.dealer_id,

@@ -16,6 +16,7 @@ from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
     InvoiceRow,
     OrderRow,
@@ -297,6 +298,8 @@ class StatementUseCases(UseCaseBase):
                     description=credit.description[:200], recorded_at=now()))
         except IntegrityError:
             return
+        await exposure.add(session, outstanding={
+            (credit.dealer_id, company): -credit.amount.amount_minor})
         await self.outbox.record(session, CREDIT_APPLIED, events_pb2.CreditApplied(
             credit_id=credit.credit_id, dealer_id=credit.dealer_id, selling_company=company,
             amount=credit.amount), credit.dealer_id)
