@@ -93,20 +93,30 @@ async def figures(session: AsyncSession, dealer_id: str, company: str, *,
     submissions cannot both spend the same headroom (SQLite's writers already take
     turns)."""
     exposure = CreditExposureRow
-    limit = (select(DealerAccountRow.credit_limit_minor)
-             .where(DealerAccountRow.dealer_id == dealer_id,
-                    DealerAccountRow.selling_company == company).scalar_subquery())
     if lock and session.bind.dialect.name != "sqlite":
         await session.execute(_insert(session, exposure.__table__).values(
             dealer_id=dealer_id, selling_company=company, outstanding_minor=0,
             open_orders_minor=0).on_conflict_do_nothing())
-    query = select(exposure.outstanding_minor, exposure.open_orders_minor,
-                   func.coalesce(limit, 0)).where(exposure.dealer_id == dealer_id,
-                                                  exposure.selling_company == company)
-    if lock and session.bind.dialect.name != "sqlite":
-        query = query.with_for_update(of=exposure)
-    row = (await session.execute(query)).first()
-    if row is None:
-        limit_value = await session.scalar(select(func.coalesce(limit, 0)))
-        return 0, 0, int(limit_value or 0)
+        await session.execute(select(exposure.dealer_id).where(
+            exposure.dealer_id == dealer_id, exposure.selling_company == company)
+            .with_for_update())
+    row = (await session.execute(FIGURES, {"dealer": dealer_id, "company": company})).one()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def _figures_statement():
+    """One row even for an account with no exposure yet or no limit (zeros)."""
+    dealer, company = bindparam("dealer"), bindparam("company")
+    exposure, account = CreditExposureRow, DealerAccountRow
+
+    def one(column, table):
+        return func.coalesce(select(column).where(
+            table.dealer_id == dealer, table.selling_company == company).scalar_subquery(), 0)
+
+    return select(one(exposure.outstanding_minor, exposure),
+                  one(exposure.open_orders_minor, exposure),
+                  one(account.credit_limit_minor, account))
+
+
+# Built once: the credit check runs on every order submission.
+FIGURES = _figures_statement()

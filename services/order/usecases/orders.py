@@ -76,14 +76,18 @@ from shared.tabular import read_table
 APPROVED = 1
 REJECTED = 2
 
-# Built once: pricing runs on every order submission.
-PRICE_LIST_FOR = (
-    select(PriceListRow)
-    .where(PriceListRow.tier == bindparam("tier"),
-           PriceListRow.selling_company == bindparam("company"),
-           PriceListRow.valid_from <= bindparam("on"),
-           or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= bindparam("on")))
-    .order_by(PriceListRow.valid_from.desc()).limit(1))
+# Built once: pricing runs on every order submission. The items of the tier's list
+# valid on the day, in one statement.
+PRICE_LIST_ITEMS_FOR = (
+    select(PriceListItemRow.product_code, PriceListItemRow.unit_price_minor,
+           PriceListItemRow.currency)
+    .where(PriceListItemRow.price_list_id == (
+        select(PriceListRow.id)
+        .where(PriceListRow.tier == bindparam("tier"),
+               PriceListRow.selling_company == bindparam("company"),
+               PriceListRow.valid_from <= bindparam("on"),
+               or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= bindparam("on")))
+        .order_by(PriceListRow.valid_from.desc()).limit(1).scalar_subquery())))
 
 
 class OrderUseCases(AccountUseCases):
@@ -279,12 +283,10 @@ class OrderUseCases(AccountUseCases):
         if self.tiers is None:
             return {}
         tier = await self.tiers.tier_of(dealer_id)
-        row = (await session.scalars(PRICE_LIST_FOR, {
-            "tier": tier, "company": company, "on": today()})).first()
-        if row is None:
-            return {}
+        items = (await session.execute(PRICE_LIST_ITEMS_FOR, {
+            "tier": tier, "company": company, "on": today()})).all()
         return {item.product_code: Money(item.unit_price_minor, item.currency)
-                for item in row.items}
+                for item in items}
 
     # ------------------------------------------------------------------ orders
     async def submit_order(
@@ -307,11 +309,9 @@ class OrderUseCases(AccountUseCases):
             await self.tiers.tier_of(dealer_id)  # warm the cache outside the transaction
         order_id = str(uuid.uuid4())
         try:
+            # A repeated client reference is found by the unique constraint when the order
+            # is stored (below), not by a query before: one statement less per order.
             async with self.db.write() as session:
-                if client_order_ref:
-                    existing = await self._find_by_ref(session, dealer_id, order_ref)
-                    if existing is not None:
-                        return order_to_proto(existing)
                 codes = {line.product_code.strip() for line in lines}
                 products = (await session.scalars(
                     select(ProductRow).where(ProductRow.code.in_(codes)))).all()
@@ -362,14 +362,11 @@ class OrderUseCases(AccountUseCases):
                                                          total.amount_minor})
                 await session.flush()
                 order = order_to_proto(row)
-                await self.outbox.record(
-                    session, ORDER_SUBMITTED, events_pb2.OrderSubmitted(order=order),
-                    order_id)
+                events = [(ORDER_SUBMITTED, events_pb2.OrderSubmitted(order=order), order_id)]
                 if stage == Stage.NONE:
-                    await self.outbox.record(
-                        session, ORDER_APPROVED,
-                        events_pb2.OrderApproved(order=order, stage=int(Stage.AUTO),
-                                                 fully_approved=True), order_id)
+                    events.append((ORDER_APPROVED, events_pb2.OrderApproved(
+                        order=order, stage=int(Stage.AUTO), fully_approved=True), order_id))
+                await self.outbox.record_all(session, events)
         except IntegrityError:
             # A concurrent submit with the same reference won; answer with its order.
             async with self.db.read() as session:
