@@ -36,10 +36,13 @@ async def build(settings: OrderSettings) -> Wiring:
         uow_in=lambda session: SqlOrderUnitOfWork(platform.db, platform.outbox,
                                                   joined=session),
         clock=SystemClock(),
+        scopes=platform.scopes,
+        default_company=settings.default_selling_company,
+        currency=settings.currency,
         service=service,
     )
     return platform.wiring(
-        GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(service),
+        GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(deps),
                     order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name),
         workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, deps).run],
         public_methods=frozenset({"/qudao.order.v1.OrderService/Ping"}),

@@ -16,7 +16,6 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qudao.common.v1 import money_pb2
-from qudao.incentive.v1 import events_pb2 as incentive_events
 from qudao.order.v1 import order_pb2
 from sqlalchemy import case, func, select
 
@@ -31,15 +30,17 @@ from services.order.adapters.orm import (
     ShipmentLineRow,
     outbox_table,
 )
+from services.order.adapters.uow import SqlOrderUnitOfWork
 from services.order.bootstrap import MIGRATIONS
+from services.order.domain.accounts import LimitChange, RebateCredit
 from services.order.domain.orders import OPEN_STATUSES, LineInput
 from services.order.service import OrderService
-from shared.bus.envelope import Event, build_envelope
+from services.order.usecases import accounts
 from shared.bus.outbox import Outbox
+from shared.clock import SystemClock
 from shared.context import Principal, principal_var
 from shared.db import Database, migrate
 from shared.errors import DomainError
-from shared.events.incentive import REBATE_CREDITED
 from shared.testing import FakeScopes
 from tests.order.support import shipment
 
@@ -93,6 +94,16 @@ async def recomputed(db: Database, dealer: str) -> tuple[int, int]:
     return int(invoiced) - int(paid) - int(credited), int(pending)
 
 
+def unit_of_work(service: OrderService) -> SqlOrderUnitOfWork:
+    return SqlOrderUnitOfWork(service.db, service.outbox)
+
+
+async def set_limit(service: OrderService, dealer: str, limit_minor: int) -> None:
+    await accounts.set_credit_limit(
+        LimitChange(dealer, COMPANY, limit_minor, "CNY"), who=EVERYONE,
+        uow=unit_of_work(service), scopes=service.scopes, clock=SystemClock())
+
+
 class Dealer:
     """One dealer's trading, step by step; a step that the use case refuses is fine."""
 
@@ -106,9 +117,7 @@ class Dealer:
         pick = lambda items: data.draw(st.sampled_from(items))  # noqa: E731
         s = self.service
         if step == "limit":
-            await s.set_credit_limit(order_pb2.SetCreditLimitRequest(
-                dealer_id=self.id, credit_limit=money_pb2.Money(
-                    amount_minor=data.draw(st.integers(0, 60_000)), currency="CNY")))
+            await set_limit(self.service, self.id, data.draw(st.integers(0, 60_000)))
         elif step == "submit":
             lines = [LineInput(code, data.draw(st.integers(1, 12)))
                      for code in data.draw(st.sets(st.sampled_from(sorted(PRODUCTS)),
@@ -168,15 +177,10 @@ class Dealer:
                 amount=money_pb2.Money(amount_minor=data.draw(st.integers(1, 20_000)),
                                        currency="CNY"))], 1)
         elif step == "rebate":
-            payload = incentive_events.RebateCredited(
-                credit_id=pick([f"credit-{self.id}-1", f"credit-{self.id}-2"]),
-                dealer_id=self.id, description="返利",
-                amount=money_pb2.Money(amount_minor=data.draw(st.integers(1, 5_000)),
-                                       currency="CNY"))
-            event = Event(REBATE_CREDITED.subject,
-                          build_envelope("incentive", payload, self.id), payload)
-            async with self.db.write() as session:
-                await s.on_rebate_credited(session, event)
+            await accounts.book_rebate_credit(RebateCredit(
+                pick([f"credit-{self.id}-1", f"credit-{self.id}-2"]), self.id, COMPANY,
+                data.draw(st.integers(1, 5_000)), "CNY", "2026-11-15", "返利"),
+                uow=unit_of_work(self.service), clock=SystemClock())
 
 
 STEPS = st.lists(st.sampled_from([

@@ -10,13 +10,12 @@ from __future__ import annotations
 import uuid
 
 import aiosqlite.core
-from qudao.common.v1 import money_pb2
 from qudao.order.v1 import order_pb2
 from sqlalchemy import event
 
 from services.order.domain.orders import LineInput
 from shared.context import principal_var
-from tests.order.test_credit_exposure import EVERYONE, world
+from tests.order.test_credit_exposure import EVERYONE, set_limit, world
 
 ORDERS = 30
 
@@ -25,8 +24,7 @@ async def test_an_order_submission_takes_eight_statements(monkeypatch, capsys):
     db, service = await world()
     principal_var.set(EVERYONE)
     dealer = str(uuid.uuid4())
-    await service.set_credit_limit(order_pb2.SetCreditLimitRequest(
-        dealer_id=dealer, credit_limit=money_pb2.Money(amount_minor=10**12, currency="CNY")))
+    await set_limit(service, dealer, 10**12)
     await service.submit_order(dealer, [LineInput("EX-1", 1)], "RT-warm")
     statements = hops = 0
 

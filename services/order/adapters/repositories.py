@@ -1,23 +1,39 @@
 """The order repositories over SQL for the use cases written as handlers: domain objects
 in, domain objects out. Upserts are ``INSERT … ON CONFLICT``, spelled by the dialect in
-use; a part recorded twice is the primary key refusing it."""
+use; a part or a rebate credit recorded twice is the primary key refusing it.
+``get(..., for_update=True)`` is ``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write
+transactions hold the database lock from their start (shared/db.py), so it is left out
+there."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
     ChannelInventoryRow,
+    DealerAccountRow,
     FlowPartRow,
     FlowStockMoveRow,
     FlowSupersededRow,
+    InvoiceRow,
+    PaymentRow,
+    RebateCreditRow,
+)
+from services.order.domain.accounts import (
+    CREDIT_NOTE,
+    INVOICE,
+    Account,
+    AccountFilter,
+    RebateCredit,
 )
 from services.order.domain.inventory import Stock, StockKey, StockMove
+from services.order.domain.statements import DueItem
 
 
 def dialect_insert(session: AsyncSession, table):
@@ -104,3 +120,83 @@ class SqlAcceptedFlow:
             FlowStockMoveRow.part_index.in_(parts)))).all()
         return [StockMove(StockKey(r.dealer_id, r.product_code, r.batch), r.gtin,
                           r.product_line, r.expiry_date, r.received, r.sold) for r in rows]
+
+
+def _account(row: DealerAccountRow) -> Account:
+    return Account(row.dealer_id, row.selling_company, row.credit_limit_minor, row.currency,
+                   row.payment_terms_days, row.updated_at)
+
+
+class SqlAccounts:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, dealer_id: str, company: str, *,
+                  for_update: bool = False) -> Account | None:
+        query = select(DealerAccountRow).where(DealerAccountRow.dealer_id == dealer_id,
+                                               DealerAccountRow.selling_company == company)
+        if for_update and self.session.bind.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = (await self.session.scalars(query)).first()
+        return None if row is None else _account(row)
+
+    async def save(self, account: Account) -> None:
+        table = DealerAccountRow.__table__
+        values = dict(dealer_id=account.dealer_id, selling_company=account.selling_company,
+                      credit_limit_minor=account.credit_limit_minor, currency=account.currency,
+                      payment_terms_days=account.payment_terms_days,
+                      updated_at=account.updated_at)
+        statement = dialect_insert(self.session, table).values(**values)
+        await self.session.execute(statement.on_conflict_do_update(
+            index_elements=[table.c.dealer_id, table.c.selling_company],
+            set_={key: statement.excluded[key] for key in (
+                "credit_limit_minor", "currency", "payment_terms_days", "updated_at")}))
+
+    async def matching(self, which: AccountFilter) -> list[Account]:
+        query = select(DealerAccountRow).order_by(DealerAccountRow.dealer_id,
+                                                  DealerAccountRow.selling_company)
+        if which.dealer_id:
+            query = query.where(DealerAccountRow.dealer_id == which.dealer_id)
+        if which.dealer_ids is not None:
+            query = query.where(DealerAccountRow.dealer_id.in_(which.dealer_ids))
+        if which.selling_company:
+            query = query.where(DealerAccountRow.selling_company == which.selling_company)
+        return [_account(row) for row in (await self.session.scalars(query)).all()]
+
+    async def exposure(self, dealer_id: str, company: str) -> tuple[int, int]:
+        owed, pending, _ = await exposure.figures(self.session, dealer_id, company)
+        return owed, pending
+
+    async def add_outstanding(self, dealer_id: str, company: str, amount_minor: int) -> None:
+        await exposure.add(self.session, outstanding={(dealer_id, company): amount_minor})
+
+    async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
+        invoices = (await self.session.execute(
+            select(InvoiceRow.due_on, InvoiceRow.amount_minor)
+            .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company,
+                   InvoiceRow.kind == INVOICE))).all()
+        notes = select(func.coalesce(func.sum(case(
+            (InvoiceRow.kind == CREDIT_NOTE, InvoiceRow.amount_minor), else_=0)), 0)).where(
+            InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company)
+        paid = select(func.coalesce(func.sum(PaymentRow.amount_minor), 0)).where(
+            PaymentRow.dealer_id == dealer_id, PaymentRow.selling_company == company)
+        credited = select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0)).where(
+            RebateCreditRow.dealer_id == dealer_id,
+            RebateCreditRow.selling_company == company)
+        settled = (await self.session.execute(select(
+            notes.scalar_subquery() + paid.scalar_subquery()
+            + credited.scalar_subquery()))).scalar_one()
+        return [DueItem(r.due_on, r.amount_minor) for r in invoices], int(settled)
+
+
+class SqlRebateCredits:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, credit: RebateCredit, moment: datetime) -> bool:
+        statement = dialect_insert(self.session, RebateCreditRow.__table__).values(
+            credit_id=credit.credit_id, dealer_id=credit.dealer_id,
+            selling_company=credit.selling_company, amount_minor=credit.amount_minor,
+            currency=credit.currency, credited_on=credit.credited_on,
+            description=credit.description, recorded_at=moment).on_conflict_do_nothing()
+        return (await self.session.execute(statement)).rowcount == 1

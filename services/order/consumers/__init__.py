@@ -3,8 +3,9 @@ handlers (thin: event payload → domain terms → use case)."""
 
 from __future__ import annotations
 
+from services.order import messages
 from services.order.domain.inventory import AcceptedFlowPart, FlowLine
-from services.order.usecases import inventory
+from services.order.usecases import accounts, inventory
 from services.order.usecases.ports import Deps
 from shared.bus.consumer import Subscription
 from shared.bus.envelope import Event
@@ -13,7 +14,11 @@ from shared.events.incentive import REBATE_CREDITED
 
 
 async def on_rebate_credited(deps: Deps, transaction, event: Event) -> None:
-    await deps.service.on_rebate_credited(transaction, event)
+    credited_on = event.envelope.occurred_at.ToDatetime().date().isoformat()
+    await accounts.book_rebate_credit(
+        messages.rebate_credit(event.payload, credited_on, deps.default_company,
+                               deps.currency),
+        uow=deps.uow_in(transaction), clock=deps.clock)
 
 
 def accepted_part(payload) -> AcceptedFlowPart:

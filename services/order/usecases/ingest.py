@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from services.order.adapters import exposure
 from services.order.adapters.orm import (
     ChannelInventoryRow,
+    DealerAccountRow,
     InvoiceRow,
     OrderLineRow,
     OrderRow,
@@ -23,10 +24,15 @@ from services.order.adapters.orm import (
     ShipmentRow,
 )
 from services.order.domain import ingest as rules
+from services.order.domain.accounts import (
+    CREDIT_NOTE,
+    DEFAULT_TERMS_DAYS,
+    INVOICE,
+    due_date,
+)
 from services.order.domain.ingest import LineResult, Mode, Outcome, ShipLine
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
 from services.order.domain.returns import ReturnStatus
-from services.order.usecases.accounts import CREDIT_NOTE, INVOICE, due_date, payment_terms
 from services.order.usecases.common import ERP, UseCaseBase, now, ts
 from shared.db import is_sqlite
 from shared.events.order import INVOICE_RECORDED, PAYMENT_RECORDED, SHIPMENT_RECORDED
@@ -428,8 +434,10 @@ class IngestUseCases(UseCaseBase):
     async def _store_invoice(self, session, invoice, returns) -> None:
         company = self.company(invoice.selling_company)
         kind = CREDIT_NOTE if invoice.kind == CREDIT_NOTE else INVOICE
-        due_on = invoice.due_on or due_date(
-            invoice.issued_on, await payment_terms(session, invoice.dealer_id, company))
+        if not invoice.due_on:
+            account = await session.get(DealerAccountRow, (invoice.dealer_id, company))
+            terms = account.payment_terms_days if account else DEFAULT_TERMS_DAYS
+        due_on = invoice.due_on or due_date(invoice.issued_on, terms)
         currency = invoice.amount.currency or self.currency
         session.add(InvoiceRow(
             id=invoice.invoice_id.strip(), kind=kind, dealer_id=invoice.dealer_id,

@@ -34,12 +34,12 @@ from services.order.domain.orders import (
     price_lines,
 )
 from services.order.messages import products_from_table, validate_product
-from services.order.usecases.accounts import AccountUseCases
 from services.order.usecases.common import (
     CATALOG_WRITERS,
     LINE_CLOSERS,
     PRICE_WRITERS,
     PROTO_TO_STATUS,
+    UseCaseBase,
     day,
     line_quantities,
     line_to_proto,
@@ -90,7 +90,7 @@ PRICE_LIST_ITEMS_FOR = (
         .order_by(PriceListRow.valid_from.desc()).limit(1).scalar_subquery())))
 
 
-class OrderUseCases(AccountUseCases):
+class OrderUseCases(UseCaseBase):
     # ------------------------------------------------------------------ catalog
     async def upsert_products(self, products: list[order_pb2.Product]) -> tuple[int, int, int]:
         self.require_role(*CATALOG_WRITERS, what="maintain the catalog")

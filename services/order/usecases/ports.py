@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from services.order.domain.accounts import Account, AccountFilter, RebateCredit
 from services.order.domain.inventory import Stock, StockKey, StockMove
+from services.order.domain.statements import DueItem
 from shared.clock import Clock
+from shared.scope import Scopes
 from shared.uow import EventLog
 
 
@@ -42,9 +45,37 @@ class AcceptedFlowRepository(Protocol):
         undone). Empty when it was superseded already."""
 
 
+class AccountRepository(Protocol):
+    async def get(self, dealer_id: str, company: str, *,
+                  for_update: bool = False) -> Account | None: ...
+
+    async def save(self, account: Account) -> None:
+        """Insert or update the account's limit, currency and terms."""
+
+    async def matching(self, which: AccountFilter) -> list[Account]:
+        """Stored accounts, by dealer and company."""
+
+    async def exposure(self, dealer_id: str, company: str) -> tuple[int, int]:
+        """(outstanding, open orders) from the running exposure."""
+
+    async def add_outstanding(self, dealer_id: str, company: str, amount_minor: int) -> None:
+        ...
+
+    async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
+        """The account's invoices (due date, amount) and everything that settles them
+        (credit notes, payments, rebate credits), for what is overdue."""
+
+
+class RebateCreditRepository(Protocol):
+    async def add(self, credit: RebateCredit, moment: datetime) -> bool:
+        """False (and nothing stored) when the credit id is booked already."""
+
+
 class OrderUnitOfWork(Protocol):
     stock: StockRepository
     accepted_flow: AcceptedFlowRepository
+    accounts: AccountRepository
+    rebate_credits: RebateCreditRepository
     events: EventLog
 
     async def __aenter__(self) -> Self: ...
@@ -65,5 +96,10 @@ class Deps:
     # A unit of work inside a consumer's transaction (the one holding its inbox row).
     uow_in: Callable[[object], OrderUnitOfWork]
     clock: Clock
+    scopes: Scopes
+    # The selling company of requests and events that name none, and the currency of
+    # amounts that name none.
+    default_company: str
+    currency: str
     # The use cases not yet written as handlers (services/order/service.py).
     service: Any
