@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     CreditExposureRow,
     DealerAccountRow,
@@ -26,12 +26,6 @@ from services.order.adapters.orm import (
 from services.order.domain.orders import LineValue, OrderStatus, open_value
 
 Account = tuple[str, str]  # (dealer id, selling company)
-
-
-def _insert(session: AsyncSession, table):
-    if session.bind.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    return postgresql.insert(table)
 
 
 async def add(session: AsyncSession, outstanding: dict[Account, int] | None = None,
@@ -45,7 +39,7 @@ async def add(session: AsyncSession, outstanding: dict[Account, int] | None = No
     if not rows:
         return
     table = CreditExposureRow.__table__
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.dealer_id, table.c.selling_company],
         set_=dict(outstanding_minor=table.c.outstanding_minor
@@ -94,7 +88,7 @@ async def figures(session: AsyncSession, dealer_id: str, company: str, *,
     turns)."""
     exposure = CreditExposureRow
     if lock and session.bind.dialect.name != "sqlite":
-        await session.execute(_insert(session, exposure.__table__).values(
+        await session.execute(dialect_insert(session, exposure.__table__).values(
             dealer_id=dealer_id, selling_company=company, outstanding_minor=0,
             open_orders_minor=0).on_conflict_do_nothing())
         await session.execute(select(exposure.dealer_id).where(

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.order.adapters import exposure
+from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     ChannelInventoryRow,
     DealerAccountRow,
@@ -34,13 +34,6 @@ from services.order.domain.accounts import (
 )
 from services.order.domain.inventory import Stock, StockKey, StockMove
 from services.order.domain.statements import DueItem
-
-
-def dialect_insert(session: AsyncSession, table):
-    """An INSERT that can say ON CONFLICT, in the session's dialect."""
-    if session.bind.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    return postgresql.insert(table)
 
 
 class SqlStock:

@@ -11,6 +11,7 @@ from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import bindparam, insert, or_, select, update
 
 from services.order.adapters import exposure
+from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     ChannelInventoryRow,
     DealerAccountRow,
@@ -341,12 +342,8 @@ class IngestUseCases(UseCaseBase):
         """Upsert channel inventory: add to quantity_received (negative to take off)."""
         if not rows:
             return
-        if is_sqlite(self.db.url):
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
         table = ChannelInventoryRow.__table__
-        statement = dialect_insert(table)
+        statement = dialect_insert(session, table)
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.dealer_id, table.c.product_code, table.c.batch],
             set_=dict(quantity_received=table.c.quantity_received
