@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from gateway.app import create_app
+from gateway.server import uvicorn_options
 from shared.auth import generate_keypair
 from shared.bus.permissions import OPS
 from shared.db import migrate
@@ -153,7 +154,8 @@ class Suite:
         before sending it traffic."""
         settings = GatewaySettings.from_env({**self.env(), **(env or {})})
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.gateway_port,
-                                log_level="warning", access_log=False, lifespan="on")
+                                log_level="warning", access_log=False, lifespan="on",
+                                **uvicorn_options())
         self._gateway = uvicorn.Server(config)
         self._gateway_task = asyncio.create_task(self._gateway.serve())
         deadline = asyncio.get_running_loop().time() + 20
