@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.events.order import ORDER_SUBMITTED
-from tests.harness import eventually
+from tests.harness import eventually, subject_count
 from tests.world import build_world
 
 
@@ -23,15 +23,7 @@ async def health(suite, service: str) -> int:
 
 
 async def submitted_events(suite) -> int:
-    import nats
-
-    nc = await nats.connect(suite.nats.url)
-    try:
-        info = await nc.jetstream().stream_info("QUDAO_ORDER",
-                                                subjects_filter=ORDER_SUBMITTED.subject)
-        return (info.state.subjects or {}).get(ORDER_SUBMITTED.subject, 0)
-    finally:
-        await nc.close()
+    return await subject_count(suite.nats.url, "QUDAO_ORDER", ORDER_SUBMITTED.subject)
 
 
 async def test_order_restarted_while_nats_is_down_takes_orders_and_catches_up(suite):

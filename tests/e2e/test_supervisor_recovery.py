@@ -9,6 +9,7 @@ every process killed)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,13 +20,12 @@ import time
 from pathlib import Path
 
 import httpx
-import nats
 import pytest
 
 from shared.events.order import ORDER_SUBMITTED
 from shared.settings import SERVICES
 from suite.natsserver import free_port
-from tests.harness import ADMIN_PASSWORD
+from tests.harness import ADMIN_PASSWORD, GatewayAccess, eventually, subject_count
 from tests.world import build_world
 
 RECOVERY_SECONDS = 30  # restarted and serving again within this (a loaded machine)
@@ -67,7 +67,7 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-class RunningSuite:
+class RunningSuite(GatewayAccess):
     """`qudao up` as a process, with what tests/world.py needs (client, login)."""
 
     def __init__(self, root: Path) -> None:
@@ -127,17 +127,6 @@ class RunningSuite:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
-
-    async def login(self, username: str, password: str) -> str:
-        async with self.client() as client:
-            response = await client.post("/api/v1/auth/login",
-                                         json={"username": username, "password": password})
-            response.raise_for_status()
-            return response.json()["access_token"]
-
     def pid_of(self, name: str) -> int:
         wanted = "nats-server" if name == "nats" else (
             "-m gateway" if name == "gateway" else f"-m services.{name}")
@@ -173,14 +162,13 @@ class RunningSuite:
 
     async def submitted_events(self) -> int:
         passwords = json.loads((self.var_dir / "keys" / "nats-passwords.json").read_text())
-        nc = await nats.connect(f"nats://127.0.0.1:{self.nats_port}", user="ops",
-                                password=passwords["ops"])
-        try:
-            info = await nc.jetstream().stream_info("QUDAO_ORDER",
-                                                    subjects_filter=ORDER_SUBMITTED.subject)
-            return (info.state.subjects or {}).get(ORDER_SUBMITTED.subject, 0)
-        finally:
-            await nc.close()
+        return await subject_count(f"nats://127.0.0.1:{self.nats_port}", "QUDAO_ORDER",
+                                   ORDER_SUBMITTED.subject, user="ops",
+                                   password=passwords["ops"])
+
+
+async def _at_least(count, wanted: int) -> bool:
+    return await count >= wanted
 
 
 class OrderStream:
@@ -243,11 +231,9 @@ async def run_fault_scenario(tmp_path: Path, victims: list[str], orders: int) ->
         assert len(stream.confirmed) == orders
         # Each order's event reached the stream once (the outbox held it through the
         # outage, the stream deduplicates a resend).
-        deadline = time.monotonic() + 60
-        while (events := await suite.submitted_events()) < orders \
-                and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-        assert events == orders
+        await eventually(lambda: _at_least(suite.submitted_events(), orders), timeout=60,
+                         interval=0.5)
+        assert await suite.submitted_events() == orders
     finally:
         suite.stop()
     print(f"recovery seconds: {recovery}; retried requests: {stream.retries}")
@@ -271,24 +257,25 @@ async def test_second_qudao_up_says_the_suite_runs_and_supervisor_death_leaves_n
     suite = RunningSuite(tmp_path)
     suite.start()
     try:
-        second = subprocess.run(suite.command(), env=suite.env, capture_output=True,
-                                text=True, timeout=60)
+        second = await asyncio.to_thread(subprocess.run, suite.command(), env=suite.env,
+                                         capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
         assert "already running" in second.stderr, second.stderr + second.stdout
         assert await suite.serving("gateway")  # the first suite is untouched
         # Another var directory, the same ports: refused too, naming the port.
         elsewhere = [*suite.command()]
         elsewhere[elsewhere.index("--var-dir") + 1] = str(tmp_path / "other")
-        third = subprocess.run(elsewhere, env=suite.env, capture_output=True, text=True,
-                               timeout=60)
+        third = await asyncio.to_thread(subprocess.run, elsewhere, env=suite.env,
+                                        capture_output=True, text=True, timeout=60)
         assert third.returncode == 1 and "in use" in third.stderr, third.stderr
 
         children = descendants(suite.process.pid)
         assert len(children) >= len(SERVICES) + 2  # services, gateway, nats
         os.kill(suite.process.pid, signal.SIGKILL)
         started = time.monotonic()
-        while any(alive(pid) for pid in children) and time.monotonic() - started < 30:
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # named below
+            await eventually(lambda: not any(alive(pid) for pid in children), timeout=30,
+                             interval=0.1)
         orphans = {pid: command for pid, command in children.items() if alive(pid)}
         assert not orphans, orphans
         print(f"children gone {time.monotonic() - started:.2f}s after the supervisor")
