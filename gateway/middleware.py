@@ -53,6 +53,8 @@ UNMATCHED = "unmatched"
 # refresh token.
 PUBLIC_API_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh",
                               "/api/v1/auth/logout"})
+# What an anonymous caller may make the gateway read: a username and password, a token.
+PUBLIC_BODY_BYTES = 16 * 1024
 
 
 class BodyTooLarge(HTTPException):
@@ -141,6 +143,8 @@ class GatewayMiddleware:
             request_id_var.reset(tokens[0])
 
     def _body_limit(self, scope: Scope) -> int:
+        if scope["path"] in PUBLIC_API_PATHS:
+            return PUBLIC_BODY_BYTES
         return STREAMED_UPLOAD_LIMITS.get(scope["path"], self.max_body_bytes)
 
     def _refusal(self, scope: Scope, headers: Headers):
