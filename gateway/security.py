@@ -4,8 +4,10 @@
   (``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'``);
 - a Content-Security-Policy the built portal works with: scripts only from the gateway
   itself (Vite emits no inline script); inline styles allowed, since Vue and the charts
-  set element styles. The API docs (/docs, /redoc) load Swagger UI and ReDoc from their
-  CDN with an inline bootstrap script, so they get a policy of their own;
+  set element styles; fonts also from Vant's icon CDN, which its stylesheet names after
+  the embedded copy (the portal loaded it from there before this policy). The API docs
+  (/docs, /redoc) load Swagger UI and ReDoc from their CDN with an inline bootstrap
+  script, so they get a policy of their own;
 - ``Strict-Transport-Security`` when the request came over HTTPS (directly, or through a
   trusted proxy's X-Forwarded-Proto): never over plain HTTP, where it means nothing;
 - ``Cache-Control: no-store`` on every API answer that did not choose its own caching:
@@ -19,8 +21,10 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+VANT_ICON_CDN = "at.alicdn.com"  # scheme-relative in the stylesheet: the page's scheme
 PORTAL_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-              "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+              f"img-src 'self' data: blob:; font-src 'self' data: {VANT_ICON_CDN}; "
+              "connect-src 'self'; "
               "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 DOCS_CDN = "https://cdn.jsdelivr.net"
 DOCS_CSP = (f"default-src 'self'; script-src 'self' 'unsafe-inline' {DOCS_CDN}; "
