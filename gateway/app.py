@@ -18,7 +18,17 @@ from gateway.clients import Clients
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
 from gateway.ratelimit import SignInLimit
-from gateway.routes import auth, flow, identity, incentive, orders, registration, system
+from gateway.routes import (
+    auth,
+    flow,
+    identity,
+    incentive,
+    materials,
+    notices,
+    orders,
+    registration,
+    system,
+)
 from gateway.security import cors_middleware
 from gateway.uploads import FORM_ALLOWANCE_BYTES, MAX_IMPORT_BYTES
 from shared.auth import TokenVerifier
@@ -139,6 +149,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(auth.router)
     app.include_router(identity.router)
+    app.include_router(notices.router)
+    app.include_router(materials.router)
     app.include_router(orders.router)
     app.include_router(incentive.router)
     app.include_router(registration.router)
