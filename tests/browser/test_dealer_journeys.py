@@ -95,14 +95,14 @@ async def test_dealer_registers_a_hospital_and_sees_the_evidence(world, portal):
 
     async def indexed():
         check = await world.call(dealer.staff.token, "POST", "/api/v1/customers/check-duplicates",
-                                 json={"name": "中山医院", "address": "上海市徐汇区"})
+                                 json={"name": "中山医院", "address": "上海市长宁区"})
         return check["verdict"] == "possible_duplicate"
 
     await eventually(indexed)
     page = await portal.open(dealer.staff.username, phone=True)
     await page.locator(".van-tabbar").get_by_text("报备").click()
     await page.get_by_test_id("customer-name").locator("input").fill("中山医院")
-    await page.get_by_test_id("customer-address").locator("input").fill("上海市徐汇区医学院路")
+    await page.get_by_test_id("customer-address").locator("input").fill("上海市长宁区仙霞路")
     evidence = page.get_by_test_id("duplicate-evidence")
     await expect(evidence).to_have_attribute("data-verdict", "possible_duplicate")
     candidate = page.get_by_test_id("duplicate-candidate").first

@@ -114,8 +114,9 @@ def _customer(row) -> Customer:
         aliases=tuple(row.aliases or ()), credit_code=row.credit_code, address=row.address,
         division_code=row.division_code, division_overridden=row.division_overridden,
         city_code=row.city_code, customer_type=row.customer_type, grade=row.grade,
-        departments=tuple(row.departments or ()), created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at), created_by=row.created_by)
+        departments=tuple(row.departments or ()), address_key=row.address_key or "",
+        created_at=aware(row.created_at), updated_at=aware(row.updated_at),
+        created_by=row.created_by)
 
 
 def _customer_values(customer: Customer) -> dict:
@@ -125,12 +126,14 @@ def _customer_values(customer: Customer) -> dict:
         address=customer.address, division_code=customer.division_code,
         division_overridden=customer.division_overridden, city_code=customer.city_code,
         customer_type=customer.customer_type, grade=customer.grade,
-        departments=list(customer.departments), created_at=customer.created_at,
-        updated_at=customer.updated_at, created_by=customer.created_by)
+        departments=list(customer.departments), address_key=customer.address_key,
+        created_at=customer.created_at, updated_at=customer.updated_at,
+        created_by=customer.created_by)
 
 
 NAME_COLUMNS = (customers_table.c.id, customers_table.c.city_code,
-                customers_table.c.normalized_name, customers_table.c.aliases)
+                customers_table.c.normalized_name, customers_table.c.aliases,
+                customers_table.c.address_key, customers_table.c.division_code)
 
 
 class SqlCustomers:
@@ -152,26 +155,44 @@ class SqlCustomers:
                 **_customer_values(customer)))
         except IntegrityError as exc:
             raise AlreadyStored(f"customer {customer.name}") from exc
-        await self._put_aliases(customer)
+        await self._put_aliases(customer, {}, "customer")
 
-    async def save(self, customer: Customer) -> None:
+    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
+        """Store the customer; aliases it had keep their source, new ones get
+        ``alias_source``."""
         try:
             await self.session.execute(update(customers_table).where(
                 customers_table.c.id == customer.id).values(**_customer_values(customer)))
         except IntegrityError as exc:
             raise AlreadyStored(f"customer {customer.name}") from exc
+        sources = dict((await self.session.execute(
+            select(aliases_table.c.normalized_alias, aliases_table.c.source).where(
+                aliases_table.c.customer_id == customer.id))).all())
         await self.session.execute(delete(aliases_table).where(
             aliases_table.c.customer_id == customer.id))
-        await self._put_aliases(customer)
+        await self._put_aliases(customer, sources, alias_source)
 
-    async def _put_aliases(self, customer: Customer) -> None:
+    async def remove(self, customer_id: str) -> None:
+        await self.session.execute(delete(aliases_table).where(
+            aliases_table.c.customer_id == customer_id))
+        await self.session.execute(delete(customers_table).where(
+            customers_table.c.id == customer_id))
+
+    async def _put_aliases(self, customer: Customer, sources: dict[str, str],
+                           source: str) -> None:
         """Each alias once per city: one another customer of the city has is skipped."""
         for key in customer.alias_keys:
             await self.session.execute(
                 _upsert(self.session, aliases_table)
                 .values(city_code=customer.city_code, normalized_alias=key,
-                        customer_id=customer.id)
+                        customer_id=customer.id, source=sources.get(key, source))
                 .on_conflict_do_nothing())
+
+    async def alias_sources(self, customer_id: str) -> dict[str, str]:
+        """Normalized alias → where it came from."""
+        return dict((await self.session.execute(
+            select(aliases_table.c.normalized_alias, aliases_table.c.source).where(
+                aliases_table.c.customer_id == customer_id))).all())
 
     async def ids_with_credit_code(self, credit_code: str) -> list[str]:
         return list((await self.session.scalars(select(customers_table.c.id).where(

@@ -67,18 +67,18 @@ async def test_the_check_finds_aliases_and_look_alikes_and_hides_who_holds_them(
                                                                            MatchKind.ALIAS)
     held = await run(deps, registrations.submit_registration,
                      SubmitRegistration("A系列", new_customer=ZHONGSHAN), who=DEALER_A)
-    look_alike = await check(deps, name="中山医院", address="上海市徐汇区", product_line="A系列")
+    look_alike = await check(deps, name="中山医院", address="上海市长宁区", product_line="A系列")
     assert look_alike.verdict == Verdict.POSSIBLE_DUPLICATE
     [candidate] = look_alike.candidates
     assert candidate.kind == MatchKind.FUZZY_NAME
     [claim] = candidate.claims
     assert (claim.registration_id, claim.dealer_id) == (held.registration.id, "")
     for viewer in (DEALER_A, MANAGER, HQ):
-        seen = await check(deps, who=viewer, name="中山医院", address="上海市徐汇区",
+        seen = await check(deps, who=viewer, name="中山医院", address="上海市长宁区",
                            product_line="A系列")
         assert seen.candidates[0].claims[0].dealer_id == A
     # No product line asked: no claims.
-    assert (await check(deps, name="中山医院", address="上海市徐汇区")).candidates[0].claims == ()
+    assert (await check(deps, name="中山医院", address="上海市长宁区")).candidates[0].claims == ()
 
 
 async def test_a_new_name_is_answered_from_memory_without_the_database():
