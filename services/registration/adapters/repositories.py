@@ -34,7 +34,12 @@ from services.registration.adapters.orm import (
     RegistrationRow,
 )
 from services.registration.domain.authorizations import Authorization, AuthorizationFilter
-from services.registration.domain.customers import Customer, CustomerQuery, NameEntry
+from services.registration.domain.customers import (
+    Customer,
+    CustomerQuery,
+    CustomerVisibility,
+    NameEntry,
+)
 from services.registration.domain.dealers import Assignment, DealerFacts
 from services.registration.domain.leads import Lead, LeadFilter
 from services.registration.domain.registrations import (
@@ -208,9 +213,21 @@ class SqlCustomers:
             aliases_table.c.city_code == city_code,
             aliases_table.c.normalized_alias == normalized_alias))).all())
 
-    async def page(self, query: CustomerQuery, page: PageRequest) -> Page[Customer]:
+    async def tied_dealers(self, customer_id: str) -> set[str]:
+        r, a, lead = registrations_table.c, authorizations_table.c, leads_table.c
+        rows = await _rows(self.session, select(r.dealer_id).where(r.customer_id == customer_id)
+                           .union(select(a.dealer_id).where(a.customer_id == customer_id),
+                                  select(lead.assigned_dealer_id).where(
+                                      lead.customer_id == customer_id,
+                                      lead.assigned_dealer_id != "")))
+        return {row[0] for row in rows}
+
+    async def page(self, query: CustomerQuery, page: PageRequest,
+                   visible: CustomerVisibility | None = None) -> Page[Customer]:
         c = customers_table.c
         statement = select(customers_table).order_by(c.name, c.id)
+        if visible is not None and not visible.everything:
+            statement = statement.where(_visible(visible))
         if query.text:
             text, normalized, credit_code = query.terms()
             statement = statement.where(or_(c.name.contains(text),
@@ -231,6 +248,22 @@ class SqlCustomers:
         rows = await _rows(self.session, select(*NAME_COLUMNS).where(
             customers_table.c.updated_at >= moment))
         return [NameEntry._make(row) for row in rows]
+
+
+def _visible(visible: CustomerVisibility):
+    """Customers tied to the visible dealers (registered, granted, assigned), and — for
+    those who edit the master — customers tied to no dealer."""
+    c = customers_table.c
+    r, a, lead = registrations_table.c, authorizations_table.c, leads_table.c
+    dealers = list(visible.dealer_ids or ())
+    tied = or_(c.id.in_(select(r.customer_id).where(r.dealer_id.in_(dealers))),
+               c.id.in_(select(a.customer_id).where(a.dealer_id.in_(dealers))),
+               c.id.in_(select(lead.customer_id).where(lead.assigned_dealer_id.in_(dealers))))
+    if not visible.untied:
+        return tied
+    untied = and_(~c.id.in_(select(r.customer_id)), ~c.id.in_(select(a.customer_id)),
+                  ~c.id.in_(select(lead.customer_id).where(lead.assigned_dealer_id != "")))
+    return or_(tied, untied)
 
 
 # registrations

@@ -74,13 +74,15 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
             possible_duplicates=[m.candidate_to_proto(c) for c in created.possible_duplicates])
 
     async def GetCustomer(self, request, context):
-        customer = await customers.get_customer(request.id, uow=self.deps.uow())
+        customer = await customers.get_customer(request.id, who=current_principal(),
+                                                uow=self.deps.uow(), scopes=self.deps.scopes)
         return pb.GetCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ListCustomers(self, request, context):
         page = await customers.list_customers(
             CustomerQuery(request.query, request.division_code, request.customer_type),
-            _page_request(request.page), uow=self.deps.uow())
+            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            scopes=self.deps.scopes)
         return pb.ListCustomersResponse(customers=[m.customer_to_proto(c) for c in page.items],
                                         page=_page_info(page))
 
@@ -89,7 +91,7 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         customer = await customers.update_customer(
             request.id, m.customer_input_from_proto(request.customer),
             list(request.update_mask.paths), who=current_principal(), uow=d.uow(),
-            clock=d.clock, names=d.names, places=d.places, policy=d.policy)
+            clock=d.clock, scopes=d.scopes, names=d.names, places=d.places, policy=d.policy)
         return pb.UpdateCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ImportCustomers(self, request, context):

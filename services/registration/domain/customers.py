@@ -177,6 +177,32 @@ class CustomerQuery:
 
 
 @dataclass(frozen=True)
+class CustomerVisibility:
+    """Which customers a viewer reads. A dealer sees the customers it is tied to — it
+    registered, holds, was granted or was assigned them (``dealer_ids``: the dealers in
+    its scope); of the others it learns only what the duplicate check tells. Those who
+    edit the master (HQ, channel managers) also see the customers no dealer is tied to.
+    ``dealer_ids`` None: everything (a viewer of every dealer)."""
+
+    dealer_ids: frozenset[str] | None
+    untied: bool = False
+
+    @classmethod
+    def of(cls, viewer: Scope, edits_master: bool) -> CustomerVisibility:
+        return cls(None if viewer.all_dealers else viewer.dealer_ids, edits_master)
+
+    @property
+    def everything(self) -> bool:
+        return self.dealer_ids is None
+
+    def allows(self, tied_dealers: set[str]) -> bool:
+        """Whether a customer tied to these dealers is visible."""
+        if self.dealer_ids is None:
+            return True
+        return bool(tied_dealers & self.dealer_ids) or (self.untied and not tied_dealers)
+
+
+@dataclass(frozen=True)
 class Claim:
     """Another registration on a candidate customer, shown as evidence."""
 

@@ -21,6 +21,7 @@ from services.registration.domain.customers import (
     CustomerQuery,
     CustomerType,
     CustomerValues,
+    CustomerVisibility,
     DuplicateCheck,
     DuplicateQuery,
     NameQuery,
@@ -285,39 +286,57 @@ async def create_customer(data: CustomerInput, *, who: Principal, uow: Registrat
     return CreatedCustomer(customer, possible)
 
 
-async def get_customer(customer_id: str, *, uow: RegistrationUnitOfWork) -> Customer:
-    async with uow.read():
-        customer = await uow.customers.get(customer_id)
-    if customer is None:
+async def visibility(who: Principal, scopes: Scopes) -> CustomerVisibility:
+    viewer = await scopes.resolve(who, "registration.read")
+    return CustomerVisibility.of(viewer, who.has_role(*CUSTOMER_EDITORS))
+
+
+async def visible_customer(uow: RegistrationUnitOfWork, customer_id: str,
+                           visible: CustomerVisibility) -> Customer:
+    """The customer, or NOT_FOUND when the viewer may not see it (never 403: ids leak
+    nothing)."""
+    customer = await uow.customers.get(customer_id)
+    if customer is None or not (visible.everything or visible.allows(
+            await uow.customers.tied_dealers(customer_id))):
         raise NotFound(f"customer {customer_id} not found")
     return customer
 
 
-async def list_customers(query: CustomerQuery, page: PageRequest, *,
-                         uow: RegistrationUnitOfWork) -> Page[Customer]:
+async def get_customer(customer_id: str, *, who: Principal, uow: RegistrationUnitOfWork,
+                       scopes: Scopes) -> Customer:
+    visible = await visibility(who, scopes)
+    async with uow.read():
+        return await visible_customer(uow, customer_id, visible)
+
+
+async def list_customers(query: CustomerQuery, page: PageRequest, *, who: Principal,
+                         uow: RegistrationUnitOfWork, scopes: Scopes) -> Page[Customer]:
+    """The customers the viewer may see (``CustomerVisibility``)."""
     code = query.division_code.strip()
     if code and not divisions.is_code(code):
         raise InvalidArgument.field("division_code", f"{code!r} is not a division code")
+    visible = await visibility(who, scopes)
     async with uow.read():
         return await uow.customers.page(replace(query, text=query.text.strip(),
-                                                division_code=code), page)
+                                                division_code=code), page, visible)
 
 
 async def update_customer(customer_id: str, values: CustomerInput, paths: list[str], *,
                           who: Principal, uow: RegistrationUnitOfWork, clock: Clock,
-                          names: Names, places: Places, policy: Policy) -> Customer:
+                          scopes: Scopes, names: Names, places: Places,
+                          policy: Policy) -> Customer:
     """Change the fields named in ``paths``; naming division_code overrides the division,
-    changing only the address places it again."""
-    if not who.has_role(*CUSTOMER_EDITORS):
-        raise PermissionDenied("only HQ and channel managers edit the customer master")
+    changing only the address places it again. A customer the editor may not see is not
+    found."""
     unknown = [p for p in paths if p not in EDITABLE]
     if not paths or unknown:
         raise InvalidArgument.field("update_mask", f"give paths among {sorted(EDITABLE)}"
                                     + (f"; unknown {unknown}" if unknown else ""))
+    visible = await visibility(who, scopes)
     async with uow:
-        current = await uow.customers.get(customer_id)
-        if current is None:
-            raise NotFound(f"customer {customer_id} not found")
+        current = await visible_customer(uow, customer_id, visible)
+        if not who.has_role(*CUSTOMER_EDITORS):
+            raise PermissionDenied("only HQ and channel managers edit the customer master")
         changes = {path: getattr(values, path) for path in paths}
         if "address" in paths and "division_code" not in paths:
             changes["division_code"] = ""

@@ -26,6 +26,7 @@ from services.registration.domain.authorizations import (
 from services.registration.domain.customers import (
     Customer,
     CustomerQuery,
+    CustomerVisibility,
     NameEntry,
     Placement,
 )
@@ -73,7 +74,11 @@ class CustomerRepository(Protocol):
 
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]: ...
 
-    async def page(self, query: CustomerQuery, page: PageRequest) -> Page[Customer]: ...
+    async def page(self, query: CustomerQuery, page: PageRequest,
+                   visible: CustomerVisibility | None = None) -> Page[Customer]: ...
+
+    async def tied_dealers(self, customer_id: str) -> set[str]:
+        """Dealers that registered the customer, were granted it or assigned its lead."""
 
     async def name_entries(self, after_id: str, limit: int) -> list[NameEntry]:
         """Customers by id after ``after_id``, for loading the name index."""
