@@ -159,6 +159,11 @@ def customers_imported(report: ImportReport) -> pb.ImportCustomersResponse:
                                       errors=[row_error_to_proto(e) for e in report.errors])
 
 
+def aliases_imported(report: ImportReport) -> pb.ImportAliasesResponse:
+    return pb.ImportAliasesResponse(accepted=report.accepted, added=report.created,
+                                    errors=[row_error_to_proto(e) for e in report.errors])
+
+
 def leads_imported(report: ImportReport) -> pb.ImportLeadsResponse:
     return pb.ImportLeadsResponse(accepted=report.accepted, created=report.created,
                                   assigned=report.assigned,

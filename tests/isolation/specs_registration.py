@@ -134,15 +134,16 @@ async def lead_of(world: IsolationWorld, tenant: str) -> dict:
 
 
 async def new_conflict(world: IsolationWorld, tenant: str) -> dict:
-    """An open HQ review: the tenant registers a hospital, then its 简称 as new."""
+    """An open HQ review: the tenant registers a hospital, then a look-alike (one
+    character apart, at another address) as new."""
     n = next(_serial)
-    core = "安" + _CORES[n % len(_CORES)] + _CORES[(n // 7) % len(_CORES)] + str(n)
-    address = _ADDRESSES[tenant].format(n=n)
+    core = _CORES[n % len(_CORES)] + _CORES[(n // 7) % len(_CORES)] + f"{n:03d}纪念"
     async with world.client(world.staff_of[tenant]) as staff:
-        for name in (f"复旦大学附属{core}医院", f"{core}医院"):
+        for first, number in (("安", n), ("宁", n + 5000)):
             response = await staff.post("/api/v1/registrations", json={
                 "dealer_id": world.dealer_ids[tenant], "product_line": "A系列",
-                "customer": {"name": name, "address": address}})
+                "customer": {"name": f"{first}{core}医院",
+                             "address": _ADDRESSES[tenant].format(n=number)}})
             assert response.status_code == 201, response.text
     review = response.json()
     assert review["status"] == "under_review", review
@@ -317,6 +318,11 @@ _MASTER = ("writes to the customer master name no dealer (HQ and managers create
 EXEMPT = {
     ("POST", "/api/v1/customers"): _MASTER,
     ("POST", "/api/v1/customers/import"): _MASTER + " (HQ and managers import it)",
+    ("POST", "/api/v1/customers/aliases/import"): _MASTER + " (HQ imports alias lists; "
+                                                            "403 for others)",
+    ("POST", "/api/v1/customers/{customer_id}/merge"): (
+        "HQ only (hq_admin, region_manager; 403 for every other role, "
+        "tests/registration/test_matching.py): folds one customer of the master into another"),
     ("POST", "/api/v1/customers/check-duplicates"): (
         "answers any signed-in caller about a name it types; the candidates' claims and "
         "creators are blanked outside the caller's scope (that a customer is held and "

@@ -208,6 +208,13 @@ class SqlCustomers:
             customers_table.c.city_code == city_code,
             customers_table.c.normalized_name == normalized_name))).all())
 
+    async def ids_named_anywhere(self, normalized_name: str, city_code: str = "") -> list[str]:
+        statement = select(customers_table.c.id).where(
+            customers_table.c.normalized_name == normalized_name)
+        if city_code:
+            statement = statement.where(customers_table.c.city_code == city_code)
+        return list((await self.session.scalars(statement)).all())
+
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]:
         return list((await self.session.scalars(select(aliases_table.c.customer_id).where(
             aliases_table.c.city_code == city_code,
@@ -352,6 +359,10 @@ class SqlRegistrations:
         return await self._where(c.customer_id.in_(list(customer_ids)),
                                  c.product_line == product_line, c.active_key.is_not(None),
                                  order=(c.submitted_at, c.id))
+
+    async def of_customer(self, customer_id: str) -> list[Registration]:
+        c = registrations_table.c
+        return await self._where(c.customer_id == customer_id, order=(c.submitted_at, c.id))
 
     async def in_conflict(self, conflict_id: str) -> list[Registration]:
         c = registrations_table.c
@@ -540,6 +551,10 @@ class SqlLeads:
     async def add(self, lead: Lead) -> None:
         await self.session.execute(insert(leads_table).values(**_lead_values(lead)))
 
+    async def move_customer(self, from_id: str, to_id: str) -> None:
+        await self.session.execute(update(leads_table).where(
+            leads_table.c.customer_id == from_id).values(customer_id=to_id))
+
     async def save(self, lead: Lead) -> None:
         await self.session.execute(update(leads_table).where(
             leads_table.c.id == lead.id).values(**_lead_values(lead)))
@@ -610,6 +625,11 @@ class SqlAuthorizations:
     async def add(self, grant: Authorization) -> None:
         await self.session.execute(insert(authorizations_table).values(
             **_authorization_values(grant)))
+
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> None:
+        await self.session.execute(update(authorizations_table).where(
+            authorizations_table.c.customer_id == from_id).values(customer_id=to_id,
+                                                                 customer_name=to_name))
 
     async def save(self, grant: Authorization) -> None:
         await self.session.execute(update(authorizations_table).where(

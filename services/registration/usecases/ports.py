@@ -74,6 +74,9 @@ class CustomerRepository(Protocol):
 
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]: ...
 
+    async def ids_named_anywhere(self, normalized_name: str, city_code: str = "") -> list[str]:
+        """Customers with this normalized name in any city (or in ``city_code``)."""
+
     async def page(self, query: CustomerQuery, page: PageRequest,
                    visible: CustomerVisibility | None = None) -> Page[Customer]: ...
 
@@ -109,6 +112,9 @@ class RegistrationRepository(Protocol):
 
     async def in_conflict(self, conflict_id: str) -> list[Registration]:
         """Oldest submission first."""
+
+    async def of_customer(self, customer_id: str) -> list[Registration]:
+        """Every registration of the customer, oldest first."""
 
     async def page(self, which: RegistrationFilter,
                    page: PageRequest) -> Page[Registration]: ...
@@ -151,6 +157,9 @@ class LeadRepository(Protocol):
 
     async def page(self, which: LeadFilter, page: PageRequest) -> Page[Lead]: ...
 
+    async def move_customer(self, from_id: str, to_id: str) -> None:
+        """Leads of one customer point at another (a merge)."""
+
     async def assigned_counts(self, dealer_ids: Iterable[str]) -> dict[str, int]:
         """Leads assigned and not yet claimed, per dealer."""
 
@@ -168,6 +177,9 @@ class AuthorizationRepository(Protocol):
 
     async def page(self, which: AuthorizationFilter,
                    page: PageRequest) -> Page[Authorization]: ...
+
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> None:
+        """Grants of one customer point at another (a merge)."""
 
     async def owned_by(self, owner_user_id: str,
                        dealer_ids: frozenset[str] | None) -> list[Authorization]: ...

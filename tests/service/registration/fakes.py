@@ -120,6 +120,10 @@ class FakeCustomers:
         return [c.id for c in self.rows.values()
                 if (c.city_code, c.normalized_name) == (city_code, normalized_name)]
 
+    async def ids_named_anywhere(self, normalized_name: str, city_code: str = "") -> list[str]:
+        return [c.id for c in self.rows.values() if c.normalized_name == normalized_name
+                and (not city_code or c.city_code == city_code)]
+
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]:
         found = self.aliases.get((city_code, normalized_alias))
         return [found] if found else []
@@ -191,6 +195,10 @@ class FakeRegistrations:
         ids = set(customer_ids)
         return self._oldest_first(lambda r: r.holds_slot and r.customer_id in ids
                                   and r.product_line == product_line)
+
+    async def of_customer(self, customer_id: str) -> list[Registration]:
+        return sorted((r for r in self.rows.values() if r.customer_id == customer_id),
+                      key=lambda r: (r.submitted_at, r.id))
 
     async def in_conflict(self, conflict_id: str) -> list[Registration]:
         return self._oldest_first(lambda r: r.conflict_id == conflict_id)
@@ -310,6 +318,11 @@ class FakeLeads:
     async def add(self, lead: Lead) -> None:
         self.rows[lead.id] = lead
 
+    async def move_customer(self, from_id: str, to_id: str) -> None:
+        for lead in list(self.rows.values()):
+            if lead.customer_id == from_id:
+                self.rows[lead.id] = replace(lead, customer_id=to_id)
+
     async def save(self, lead: Lead) -> None:
         self.rows[lead.id] = lead
 
@@ -356,6 +369,11 @@ class FakeAuthorizations:
         if any(g.letter_no == grant.letter_no for g in self.rows.values()):
             raise AlreadyStored(f"letter {grant.letter_no}")
         self.rows[grant.id] = grant
+
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> None:
+        for grant in list(self.rows.values()):
+            if grant.customer_id == from_id:
+                self.rows[grant.id] = replace(grant, customer_id=to_id, customer_name=to_name)
 
     async def save(self, grant: Authorization) -> None:
         self.rows[grant.id] = grant
