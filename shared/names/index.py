@@ -117,6 +117,9 @@ class CityBlock:
                                     limit=None)
         matches = []
         for position in itertools.chain(contained, (positions[i] for _, _, i in survivors)):
+            if self.names[position].normalized == query.normalized:
+                matches += self._named_at(position)  # an exact hit, said as such
+                continue
             score, same_core = compare(query, self.names[position])
             if score >= threshold_bps:
                 kind = (MatchKind.CORE_NAME if same_core
@@ -128,10 +131,14 @@ class CityBlock:
         return matches
 
     def named(self, normalized: str) -> list[Match]:
-        return [Match(self.ids[p], MatchKind.ALIAS if self.entries[p] == Entry.ALIAS
-                      else MatchKind.NORMALIZED_NAME, 10000,
-                      _ENTRY_REASONS[self.entries[p]] or (Reason.NAME,))
-                for p in self.exact.get(normalized, ()) if p not in self.dead]
+        return [match for p in self.exact.get(normalized, ()) if p not in self.dead
+                for match in self._named_at(p)]
+
+    def _named_at(self, position: int) -> list[Match]:
+        entry = self.entries[position]
+        return [Match(self.ids[position],
+                      MatchKind.ALIAS if entry == Entry.ALIAS else MatchKind.NORMALIZED_NAME,
+                      10000, _ENTRY_REASONS[entry] or (Reason.NAME,))]
 
 
 def _same_division(a: str, b: str) -> bool:

@@ -108,6 +108,8 @@ async def test_dealer_registers_a_hospital_and_sees_the_evidence(world, portal):
     candidate = page.get_by_test_id("duplicate-candidate").first
     await expect(candidate).to_contain_text("复旦大学附属中山医院")
     await expect(candidate).to_contain_text("名称相似")
+    # Why it matched: the same name core (in another district, so only for review).
+    await expect(candidate.get_by_test_id("match-reasons")).to_contain_text("名称主干")
     # Who holds it is a dealer's business secret: "another dealer", protected until …
     await expect(candidate).to_contain_text("其他经销商")
     await expect(candidate).to_contain_text("保护中")
