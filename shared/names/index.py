@@ -160,8 +160,12 @@ def _institution_keys(name: NameFeatures) -> list[str]:
     and its distinctive core alone (华西), which a campus query may give without it."""
     if not name.institution or name.generic or len(name.core) < 2:
         return []
-    return [f"I|{name.category}|{name.institution}|{name.core}",
-            f"C|{name.category}|{name.core}"]
+    return [_institution_key(name), f"C|{name.category}|{name.core}"]
+
+
+def _institution_key(name: NameFeatures) -> str:
+    # The places stripped off the front belong to the institution's name (浙江 大学).
+    return f"I|{name.category}|{''.join(name.places)}{name.institution}|{name.core}"
 
 
 class NameIndex:
@@ -251,7 +255,7 @@ class NameIndex:
         if query.generic or len(query.core) < 2:
             return []
         if query.institution:
-            key = f"I|{query.category}|{query.institution}|{query.core}"
+            key = _institution_key(query)
         elif campus:
             key = f"C|{query.category}|{query.core}"
         else:

@@ -27,6 +27,8 @@ _PLACE_TOKEN = re.compile(r"[\u4e00-\u9fff]{1,12}?(?:省|自治区|自治州|市
 _PROVINCE_SHORT = re.compile(
     "^(北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
     "湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门)")
+# A place name never holds these: "首都医科大学旗天" is no banner (旗).
+_NOT_A_PLACE = re.compile(r"大学|学院|医院")
 _INSTITUTION = re.compile(r"^(.*(?:大学|医学院|医科大学|学院))(.{2,})$")
 _ORDINAL = re.compile(r"第[零一二三四五六七八九十百]+|\d+")
 # A bare numeral closing a core of two characters or more is an ordinal too: 湘雅二.
@@ -106,7 +108,8 @@ def features(normalized: str) -> NameFeatures:
     if match and len(body) > match.end():
         places.append(match.group(0))
         body = body[match.end():]
-    while (match := _PLACE_TOKEN.match(body)) and len(body) > match.end():
+    while ((match := _PLACE_TOKEN.match(body)) and len(body) > match.end()
+           and not _NOT_A_PLACE.search(match.group(0))):
         places.append(match.group(0))
         body = body[match.end():]
     institution = ""

@@ -87,6 +87,8 @@ class Customer:
     aliases: list[str] = field(default_factory=list)
     address: str = ""
     number: int = 0    # the ordinal of a university's numbered hospital (第一附属医院)
+    # the same university's hospital of that core stands in another city already
+    elsewhere: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class Generator:
         self.used: dict[str, set[tuple[str, str]]] = {}
         self.district_codes: dict[tuple[str, str], str] = {}
         self.traditional = opencc.OpenCC("s2t")
+        # (university, core) of every university hospital made, in any city
+        self.institution_cores: set[tuple[str, str]] = set()
         self.addresses = 0
         # university → its short names (浙大) from the rule table
         self.short_names: dict[str, list[str]] = {}
@@ -142,8 +146,12 @@ class Generator:
                 self.short_names.setdefault(rule.long, []).append(rule.short)
 
     def _core(self) -> str:
-        length = self.random.choice((2, 2, 2, 3))
-        return "".join(self.random.choice(CORE_CHARS) for _ in range(length))
+        while True:
+            length = self.random.choice((2, 2, 2, 3))
+            core = "".join(self.random.choice(CORE_CHARS) for _ in range(length))
+            # "福中" + "医院" reads as 福 + 中医院 (a TCM hospital): not a label to trust.
+            if not core.endswith("中"):
+                return core
 
     def _division(self, city: City, district: str) -> str:
         key = (city.code, district)
@@ -195,8 +203,10 @@ class Generator:
         used.add(key)
         if kind == "university":
             university = self.random.choice(UNIVERSITIES)
+            elsewhere = (university, core) in self.institution_cores
+            self.institution_cores.add((university, core))
             return Customer("", f"{university}附属{core}医院", city, city.code, kind,
-                            core=core, university=university)
+                            core=core, university=university, elsewhere=elsewhere)
         style = self.random.random()
         if style < 0.4:
             name = f"{city.name}{core}{category}"
@@ -356,6 +366,8 @@ class Generator:
             while fresh is None:
                 fresh = self._fresh(city, kind=self.random.choice(("core", "core",
                                                                     "university")))
+            if fresh.elsewhere:
+                return None  # a branch of a known institution, not a new customer
             return Query(fresh.name, fresh.division_code, None, category)
         if category == "ordinal":
             customer = self.random.choice(pools["institutional"])
