@@ -2,8 +2,9 @@
 (hospitals, clinics, pharmacies, companies): traditional to simplified script (OpenCC),
 full-width to half-width, whitespace and punctuation, brackets, and the common prefixes
 and suffixes that do not tell two customers apart (有限公司, 附属, 院区, "上海市" vs "上海").
-A campus (院区, 分院, 东院) is dropped from the name and kept apart (``campus_of``). Pure
-Python, no I/O.
+A campus (院区, 东院) is dropped from the name and kept apart (``campus_of``); a branch
+(分院) stays in the name (it is often a customer of its own), ``main_hospital`` names the
+hospital it belongs to. Pure Python, no I/O.
 
 ``normalize_name("復旦大學附屬中山醫院（徐匯院區）") == "复旦大学中山医院"``
 ``campus_of("復旦大學附屬中山醫院（徐匯院區）") == "徐汇院区"``
@@ -31,9 +32,11 @@ _AFFILIATED = re.compile(r"(医学院)?附属")
 # "<university><college>医学院<hospital>" with 附属 left out: the same hospital.
 _MEDICAL_SCHOOL = re.compile(r"(大学[\u4e00-\u9fff]{0,4}?)医学院")
 # A campus or part of one hospital: "瑞金医院北部院区", "第六人民医院东院", "院本部".
-_CAMPUS = re.compile(r"(医院|中心|卫生院)(?:[0-9a-z\u4e00-\u9fff]{0,8}?(?:院区|分院)|[东南西北]院"
-                     r"|院?本部)$")
-_TRAILING_CAMPUS = re.compile(r"[0-9a-z\u4e00-\u9fff]{0,6}(?:院区|分院)$")
+_CAMPUS = re.compile(r"(医院|中心|卫生院)(?:[0-9a-z\u4e00-\u9fff]{0,8}?院区|[东南西北]院|院?本部)$")
+_TRAILING_CAMPUS = re.compile(r"[0-9a-z\u4e00-\u9fff]{0,6}院区$")
+# A branch (分院) is often a customer of its own (its own licence): it stays in the name,
+# and the duplicate check also looks for the main hospital, for review.
+_BRANCH = re.compile(r"(医院|中心|卫生院)[0-9a-z\u4e00-\u9fff]{0,8}?分院$")
 # What names a campus, in brackets or after the hospital: "（徐汇院区）", "北部院区", "东院".
 _CAMPUS_NAME = r"([0-9a-z\u4e00-\u9fff]{1,8}?(?:院区|分院)|[东南西北]院)$"
 _CAMPUS_WORD = re.compile(_CAMPUS_NAME)
@@ -105,6 +108,12 @@ def campus_of(name: str) -> str:
     text = _NOT_WORD.sub("", text.replace("(", "").replace(")", ""))
     match = _CAMPUS_AFTER.search(text)
     return match.group(1) if match else ""
+
+
+def main_hospital(normalized: str) -> str:
+    """The normalized name of the hospital a branch belongs to ("瑞金医院卢湾分院" →
+    "瑞金医院"); the name itself when it names no branch."""
+    return _BRANCH.sub(r"\1", normalized)
 
 
 def collapse_spaces(text: str) -> str:

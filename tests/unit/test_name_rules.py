@@ -10,13 +10,12 @@ from shared.names.address import address_key
 from shared.names.index import NameIndex
 from shared.names.matching import MatchKind, Reason, Verdict, rank, verdict_of
 from shared.names.rules import RuleError, canonical, parse, rules
-from shared.text import campus_of, is_traditional, normalize_name
+from shared.text import campus_of, is_traditional, main_hospital, normalize_name
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ("北京協和醫院", "北京协和医院"),
     ("復旦大學附屬中山醫院（徐匯院區）", "复旦大学中山医院"),
-    ("瑞金医院卢湾分院", "瑞金医院"),
     ("四川大學華西醫院", "四川大学华西医院"),
 ])
 def test_traditional_script_and_campuses_fold_away(raw, expected):
@@ -29,6 +28,12 @@ def test_traditional_script_and_campuses_fold_away(raw, expected):
 ])
 def test_the_campus_is_kept_apart(raw, campus):
     assert campus_of(raw) == campus
+
+
+def test_a_branch_stays_in_the_name_and_names_its_main_hospital():
+    assert normalize_name("瑞金医院卢湾分院") == "瑞金医院卢湾分院"
+    assert main_hospital(normalize_name("瑞金医院卢湾分院")) == "瑞金医院"
+    assert main_hospital("瑞金医院") == "瑞金医院"
 
 
 def test_traditional_script_is_recognised():

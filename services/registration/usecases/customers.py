@@ -55,7 +55,7 @@ from shared.names.matching import Match, MatchKind, Reason, Verdict, rank, verdi
 from shared.pagination import Page, PageRequest
 from shared.scope import Scopes
 from shared.tabular import Table
-from shared.text import campus_of, is_traditional, normalize_name
+from shared.text import campus_of, is_traditional, main_hospital, normalize_name
 
 # Import headers accepted per field (English or Chinese).
 CUSTOMER_COLUMNS = {"name": ("name", "名称", "医院名称", "客户名称"),
@@ -142,6 +142,11 @@ def names_in_memory(names: Names, policy: Policy, query: NameQuery) -> list[Matc
         found += names.other_cities(query.city_code, query.normalized,
                                     campus=bool(query.campus))
     found += names.at_address(query.city_code, query.address_key, query.normalized)
+    main = main_hospital(query.normalized)
+    if main != query.normalized:
+        # A branch may be a customer of its own: its main hospital is for review.
+        found += [replace(m, kind=MatchKind.FUZZY_NAME).because(Reason.CAMPUS)
+                  for m in names.exact(query.city_code, main)]
     return _explained(found, query)
 
 
