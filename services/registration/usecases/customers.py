@@ -139,7 +139,7 @@ def names_in_memory(names: Names, policy: Policy, query: NameQuery) -> list[Matc
         found += names.exact(query.city_code, query.normalized)
         found += names.fuzzy(query.city_code, query.normalized, policy.fuzzy_threshold_bps,
                              division_code=query.division_code)
-        found += names.other_cities(query.city_code, query.normalized,
+        found += names.other_cities(query.city_code, main_hospital(query.normalized),
                                     campus=bool(query.campus))
     found += names.at_address(query.city_code, query.address_key, query.normalized)
     main = main_hospital(query.normalized)
