@@ -17,7 +17,17 @@ from gateway import portal
 from gateway.clients import Clients
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
-from gateway.routes import auth, flow, identity, incentive, orders, registration, system
+from gateway.routes import (
+    auth,
+    flow,
+    identity,
+    incentive,
+    materials,
+    notices,
+    orders,
+    registration,
+    system,
+)
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
 from shared.context import request_id_var
@@ -131,6 +141,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(auth.router)
     app.include_router(identity.router)
+    app.include_router(notices.router)
+    app.include_router(materials.router)
     app.include_router(orders.router)
     app.include_router(incentive.router)
     app.include_router(registration.router)
