@@ -205,14 +205,17 @@ async def import_customers(request: Request, caller: Caller, services: Services,
 @router.post("/customers/aliases/import", openapi_extra=IMPORT_BODY)
 async def import_aliases(request: Request, caller: Caller, services: Services,
                          filename: Annotated[str, Query(max_length=200)] = "",
-                         dry_run: bool = False, encoding: Encoding = "") -> dict:
+                         dry_run: bool = False, encoding: Encoding = ""):
     """HQ's list of other names of customers (CSV/XLSX: name, alias, source, and
     division_code where a name is not unique — or 名称, 别名, 来源, 区划代码). All or
-    nothing; the duplicate check matches the aliases like names from then on."""
+    nothing; the duplicate check matches the aliases like names from then on. Over 1 MiB
+    (or ``Prefer: respond-async``) a job: 202 and ``/api/v1/import-jobs/{id}``."""
     upload = await read_upload(request, filename)
-    return to_json(await call(services.registration.ImportAliases, pb.ImportAliasesRequest(
-        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
-        encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
+    encoded = _enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding")
+    return await run_import(request, caller, "aliases", upload, lambda timeout: call(
+        services.registration.ImportAliases, pb.ImportAliasesRequest(
+            content=upload.content, filename=upload.filename, format=upload.format,
+            dry_run=dry_run, encoding=encoded), timeout))
 
 
 @router.post("/customers/{customer_id}/merge")

@@ -27,6 +27,7 @@ DEADLINE_SECONDS = 5.0
 MAX_GROWTH_BYTES = 200 * 1024 * 1024
 IMPORT_ROUTES = ["/api/v1/dealers/import", "/api/v1/customers/import",
                  "/api/v1/leads/import", "/api/v1/products/import",
+                 "/api/v1/customers/aliases/import",
                  "/api/v1/targets/import"]
 
 
