@@ -110,7 +110,7 @@ export default {
     toNextUnits: '{n} more units to the next tier ({rate}), paying {total} in all.', toNextAmount: '{amount} more to the next tier ({rate}), paying {total} in all.',
     topTier: 'Top tier reached.', subtitle: 'Rebates by product line, period and tiers; editing a running program makes a new version from a period on.', basis: 'Measured on', version: 'Version',
     members: 'Dealers', activeOn: 'Active on', new: 'New rebate program', newVersion: 'New version', versionSaved: 'New version in force', created: 'Rebate program created',
-    productLinesHint: 'Type a product line, Enter', periodKind: 'Settled per', effectiveFrom: 'Version from', audienceTag: 'Dealer tag',
+    periodKind: 'Settled per', effectiveFrom: 'Version from', audienceTag: 'Dealer tag',
     audienceHint: 'Empty: every dealer of the product lines', tiers: 'Tiers', fromUnits: 'From (units)', fromYuan: 'From (CNY)', ratePercent: 'Rate %',
     fixedYuan: 'or fixed (CNY)', removeTier: 'Remove', addTier: 'Add a tier', cap: 'Cap', noCap: 'No cap',
   },

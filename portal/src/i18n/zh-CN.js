@@ -110,7 +110,7 @@ export default {
     toNextUnits: '再卖 {n} 件即达下一档（{rate}），届时返利共 {total}。', toNextAmount: '再卖 {amount} 即达下一档（{rate}），届时返利共 {total}。',
     topTier: '已达最高档。', subtitle: '按产品线、周期和阶梯计算返利；修改进行中的政策会从某一期起生成新版本。', basis: '计算依据', version: '版本',
     members: '参与经销商', activeOn: '生效日', new: '新建返利政策', newVersion: '新版本', versionSaved: '新版本已生效', created: '返利政策已创建',
-    productLinesHint: '输入产品线后回车', periodKind: '结算周期', effectiveFrom: '新版本起始日', audienceTag: '适用标签',
+    periodKind: '结算周期', effectiveFrom: '新版本起始日', audienceTag: '适用标签',
     audienceHint: '留空表示产品线内全部经销商', tiers: '阶梯', fromUnits: '起（件）', fromYuan: '起（元）', ratePercent: '比例 %',
     fixedYuan: '或固定金额（元）', removeTier: '删除', addTier: '添加一档', cap: '封顶', noCap: '不封顶',
   },
