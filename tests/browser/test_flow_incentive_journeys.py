@@ -39,6 +39,11 @@ def flow_file(rows: list[list[str]]) -> bytes:
     return text.getvalue().encode("utf-8")
 
 
+def csv_file(name: str, rows: list[list[str]]) -> dict:
+    """A file as the browser's file chooser hands it over."""
+    return {"name": name, "mimeType": "text/csv", "buffer": flow_file(rows)}
+
+
 async def stock(world, dealer, shipment_id: str, quantity: int) -> None:
     """The dealer holds ``quantity`` boxes of A-001, batch B2611, shipped by the ERP."""
     await world.give_credit(dealer, 10_000_000)
@@ -87,11 +92,10 @@ async def test_dealer_fixes_a_rejected_flow_file_until_it_is_accepted(flow_world
     await page.goto("/m/flow")
     chooser = page.get_by_test_id("flow-file").locator("input[type=file]")
     # Row 3 names a hospital nobody knows; row 4 sells more than ever reached the dealer.
-    await chooser.set_input_files({"name": "瑞信十一月流向.csv", "mimeType": "text/csv",
-                                   "buffer": flow_file([
-                                       [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "5", "500"],
-                                       [SOLD_ON, "不存在的医院", "", "A-001", "B2611", "1", "100"],
-                                       [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "50", "5000"]])})
+    await chooser.set_input_files(csv_file("瑞信十一月流向.csv", [
+        [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "5", "500"],
+        [SOLD_ON, "不存在的医院", "", "A-001", "B2611", "1", "100"],
+        [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "50", "5000"]]))
     current = page.get_by_test_id("flow-current")
     await expect(current).to_contain_text("未通过")
     await expect(page.get_by_test_id("flow-progress")).to_contain_text("100%")
@@ -108,11 +112,11 @@ async def test_dealer_fixes_a_rejected_flow_file_until_it_is_accepted(flow_world
     report = await download.value
     assert report.suggested_filename.endswith(".xlsx"), report.suggested_filename
 
-    await chooser.set_input_files({"name": "瑞信十一月流向-修正.csv", "mimeType": "text/csv",
-                                   "buffer": flow_file([
-                                       [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "5", "500"],
-                                       [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "6", "600"]])})
-    await expect(page.get_by_test_id("flow-accepted")).to_contain_text("全部 2 行通过校验，共 11 件")
+    await chooser.set_input_files(csv_file("瑞信十一月流向-修正.csv", [
+        [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "5", "500"],
+        [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "6", "600"]]))
+    await expect(page.get_by_test_id("flow-accepted")).to_contain_text(
+        "全部 2 行通过校验，共 11 件")
     await expect(current).to_contain_text("已通过")
     cards = page.get_by_test_id("flow-upload-card")
     await expect(cards).to_have_count(2)
