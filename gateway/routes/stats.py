@@ -6,6 +6,7 @@ identity, as far as the caller may see them."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections import defaultdict
 from typing import Annotated, Literal
@@ -13,6 +14,7 @@ from typing import Annotated, Literal
 import grpc
 from fastapi import APIRouter, Query
 from qudao.common.v1 import page_pb2
+from qudao.flow.v1 import flow_pb2
 from qudao.identity.v1 import identity_pb2
 from qudao.incentive.v1 import incentive_pb2
 from qudao.order.v1 import order_pb2
@@ -68,32 +70,50 @@ def _money(minor: int, currency: str = "CNY") -> dict:
     return {"amount_minor": minor, "currency": currency}
 
 
+def _sold_between(first: str, last: str) -> tuple[str, str]:
+    """The days a month range covers, "YYYY-MM-DD" (empty stays unbounded)."""
+    end = ""
+    if last:
+        year, month = map(int, last.split("-"))
+        end = f"{last}-{calendar.monthrange(year, month)[1]:02d}"
+    return (f"{first}-01" if first else ""), end
+
+
 @router.get("/orders")
 async def order_stats(caller: Caller, services: Services, from_month: Month = "",
                       to_month: Month = "", region_code: str = "",
                       group_by: list[Literal["region", "month", "dealer"]] = Query(  # noqa: B008
                           default=["region", "month"])) -> dict:
-    """Approved orders (count and amount) grouped by region, month and/or dealer; each
-    row names its region (``label``) and, grouped by dealer, the dealer."""
+    """Approved orders (count and amount) and accepted sell-through to customers
+    (quantity and amount) grouped by region, month and/or dealer; each row names its
+    region (``label``) and, grouped by dealer, the dealer."""
     first, last = _months(from_month, to_month)
-    stats = await call(services.order.GetOrderStats, order_pb2.GetOrderStatsRequest(
+    orders = await call(services.order.GetOrderStats, order_pb2.GetOrderStatsRequest(
         from_month=first, to_month=last))
+    sold_from, sold_to = _sold_between(first, last)
+    sales = await call(services.flow.GetFlowStats, flow_pb2.GetFlowStatsRequest(
+        query=flow_pb2.FlowRowQuery(sold_from=sold_from, sold_to=sold_to)))
     dealers = await _dealers(services)
     regions = await region_names(services)
-    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for row in stats.rows:
-        dealer = dealers.get(row.dealer_id)
+    # key → [orders, order amount, units sold, sales amount]
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    facts = [(row.dealer_id, row.month, (row.order_count, row.order_amount.amount_minor, 0, 0))
+             for row in orders.rows]
+    facts += [(row.dealer_id, row.month, (0, 0, row.quantity, row.amount.amount_minor))
+              for row in sales.rows]
+    for dealer_id, month, figures in facts:
+        dealer = dealers.get(dealer_id)
         region = dealer.region_code if dealer else ""
         if region_code and region != region_code:
             continue
-        key = (region if "region" in group_by else "", row.month if "month" in group_by else "",
-               row.dealer_id if "dealer" in group_by else "")
-        totals[key][0] += row.order_count
-        totals[key][1] += row.order_amount.amount_minor
+        key = (region if "region" in group_by else "", month if "month" in group_by else "",
+               dealer_id if "dealer" in group_by else "")
+        totals[key] = [a + b for a, b in zip(totals[key], figures, strict=True)]
     rows = []
-    for (region, month, dealer_id), (count, amount) in sorted(totals.items()):
+    for (region, month, dealer_id), (count, amount, units, sold) in sorted(totals.items()):
         entry = {"region_code": region, "label": regions.get(region, region), "month": month,
-                 "order_count": count, "order_amount": _money(amount)}
+                 "order_count": count, "order_amount": _money(amount),
+                 "sell_through_quantity": units, "sell_through_amount": _money(sold)}
         if dealer_id:
             entry |= {"dealer_id": dealer_id,
                       "name": dealers[dealer_id].name if dealer_id in dealers else dealer_id}

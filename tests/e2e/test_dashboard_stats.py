@@ -45,7 +45,9 @@ async def check_dashboard_figures(suite: Suite) -> None:
     by_region = await _get(suite, admin, "/api/v1/stats/orders")
     assert by_region["rows"] == [{
         "region_code": "east", "label": "华东", "month": month, "order_count": 2,
-        "order_amount": {"amount_minor": sum(amount.values()), "currency": "CNY"}}]
+        "order_amount": {"amount_minor": sum(amount.values()), "currency": "CNY"},
+        "sell_through_quantity": 0, "sell_through_amount": {"amount_minor": 0,
+                                                            "currency": "CNY"}}]
     mine = await _get(suite, first.token, "/api/v1/stats/orders", group_by=["dealer"])
     assert [(r["dealer_id"], r["order_amount"]["amount_minor"]) for r in mine["rows"]] == [
         (first.id, amount[first.id])]

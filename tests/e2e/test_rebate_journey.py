@@ -78,6 +78,15 @@ async def test_shipped_goods_sold_through_are_credited_to_the_dealers_account(su
                 what_if["quantity_to_next_tier"], what_if["next_tier_rate_bps"]) == (
             10, 1, 10, 500)
 
+        # The dashboard's sell-through for March: the dealer's 10 units, 1,000 yuan.
+        async with flow.client("a") as client:
+            response = await client.get("/api/v1/stats/orders", params={
+                "from_month": "2026-03", "to_month": "2026-03", "group_by": ["dealer"]})
+        assert response.status_code == 200, response.text
+        assert [(r["dealer_id"], r["sell_through_quantity"],
+                 r["sell_through_amount"]["amount_minor"]) for r in response.json()["rows"]
+                ] == [(dealer_id, 10, 100_000)]
+
         before = await _outstanding(flow, finance, dealer_id)
         async with suite.client(finance) as client:
             response = await client.post("/api/v1/settlement-periods",
