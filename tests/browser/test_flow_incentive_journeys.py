@@ -97,7 +97,7 @@ async def test_dealer_fixes_a_rejected_flow_file_until_it_is_accepted(flow_world
         [SOLD_ON, "不存在的医院", "", "A-001", "B2611", "1", "100"],
         [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "50", "5000"]]))
     current = page.get_by_test_id("flow-current")
-    await expect(current).to_contain_text("未通过")
+    await expect(current).to_contain_text("未通过", timeout=30_000)
     await expect(page.get_by_test_id("flow-progress")).to_contain_text("100%")
     counts = page.get_by_test_id("flow-check-counts")
     await expect(counts).to_contain_text("医院 1")
@@ -116,7 +116,7 @@ async def test_dealer_fixes_a_rejected_flow_file_until_it_is_accepted(flow_world
         [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "5", "500"],
         [SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "6", "600"]]))
     await expect(page.get_by_test_id("flow-accepted")).to_contain_text(
-        "全部 2 行通过校验，共 11 件")
+        "全部 2 行通过校验，共 11 件", timeout=30_000)
     await expect(current).to_contain_text("已通过")
     cards = page.get_by_test_id("flow-upload-card")
     await expect(cards).to_have_count(2)
@@ -148,7 +148,8 @@ async def test_hq_creates_a_rebate_program_and_the_dealer_sees_the_next_tier(flo
     await shoot(page, "rebate-program-new", full_page=False)
     await page.get_by_test_id("program-save").click()
     listing = page.get_by_test_id("rebate-programs")
-    await expect(listing).to_contain_text(f"{YEAR} A系列 年度阶梯返利")
+    await expect(page.get_by_test_id("program-form")).to_be_hidden(timeout=20_000)
+    await expect(listing).to_contain_text(f"{YEAR} A系列 年度阶梯返利", timeout=20_000)
     await expect(listing).to_contain_text("阶梯追溯")
     await shoot(page, "rebate-programs")
 
@@ -157,7 +158,7 @@ async def test_hq_creates_a_rebate_program_and_the_dealer_sees_the_next_tier(flo
     await dealer.goto("/m/rebates")
     program = dealer.get_by_test_id("rebate-program").filter(has_text="年度阶梯返利")
     what_if = program.get_by_test_id("what-if")
-    await expect(what_if).to_contain_text("第 1 档 · 2.00%")
+    await expect(what_if).to_contain_text("第 1 档 · 2.00%", timeout=20_000)
     await expect(what_if.get_by_test_id("to-next-tier")).to_contain_text(
         "再卖 12 件即达下一档（5.00%）")
     await what_if.get_by_test_id("what-if-more").locator("input").fill("12")
@@ -170,16 +171,24 @@ async def test_hq_reads_flow_results_and_the_dashboard(flow_world, portal):
     page = await portal.open("admin", phone=False)
     await page.goto("/console/flow-uploads")
     uploads = page.get_by_test_id("console-flow-uploads")
-    await expect(uploads).to_contain_text("瑞信十一月流向.csv")
+    await expect(uploads).to_contain_text("瑞信十一月流向.csv", timeout=20_000)
     await expect(uploads).to_contain_text("华泰流向.csv")
     await shoot(page, "flow-uploads")
     await page.get_by_role("tab", name="已入账流向").click()
     rows = page.get_by_test_id("console-flow-rows")
-    await expect(rows).to_contain_text("上海交通大学医学院附属瑞金医院")
+    # 瑞信's two accepted rows of one hospital and day are one line of 11 boxes.
+    await expect(rows).to_contain_text("¥1,100.00", timeout=20_000)
+    await expect(rows).to_contain_text("上海华泰医疗用品有限公司")
     await shoot(page, "flow-rows")
     await page.goto("/console/dashboard")
     await expect(page.get_by_test_id("dashboard")).to_be_visible()
-    await expect(page.locator(".chart-card").first).to_be_visible()
+    # Orders and sell-through by region read /api/v1/stats/orders; the region is named.
+    orders = page.get_by_test_id("chart-orders-by-region-month")
+    await expect(orders).to_contain_text("GET /api/v1/stats/orders", timeout=20_000)
+    await expect(orders.get_by_role("alert")).to_have_count(0)
+    for chart in ("orders-by-region-month", "inventory-by-product", "dealer-ranking"):
+        await expect(page.get_by_test_id(f"chart-{chart}").locator("[data-state=ready] canvas")
+                     ).to_be_visible(timeout=30_000)
     await shoot(page, "dashboard-flow")
 
 

@@ -175,8 +175,8 @@ export default {
     targets: { org_unit: 'Org unit', user: 'User', assignment: 'Assignment', tag: 'Tag' },
   },
   dashboard: {
-    funnel: 'Registration funnel by stage', byRegion: 'Pipeline by region', byProductLine: 'Pipeline by product line',
-    dealerPipeline: 'Top 10 dealers by pipeline', ordersByRegionMonth: 'Orders by region and month', dealerRanking: 'Dealer ranking by orders',
+    ordered: 'Ordered', soldThrough: 'Sold through', funnel: 'Registration funnel by stage', byRegion: 'Pipeline by region', byProductLine: 'Pipeline by product line',
+    dealerPipeline: 'Top 10 dealers by pipeline', ordersByRegionMonth: 'Orders and sell-through by region and month', dealerRanking: 'Dealer ranking by orders',
     inventoryByProduct: 'Channel inventory by product', rebates: 'Rebates accrued vs settled', registrations: 'Registrations', yuan: 'CNY', accrued: 'Accrued',
     settled: 'Settled', noData: 'No data for these filters', approvedFrom: 'Approved from', approvedTo: 'to',
     kpiRegistrations: 'Registrations to approve', kpiOrders: 'Orders to approve', kpiConflicts: 'Open conflicts', kpiLeads: 'Leads in the pool',

@@ -175,8 +175,8 @@ export default {
     targets: { org_unit: '组织', user: '用户', assignment: '分配', tag: '标签' },
   },
   dashboard: {
-    funnel: '报备漏斗（按阶段）', byRegion: '各区域报备阶段分布', byProductLine: '各产品线报备阶段分布',
-    dealerPipeline: '经销商报备排行（前 10）', ordersByRegionMonth: '各区域月度订货额', dealerRanking: '经销商订货额排行',
+    ordered: '订货', soldThrough: '流向', funnel: '报备漏斗（按阶段）', byRegion: '各区域报备阶段分布', byProductLine: '各产品线报备阶段分布',
+    dealerPipeline: '经销商报备排行（前 10）', ordersByRegionMonth: '各区域各月订货与流向', dealerRanking: '经销商订货额排行',
     inventoryByProduct: '各产品渠道库存', rebates: '返利计提与结算', registrations: '报备数', yuan: '元', accrued: '已计提',
     settled: '已结算', noData: '当前筛选下没有数据', approvedFrom: '批准日期从', approvedTo: '至',
     kpiRegistrations: '待审批报备', kpiOrders: '待审批订单', kpiConflicts: '待裁定撞单', kpiLeads: '公海线索',
