@@ -2,8 +2,8 @@
 watches it validate, reads why rows failed and downloads the error report, fixes the
 file and uploads it again until it is accepted; HQ creates a tiered rebate program in
 the console and the dealer sees how many more units reach the next tier; HQ reads the
-flow results and the dashboard; a dealer's flow pages never show another dealer's
-uploads."""
+flow results and the dashboard, and confirms a diversion flow found; a dealer's flow
+pages never show another dealer's uploads."""
 
 from __future__ import annotations
 
@@ -192,6 +192,41 @@ async def test_hq_reads_flow_results_and_the_dashboard(flow_world, portal):
     await shoot(page, "dashboard-flow")
 
 
+async def test_hq_confirms_a_diversion_flow_found(flow_world, portal):
+    """康健 reports selling batch B2611, which the ERP shipped to 瑞信 and 华泰 only: the
+    upload is rejected and flow flags the diversion with the shipment it came from."""
+    world = flow_world
+    kangjian = world.dealers[0]
+    async with world.suite.client(kangjian.staff.token) as client:
+        response = await client.post(
+            "/api/v1/flow/uploads", params={"filename": "康健流向.csv"},
+            content=flow_file([[SOLD_ON, "瑞金医院", "心内科", "A-001", "B2611", "2", "200"]]),
+            headers={"content-type": "text/csv"})
+        assert response.status_code == 201, response.text
+
+    async def flagged():
+        listed = await world.call(world.admin_token, "GET", "/api/v1/flow/diversions",
+                                  params={"selling_dealer_id": kangjian.id})
+        return listed["diversions"] or None
+
+    await eventually(flagged, timeout=60)
+    page = await portal.open("admin", phone=False)
+    await page.goto("/console/diversions")
+    row = page.get_by_test_id("diversions").locator(".el-table__row").filter(
+        has_text=kangjian.name)
+    await expect(row).to_contain_text("B2611", timeout=20_000)
+    await expect(row).to_contain_text("SHP-FLOW-")
+    await shoot(page, "diversions")
+    await row.first.get_by_test_id("diversion-confirm").click()
+    await page.locator(".el-message-box input").fill("批号 B2611 未发往康健，确认窜货")
+    await page.locator(".el-message-box").get_by_role("button", name="确定").click()
+    await expect(page.get_by_test_id("diversions")).not_to_contain_text(kangjian.name,
+                                                                       timeout=20_000)
+    resolved = await world.call(world.admin_token, "GET", "/api/v1/flow/diversions",
+                                params={"selling_dealer_id": kangjian.id})
+    assert {d["status"] for d in resolved["diversions"]} == {"confirmed"}
+
+
 async def test_a_dealers_flow_pages_never_show_another_dealers_uploads(flow_world, portal):
     world = flow_world
     page = await portal.open(world.dealers[0].staff.username, phone=True)
@@ -199,7 +234,8 @@ async def test_a_dealers_flow_pages_never_show_another_dealers_uploads(flow_worl
     listing = page.get_by_test_id("flow-uploads")
     await expect(listing.locator(".van-list")).to_be_visible()
     await expect(listing.locator(".van-loading")).to_have_count(0)
-    await expect(listing).to_contain_text("还没有上传记录")
+    await expect(listing.get_by_test_id("flow-upload-card")).to_have_count(1, timeout=20_000)
+    await expect(listing).to_contain_text("康健流向.csv")
     for secret in ("瑞信十一月流向", "华泰流向"):
         await expect(page.locator("body")).not_to_contain_text(secret)
 

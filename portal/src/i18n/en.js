@@ -167,7 +167,7 @@ export default {
     importColumns: 'Columns: dealer (id or credit code), product_line, period (2026-11 / 2026-Q4 / 2026), measure (quantity/amount/purchase), value. Stored only when every row passes.',
     dealerHint: 'Dealer id',
   },
-  diversion: { seller: 'Sold by', shippedTo: 'Shipped to' },
+  diversion: { seller: 'Sold by', shippedTo: 'Shipped to', shipment: 'Shipped in', noNote: 'Not resolved yet' },
   audit: {
     when: 'When', actor: 'Who', action: 'Action', target: 'Target', targetId: 'Target id', field: 'Field', before: 'Before',
     after: 'After', noChanges: 'No field changed', subtitle: 'Every change to org units, users, roles, tags and assignments.',

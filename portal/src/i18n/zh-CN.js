@@ -167,7 +167,7 @@ export default {
     importColumns: '列：经销商（ID 或信用代码）、产品线、期间（2026-11 / 2026-Q4 / 2026）、指标类型（数量/金额/进货金额）、指标值。全部通过才写入。',
     dealerHint: '经销商 ID',
   },
-  diversion: { seller: '销售方', shippedTo: '原发货对象' },
+  diversion: { seller: '销售方', shippedTo: '原发货对象', shipment: '来源发货单', noNote: '尚未处理' },
   audit: {
     when: '时间', actor: '操作人', action: '操作', target: '对象类型', targetId: '对象编号', field: '字段', before: '变更前',
     after: '变更后', noChanges: '无字段变化', subtitle: '组织、用户、角色、标签和分配的每一次变更。',
