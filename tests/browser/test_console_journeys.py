@@ -135,8 +135,8 @@ CONSOLE_PAGES = [
     "dashboard", "dealers", "users", "assignments", "approvals/registrations",
     "approvals/orders", "approvals/returns", "conflicts", "registrations", "leads", "orders",
     "statements", "accounts", "discrepancies", "inventory", "products", "price-lists",
-    "accruals", "audit", "flow-uploads", "diversions", "rebate-programs", "targets",
-    "settlements",
+    "accruals", "audit", "notices", "materials", "material-usage", "flow-uploads",
+    "diversions", "rebate-programs", "targets", "settlements",
 ]
 
 
