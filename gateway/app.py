@@ -29,6 +29,7 @@ from gateway.routes import (
     notices,
     orders,
     registration,
+    stats,
     system,
 )
 from gateway.security import cors_middleware
@@ -160,6 +161,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(registration.router)
     app.include_router(flow.router)
     app.include_router(import_jobs.router)
+    app.include_router(stats.router)
     # The web portal answers the GETs no route takes (its routes live in the browser).
     portal.mount(app)
     return app

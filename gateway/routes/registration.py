@@ -17,6 +17,7 @@ from gateway.clients import call
 from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.stats import region_names
 from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import InvalidArgument
 
@@ -376,11 +377,17 @@ async def get_funnel(caller: Caller, services: Services,
                      region_code: str = "", dealer_id: str = "", product_line: str = "",
                      approved_from: str = "", approved_to: str = "") -> dict:
     """Approved registrations per pipeline stage, grouped by region, dealer or product
-    line, within the caller's scope."""
-    return to_json(await call(services.registration.GetFunnel, pb.GetFunnelRequest(
+    line, within the caller's scope; grouped by region, each group is labelled with the
+    region's name."""
+    funnel = await call(services.registration.GetFunnel, pb.GetFunnelRequest(
         group_by=_enum(pb.FunnelDimension.DESCRIPTOR, group_by, "group_by"),
         region_code=region_code, dealer_id=dealer_id, product_line=product_line,
-        approved_from=approved_from, approved_to=approved_to)))
+        approved_from=approved_from, approved_to=approved_to))
+    if group_by == "region":
+        names = await region_names(services)
+        for group in funnel.groups:
+            group.label = names.get(group.key, group.label)
+    return to_json(funnel)
 
 
 # ---- conflicts ------------------------------------------------------------------------

@@ -9,13 +9,14 @@ from services.order.usecases.ingest import IngestUseCases
 from services.order.usecases.orders import OrderUseCases
 from services.order.usecases.returns import ReturnUseCases
 from services.order.usecases.statements import StatementUseCases
+from services.order.usecases.stats import StatsUseCases
 from shared.pagination import page_size
 
 
 class OrderService(OrderUseCases, IngestUseCases, FulfilmentUseCases, ReturnUseCases,
-                   StatementUseCases):
+                   StatementUseCases, StatsUseCases):
     """Catalog, price lists, accounts, orders, ERP ingest, receipts, returns,
-    statements and channel inventory."""
+    statements, channel inventory and the dashboards' figures."""
 
 
 def page_args(page) -> tuple[int, str]:

@@ -151,3 +151,31 @@ export async function download(path, query, fallbackName = 'download') {
   setTimeout(() => URL.revokeObjectURL(url), 10_000)
   return link.download
 }
+
+// Server-sent events over fetch (EventSource cannot send the bearer token): calls
+// onEvent(kind, data) for each event; resolves with the data of the last one when the
+// server ends the stream (or the signal aborts it).
+export async function events(path, onEvent, { signal } = {}) {
+  const response = await withSession((token) =>
+    fetch(API_BASE + path, { signal, headers: { Accept: 'text/event-stream', ...authHeaders(token) } }),
+  )
+  if (!response.ok) throw new ApiError(response.status, await problemOf(response))
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ''
+  let last = null
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return last
+    buffer += value
+    let end
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      const kind = /^event: ?(.*)$/m.exec(block)?.[1] || 'message'
+      const data = block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n')
+      if (!data) continue
+      last = JSON.parse(data)
+      onEvent(kind, last)
+    }
+  }
+}

@@ -107,12 +107,14 @@ export const CHARTS = [
         grid: { left: 8, right: 16, top: 16, bottom: 40, containLabel: true },
         xAxis: { type: 'category', data: months },
         yAxis: { type: 'value', name: t('dashboard.yuan') },
-        series: regions.map((region) => ({
-          name: region,
-          type: 'line',
-          smooth: true,
-          data: months.map((month) => yuanOf(data.rows.find((row) => row.month === month && (row.label || row.region_code) === region)?.order_amount)),
-        })),
+        // Per region: ordered (line) and sold through to customers (bars), in yuan.
+        series: regions.flatMap((region) => {
+          const of = (month) => data.rows.find((row) => row.month === month && (row.label || row.region_code) === region)
+          return [
+            { name: `${region} · ${t('dashboard.ordered')}`, type: 'line', smooth: true, data: months.map((month) => yuanOf(of(month)?.order_amount)) },
+            { name: `${region} · ${t('dashboard.soldThrough')}`, type: 'bar', barMaxWidth: 28, data: months.map((month) => yuanOf(of(month)?.sell_through_amount)) },
+          ]
+        }),
       }
     },
   },

@@ -42,6 +42,7 @@ from services.flow.domain.model import (
     FlowRow,
     FlowRowFilter,
     MappingEntry,
+    MonthlySales,
     Movement,
     Period,
     Product,
@@ -414,6 +415,21 @@ class SqlFlowRows:
     async def page(self, which: FlowRowFilter, page: PageRequest) -> Page[FlowRow]:
         return (await fetch_page(self.session, _flow_query(which), page,
                                  count=True)).map(_flow_row)
+
+    async def monthly_sales(self, which: FlowRowFilter) -> list[MonthlySales]:
+        row = FlowRowRow
+        if self.session.bind.dialect.name == "postgresql":
+            month = func.to_char(row.sold_on, "YYYY-MM")
+        else:  # SQLite keeps a date as "YYYY-MM-DD"
+            month = func.substr(row.sold_on, 1, 7)
+        month = month.label("month")
+        query = (_flow_query(which).with_only_columns(
+            row.dealer_id, month, func.sum(row.quantity), func.sum(row.amount_minor))
+            .where(row.transfer_to_dealer_id == "").order_by(None)
+            .group_by(row.dealer_id, month).order_by(month, row.dealer_id))
+        return [MonthlySales(dealer_id, month, int(quantity), Money(int(amount)))
+                for dealer_id, month, quantity, amount in
+                (await self.session.execute(query)).all()]
 
     async def stream(self, which: FlowRowFilter, limit: int) -> AsyncIterator[list[FlowRow]]:
         result = await self.session.stream_scalars(_flow_query(which).limit(limit))

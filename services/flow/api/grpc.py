@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from qudao.common.v1 import files_pb2, page_pb2
+from qudao.common.v1 import files_pb2, money_pb2, page_pb2
 from qudao.flow.v1 import flow_pb2, flow_pb2_grpc
 
 from services.flow.domain.checks import Check
@@ -169,6 +169,14 @@ class FlowServicer(flow_pb2_grpc.FlowServiceServicer):
                                             scopes=self.deps.scopes)
         return flow_pb2.ListFlowRowsResponse(
             rows=[accepted_row_to_proto(r) for r in page.items], page=_info(page))
+
+    async def GetFlowStats(self, request, context):
+        sales = await results.monthly_sales(_flow_filter(request.query), who=current_principal(),
+                                            uow=self.deps.uow(), scopes=self.deps.scopes)
+        return flow_pb2.GetFlowStatsResponse(rows=[flow_pb2.DealerMonthFlow(
+            dealer_id=s.dealer_id, month=s.month, quantity=s.quantity,
+            amount=money_pb2.Money(amount_minor=s.amount.amount_minor,
+                                   currency=s.amount.currency)) for s in sales])
 
     async def ExportFlowRows(self, request, context):
         name, content, count = await results.export_flow_rows(

@@ -270,6 +270,16 @@ class FlowRowFilter:
     sold_to: date | None = None
 
 
+@dataclass(frozen=True)
+class MonthlySales:
+    """Accepted sales to customers of one dealer in one month ("YYYY-MM")."""
+
+    dealer_id: str
+    month: str
+    quantity: int
+    amount: Money
+
+
 # ---- diversion -------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from services.flow.domain.model import (
     DiversionFilter,
     FlowRow,
     FlowRowFilter,
+    MonthlySales,
     Movement,
     Product,
     SerialMove,
@@ -113,6 +114,8 @@ class FlowRowRepository(Protocol):
     async def delete_serial_moves(self, upload_id: str) -> None: ...
 
     async def page(self, which: FlowRowFilter, page: PageRequest) -> Page[FlowRow]: ...
+
+    async def monthly_sales(self, which: FlowRowFilter) -> list[MonthlySales]: ...
 
     def stream(self, which: FlowRowFilter, limit: int) -> AsyncIterator[list[FlowRow]]: ...
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import polars as pl
 
 from services.flow.domain.checks import CODES, Candidate, Check, RowError
-from services.flow.domain.model import FlowRow, FlowRowFilter, UploadStatus
+from services.flow.domain.model import FlowRow, FlowRowFilter, MonthlySales, UploadStatus
 from services.flow.usecases.ports import Deps, FlowUnitOfWork
 from services.flow.usecases.uploads import REPORT, get_upload, require_finished
 from services.flow.usecases.validate import error_counts_by_row
@@ -118,6 +118,16 @@ async def list_flow_rows(which: FlowRowFilter, page: PageRequest, *, who: Princi
         return Page([])
     async with uow.read():
         return await uow.flow_rows.page(scoped, page)
+
+
+async def monthly_sales(which: FlowRowFilter, *, who: Principal, uow: FlowUnitOfWork,
+                        scopes: Scopes) -> list[MonthlySales]:
+    """Accepted sales to customers per dealer × month, over the dealers in scope."""
+    scoped = await _flow_filter(which, who, scopes)
+    if scoped is None:
+        return []
+    async with uow.read():
+        return await uow.flow_rows.monthly_sales(scoped)
 
 
 async def export_flow_rows(which: FlowRowFilter, *, who: Principal,

@@ -231,3 +231,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         size, token = page_args(request.page)
         items, next_token = await self.service.list_channel_inventory(request, size, token)
         return pb.ListChannelInventoryResponse(items=items, page=_page(next_token))
+
+    # dashboards
+    async def GetOrderStats(self, request, context):
+        return pb.GetOrderStatsResponse(rows=await self.service.order_stats(request))
+
+    async def GetChannelInventoryStats(self, request, context):
+        return pb.GetChannelInventoryStatsResponse(
+            products=await self.service.channel_inventory_stats(request))

@@ -17,6 +17,7 @@ from services.flow.domain.model import (
     Diversion,
     DiversionStatus,
     FlowRow,
+    MonthlySales,
     Movement,
     Product,
     SerialMove,
@@ -27,6 +28,7 @@ from services.flow.domain.model import (
     UploadStatus,
 )
 from services.flow.usecases.ports import Deps, FlowOptions
+from shared.money import Money
 from shared.pagination import Page, PageRequest, page_of
 from shared.testing import FakeClock, FakeScopes, FakeUnitOfWork, SequentialIds
 
@@ -197,6 +199,18 @@ class FakeFlowRows:
 
     async def stream(self, which, limit: int):
         yield (await self.page(which, PageRequest(size=limit))).items
+
+    async def monthly_sales(self, which) -> list[MonthlySales]:
+        totals: dict = defaultdict(lambda: (0, 0))
+        for r in self.active():
+            if r.transfer_to_dealer_id or (which.dealer_ids is not None
+                                           and r.dealer_id not in which.dealer_ids):
+                continue
+            quantity, amount = totals[(r.sold_on.strftime("%Y-%m"), r.dealer_id)]
+            totals[(r.sold_on.strftime("%Y-%m"), r.dealer_id)] = (
+                quantity + r.quantity, amount + r.amount.amount_minor)
+        return [MonthlySales(dealer, month, quantity, Money(amount))
+                for (month, dealer), (quantity, amount) in sorted(totals.items())]
 
     async def of_upload(self, upload_id: str) -> list[FlowRow]:
         return [row for row, _ in self.rows if row.upload_id == upload_id]
