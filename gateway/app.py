@@ -20,7 +20,6 @@ from gateway.problems import from_rpc_error, problem
 from gateway.routes import auth, flow, identity, incentive, orders, registration, system
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
-from shared.context import request_id_var
 from shared.errors import DomainError
 from shared.logging import get_logger
 from shared.revocation import IdentityEvents, RevocationList
@@ -122,11 +121,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def json_error(request: Request, error: json.JSONDecodeError):
         return problem(request, 400, f"the request body is not valid JSON: {error.msg}",
                        reason="MALFORMED_JSON")
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, error: Exception):
-        log.exception("gateway_crashed")
-        return problem(request, 500, f"internal error (request id {request_id_var.get()})")
 
     app.include_router(system.router)
     app.include_router(auth.router)

@@ -2,7 +2,10 @@
 ``@app.middleware("http")``): per HTTP request it
 
 - sets the request id (the caller's ``X-Request-ID`` or a new one) and echoes it back;
-- refuses a declared body over the limit (413) before reading it;
+- refuses an overlong path or query string (414) and a declared body over the limit
+  (413) before reading it;
+- answers an unexpected exception itself with a 500 problem+json, so the server does
+  not see it and the client's keep-alive connection stays open;
 - verifies the bearer token and refuses a revoked one (401) on the API;
 - counts every response, these 401 and 413 included, in ``qudao_gateway_request_seconds``
   by method, route template and status;
@@ -41,6 +44,10 @@ log = get_logger("gateway.access")
 HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
                          ["method", "route", "status"])
 UNMATCHED = "unmatched"
+# No id or filter of this API comes near these; longer ones are refused before any
+# service sees them (a 5,000-character id used to fail inside the error conversion).
+MAX_PATH_BYTES = 2048
+MAX_QUERY_BYTES = 8192
 
 
 class GatewayMiddleware:
@@ -61,12 +68,14 @@ class GatewayMiddleware:
         request_id = (headers.get(REQUEST_ID_KEY) or new_request_id())[:64]
         tokens = (request_id_var.set(request_id), principal_var.set(ANONYMOUS),
                   token_var.set(""))
-        status = 500  # what an exception becomes (ServerErrorMiddleware answers it)
+        status = 500  # what an exception becomes
+        started_response = False
         echoed = (b"x-request-id", request_id.encode("latin-1", "replace"))
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
@@ -85,7 +94,15 @@ class GatewayMiddleware:
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                 else:
-                    await self.app(scope, receive, send_with_id)
+                    try:
+                        await self.app(scope, receive, send_with_id)
+                    except Exception:
+                        if started_response:
+                            raise
+                        log.exception("gateway_crashed", path=scope["path"][:200])
+                        await problem(Request(scope), 500,
+                                      f"internal error (request id {request_id})"
+                                      )(scope, receive, send_with_id)
                 if current is not None:
                     current.set_attribute("http.response.status_code", status)
                     current.update_name(f"HTTP {method} {self._route(scope)}")
@@ -94,14 +111,19 @@ class GatewayMiddleware:
             elapsed = time.perf_counter() - started
             route = self._route(scope)
             HTTP_SECONDS.labels(method, route, str(status)).observe(elapsed)
-            log.info("http_request", method=method, route=route, path=scope["path"],
+            log.info("http_request", method=method, route=route, path=scope["path"][:300],
                      status=status, duration_ms=round(elapsed * 1000, 2))
             token_var.reset(tokens[2])
             principal_var.reset(tokens[1])
             request_id_var.reset(tokens[0])
 
     def _refusal(self, scope: Scope, headers: Headers):
-        """A 413 or 401 answered here, or None to go on."""
+        """A 414, 413 or 401 answered here, or None to go on."""
+        path_bytes = len(scope.get("raw_path") or scope["path"].encode())
+        if path_bytes > MAX_PATH_BYTES or len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+            return problem(Request(scope), 414,
+                           f"the path may have at most {MAX_PATH_BYTES} bytes and the query "
+                           f"string at most {MAX_QUERY_BYTES}", reason="URI_TOO_LONG")
         length = headers.get("content-length")
         if (length and length.isdigit() and int(length) > self.max_body_bytes
                 and scope["path"] not in STREAMED_UPLOAD_PATHS):
