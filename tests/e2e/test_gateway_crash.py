@@ -40,6 +40,8 @@ async def test_a_crash_is_a_500_problem_and_the_connection_stays_open():
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
+            if task.done():
+                raise RuntimeError("the test server did not start")
             await asyncio.sleep(0.01)
 
         def two_requests():
