@@ -17,7 +17,16 @@ from gateway import portal
 from gateway.clients import Clients
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
-from gateway.routes import auth, flow, identity, incentive, orders, registration, system
+from gateway.routes import (
+    auth,
+    exports,
+    flow,
+    identity,
+    incentive,
+    orders,
+    registration,
+    system,
+)
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
 from shared.errors import DomainError
@@ -125,6 +134,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(auth.router)
     app.include_router(identity.router)
+    # Before the others: /orders/export must not be taken for the order "export".
+    app.include_router(exports.router)
     app.include_router(orders.router)
     app.include_router(incentive.router)
     app.include_router(registration.router)

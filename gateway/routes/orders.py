@@ -433,6 +433,31 @@ async def list_statements(caller: Caller, services: Services, page: Page,
         statuses=[enum_number(order_pb2.StatementStatus.DESCRIPTOR, s) for s in status])))
 
 
+Day = Annotated[str, Query(max_length=10, description="YYYY-MM-DD, inclusive")]
+
+
+@router.get("/invoices")
+async def list_invoices(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                        selling_company: str = "", statement_id: str = "",
+                        issued_from: Day = "", issued_to: Day = "") -> dict:
+    """Invoices and credit notes (kind ``credit_note``, with the return they credit) the
+    ERP recorded, newest first; ``statement_id`` gives those the statement lists."""
+    return to_json(await call(services.order.ListInvoices, order_pb2.ListInvoicesRequest(
+        dealer_id=dealer_id, selling_company=selling_company, statement_id=statement_id,
+        issued_from=issued_from, issued_to=issued_to, page=page)))
+
+
+@router.get("/payments")
+async def list_payments(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                        selling_company: str = "", statement_id: str = "",
+                        received_from: Day = "", received_to: Day = "") -> dict:
+    """Payments the ERP recorded with the invoices they settle, newest first;
+    ``statement_id`` gives those the statement lists."""
+    return to_json(await call(services.order.ListPayments, order_pb2.ListPaymentsRequest(
+        dealer_id=dealer_id, selling_company=selling_company, statement_id=statement_id,
+        received_from=received_from, received_to=received_to, page=page)))
+
+
 @router.get("/statements/{statement_id}")
 async def get_statement(statement_id: str, caller: Caller, services: Services) -> dict:
     return to_json((await call(services.order.GetStatement, order_pb2.GetStatementRequest(

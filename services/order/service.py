@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from services.order.usecases.fulfilment import FulfilmentUseCases
 from services.order.usecases.ingest import IngestUseCases
+from services.order.usecases.ledger import LedgerUseCases
 from services.order.usecases.orders import OrderUseCases
 from services.order.usecases.returns import ReturnUseCases
 from services.order.usecases.statements import StatementUseCases
@@ -13,9 +14,9 @@ from shared.pagination import page_size
 
 
 class OrderService(OrderUseCases, IngestUseCases, FulfilmentUseCases, ReturnUseCases,
-                   StatementUseCases):
+                   StatementUseCases, LedgerUseCases):
     """Catalog, price lists, accounts, orders, ERP ingest, receipts, returns,
-    statements and channel inventory."""
+    statements, invoices and payments, and channel inventory."""
 
 
 def page_args(page) -> tuple[int, str]:
