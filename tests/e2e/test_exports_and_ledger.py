@@ -40,10 +40,11 @@ def csv_rows(content: bytes) -> list[list]:
     return rows
 
 
-async def _approved_order(suite, world, staff, dealer, note: str) -> dict:
+async def approved_order(suite, world, staff, dealer, note: str, product_code: str = "A-001",
+                         quantity: int = 10) -> dict:
     async with suite.client(dealer.token) as client:
         response = await client.post("/api/v1/orders", json={
-            "lines": [{"product_code": "A-001", "quantity": 10}], "note": note})
+            "lines": [{"product_code": product_code, "quantity": quantity}], "note": note})
         assert response.status_code == 201, response.text
         order = response.json()
     for token, stage in ((staff.manager_token, "channel_manager"),
@@ -61,7 +62,7 @@ async def test_every_list_exports_only_what_the_viewer_sees_and_no_formula(suite
     erp = Erp(suite, staff.erp_token)
     try:
         for dealer, note in ((own, HOSTILE), (other, "other dealer's order")):
-            order = await _approved_order(suite, world, staff, dealer, note)
+            order = await approved_order(suite, world, staff, dealer, note)
             reply = await erp.ship([shipment(f"S-{dealer.id[:8]}", dealer.id, [{
                 "order_id": order["id"], "order_line_no": 1, "product_code": "A-001",
                 "quantity": 4, "batch": "-LOT1"}])])
@@ -109,7 +110,7 @@ async def test_every_list_exports_only_what_the_viewer_sees_and_no_formula(suite
 async def test_dealer_reads_its_invoices_and_payments_linked_to_its_statement(suite, world):
     staff = await add_staff(suite, world)
     own, other = world.dealers
-    order = await _approved_order(suite, world, staff, own, "")
+    order = await approved_order(suite, world, staff, own, "")
     erp = Erp(suite, staff.erp_token)
     try:
         assert (await erp.ship([shipment("S-L1", own.id, [{
