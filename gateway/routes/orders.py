@@ -109,8 +109,10 @@ class CreditLimitBody(Body):
 
 class ReceiptLineBody(Body):
     shipment_line_no: int = Field(ge=0, le=2**31 - 1)
-    quantity_received: Int64
-    quantity_damaged: Int64 = 0
+    quantity_received: Int64 = Field(description="units received in good condition (the "
+                                                "damaged ones are not counted here)")
+    quantity_damaged: Int64 = Field(default=0, description="units received damaged; "
+                                    "received + damaged = what arrived")
     note: str = Field(default="", max_length=500)
 
 
