@@ -27,6 +27,7 @@ from gateway.routes import (
     registration,
     system,
 )
+from gateway.schemas import typed_openapi
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
 from shared.errors import DomainError
@@ -131,15 +132,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return problem(request, 400, f"the request body is not valid JSON: {error.msg}",
                        reason="MALFORMED_JSON")
 
-    app.include_router(system.router)
-    app.include_router(auth.router)
-    app.include_router(identity.router)
-    # Before the others: /orders/export must not be taken for the order "export".
-    app.include_router(exports.router)
-    app.include_router(orders.router)
-    app.include_router(incentive.router)
-    app.include_router(registration.router)
-    app.include_router(flow.router)
+    # Exports before the others: /orders/export must not be taken for the order "export".
+    routers = [system.router, auth.router, identity.router, exports.router, orders.router,
+               incentive.router, registration.router, flow.router]
+    for router in routers:
+        app.include_router(router)
     # The web portal answers the GETs no route takes (its routes live in the browser).
     portal.mount(app)
+
+    untyped_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = typed_openapi(routers, untyped_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
