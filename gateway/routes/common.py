@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from qudao.common.v1 import page_pb2
 
@@ -37,6 +37,9 @@ def clients(request: Request) -> Clients:
 # Every integer in a request body ends up in a protobuf int64: bound it here, so an
 # oversized number is a 422 naming its field instead of a crash.
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+# A line number in a path ends up in a protobuf int32.
+LineNo = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 Caller = Annotated[Principal, Depends(signed_in)]
 Services = Annotated[Clients, Depends(clients)]

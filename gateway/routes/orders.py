@@ -12,7 +12,16 @@ from qudao.order.v1 import order_pb2
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Int64, Page, Services, file_response
+from gateway.routes.common import (
+    XLSX_RESPONSES,
+    Body,
+    Caller,
+    Int64,
+    LineNo,
+    Page,
+    Services,
+    file_response,
+)
 from gateway.uploads import IMPORT_BODY, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
@@ -263,7 +272,7 @@ async def cancel_order(order_id: str, body: ReasonBody, caller: Caller,
 
 
 @router.post("/orders/{order_id}/lines/{line_no}/close")
-async def close_order_line(order_id: str, line_no: int, body: CloseLineBody, caller: Caller,
+async def close_order_line(order_id: str, line_no: LineNo, body: CloseLineBody, caller: Caller,
                            services: Services) -> dict:
     return to_json((await call(services.order.CloseOrderLine, order_pb2.CloseOrderLineRequest(
         order_id=order_id, line_no=line_no, quantity=body.quantity,
@@ -476,7 +485,7 @@ async def confirm_statement(statement_id: str, body: CommentBody, caller: Caller
 
 
 @router.post("/statements/{statement_id}/lines/{line_no}/dispute")
-async def dispute_statement_line(statement_id: str, line_no: int, body: DisputeBody,
+async def dispute_statement_line(statement_id: str, line_no: LineNo, body: DisputeBody,
                                  caller: Caller, services: Services) -> dict:
     request = order_pb2.DisputeStatementLineRequest(statement_id=statement_id,
                                                     line_no=line_no, reason=body.reason)
