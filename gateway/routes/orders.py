@@ -16,10 +16,12 @@ from gateway.routes.common import (
     XLSX_RESPONSES,
     Body,
     Caller,
+    IdempotencyKey,
     Int64,
     LineNo,
     Page,
     Services,
+    client_reference,
     file_response,
 )
 from gateway.uploads import IMPORT_BODY, read_upload
@@ -210,9 +212,11 @@ async def get_product(code: str, caller: Caller, services: Services) -> dict:
 
 
 @router.post("/orders", status_code=201)
-async def submit_order(body: OrderBody, caller: Caller, services: Services) -> dict:
+async def submit_order(body: OrderBody, caller: Caller, services: Services,
+                       key: IdempotencyKey) -> dict:
     request = order_pb2.SubmitOrderRequest(
-        dealer_id=body.dealer_id, client_order_ref=body.client_order_ref,
+        dealer_id=body.dealer_id,
+        client_order_ref=client_reference(body.client_order_ref, key, "client_order_ref"),
         selling_company=body.selling_company, note=body.note,
         lines=[order_pb2.OrderLineInput(
             product_code=line.product_code, quantity=line.quantity,
@@ -380,11 +384,12 @@ async def resolve_discrepancy(discrepancy_id: str, body: ResolveBody, caller: Ca
 
 
 @router.post("/returns", status_code=201)
-async def request_return(body: ReturnBody, caller: Caller, services: Services) -> dict:
+async def request_return(body: ReturnBody, caller: Caller, services: Services,
+                         key: IdempotencyKey) -> dict:
     """A return by batch (and serial); never more than the dealer received of it."""
     request = order_pb2.RequestReturnRequest(
         dealer_id=body.dealer_id, selling_company=body.selling_company, reason=body.reason,
-        client_request_id=body.client_request_id,
+        client_request_id=client_reference(body.client_request_id, key, "client_request_id"),
         lines=[order_pb2.ReturnLineInput(product_code=line.product_code, batch=line.batch,
                                          serials=line.serials, quantity=line.quantity,
                                          shipment_id=line.shipment_id)

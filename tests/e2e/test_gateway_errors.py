@@ -229,3 +229,25 @@ async def test_an_overlong_query_is_a_4xx_and_the_connection_stays_open(shared_s
         _same_connection_answers, shared_suite.base_url, shared_world.admin_token,
         [f"/api/v1/orders?dealer_id={'d' * 9000}", "/api/v1/orders?page_size=1"])
     assert statuses == [414, 200]
+
+
+async def test_an_idempotency_key_makes_a_retried_creation_return_the_first(shared_suite,
+                                                                              shared_world):
+    """A client that lost the answer retries with the same Idempotency-Key and gets the
+    order (return, registration) the first request created, not a second one."""
+    key = f"retry-{uuid.uuid4().hex[:12]}"
+    body = {"lines": [{"product_code": "A-001", "quantity": 1}]}
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
+        first = await client.post("/api/v1/orders", json=body,
+                                  headers={"Idempotency-Key": key})
+        again = await client.post("/api/v1/orders", json=body,
+                                  headers={"Idempotency-Key": key})
+        other = await client.post("/api/v1/orders", json=body,
+                                  headers={"Idempotency-Key": key + "-2"})
+        assert first.status_code == 201, first.text
+        assert again.status_code in (200, 201), again.text
+        assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+        assert first.json()["client_order_ref"] == key
+        clash = await client.post("/api/v1/orders", json={**body, "client_order_ref": "x"},
+                                  headers={"Idempotency-Key": key})
+        assert_problem(clash, 400, "client_order_ref")
