@@ -5,6 +5,11 @@ against it."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+
 import jsonschema
 import pytest
 
@@ -120,3 +125,43 @@ async def test_live_answers_validate_against_the_document(shared_suite, shared_w
             contract.check("post", "/api/v1/orders", await client.post(
                 "/api/v1/orders", json={"lines": []}))
     assert checked > 60
+
+
+async def test_a_client_generated_from_the_document_reads_the_answers(shared_suite,
+                                                                       shared_world,
+                                                                       tmp_path):
+    """A mobile team's route: generate typed models from /openapi.json with a mainstream
+    generator (datamodel-code-generator, pydantic v2) and read real answers with them."""
+    async with shared_suite.client() as anonymous:
+        (tmp_path / "openapi.json").write_bytes((await anonymous.get("/openapi.json")).content)
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("datamodel-codegen")),
+        "--input", str(tmp_path / "openapi.json"), "--input-file-type", "openapi",
+        "--openapi-scopes", "schemas", "--output-model-type", "pydantic_v2.BaseModel",
+        "--use-title-as-name", "--output", str(tmp_path / "qudao_client.py"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()[-2000:]
+    spec = importlib.util.spec_from_file_location("qudao_client", tmp_path / "qudao_client.py")
+    client_models = importlib.util.module_from_spec(spec)
+    # pydantic resolves the models' forward references through sys.modules.
+    sys.modules[spec.name] = client_models
+    try:
+        spec.loader.exec_module(client_models)
+    finally:
+        del sys.modules[spec.name]
+
+    dealer = shared_world.dealers[0]
+    async with shared_suite.client(dealer.token) as client:
+        created = await client.post("/api/v1/orders", json={
+            "lines": [{"product_code": "A-003", "quantity": 3}]})
+        order = client_models.Order.model_validate(created.json())
+        assert order.lines[0].quantity_ordered == 3 and order.total.amount_minor > 0
+        listed = client_models.ListOrdersResponse.model_validate(
+            (await client.get("/api/v1/orders")).json())
+        assert order.id in {o.id for o in listed.orders} and listed.page.total_size >= 1
+        client_models.ListInvoicesResponse.model_validate(
+            (await client.get("/api/v1/invoices")).json())
+        problem = client_models.Problem.model_validate(
+            (await client.get("/api/v1/orders/nope")).json())
+        assert problem.status == 404 and problem.reason
