@@ -35,6 +35,9 @@ export const dealerPages = [
   dealer('registrations', 'm-registrations', () => import('./pages/dealer/Registrations.vue'), { title: 'nav.registrations', icon: 'records-o', group: 'customers' }),
   dealer('leads', 'm-leads', () => import('./pages/dealer/Leads.vue'), { title: 'nav.leads', icon: 'flag-o', group: 'customers' }),
   dealer('authorizations', 'm-authorizations', () => import('./pages/dealer/Authorizations.vue'), { title: 'nav.authorizations', icon: 'certificate', group: 'customers' }),
+  dealer('notices', 'm-notices', () => import('./pages/dealer/Notices.vue'), { title: 'nav.notices', icon: 'bullhorn-o', group: 'info', api: '/api/v1/notices' }),
+  dealer('notices/:id', 'm-notice', () => import('./pages/dealer/NoticeDetail.vue'), { title: 'nav.noticeDetail', back: 'm-notices' }),
+  dealer('materials', 'm-materials', () => import('./pages/dealer/Materials.vue'), { title: 'nav.materials', icon: 'description', group: 'info', api: '/api/v1/materials' }),
   dealer('me', 'm-me', () => import('./pages/dealer/Me.vue'), { title: 'nav.me', icon: 'user-o', tab: 'me' }),
 ]
 
@@ -62,12 +65,16 @@ export const consolePages = [
   hq('accruals', 'c-accruals', () => import('./pages/console/Accruals.vue'), { title: 'nav.accruals', icon: 'Coin', group: 'incentive' }),
   hq('rebate-programs', 'c-rebate-programs', () => import('./pages/console/RebatePrograms.vue'), { title: 'nav.rebatePrograms', icon: 'Present', group: 'incentive', api: '/api/v1/rebate-programs' }),
   hq('settlements', 'c-settlements', () => import('./pages/console/Settlements.vue'), { title: 'nav.settlements', icon: 'Finished', group: 'incentive', api: '/api/v1/settlement-periods', roles: FINANCE }),
+  hq('notices', 'c-notices', () => import('./pages/console/Notices.vue'), { title: 'nav.notices', icon: 'Bell', group: 'info', api: '/api/v1/notices' }),
+  hq('notices/:id/receipts', 'c-notice-receipts', () => import('./pages/console/NoticeReceipts.vue'), { title: 'nav.noticeReceipts' }),
+  hq('materials', 'c-materials', () => import('./pages/console/Materials.vue'), { title: 'nav.materials', icon: 'Files', group: 'info', api: '/api/v1/materials' }),
+  hq('material-usage', 'c-material-usage', () => import('./pages/console/MaterialUsage.vue'), { title: 'nav.materialUsage', icon: 'TrendCharts', group: 'info', api: '/api/v1/material-usage' }),
   hq('audit', 'c-audit', () => import('./pages/console/Audit.vue'), { title: 'nav.audit', icon: 'Memo', group: 'system', roles: ['hq_admin'] }),
 ]
 
 export const GROUPS = {
-  dealer: ['orders', 'customers', 'money'],
-  console: ['overview', 'channel', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'system'],
+  dealer: ['orders', 'customers', 'money', 'info'],
+  console: ['overview', 'channel', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'info', 'system'],
 }
 
 export const allowed = (page) => session.hasRole(...(page.meta.roles || [])) && serves(page.meta.api)

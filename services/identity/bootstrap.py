@@ -16,17 +16,19 @@ from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.adapters.caches import InProcessScopeCache
 from services.identity.adapters.orm import outbox_table
 from services.identity.adapters.passwords import Argon2Passwords
+from services.identity.adapters.sheets import XlsxSheets
 from services.identity.adapters.uow import SqlIdentityUnitOfWork
 from services.identity.api.grpc import IdentityServicer
 from services.identity.settings import IdentitySettings
 from services.identity.usecases import users
 from services.identity.usecases.ports import Deps
 from shared.auth import TokenIssuer
-from shared.bus.connection import connect_as
+from shared.bus.connection import connect_in_background, stop_connecting
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.clock import SystemClock
 from shared.db import Database
+from shared.events.catalog import all_events
 from shared.host import GrpcService, Wiring
 from shared.ids import RandomIds
 from shared.revocation import IdentityEvents, RevocationList
@@ -34,6 +36,11 @@ from shared.revocation import IdentityEvents, RevocationList
 Settings = IdentitySettings
 SERVICE = Settings.process
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Identity's events that may change a scope or an audience: all but what dealers' users
+# do with notices and materials (a read clearing the cache would cost every query).
+ORG_CHANGES = tuple(sorted(event.subject for event in all_events()
+                           if event.producer == SERVICE
+                           and event.entity not in ("notice", "material")))
 PUBLIC_METHODS = frozenset({
     "/qudao.identity.v1.IdentityService/Login",
     "/qudao.identity.v1.IdentityService/RefreshToken",
@@ -43,9 +50,10 @@ PUBLIC_METHODS = frozenset({
 
 async def build(settings: IdentitySettings) -> Wiring:
     db = Database(settings.database_url)
-    nc = await connect_as(settings)
+    # Connected in the background: identity signs users in while NATS is away.
+    nc = connect_in_background(settings, once_connected=[
+        lambda: ensure_streams(nc.jetstream(), [SERVICE], settings.nats_stream_replicas)])
     js = nc.jetstream()
-    await ensure_streams(js, [SERVICE], settings.nats_stream_replicas)
     outbox = Outbox(outbox_table, SERVICE)
     scope_cache = InProcessScopeCache()
     revocations = RevocationList()
@@ -60,6 +68,7 @@ async def build(settings: IdentitySettings) -> Wiring:
                            ttl_seconds=settings.access_token_ttl_seconds),
         revocations=revocations,
         scope_cache=scope_cache,
+        sheets=XlsxSheets(),
     )
     if settings.bootstrap_admin_password:
         await users.ensure_bootstrap_admin(
@@ -69,7 +78,7 @@ async def build(settings: IdentitySettings) -> Wiring:
     # Revocations recorded by any replica (replayed from the stream at start), and any
     # change another replica commits clears this replica's scope cache.
     identity_events = IdentityEvents(nc, revocations, [scope_cache.invalidate],
-                                     change_prefixes=("qudao.identity.",))
+                                     change_prefixes=ORG_CHANGES)
     await identity_events.start()
     return Wiring(
         db=db,
@@ -80,5 +89,5 @@ async def build(settings: IdentitySettings) -> Wiring:
         workers=[OutboxRelay(db, outbox, js).run],
         public_methods=PUBLIC_METHODS,
         is_revoked=revocations.is_revoked,
-        on_stop=[identity_events.stop],
+        on_stop=[identity_events.stop, lambda: stop_connecting(nc)],
     )
