@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.middleware import GatewayMiddleware
+from gateway.ratelimit import SignInLimit
 from tests.harness import free_port
 
 
@@ -24,7 +25,7 @@ class NoTokens:
 async def test_a_crash_is_a_500_problem_and_the_connection_stays_open():
     app = FastAPI()
     app.add_middleware(GatewayMiddleware, verifier=NoTokens(), is_revoked=lambda _: False,
-                       max_body_bytes=1024)
+                       max_body_bytes=1024, sign_in_limit=SignInLimit(per_minute=100))
 
     @app.get("/boom")
     async def boom():
