@@ -2,6 +2,7 @@
 ``@app.middleware("http")``): per HTTP request it
 
 - sets the request id (the caller's ``X-Request-ID`` or a new one) and echoes it back;
+- refuses an overlong path or query string (414) before anything else;
 - refuses a declared body over the limit (413) before reading it, and a streamed
   (chunked) one as soon as it passes the limit: the rest is never read;
 - verifies the bearer token and refuses a missing, invalid or revoked one (401) on every
@@ -9,6 +10,8 @@
   gateway read (or hold) a byte of a body;
 - limits sign-in attempts per source address (429 with Retry-After, gateway/ratelimit.py);
 - adds the security headers to every response (gateway/security.py);
+- answers an unexpected exception itself with a 500 problem+json, so the server does
+  not see it and the client's keep-alive connection stays open;
 - counts every response, these 401 and 413 included, in ``qudao_gateway_request_seconds``
   by method, route template and status;
 - writes one JSON log line at INFO: request id, principal, method, route, status and
@@ -49,6 +52,10 @@ log = get_logger("gateway.access")
 HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
                          ["method", "route", "status"])
 UNMATCHED = "unmatched"
+# No id or filter of this API comes near these; longer ones are refused before any
+# service sees them (a 5,000-character id used to fail inside the error conversion).
+MAX_PATH_BYTES = 2048
+MAX_QUERY_BYTES = 8192
 # API routes a caller without a token may use: signing in, and signing out with only the
 # refresh token.
 PUBLIC_API_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh",
@@ -100,13 +107,15 @@ class GatewayMiddleware:
         request_id = (headers.get(REQUEST_ID_KEY) or new_request_id())[:64]
         tokens = (request_id_var.set(request_id), principal_var.set(ANONYMOUS),
                   token_var.set(""))
-        status = 500  # what an exception becomes (ServerErrorMiddleware answers it)
+        status = 500  # what an exception becomes
+        started_response = False
         echoed = (b"x-request-id", request_id.encode("latin-1", "replace"))
         https = scope.get("scheme") == "https"
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
@@ -126,8 +135,16 @@ class GatewayMiddleware:
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                 else:
-                    await self.app(scope, limited(receive, self._body_limit(scope)),
-                                   send_with_id)
+                    try:
+                        await self.app(scope, limited(receive, self._body_limit(scope)),
+                                       send_with_id)
+                    except Exception:
+                        if started_response:
+                            raise
+                        log.exception("gateway_crashed", path=scope["path"][:200])
+                        await problem(Request(scope), 500,
+                                      f"internal error (request id {request_id})"
+                                      )(scope, receive, send_with_id)
                 if current is not None:
                     current.set_attribute("http.response.status_code", status)
                     current.update_name(f"HTTP {method} {self._route(scope)}")
@@ -136,7 +153,7 @@ class GatewayMiddleware:
             elapsed = time.perf_counter() - started
             route = self._route(scope)
             HTTP_SECONDS.labels(method, route, str(status)).observe(elapsed)
-            log.info("http_request", method=method, route=route, path=scope["path"],
+            log.info("http_request", method=method, route=route, path=scope["path"][:300],
                      status=status, duration_ms=round(elapsed * 1000, 2))
             token_var.reset(tokens[2])
             principal_var.reset(tokens[1])
@@ -148,7 +165,13 @@ class GatewayMiddleware:
         return STREAMED_UPLOAD_LIMITS.get(scope["path"], self.max_body_bytes)
 
     def _refusal(self, scope: Scope, headers: Headers):
-        """A 413, 429 or 401 answered here, before the body is read, or None to go on."""
+        """A 414, 413, 429 or 401 answered here, before the body is read, or None to go
+        on."""
+        path_bytes = len(scope.get("raw_path") or scope["path"].encode())
+        if path_bytes > MAX_PATH_BYTES or len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+            return problem(Request(scope), 414,
+                           f"the path may have at most {MAX_PATH_BYTES} bytes and the query "
+                           f"string at most {MAX_QUERY_BYTES}", reason="URI_TOO_LONG")
         length = headers.get("content-length")
         limit = self._body_limit(scope)
         if length and length.isdigit() and int(length) > limit:

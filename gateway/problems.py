@@ -28,7 +28,7 @@ HTTP_FOR_GRPC = {
 }
 TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
+    409: "Conflict", 413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
     422: "Unprocessable Content", 429: "Too Many Requests", 499: "Client Closed Request",
     500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
     504: "Gateway Timeout",
@@ -44,7 +44,8 @@ def problem(request: Request, status: int, detail: str, *, reason: str = "",
         "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        # Bounded: the path may be what was refused for its length.
+        "instance": request.url.path[:256],
         "request_id": current_request_id(),
     }
     if reason:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from qudao.common.v1 import page_pb2
 
 from gateway.clients import Clients
 from shared.context import Principal, current_principal
-from shared.errors import Unauthenticated
+from shared.errors import InvalidArgument, Unauthenticated
 
 
 class Body(BaseModel):
@@ -49,6 +49,8 @@ MAX_QUANTITY = 1_000_000            # units on one line
 MAX_ORDER_LINES = 500
 # Negative and zero quantities reach the service, which names what they mean there.
 Quantity = Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+# A line number in a path ends up in a protobuf int32.
+LineNo = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 Caller = Annotated[Principal, Depends(signed_in)]
 Services = Annotated[Clients, Depends(clients)]
@@ -72,3 +74,21 @@ def file_response(exported) -> Response:
     """An ExportedFile (qudao.common.v1) as a download."""
     return Response(content=exported.content, media_type=exported.content_type, headers={
         "Content-Disposition": "attachment; filename*=UTF-8''" + quote(exported.filename)})
+
+
+def idempotency_key(idempotency_key: Annotated[str, Header(
+        max_length=64, description="repeating a creation with the same key returns what "
+                                   "the first one created")] = "") -> str:
+    return idempotency_key.strip()
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+
+
+def client_reference(body_value: str, key: str, field: str) -> str:
+    """The creation's client reference: the body's ``field`` or the Idempotency-Key
+    header (the service keeps it, so a retry through any gateway finds the first
+    result); both given must agree."""
+    if body_value and key and body_value != key:
+        raise InvalidArgument.field(field, "differs from the Idempotency-Key header")
+    return body_value or key

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from qudao.identity.v1 import identity_pb2
 
@@ -81,7 +81,10 @@ async def list_materials(caller: Caller, services: Services, page: Page, query: 
         kind=enum_number(identity_pb2.MaterialKind.DESCRIPTOR, kind) or 0 if kind else 0)))
 
 
-@router.get("/materials/{material_id}/download")
+@router.get("/materials/{material_id}/download", response_class=Response,
+            responses={200: {"description": "the material's file", "content": {
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "format": "binary"}}}}})
 async def download_material(material_id: str, caller: Caller, services: Services,
                             version: Annotated[int, Query(ge=0, le=100_000)] = 0):
     """The current version's file (or ``version``); a dealer user's download is

@@ -8,7 +8,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import Field
 from qudao.identity.v1 import identity_pb2
 
@@ -115,7 +115,10 @@ async def confirm_notice(notice_id: str, caller: Caller, services: Services) -> 
                                identity_pb2.ConfirmNoticeRequest(id=notice_id))).notice)
 
 
-@router.get("/notices/{notice_id}/attachments/{attachment_id}")
+@router.get("/notices/{notice_id}/attachments/{attachment_id}", response_class=Response,
+            responses={200: {"description": "the attached file", "content": {
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "format": "binary"}}}}})
 async def download_attachment(notice_id: str, attachment_id: str, caller: Caller,
                               services: Services):
     response = await call(services.identity.GetNoticeAttachment,

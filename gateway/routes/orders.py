@@ -20,9 +20,12 @@ from gateway.routes.common import (
     XLSX_RESPONSES,
     Body,
     Caller,
+    IdempotencyKey,
+    LineNo,
     Page,
     Quantity,
     Services,
+    client_reference,
     file_response,
 )
 from gateway.uploads import IMPORT_BODY, read_upload
@@ -128,8 +131,10 @@ class CreditLimitBody(Body):
 
 class ReceiptLineBody(Body):
     shipment_line_no: int = Field(ge=0, le=2**31 - 1)
-    quantity_received: Quantity
-    quantity_damaged: Quantity = 0
+    quantity_received: Quantity = Field(description="units received in good condition (the "
+                                                   "damaged ones are not counted here)")
+    quantity_damaged: Quantity = Field(default=0, description="units received damaged; "
+                                       "received + damaged = what arrived")
     note: str = Field(default="", max_length=500)
 
 
@@ -220,7 +225,8 @@ async def get_product(code: str, caller: Caller, services: Services) -> dict:
 
 
 @router.post("/orders", status_code=201)
-async def submit_order(body: OrderBody, caller: Caller, services: Services) -> dict:
+async def submit_order(body: OrderBody, caller: Caller, services: Services,
+                       key: IdempotencyKey) -> dict:
     """At most 500 lines (a larger order is refused with reason TOO_MANY_LINES)."""
     if len(body.lines) > MAX_ORDER_LINES:
         raise InvalidArgument(
@@ -228,7 +234,8 @@ async def submit_order(body: OrderBody, caller: Caller, services: Services) -> d
             "split it into several orders", reason="TOO_MANY_LINES",
             violations=[FieldViolation("lines", f"at most {MAX_ORDER_LINES} lines")])
     request = order_pb2.SubmitOrderRequest(
-        dealer_id=body.dealer_id, client_order_ref=body.client_order_ref,
+        dealer_id=body.dealer_id,
+        client_order_ref=client_reference(body.client_order_ref, key, "client_order_ref"),
         selling_company=body.selling_company, note=body.note,
         lines=[order_pb2.OrderLineInput(
             product_code=line.product_code, quantity=line.quantity,
@@ -288,7 +295,7 @@ async def cancel_order(order_id: str, body: ReasonBody, caller: Caller,
 
 
 @router.post("/orders/{order_id}/lines/{line_no}/close")
-async def close_order_line(order_id: str, line_no: int, body: CloseLineBody, caller: Caller,
+async def close_order_line(order_id: str, line_no: LineNo, body: CloseLineBody, caller: Caller,
                            services: Services) -> dict:
     return to_json((await call(services.order.CloseOrderLine, order_pb2.CloseOrderLineRequest(
         order_id=order_id, line_no=line_no, quantity=body.quantity,
@@ -396,11 +403,12 @@ async def resolve_discrepancy(discrepancy_id: str, body: ResolveBody, caller: Ca
 
 
 @router.post("/returns", status_code=201)
-async def request_return(body: ReturnBody, caller: Caller, services: Services) -> dict:
+async def request_return(body: ReturnBody, caller: Caller, services: Services,
+                         key: IdempotencyKey) -> dict:
     """A return by batch (and serial); never more than the dealer received of it."""
     request = order_pb2.RequestReturnRequest(
         dealer_id=body.dealer_id, selling_company=body.selling_company, reason=body.reason,
-        client_request_id=body.client_request_id,
+        client_request_id=client_reference(body.client_request_id, key, "client_request_id"),
         lines=[order_pb2.ReturnLineInput(product_code=line.product_code, batch=line.batch,
                                          serials=line.serials, quantity=line.quantity,
                                          shipment_id=line.shipment_id)
@@ -460,6 +468,31 @@ async def list_statements(caller: Caller, services: Services, page: Page,
         statuses=[enum_number(order_pb2.StatementStatus.DESCRIPTOR, s) for s in status])))
 
 
+Day = Annotated[str, Query(max_length=10, description="YYYY-MM-DD, inclusive")]
+
+
+@router.get("/invoices")
+async def list_invoices(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                        selling_company: str = "", statement_id: str = "",
+                        issued_from: Day = "", issued_to: Day = "") -> dict:
+    """Invoices and credit notes (kind ``credit_note``, with the return they credit) the
+    ERP recorded, newest first; ``statement_id`` gives those the statement lists."""
+    return to_json(await call(services.order.ListInvoices, order_pb2.ListInvoicesRequest(
+        dealer_id=dealer_id, selling_company=selling_company, statement_id=statement_id,
+        issued_from=issued_from, issued_to=issued_to, page=page)))
+
+
+@router.get("/payments")
+async def list_payments(caller: Caller, services: Services, page: Page, dealer_id: str = "",
+                        selling_company: str = "", statement_id: str = "",
+                        received_from: Day = "", received_to: Day = "") -> dict:
+    """Payments the ERP recorded with the invoices they settle, newest first;
+    ``statement_id`` gives those the statement lists."""
+    return to_json(await call(services.order.ListPayments, order_pb2.ListPaymentsRequest(
+        dealer_id=dealer_id, selling_company=selling_company, statement_id=statement_id,
+        received_from=received_from, received_to=received_to, page=page)))
+
+
 @router.get("/statements/{statement_id}")
 async def get_statement(statement_id: str, caller: Caller, services: Services) -> dict:
     return to_json((await call(services.order.GetStatement, order_pb2.GetStatementRequest(
@@ -476,7 +509,7 @@ async def confirm_statement(statement_id: str, body: CommentBody, caller: Caller
 
 
 @router.post("/statements/{statement_id}/lines/{line_no}/dispute")
-async def dispute_statement_line(statement_id: str, line_no: int, body: DisputeBody,
+async def dispute_statement_line(statement_id: str, line_no: LineNo, body: DisputeBody,
                                  caller: Caller, services: Services) -> dict:
     request = order_pb2.DisputeStatementLineRequest(statement_id=statement_id,
                                                     line_no=line_no, reason=body.reason)

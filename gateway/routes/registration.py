@@ -16,7 +16,7 @@ from qudao.registration.v1 import registration_pb2 as pb
 from gateway.clients import call
 from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.common import Body, Caller, IdempotencyKey, Page, Services, client_reference
 from gateway.routes.stats import region_names
 from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import InvalidArgument
@@ -259,8 +259,8 @@ async def update_customer(customer_id: str, body: CustomerPatch, caller: Caller,
 
 
 @router.post("/registrations", status_code=201)
-async def submit_registration(body: RegistrationBody, caller: Caller,
-                              services: Services) -> dict:
+async def submit_registration(body: RegistrationBody, caller: Caller, services: Services,
+                              key: IdempotencyKey) -> dict:
     """Register (报备) a customer for a product line: territory and product line are
     checked, then the duplicate check; the result is approved automatically (when the
     rules allow), waits for the channel manager, or goes to HQ review. When another
@@ -272,7 +272,8 @@ async def submit_registration(body: RegistrationBody, caller: Caller,
                                                    "customer")
     request = pb.SubmitRegistrationRequest(
         dealer_id=body.dealer_id, product_line=body.product_line, department=body.department,
-        note=body.note, client_request_id=body.client_request_id)
+        note=body.note,
+        client_request_id=client_reference(body.client_request_id, key, "client_request_id"))
     if body.customer is not None:
         request.new_customer.CopyFrom(body.customer.to_proto())
     else:

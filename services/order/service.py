@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from services.order.usecases.fulfilment import FulfilmentUseCases
 from services.order.usecases.ingest import IngestUseCases
+from services.order.usecases.ledger import LedgerUseCases
 from services.order.usecases.orders import OrderUseCases
 from services.order.usecases.returns import ReturnUseCases
 from services.order.usecases.statements import StatementUseCases
@@ -14,9 +15,9 @@ from shared.pagination import page_size
 
 
 class OrderService(OrderUseCases, IngestUseCases, FulfilmentUseCases, ReturnUseCases,
-                   StatementUseCases, StatsUseCases):
+                   StatementUseCases, StatsUseCases, LedgerUseCases):
     """Catalog, price lists, accounts, orders, ERP ingest, receipts, returns,
-    statements, channel inventory and the dashboards' figures."""
+    statements, invoices and payments, channel inventory and the dashboards' figures."""
 
 
 def page_args(page) -> tuple[int, str]:

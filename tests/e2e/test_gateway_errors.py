@@ -3,6 +3,8 @@ never a 500."""
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import uuid
 
@@ -173,3 +175,79 @@ async def test_openapi_document_lists_the_api(shared_suite):
     async with shared_suite.client() as client:
         document = (await client.get("/openapi.json")).json()
     assert {"/api/v1/orders", "/api/v1/auth/login", "/api/v1/accruals"} <= set(document["paths"])
+
+
+LONG_ID_RESOURCES = ["orders", "registrations", "customers", "statements", "accruals", "users",
+                     "org-units", "shipments", "returns", "products", "settlements"]
+
+
+def _same_connection_answers(base_url: str, token: str, paths: list[str]) -> list[int]:
+    """GET each path over one keep-alive connection (http.client never reconnects
+    silently: a connection the server dropped fails the next request)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    statuses = []
+    try:
+        for path in paths:
+            connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            socket_before = connection.sock
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            assert connection.sock is socket_before and not response.will_close, path[:80]
+    finally:
+        connection.close()
+    return statuses
+
+
+async def test_an_overlong_id_is_a_4xx_and_the_connection_stays_open(shared_suite,
+                                                                      shared_world):
+    """An id of 5,000 or 8,000 characters answers 414 problem+json on every resource
+    (it used to be a 500 that dropped the connection); the same keep-alive connection
+    serves the next request."""
+    async with shared_suite.client(shared_world.admin_token) as client:
+        for resource in LONG_ID_RESOURCES:
+            for length in (5000, 8000):
+                assert_problem(await client.get(f"/api/v1/{resource}/{'x' * length}"), 414)
+            # Just under the limit the service answers, never a 5xx.
+            response = await client.get(f"/api/v1/{resource}/{'x' * 2000}")
+            assert 400 <= response.status_code < 500, (resource, response.status_code)
+            assert_problem(response, response.status_code)
+    paths = [p for r in LONG_ID_RESOURCES for p in (f"/api/v1/{r}/{'x' * 8000}",
+                                                    "/api/v1/orders?page_size=1")]
+    statuses = await asyncio.to_thread(_same_connection_answers, shared_suite.base_url,
+                                       shared_world.admin_token, paths)
+    assert statuses == [414, 200] * len(LONG_ID_RESOURCES)
+
+
+async def test_an_overlong_query_is_a_4xx_and_the_connection_stays_open(shared_suite,
+                                                                         shared_world):
+    async with shared_suite.client(shared_world.admin_token) as client:
+        assert_problem(await client.get("/api/v1/orders", params={"dealer_id": "d" * 9000}),
+                       414)
+    statuses = await asyncio.to_thread(
+        _same_connection_answers, shared_suite.base_url, shared_world.admin_token,
+        [f"/api/v1/orders?dealer_id={'d' * 9000}", "/api/v1/orders?page_size=1"])
+    assert statuses == [414, 200]
+
+
+async def test_an_idempotency_key_makes_a_retried_creation_return_the_first(shared_suite,
+                                                                              shared_world):
+    """A client that lost the answer retries with the same Idempotency-Key and gets the
+    order (return, registration) the first request created, not a second one."""
+    key = f"retry-{uuid.uuid4().hex[:12]}"
+    body = {"lines": [{"product_code": "A-001", "quantity": 1}]}
+    async with shared_suite.client(shared_world.dealers[0].token) as client:
+        first = await client.post("/api/v1/orders", json=body,
+                                  headers={"Idempotency-Key": key})
+        again = await client.post("/api/v1/orders", json=body,
+                                  headers={"Idempotency-Key": key})
+        other = await client.post("/api/v1/orders", json=body,
+                                  headers={"Idempotency-Key": key + "-2"})
+        assert first.status_code == 201, first.text
+        assert again.status_code in (200, 201), again.text
+        assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+        assert first.json()["client_order_ref"] == key
+        clash = await client.post("/api/v1/orders", json={**body, "client_order_ref": "x"},
+                                  headers={"Idempotency-Key": key})
+        assert_problem(clash, 400, "client_order_ref")

@@ -34,6 +34,8 @@ Principals and tenants are defined in ``world.py`` (``VISIBLE`` is the expected 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,6 +88,13 @@ async def _send(world: IsolationWorld, principal: str, endpoint: Endpoint, call:
                                     json=call.json)
 
 
+def _body(response):
+    """The JSON body, or a CSV export's rows as dicts by header."""
+    if response.headers.get("content-type", "").startswith("text/csv"):
+        return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    return response.json()
+
+
 async def check(world: IsolationWorld, endpoint: Endpoint) -> list[str]:
     """Run one endpoint for every principal; return the failures (empty when isolated)."""
     failures: list[str] = []
@@ -105,7 +114,7 @@ async def check(world: IsolationWorld, endpoint: Endpoint) -> list[str]:
                 failures.append(f"{name} as {principal}: {response.status_code} {response.text}")
                 continue
             seen = set()
-            for item in endpoint.items(response.json()):
+            for item in endpoint.items(_body(response)):
                 tenant = world.tenant_of(endpoint.dealer_of(world, item))
                 if tenant is None:
                     continue

@@ -32,6 +32,7 @@ from services.flow.usecases.ports import FlowUnitOfWork, SourceTable
 from services.flow.usecases.uploads import SOURCE
 from services.flow.usecases.validate import FileProblem
 from shared.errors import InvalidArgument
+from shared.safecells import safe_text_column
 from shared.tabular import Limits, check_zip, xlsx_rows
 
 SNIFF_BYTES = 64 * 1024
@@ -270,17 +271,10 @@ _SHEET_HEAD = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
 _SHEET_TAIL = "</sheetData></worksheet>"
 # Characters XML 1.0 cannot carry at all.
 _INVALID_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
-_FORMULA_START = r"^[=+\-@\t\r]"
-
-
-def _safe_text(expr: pl.Expr) -> pl.Expr:
-    """A cell's text as a spreadsheet must show it: never a formula (OWASP)."""
-    text = expr.cast(pl.Utf8)
-    return pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + text).otherwise(text)
 
 
 def _xml_cell(expr: pl.Expr) -> pl.Expr:
-    text = (_safe_text(expr).str.replace_all(_INVALID_XML, "")
+    text = (safe_text_column(expr).str.replace_all(_INVALID_XML, "")
             .str.replace_all("&", "&amp;", literal=True)
             .str.replace_all("<", "&lt;", literal=True)
             .str.replace_all(">", "&gt;", literal=True))
@@ -319,7 +313,7 @@ class SheetWriter:
         sheet.write(lines.to_series().str.join("").item().encode())
 
     def csv(self, header: list[str], rows: pl.DataFrame) -> bytes:
-        safe = rows.select([_safe_text(pl.col(name)).alias(f"c{i}")
+        safe = rows.select([safe_text_column(pl.col(name)).alias(f"c{i}")
                             for i, name in enumerate(rows.columns)])
         names = list(header) + [""] * (safe.width - len(header))
         safe.columns = [f"{i}:{name}" for i, name in enumerate(names[:safe.width])]

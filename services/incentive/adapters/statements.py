@@ -1,5 +1,4 @@
-"""Statements as XLSX. Every text cell is data, never a formula: text starting with
-= + - @ tab or carriage return is prefixed with an apostrophe (OWASP CSV injection)."""
+"""Statements as XLSX. Every text cell is data, never a formula (shared/safecells.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +10,10 @@ from openpyxl.styles import Font
 
 from services.incentive.domain.dealers import Dealer
 from services.incentive.domain.settlement import Settlement
+from shared.safecells import safe_cell
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 KIND_LABELS = {"rebate": "返利 rebate", "commission": "佣金 commission",
                "adjustment": "调整 adjustment", "carried_forward": "结转 carried forward"}
-
-
-def safe(value):
-    """A cell value that a spreadsheet never evaluates."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _yuan(minor: int) -> Decimal:
@@ -41,7 +33,7 @@ class XlsxStatements:
                   ("期间 Period", settlement.period.label),
                   ("状态 Status", settlement.status.value)]
         for label, value in header:
-            sheet.append([label, safe(value)])
+            sheet.append([label, safe_cell(value)])
             sheet.cell(row=sheet.max_row, column=1).font = bold
         sheet.append([])
         sheet.append(["类型 Kind", "方案/规则 Program or rule", "版本 Version", "档位 Tier",
@@ -52,11 +44,11 @@ class XlsxStatements:
             cell.font = bold
         for line in settlement.lines:
             sheet.append([KIND_LABELS.get(line.kind.value, line.kind.value),
-                          safe(line.scheme_name or line.scheme_id), line.scheme_version,
-                          line.tier, safe(line.customer_source), safe(line.product_line),
+                          safe_cell(line.scheme_name or line.scheme_id), line.scheme_version,
+                          line.tier, safe_cell(line.customer_source), safe_cell(line.product_line),
                           line.rate_bps, f"{line.period_start} ~ {line.period_end}",
                           line.quantity, _yuan(line.base_minor), _yuan(line.amount_minor),
-                          safe(", ".join(line.sources))])
+                          safe_cell(", ".join(line.sources))])
         sheet.append([])
         sheet.append(["合计 Total", _yuan(settlement.total_minor)])
         sheet.cell(row=sheet.max_row, column=1).font = bold

@@ -214,6 +214,14 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             request.dealer_id, request.selling_company, list(request.statuses), size, token)
         return pb.ListStatementsResponse(statements=items, page=_page(next_token))
 
+    async def ListInvoices(self, request, context):
+        items, token, total = await self.service.list_invoices(request)
+        return pb.ListInvoicesResponse(invoices=items, page=_page(token, total))
+
+    async def ListPayments(self, request, context):
+        items, token, total = await self.service.list_payments(request)
+        return pb.ListPaymentsResponse(payments=items, page=_page(token, total))
+
     async def ConfirmStatement(self, request, context):
         return pb.ConfirmStatementResponse(statement=await self.service.confirm_statement(
             request.statement_id, request.comment))

@@ -40,7 +40,8 @@ STATUS_TO_PROTO = {status: order_pb2.OrderStatus.Value(f"ORDER_STATUS_{status.na
 PROTO_TO_STATUS = {value: status for status, value in STATUS_TO_PROTO.items()}
 
 CATALOG_WRITERS = ("hq_admin", "erp")
-PRICE_WRITERS = ("hq_admin", "finance")
+# The ERP pushes the price lists it keeps (qudao erp push, kind price_lists).
+PRICE_WRITERS = ("hq_admin", "finance", "erp")
 CREDIT_WRITERS = ("finance", "hq_admin")
 LINE_CLOSERS = ("hq_admin", "customer_service")
 ERP = ("erp",)

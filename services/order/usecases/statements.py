@@ -41,6 +41,7 @@ from shared.events.order import (
     STATEMENT_DISPUTED,
     STATEMENT_ISSUED,
 )
+from shared.safecells import safe_row
 
 ISSUED, CONFIRMED, DISPUTED, SUPERSEDED = 1, 2, 3, 4
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -244,7 +245,7 @@ class StatementUseCases(UseCaseBase):
             ("期初余额 Opening balance", _yuan(statement.opening_balance.amount_minor)),
         ]
         for label, value in header:
-            sheet.append([label, value])
+            sheet.append(safe_row([label, value]))
             sheet.cell(row=sheet.max_row, column=1).font = bold
         sheet.append([])
         columns = ["行 Line", "日期 Date", "类型 Kind", "单据 Reference", "摘要 Description",
@@ -253,10 +254,12 @@ class StatementUseCases(UseCaseBase):
         for cell in sheet[sheet.max_row]:
             cell.font = bold
         for line in statement.lines:
-            sheet.append([line.line_no, line.date, KIND_LABELS.get(LineKind(line.kind), ""),
-                          line.ref_id, line.description, _yuan(line.debit.amount_minor),
-                          _yuan(line.credit.amount_minor), _yuan(line.balance.amount_minor),
-                          "是 yes" if line.disputed else "", line.dispute_reason])
+            # Descriptions and dispute reasons are typed by people: never a formula.
+            sheet.append(safe_row([
+                line.line_no, line.date, KIND_LABELS.get(LineKind(line.kind), ""), line.ref_id,
+                line.description, _yuan(line.debit.amount_minor),
+                _yuan(line.credit.amount_minor), _yuan(line.balance.amount_minor),
+                "是 yes" if line.disputed else "", line.dispute_reason]))
         sheet.append([])
         for label, amount in (("借方合计 Total debit", statement.total_debit.amount_minor),
                               ("贷方合计 Total credit", statement.total_credit.amount_minor),

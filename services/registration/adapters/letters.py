@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 from services.registration.domain.authorizations import Letter
+from shared.safecells import safe_cell
 
 
 def to_xlsx(letter: Letter) -> bytes:
@@ -20,7 +21,8 @@ def to_xlsx(letter: Letter) -> bytes:
     sheet["A1"].font = Font(bold=True, size=14)
     for index, (label, value) in enumerate(letter.lines(), start=3):
         sheet.cell(row=index, column=1, value=label).font = Font(bold=True)
-        sheet.cell(row=index, column=2, value=value)
+        # Names and departments are typed by dealers: never a formula.
+        sheet.cell(row=index, column=2, value=safe_cell(value))
     sheet.column_dimensions["A"].width = 28
     sheet.column_dimensions["B"].width = 60
     buffer = io.BytesIO()
