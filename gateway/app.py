@@ -17,7 +17,16 @@ from gateway import portal
 from gateway.clients import Clients
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
-from gateway.routes import auth, flow, identity, incentive, orders, registration, system
+from gateway.routes import (
+    auth,
+    engagement,
+    flow,
+    identity,
+    incentive,
+    orders,
+    registration,
+    system,
+)
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
 from shared.context import request_id_var
@@ -135,6 +144,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(incentive.router)
     app.include_router(registration.router)
     app.include_router(flow.router)
+    app.include_router(engagement.router)
     # The web portal answers the GETs no route takes (its routes live in the browser).
     portal.mount(app)
     return app

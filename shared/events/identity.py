@@ -35,3 +35,6 @@ SESSION_REVOKED = declare(
     "identity", "session", "revoked", pb.SessionRevoked,
     "Access tokens every process refuses until they expire: one signed-out token, or a "
     "user's tokens issued before a moment.")
+USER_LOGGED_IN = declare(
+    "identity", "user", "logged_in", pb.UserLoggedIn,
+    "A user signed in (engagement keeps each dealer's last login).")

@@ -21,7 +21,7 @@ from services.identity.usecases.ports import (
 from shared.clock import Clock
 from shared.context import Principal
 from shared.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, collect
-from shared.events.identity import SESSION_REVOKED
+from shared.events.identity import SESSION_REVOKED, USER_LOGGED_IN
 
 REFRESH_TTL = timedelta(days=14)
 
@@ -91,6 +91,7 @@ async def login(username: str, password: str, *, uow: IdentityUnitOfWork,
                            last_login_at=clock.now())
             await uow.users.update(user)
             session = Session(await _issue(uow, user, tokens=tokens, clock=clock), user)
+            uow.events.record(USER_LOGGED_IN, messages.user_logged_in(user), user.id)
             await uow.commit()
     if session is None:
         raise _bad_credentials()
