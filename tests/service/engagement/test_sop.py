@@ -9,6 +9,7 @@ import pytest
 
 from services.engagement.domain.sop import AssigneeRole, SopRule, TaskStatus
 from services.engagement.usecases import inbox, sop
+from shared.context import Principal
 from shared.errors import InvalidArgument, PermissionDenied
 from shared.events.engagement import TASK_CLOSED, TASK_OPENED, TASK_OVERDUE
 from shared.pagination import PageRequest
@@ -35,10 +36,8 @@ async def sweep(deps):
 
 
 async def inbox_of(deps, who):
-    from shared.context import Principal
-
     principal = Principal(subject=f"user:{who}", user_id=who)
-    page, unread = await inbox.list_inbox(False, PAGE, who=principal, uow=deps.uow())
+    page, _unread = await inbox.list_inbox(False, PAGE, who=principal, uow=deps.uow())
     return page.items
 
 
