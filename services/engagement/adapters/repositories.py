@@ -348,6 +348,10 @@ class SqlInbox:
         return await self.session.scalar(select(func.count()).where(
             InboxItemRow.user_id == user_id, InboxItemRow.read_at.is_(None)))
 
+    async def owned(self, user_id: str, ids: list[str]) -> set[str]:
+        return set(await self.session.scalars(select(InboxItemRow.id).where(
+            InboxItemRow.user_id == user_id, InboxItemRow.id.in_(ids))))
+
     async def mark_read(self, user_id: str, ids: list[str] | None, at: datetime) -> int:
         condition = and_(InboxItemRow.user_id == user_id, InboxItemRow.read_at.is_(None))
         if ids is not None:

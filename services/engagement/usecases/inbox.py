@@ -9,7 +9,7 @@ from services.engagement.domain.inbox import InboxItem, Notice
 from services.engagement.usecases.ports import EngagementUnitOfWork
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import FieldViolation, Unauthenticated, collect
+from shared.errors import FieldViolation, NotFound, Unauthenticated, collect
 from shared.ids import IdSource
 from shared.pagination import Page, PageRequest
 
@@ -46,8 +46,8 @@ async def list_inbox(unread_only: bool, page: PageRequest, *, who: Principal,
 
 async def mark_read(ids: list[str], every: bool, *, who: Principal, uow: EngagementUnitOfWork,
                     clock: Clock) -> tuple[int, int]:
-    """Mark the caller's items read (ids of other people's items change nothing);
-    (how many changed, how many are still unread)."""
+    """Mark the caller's items read; (how many changed, how many are still unread). An
+    id that is not one of the caller's items is NOT_FOUND, and nothing is marked."""
     user_id = _recipient(who)
     problems = []
     if every and ids:
@@ -61,6 +61,11 @@ async def mark_read(ids: list[str], every: bool, *, who: Principal, uow: Engagem
             problems.append(FieldViolation(f"ids[{index}]", "is not an inbox item id"))
     collect(problems)
     async with uow:
+        if ids:
+            owned = await uow.inbox.owned(user_id, list(ids))
+            missing = next((item_id for item_id in ids if item_id not in owned), None)
+            if missing is not None:
+                raise NotFound(f"inbox item {missing} not found")
         marked = await uow.inbox.mark_read(user_id, None if every else list(ids), clock.now())
         unread = await uow.inbox.unread_count(user_id)
         await uow.commit()

@@ -140,6 +140,10 @@ class InboxRepository(Protocol):
 
     async def unread_count(self, user_id: str) -> int: ...
 
+    async def owned(self, user_id: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are the user's items."""
+        ...
+
     async def mark_read(self, user_id: str, ids: list[str] | None, at: datetime) -> int:
         """Mark the user's items (all when ``ids`` is None) read; how many changed."""
         ...

@@ -216,6 +216,9 @@ class FakeInbox:
     async def unread_count(self, user_id):
         return sum(1 for i in self.items.values() if i.user_id == user_id and not i.read)
 
+    async def owned(self, user_id, ids):
+        return {i for i in ids if i in self.items and self.items[i].user_id == user_id}
+
     async def mark_read(self, user_id, ids, at):
         marked = 0
         for item in list(self.items.values()):

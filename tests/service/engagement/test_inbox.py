@@ -8,7 +8,7 @@ import pytest
 from services.engagement.domain.inbox import Notice
 from services.engagement.usecases import inbox
 from shared.context import Principal
-from shared.errors import InvalidArgument, Unauthenticated
+from shared.errors import InvalidArgument, NotFound, Unauthenticated
 from shared.pagination import PageRequest
 from tests.service.engagement.support import EAST_STAFF, SOUTH_STAFF, build_world
 
@@ -44,8 +44,11 @@ async def test_marking_read_touches_only_the_callers_items():
                        ids=deps.ids)
     mine = (await inbox.list_inbox(False, PAGE, who=EAST_STAFF, uow=deps.uow()))[0].items[0]
     other = next(i for i in deps.uow().inbox.items.values() if i.user_id == "east-2")
-    assert await inbox.mark_read([other.id], False, who=EAST_STAFF, uow=deps.uow(),
-                                 clock=deps.clock) == (0, 1)
+    # A colleague's item is not the caller's: not found, and nothing is marked.
+    with pytest.raises(NotFound):
+        await inbox.mark_read([mine.id, other.id], False, who=EAST_STAFF, uow=deps.uow(),
+                              clock=deps.clock)
+    assert (await inbox.list_inbox(True, PAGE, who=EAST_STAFF, uow=deps.uow()))[1] == 1
     assert await inbox.mark_read([mine.id], False, who=EAST_STAFF, uow=deps.uow(),
                                  clock=deps.clock) == (1, 0)
     page, unread = await inbox.list_inbox(True, PAGE, who=EAST_STAFF, uow=deps.uow())
