@@ -35,6 +35,8 @@ export const dealerPages = [
   dealer('registrations', 'm-registrations', () => import('./pages/dealer/Registrations.vue'), { title: 'nav.registrations', icon: 'records-o', group: 'customers' }),
   dealer('leads', 'm-leads', () => import('./pages/dealer/Leads.vue'), { title: 'nav.leads', icon: 'flag-o', group: 'customers' }),
   dealer('authorizations', 'm-authorizations', () => import('./pages/dealer/Authorizations.vue'), { title: 'nav.authorizations', icon: 'certificate', group: 'customers' }),
+  dealer('inbox', 'm-inbox', () => import('./pages/dealer/Inbox.vue'), { title: 'nav.inbox', icon: 'chat-o', tab: 'inbox', api: '/api/v1/inbox' }),
+  dealer('tasks', 'm-tasks', () => import('./pages/dealer/Tasks.vue'), { title: 'nav.myTasks', icon: 'todo-list-o', group: 'customers', api: '/api/v1/tasks' }),
   dealer('me', 'm-me', () => import('./pages/dealer/Me.vue'), { title: 'nav.me', icon: 'user-o', tab: 'me' }),
 ]
 
@@ -62,12 +64,16 @@ export const consolePages = [
   hq('accruals', 'c-accruals', () => import('./pages/console/Accruals.vue'), { title: 'nav.accruals', icon: 'Coin', group: 'incentive' }),
   hq('rebate-programs', 'c-rebate-programs', () => import('./pages/console/RebatePrograms.vue'), { title: 'nav.rebatePrograms', icon: 'Present', group: 'incentive', api: '/api/v1/rebate-programs' }),
   hq('settlements', 'c-settlements', () => import('./pages/console/Settlements.vue'), { title: 'nav.settlements', icon: 'Finished', group: 'incentive', api: '/api/v1/settlement-periods', roles: FINANCE }),
+  hq('inbox', 'c-inbox', () => import('./pages/console/Inbox.vue'), { title: 'nav.inbox', icon: 'Bell', group: 'overview', api: '/api/v1/inbox' }),
+  hq('tasks', 'c-tasks', () => import('./pages/console/Tasks.vue'), { title: 'nav.tasks', icon: 'Finished', group: 'followUp', api: '/api/v1/tasks' }),
+  hq('sop-execution', 'c-sop-execution', () => import('./pages/console/SopExecution.vue'), { title: 'nav.sopExecution', icon: 'TrendCharts', group: 'followUp', api: '/api/v1/sop-execution' }),
+  hq('dealer-health', 'c-dealer-health', () => import('./pages/console/DealerHealth.vue'), { title: 'nav.dealerHealth', icon: 'FirstAidKit', group: 'followUp', api: '/api/v1/dealer-health' }),
   hq('audit', 'c-audit', () => import('./pages/console/Audit.vue'), { title: 'nav.audit', icon: 'Memo', group: 'system', roles: ['hq_admin'] }),
 ]
 
 export const GROUPS = {
   dealer: ['orders', 'customers', 'money'],
-  console: ['overview', 'channel', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'system'],
+  console: ['overview', 'channel', 'followUp', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'system'],
 }
 
 export const allowed = (page) => session.hasRole(...(page.meta.roles || [])) && serves(page.meta.api)

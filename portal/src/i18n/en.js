@@ -28,10 +28,11 @@ export default {
     allRegistrations: 'Registrations', leadPool: 'Lead pool', allOrders: 'Orders', accounts: 'Dealer accounts', discrepancies: 'Receipt discrepancies',
     inventory: 'Channel inventory', products: 'Catalog', priceLists: 'Price lists', flowUploads: 'Sell-through uploads', diversions: 'Diversions',
     accruals: 'Accruals', rebatePrograms: 'Rebate programs', settlements: 'Settlements', audit: 'Audit log',
+    inbox: 'Inbox', myTasks: 'My tasks', tasks: 'Follow-up tasks', sopExecution: 'SOP execution', dealerHealth: 'Dealer health',
   },
   navGroup: {
     orders: 'Orders & logistics', customers: 'Customers', money: 'Money & incentives', overview: 'Overview', channel: 'Channel',
-    approvals: 'Approvals', trade: 'Orders & finance', catalog: 'Catalog', flow: 'Sell-through', incentive: 'Incentives', system: 'System',
+    approvals: 'Approvals', followUp: 'Follow-up & health', trade: 'Orders & finance', catalog: 'Catalog', flow: 'Sell-through', incentive: 'Incentives', system: 'System',
   },
   home: {
     hello: 'Hello, {name}', todo: 'To do', attention: '{n} things need your attention', expiringSoon: 'Protection ending soon',
@@ -165,6 +166,24 @@ export default {
     dryRun: 'Check only, write nothing', check: 'Check', run: 'Import', checkedOk: 'Every row passed: ready to import', done: 'Imported',
     rejected: '{n} rows failed', nothingWritten: 'Nothing was written; fix the rows and upload again.', row: 'Row', column: 'Column', value: 'Value',
     reason: 'Reason', created: '{n} created', updated: '{n} updated', unchanged: '{n} unchanged', assigned: '{n} assigned',
+  },
+  inbox: {
+    unread: 'Unread', unreadCount: '{n} unread', readAll: 'Mark all read', allRead: 'Marked as read', markRead: 'Mark read',
+    empty: 'No messages', title: 'Title', body: 'Message', at: 'When', read: 'Read', unreadOnly: 'Unread only',
+  },
+  task: {
+    open: 'Open', done: 'Done', overdue: 'Overdue', onTime: 'Done on time', late: 'Done late', empty: 'No tasks',
+    subject: 'About', dueAt: 'Due', closedAt: 'Done at', rule: 'SOP rule', state: 'State', mine: 'Mine only',
+    overdueOnly: 'Overdue only', assignee: 'Assignee id',
+  },
+  execution: {
+    key: 'Rule / manager / dealer', total: 'Tasks', done: 'Done', openOverdue: 'Overdue, open', completion: 'Completion',
+    onTime: 'On time', groupBy: 'Group by', by: { rule: 'By rule', manager: 'By manager', dealer: 'By dealer' },
+  },
+  health: {
+    status: 'Health', healthy: 'Healthy', at_risk: 'At risk', inactive: 'Inactive', risk: 'Risk', reasons: 'Why',
+    lastOrder: 'Last order', lastLogin: 'Last login', flowUntil: 'Sell-through until', openRegistrations: 'Open registrations',
+    overdueStatements: 'Unconfirmed statements',
   },
   stage: { initial_contact: 'Initial contact', needs_confirmed: 'Needs confirmed', quotation: 'Quotation', contract_signed: 'Contract signed' },
   enum: {

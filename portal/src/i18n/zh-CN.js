@@ -28,10 +28,11 @@ export default {
     allRegistrations: '报备总览', leadPool: '线索公海', allOrders: '订单总览', accounts: '经销商账户', discrepancies: '收货差异',
     inventory: '渠道库存', products: '产品目录', priceLists: '价格表', flowUploads: '流向上报', diversions: '窜货预警',
     accruals: '佣金与返利计提', rebatePrograms: '返利政策', settlements: '返利结算', audit: '审计日志',
+    inbox: '消息', myTasks: '我的任务', tasks: '跟进任务', sopExecution: 'SOP 执行情况', dealerHealth: '经销商健康度',
   },
   navGroup: {
     orders: '订货与物流', customers: '客户与报备', money: '账款与激励', overview: '概览', channel: '渠道组织',
-    approvals: '审批', trade: '订单与财务', catalog: '产品与价格', flow: '流向', incentive: '激励', system: '系统',
+    approvals: '审批', followUp: '跟进与健康度', trade: '订单与财务', catalog: '产品与价格', flow: '流向', incentive: '激励', system: '系统',
   },
   home: {
     hello: '您好，{name}', todo: '待办事项', attention: '{n} 项待办需要处理', expiringSoon: '即将到期的报备保护',
@@ -165,6 +166,24 @@ export default {
     dryRun: '仅校验，不写入', check: '开始校验', run: '开始导入', checkedOk: '校验通过，可以导入', done: '导入完成',
     rejected: '{n} 行未通过校验', nothingWritten: '未写入任何数据，请修正后重新上传。', row: '行号', column: '列', value: '内容',
     reason: '原因', created: '新增 {n}', updated: '更新 {n}', unchanged: '未变 {n}', assigned: '已分配 {n}',
+  },
+  inbox: {
+    unread: '未读', unreadCount: '{n} 条未读', readAll: '全部已读', allRead: '已标记为已读', markRead: '标为已读',
+    empty: '暂无消息', title: '标题', body: '内容', at: '时间', read: '已读', unreadOnly: '仅看未读',
+  },
+  task: {
+    open: '进行中', done: '已完成', overdue: '已逾期', onTime: '按时完成', late: '逾期完成', empty: '暂无任务',
+    subject: '对象', dueAt: '截止时间', closedAt: '完成时间', rule: 'SOP 规则', state: '状态', mine: '只看我的',
+    overdueOnly: '仅看逾期', assignee: '负责人 ID',
+  },
+  execution: {
+    key: '规则 / 经理 / 经销商', total: '任务数', done: '已完成', openOverdue: '逾期未完成', completion: '完成率',
+    onTime: '按时率', groupBy: '统计维度', by: { rule: '按规则', manager: '按渠道经理', dealer: '按经销商' },
+  },
+  health: {
+    status: '健康度', healthy: '健康', at_risk: '有风险', inactive: '不活跃', risk: '风险分', reasons: '原因',
+    lastOrder: '最近下单', lastLogin: '最近登录', flowUntil: '流向覆盖至', openRegistrations: '有效报备',
+    overdueStatements: '逾期未确认对账单',
   },
   stage: { initial_contact: '初步接触', needs_confirmed: '需求确认', quotation: '报价协商', contract_signed: '合同签订' },
   enum: {
