@@ -6,8 +6,13 @@ the same events."""
 
 from __future__ import annotations
 
+import pytest
+
+from tests.conftest import require_postgres
 from tests.engagement.support import engagement_on_a_clock, get_json, wait_for
+from tests.harness import Suite
 from tests.registration.helpers import ZHONGSHAN, channel_manager, hospital_code
+from tests.world import build_world
 
 RUIJIN = {"name": "上海交通大学医学院附属瑞金医院", "address": "上海市黄浦区瑞金二路197号",
           "grade": "三级甲等", "departments": ["心内科"], "credit_code": hospital_code(2)}
@@ -36,6 +41,20 @@ def _task_about(subject_id: str, **expected):
 
 async def test_a_registration_opens_a_visit_task_its_note_closes_and_lateness_escalates(
         suite, world):
+    await visit_task_story(suite, world)
+
+
+@pytest.mark.postgres
+async def test_the_visit_task_story_on_postgres(tmp_path):
+    require_postgres()
+    suite = await Suite(tmp_path, backend="postgres").start()
+    try:
+        await visit_task_story(suite, await build_world(suite))
+    finally:
+        await suite.stop()
+
+
+async def visit_task_story(suite, world):
     clock = await engagement_on_a_clock(suite)
     manager_id, manager_token = await channel_manager(suite, world)
     dealer = world.dealers[0]
