@@ -14,10 +14,11 @@ PORTAL_SOURCES := $(shell find portal/src portal/public -type f 2>/dev/null) por
 PYTEST_WORKERS ?= 2
 BENCH ?=
 
-.PHONY: install gen portal lint lock test test-service test-fast fault run bench clean help
+.PHONY: install gen portal lint lock test test-service test-fast fault run demo bench clean help
 
 help:
 	@echo "make run    install into .venv and start the whole suite (qudao up)"
+	@echo "make demo [SCALE=small|medium|full]  fill the running suite with a demo world"
 	@echo "make test   install if needed, lint (buf, import contracts) and run the tests"
 	@echo "make bench [BENCH=name]  run benchmarks into var/bench/results.json"
 	@echo "make fault  long fault-injection runs (NATS cluster soak)"
@@ -75,7 +76,7 @@ lint: install
 		$(VENV)/bin/buf breaking --against '$(MAIN_GIT)#branch=main,subdir=.'; \
 	else echo "buf breaking: no main branch here, skipped"; fi
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/ruff check shared services gateway tests
+	$(VENV)/bin/ruff check shared services gateway suite tests
 
 test: install lint
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) -m "not fault"
@@ -94,7 +95,16 @@ fault: install
 run: install
 	$(VENV)/bin/qudao up
 
+# With `make run` going in another terminal: a demo world through the gateway and the
+# ERP's gRPC door (SCALE=small|medium|full).
+SCALE ?= full
+demo: install
+	$(VENV)/bin/qudao demo --scale $(SCALE)
+
+# The HTTP benchmarks drive the gateway with wrk in its own process (Debian's package).
 bench: install
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m tests.bench $(if $(BENCH),--only $(BENCH),)
 
 clean:

@@ -7,6 +7,7 @@
   qudao consumer rewind NAME     rebuild a projection: replay its stream from the start
   qudao erp push FILE            push products, shipments, invoices, payments as the ERP
   qudao flow rebuild PROJECTION  rebuild a flow projection by replaying its events
+  qudao demo [--small]           fill a running suite with a demo world, print logins
 """
 
 from __future__ import annotations
@@ -147,6 +148,12 @@ def cmd_flow(args) -> None:
     flowops.main(args)
 
 
+def cmd_demo(args) -> None:
+    from suite import demo
+
+    demo.main(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qudao", description="Qudao dealer-channel suite")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +204,13 @@ def main(argv: list[str] | None = None) -> None:
 
     flowops.add_arguments(flow_rebuild)
     flow_rebuild.set_defaults(func=cmd_flow)
+
+    demo_command = commands.add_parser(
+        "demo", help="fill a running suite with a demo world through the gateway and ERP")
+    from suite import demo
+
+    demo.add_arguments(demo_command)
+    demo_command.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
     args.func(args)

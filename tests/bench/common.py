@@ -89,8 +89,10 @@ class ProcessSuite:
     free ports, each service with its own SQLite file under ``root``."""
 
     def __init__(self, root: Path, services: tuple[str, ...], gateway: bool = False,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None,
+                 database_urls: dict[str, str] | None = None) -> None:
         self.root = root
+        self.database_urls = database_urls or {}
         self.services = services
         self.with_gateway = gateway
         self.nats = NatsServer(root / "nats")
@@ -116,7 +118,8 @@ class ProcessSuite:
             upper = service.upper()
             env[f"QUDAO_{upper}_GRPC_PORT"] = str(port)
             env[f"QUDAO_GATEWAY_{upper}_ADDR"] = f"127.0.0.1:{port}"
-            env[f"QUDAO_{upper}_DATABASE_URL"] = f"sqlite+aiosqlite:///{self.root / service}.db"
+            env[f"QUDAO_{upper}_DATABASE_URL"] = self.database_urls.get(
+                service, f"sqlite+aiosqlite:///{self.root / service}.db")
         env.update(self.extra_env)
         return env
 

@@ -1,0 +1,62 @@
+"""`qudao demo --small` fills a real suite through the gateway and the ERP's gRPC door,
+leaves a world whose counts match its plan, and a second run sends nothing new."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from suite.demo import run_demo
+from suite.demo.world import PASSWORD, Scale, plan
+from tests.harness import ADMIN_PASSWORD
+
+
+async def _count(client, path: str, key: str, **params) -> list[dict]:
+    items, token = [], ""
+    while True:
+        answer = await client.get(path, params={**params, "page_size": 500,
+                                                "page_token": token})
+        assert answer.status_code == 200, answer.text
+        items += answer.json()[key]
+        token = answer.json().get("page", {}).get("next_page_token", "")
+        if not token:
+            return items
+
+
+async def test_the_small_demo_builds_its_world_once(suite):
+    world = plan(Scale.named("small"))
+    order_addr = f"127.0.0.1:{suite.ports['order']}"
+    first = await run_demo("small", suite.base_url, order_addr, ADMIN_PASSWORD)
+    assert first["sent"]["dealers"] == len(world.dealers)
+    assert first["sent"]["users"] == len(world.people)
+    assert first["sent"]["hospitals"] == len(world.hospitals)
+    assert first["sent"]["orders"] == len(world.orders)
+
+    admin = await suite.login("admin", ADMIN_PASSWORD)
+    async with suite.client(admin) as client:
+        dealers = await _count(client, "/api/v1/org-units", "org_units", kind="dealer")
+        assert len(dealers) == len(world.dealers)
+        assert {d["tier"] for d in dealers} == {"platform", "one", "two"}
+        assert any(d.get("platform_dealer_id") for d in dealers)
+        registrations = await _count(client, "/api/v1/registrations", "registrations")
+        statuses = Counter(r["status"] for r in registrations)
+        assert statuses["approved"] and statuses["rejected"] and statuses["submitted"], statuses
+        orders = await _count(client, "/api/v1/orders", "orders")
+        assert len(orders) == len(world.orders)
+        states = Counter(o["status"] for o in orders)
+        assert states["cancelled"] and states["submitted"], states
+        assert states["shipped"] + states["completed"] >= len(world.orders) // 2, states
+        uploads = await _count(client, "/api/v1/flow/uploads", "uploads")
+        assert Counter(u["status"] for u in uploads) >= Counter({"accepted": 1, "rejected": 1})
+        programs = await _count(client, "/api/v1/rebate-programs", "programs")
+        assert len(programs) == 2
+
+    # Every role named at the end can sign in with the printed password.
+    for role, login in first["logins"].items():
+        if role in ("hq_admin", "service_erp", "password"):
+            continue
+        assert await suite.login(login, PASSWORD), role
+
+    again = await run_demo("small", suite.base_url, order_addr, ADMIN_PASSWORD)
+    assert {k: v for k, v in again["sent"].items() if v} == {}, again["sent"]
+    async with suite.client(admin) as client:
+        assert len(await _count(client, "/api/v1/orders", "orders")) == len(world.orders)
