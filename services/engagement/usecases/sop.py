@@ -97,33 +97,45 @@ async def sweep_overdue(*, uow: EngagementUnitOfWork, clock: Clock, ids: IdSourc
     return {"overdue": len(late)}
 
 
-async def _filter(who: Principal, scopes: Scopes, *, mine: bool, assignee_user_id: str,
-                  dealer_id: str, status: str, overdue_only: bool, rule_id: str) -> TaskFilter:
+async def _filter(who: Principal, scopes: Scopes, uow: EngagementUnitOfWork, *, mine: bool,
+                  assignee_user_id: str, dealer_id: str, status: str, overdue_only: bool,
+                  rule_id: str) -> TaskFilter:
+    """Which tasks a list shows: the dealers the caller sees (one asked-for dealer), and
+    one person's tasks when asked — a channel manager's own, or, for a dealer's staff,
+    their dealer's tasks for dealer staff."""
     if status and status not in {s.value for s in TaskStatus}:
         raise InvalidArgument.field("status", "must be open or done")
+    if not who.user_id:
+        raise PermissionDenied("tasks are for signed-in users")
+    visible = access.visible(await access.scope_of(who, scopes), dealer_id)
+
+    def of_dealer(staff_dealer: str) -> TaskFilter:
+        own = frozenset({staff_dealer})
+        return TaskFilter(own if visible is None else own & visible, "", True, status,
+                          overdue_only, rule_id)
+
     if who.is_dealer_staff:
         if assignee_user_id and assignee_user_id != who.user_id:
             raise PermissionDenied("dealer staff see their own dealer's tasks only")
-        scope = await access.scope_of(who, scopes)
-        return TaskFilter(access.visible(scope, dealer_id), "", True, status, overdue_only,
-                          rule_id)
-    if not who.user_id:
-        raise PermissionDenied("tasks are for signed-in users")
-    scope = await access.scope_of(who, scopes)
-    assignee = who.user_id if mine else assignee_user_id
-    return TaskFilter(access.visible(scope, dealer_id), assignee, False, status, overdue_only,
-                      rule_id)
+        if mine or assignee_user_id:
+            return of_dealer(who.dealer_id)
+        return TaskFilter(visible, "", True, status, overdue_only, rule_id)
+    person = who.user_id if mine else assignee_user_id
+    known = await uow.directory.person(person) if person else None
+    if known is not None and known.dealer_id:
+        return of_dealer(known.dealer_id)
+    return TaskFilter(visible, person, False, status, overdue_only, rule_id)
 
 
 async def list_tasks(page: PageRequest, *, mine: bool = False, assignee_user_id: str = "",
                      dealer_id: str = "", status: str = "", overdue_only: bool = False,
                      rule_id: str = "", who: Principal, uow: EngagementUnitOfWork,
                      scopes: Scopes) -> Page[Task]:
-    """A person's, a dealer's or every visible task, overdue and soonest due first."""
-    where = await _filter(who, scopes, mine=mine, assignee_user_id=assignee_user_id,
-                          dealer_id=dealer_id, status=status, overdue_only=overdue_only,
-                          rule_id=rule_id)
+    """A person's, a dealer's or every visible task, open and overdue first."""
     async with uow.read():
+        where = await _filter(who, scopes, uow, mine=mine, assignee_user_id=assignee_user_id,
+                              dealer_id=dealer_id, status=status, overdue_only=overdue_only,
+                              rule_id=rule_id)
         return await uow.tasks.list(where, page)
 
 

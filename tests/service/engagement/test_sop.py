@@ -167,6 +167,17 @@ async def test_dealer_staff_see_their_own_dealers_tasks_only():
     assert asked.items == []
     region = await sop.list_tasks(PAGE, who=REGION, uow=deps.uow(), scopes=deps.scopes)
     assert [t.subject_id for t in region.items] == ["reg-east"]
+    # A person's tasks, asked by HQ: a dealer user's are their dealer's; a region manager
+    # asking for a dealer outside the region finds none.
+    person = await sop.list_tasks(PAGE, assignee_user_id="south-1", who=ADMIN, uow=deps.uow(),
+                                  scopes=deps.scopes)
+    assert [t.subject_id for t in person.items] == ["reg-south"]
+    outside = await sop.list_tasks(PAGE, assignee_user_id="south-1", who=REGION,
+                                   uow=deps.uow(), scopes=deps.scopes)
+    assert outside.items == []
+    with pytest.raises(PermissionDenied):
+        await sop.list_tasks(PAGE, assignee_user_id="east-2", who=EAST_STAFF, uow=deps.uow(),
+                             scopes=deps.scopes)
     with pytest.raises(InvalidArgument):
         await sop.list_tasks(PAGE, status="late", who=ADMIN, uow=deps.uow(), scopes=deps.scopes)
 
