@@ -30,6 +30,10 @@ class RuleBody(Body):
     assignee_role: Literal["dealer", "channel_manager"]
 
 
+class RuleSwitchBody(Body):
+    active: bool
+
+
 class PolicyBody(Body):
     """What makes a dealer unhealthy; 0 turns a check off."""
 
@@ -60,6 +64,15 @@ async def create_sop_rule(body: RuleBody, caller: Caller, services: Services) ->
                       assignee_role=enum_number(pb.AssigneeRole.DESCRIPTOR, body.assignee_role))
     return to_json((await call(services.engagement.CreateSopRule,
                                pb.CreateSopRuleRequest(rule=rule))).rule)
+
+
+@router.patch("/sop-rules/{rule_id}")
+async def switch_sop_rule(rule_id: str, body: RuleSwitchBody, caller: Caller,
+                          services: Services) -> dict:
+    """Stop a rule opening tasks (``active: false``; its open tasks still close) or
+    resume it."""
+    return to_json((await call(services.engagement.SetSopRuleActive,
+                               pb.SetSopRuleActiveRequest(id=rule_id, active=body.active))).rule)
 
 
 @router.get("/tasks")

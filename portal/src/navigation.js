@@ -66,6 +66,7 @@ export const consolePages = [
   hq('settlements', 'c-settlements', () => import('./pages/console/Settlements.vue'), { title: 'nav.settlements', icon: 'Finished', group: 'incentive', api: '/api/v1/settlement-periods', roles: FINANCE }),
   hq('inbox', 'c-inbox', () => import('./pages/console/Inbox.vue'), { title: 'nav.inbox', icon: 'Bell', group: 'overview', api: '/api/v1/inbox' }),
   hq('tasks', 'c-tasks', () => import('./pages/console/Tasks.vue'), { title: 'nav.tasks', icon: 'Finished', group: 'followUp', api: '/api/v1/tasks' }),
+  hq('sop-rules', 'c-sop-rules', () => import('./pages/console/SopRules.vue'), { title: 'nav.sopRules', icon: 'SetUp', group: 'followUp', api: '/api/v1/sop-rules', roles: ['hq_admin', 'region_manager', 'channel_manager'] }),
   hq('sop-execution', 'c-sop-execution', () => import('./pages/console/SopExecution.vue'), { title: 'nav.sopExecution', icon: 'TrendCharts', group: 'followUp', api: '/api/v1/sop-execution' }),
   hq('dealer-health', 'c-dealer-health', () => import('./pages/console/DealerHealth.vue'), { title: 'nav.dealerHealth', icon: 'FirstAidKit', group: 'followUp', api: '/api/v1/dealer-health' }),
   hq('audit', 'c-audit', () => import('./pages/console/Audit.vue'), { title: 'nav.audit', icon: 'Memo', group: 'system', roles: ['hq_admin'] }),

@@ -13,6 +13,8 @@ from tests.browser.world import ZHONGSHAN
 from tests.harness import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+# The machine is shared: give each expectation more than Playwright's 5 s.
+expect.set_options(timeout=20_000)
 RULE = {"name": "暂挂订单当天处理", "trigger": "order.held", "closing": "order.decided",
         "deadline_minutes": 480, "assignee_role": "channel_manager"}
 
@@ -74,3 +76,15 @@ async def test_inbox_badge_tasks_execution_and_health(world, portal):
     await expect(held).to_contain_text("PO-SOP-0001")
     await console.get_by_test_id("inbox-read-all").click()
     await expect(console.get_by_test_id("inbox-badge")).to_have_count(0)
+
+    # HQ's rules page names the signals in words; stopping a rule is one click.
+    hq = await portal.open("admin", phone=False)
+    await hq.goto("/console/sop-rules")
+    rule_row = hq.get_by_test_id("sop-rules").locator(".el-table__row").filter(
+        has_text="暂挂订单当天处理")
+    await expect(rule_row).to_contain_text("订单待渠道经理审批")
+    await expect(rule_row).to_contain_text("8 小时")
+    await shoot(hq, "sop-rules")
+    await rule_row.get_by_role("button", name="停用").click()
+    await expect(hq.locator(".el-message--success")).to_contain_text("规则已停用")
+    await expect(rule_row.get_by_role("button", name="启用")).to_be_visible()

@@ -117,6 +117,15 @@ async def _new_rule(world: IsolationWorld, tenant: str) -> Call | None:
     return None if tenant else Call(json={**VISIT_RULE, "name": "隔离测试规则"})
 
 
+async def _switch_rule(world: IsolationWorld, tenant: str) -> Call | None:
+    if tenant:
+        return None
+    async with world.client("admin") as admin:
+        response = await admin.post("/api/v1/sop-rules", json={**VISIT_RULE, "name": "停用测试"})
+        assert response.status_code == 201, response.text
+    return Call(path_params={"rule_id": response.json()["id"]}, json={"active": False})
+
+
 async def _policy(world: IsolationWorld, tenant: str) -> Call | None:
     return None if tenant else Call(json={"max_days_without_order": 30})
 
@@ -150,6 +159,8 @@ SPECS = [
     Endpoint("GET", "/api/v1/sop-rules", "list", _nothing, permitted=STAFF, items=_no_items,
              dealer_of=_none, complete=False),
     Endpoint("POST", "/api/v1/sop-rules", "list", _new_rule, permitted=ADMIN, ok=(201,),
+             items=_no_items, dealer_of=_none, complete=False),
+    Endpoint("PATCH", "/api/v1/sop-rules/{rule_id}", "list", _switch_rule, permitted=ADMIN,
              items=_no_items, dealer_of=_none, complete=False),
     Endpoint("GET", "/api/v1/health-policy", "list", _nothing, permitted=STAFF,
              items=_no_items, dealer_of=_none, complete=False),

@@ -28,7 +28,7 @@ export default {
     allRegistrations: 'Registrations', leadPool: 'Lead pool', allOrders: 'Orders', accounts: 'Dealer accounts', discrepancies: 'Receipt discrepancies',
     inventory: 'Channel inventory', products: 'Catalog', priceLists: 'Price lists', flowUploads: 'Sell-through uploads', diversions: 'Diversions',
     accruals: 'Accruals', rebatePrograms: 'Rebate programs', settlements: 'Settlements', audit: 'Audit log',
-    inbox: 'Inbox', myTasks: 'My tasks', tasks: 'Follow-up tasks', sopExecution: 'SOP execution', dealerHealth: 'Dealer health',
+    inbox: 'Inbox', myTasks: 'My tasks', tasks: 'Follow-up tasks', sopExecution: 'SOP execution', sopRules: 'SOP rules', dealerHealth: 'Dealer health',
   },
   navGroup: {
     orders: 'Orders & logistics', customers: 'Customers', money: 'Money & incentives', overview: 'Overview', channel: 'Channel',
@@ -175,6 +175,18 @@ export default {
     open: 'Open', done: 'Done', overdue: 'Overdue', onTime: 'Done on time', late: 'Done late', empty: 'No tasks',
     subject: 'About', dueAt: 'Due', closedAt: 'Done at', rule: 'SOP rule', state: 'State', mine: 'Mine only',
     overdueOnly: 'Overdue only', assignee: 'Assignee id',
+  },
+  sop: {
+    name: 'Name', trigger: 'When', closing: 'Done when', deadline: 'Within', deadlineHours: 'Within (hours)',
+    hours: '{n} h', assignee: 'Who', active: 'Active', new: 'New rule', created: 'Rule created', stop: 'Stop',
+    resume: 'Resume', stopped: 'Rule stopped', resumed: 'Rule resumed',
+    role: { dealer: 'Dealer', channel_manager: 'Channel manager' },
+    signal: {
+      lead: { assigned: 'A lead is assigned', claimed: 'The dealer claims (contacts) it', qualified: 'The lead is qualified', returned: 'The lead returns to the pool' },
+      registration: { submitted: 'A registration is submitted', approved: 'A registration is approved', note_added: 'A visit note is added', stage_advanced: 'The registration advances' },
+      order: { submitted: 'An order is submitted', held: 'An order awaits its manager', decided: 'The manager decides the order' },
+      statement: { issued: 'A statement is issued', confirmed: 'The statement is confirmed' },
+    },
   },
   execution: {
     key: 'Rule / manager / dealer', total: 'Tasks', done: 'Done', openOverdue: 'Overdue, open', completion: 'Completion',

@@ -55,6 +55,14 @@ class SqlRules:
         query = select(SopRuleRow).order_by(SopRuleRow.created_at, SopRuleRow.id)
         return (await fetch_page(self.session, query, page, count=True)).map(self._rule)
 
+    async def get(self, rule_id: str) -> SopRule | None:
+        row = await self.session.get(SopRuleRow, rule_id)
+        return self._rule(row) if row is not None else None
+
+    async def set_active(self, rule_id: str, active: bool) -> None:
+        await self.session.execute(update(SopRuleRow).where(SopRuleRow.id == rule_id)
+                                   .values(active=active))
+
     async def triggered_by(self, signal: str) -> list[SopRule]:
         rows = await self.session.scalars(select(SopRuleRow).where(
             SopRuleRow.trigger == signal, SopRuleRow.active.is_(True)).order_by(SopRuleRow.id))

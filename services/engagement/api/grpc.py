@@ -62,6 +62,10 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         return pb.ListSopRulesResponse(rules=[rule_to_proto(r) for r in page.items],
                                        page=_info(page))
 
+    async def SetSopRuleActive(self, request, context):
+        rule = await sop.set_rule_active(request.id, request.active, **self._read())
+        return pb.SetSopRuleActiveResponse(rule=rule_to_proto(rule))
+
     async def ListTasks(self, request, context):
         status = PROTO_TO_STATUS.get(request.status)
         page = await sop.list_tasks(

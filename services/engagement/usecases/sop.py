@@ -3,6 +3,8 @@ late tasks red and tells the supervisors, and the views of tasks and execution."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.engagement import messages
 from services.engagement.domain.inbox import Notice
 from services.engagement.domain.people import assignee_of, supervisors_of
@@ -21,7 +23,7 @@ from services.engagement.usecases.directory import directory_of
 from services.engagement.usecases.ports import EngagementUnitOfWork, TaskFilter
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import InvalidArgument, PermissionDenied
+from shared.errors import InvalidArgument, NotFound, PermissionDenied
 from shared.events.engagement import TASK_CLOSED, TASK_OPENED, TASK_OVERDUE
 from shared.ids import IdSource
 from shared.pagination import Page, PageRequest
@@ -41,6 +43,20 @@ async def create_rule(rule: SopRule, *, who: Principal, uow: EngagementUnitOfWor
         await uow.rules.add(created)
         await uow.commit()
     return created
+
+
+async def set_rule_active(rule_id: str, active: bool, *, who: Principal,
+                          uow: EngagementUnitOfWork) -> SopRule:
+    """Stop a rule opening tasks (those it opened still close on their events), or
+    resume it."""
+    access.require(who, access.CONFIGURERS, "switching SOP rules")
+    async with uow:
+        rule = await uow.rules.get(rule_id) if rule_id else None
+        if rule is None:
+            raise NotFound(f"SOP rule {rule_id} not found")
+        await uow.rules.set_active(rule_id, active)
+        await uow.commit()
+    return replace(rule, active=active)
 
 
 async def list_rules(page: PageRequest, *, who: Principal,

@@ -25,6 +25,12 @@ class FakeRules:
     async def list(self, page: PageRequest) -> Page:
         return page_of_all(list(self.rules.values()), page)
 
+    async def get(self, rule_id):
+        return self.rules.get(rule_id)
+
+    async def set_active(self, rule_id, active):
+        self.rules[rule_id] = replace(self.rules[rule_id], active=active)
+
     async def triggered_by(self, signal):
         return [r for r in self.rules.values() if r.trigger == signal and r.active]
 

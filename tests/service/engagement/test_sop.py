@@ -10,7 +10,7 @@ import pytest
 from services.engagement.domain.sop import AssigneeRole, SopRule, TaskStatus
 from services.engagement.usecases import inbox, sop
 from shared.context import Principal
-from shared.errors import InvalidArgument, PermissionDenied
+from shared.errors import InvalidArgument, NotFound, PermissionDenied
 from shared.events.engagement import TASK_CLOSED, TASK_OPENED, TASK_OVERDUE
 from shared.pagination import PageRequest
 from tests.service.engagement.support import (
@@ -81,6 +81,25 @@ async def test_a_lead_is_contacted_within_an_hour_and_qualified_within_three_day
     published = deps.uow().published
     assert len([p for p in published if p.event_type is TASK_OPENED]) == 2
     assert [p.payload.task.id for p in published if p.event_type is TASK_CLOSED] == [contacted.id]
+
+
+async def test_a_stopped_rule_opens_nothing_but_its_open_tasks_still_close():
+    deps = await build_world()
+    rule = await add_rule(deps, "新报备7天内拜访", "registration.approved",
+                          "registration.note_added", 7 * 24 * 60)
+    await happen(deps, "registration.approved", "reg-1", "east")
+    stopped = await sop.set_rule_active(rule.id, False, who=ADMIN, uow=deps.uow())
+    assert stopped.active is False
+    await happen(deps, "registration.approved", "reg-2", "east")
+    await happen(deps, "registration.note_added", "reg-1")
+    assert [(t.subject_id, t.status) for t in tasks_of(deps)] == [("reg-1", TaskStatus.DONE)]
+    await sop.set_rule_active(rule.id, True, who=ADMIN, uow=deps.uow())
+    await happen(deps, "registration.approved", "reg-3", "east")
+    assert len(tasks_of(deps)) == 2
+    with pytest.raises(PermissionDenied):
+        await sop.set_rule_active(rule.id, False, who=CM, uow=deps.uow())
+    with pytest.raises(NotFound):
+        await sop.set_rule_active("nope", False, who=ADMIN, uow=deps.uow())
 
 
 async def test_a_redelivered_trigger_opens_no_second_task():
