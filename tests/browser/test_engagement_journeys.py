@@ -88,3 +88,13 @@ async def test_inbox_badge_tasks_execution_and_health(world, portal):
     await rule_row.get_by_role("button", name="停用").click()
     await expect(hq.locator(".el-message--success")).to_contain_text("规则已停用")
     await expect(rule_row.get_by_role("button", name="启用")).to_be_visible()
+
+    # Every engagement page renders for HQ, with no raw translation key and no error.
+    for path in ("inbox", "tasks", "sop-rules", "sop-execution", "dealer-health"):
+        await hq.goto(f"/console/{path}")
+        main = hq.locator(".el-main")
+        await expect(main).to_be_visible()
+        await expect(hq.locator(".el-loading-mask:visible")).to_have_count(0)
+        await expect(hq.get_by_role("alert")).to_have_count(0)
+        for raw in ("undefined", "sop.", "task.", "health.", "execution.", "inbox."):
+            await expect(main).not_to_contain_text(raw)
