@@ -23,6 +23,8 @@ from gateway.routes import (
     flow,
     identity,
     incentive,
+    materials,
+    notices,
     orders,
     registration,
     system,
@@ -140,6 +142,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(auth.router)
     app.include_router(identity.router)
+    app.include_router(notices.router)
+    app.include_router(materials.router)
     app.include_router(orders.router)
     app.include_router(incentive.router)
     app.include_router(registration.router)

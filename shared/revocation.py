@@ -149,8 +149,9 @@ class IdentityEvents:
     def subjects(self) -> list[str]:
         if self.change_prefixes == ("qudao.identity.",):
             return [IDENTITY_SUBJECTS]
+        # Exact subjects named as change prefixes are followed too.
         wanted = {event.subject for event in (*REVOKING, *SCOPE_CHANGES)}
-        return sorted(wanted)
+        return sorted(wanted | set(self.change_prefixes))
 
     async def start(self, wait: float = 5.0) -> None:
         """Start following; wait up to ``wait`` seconds for the catch-up (the caller's

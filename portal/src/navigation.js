@@ -37,6 +37,9 @@ export const dealerPages = [
   dealer('authorizations', 'm-authorizations', () => import('./pages/dealer/Authorizations.vue'), { title: 'nav.authorizations', icon: 'certificate', group: 'customers' }),
   dealer('inbox', 'm-inbox', () => import('./pages/dealer/Inbox.vue'), { title: 'nav.inbox', icon: 'chat-o', tab: 'inbox', api: '/api/v1/inbox' }),
   dealer('tasks', 'm-tasks', () => import('./pages/dealer/Tasks.vue'), { title: 'nav.myTasks', icon: 'todo-list-o', group: 'customers', api: '/api/v1/tasks' }),
+  dealer('notices', 'm-notices', () => import('./pages/dealer/Notices.vue'), { title: 'nav.notices', icon: 'bullhorn-o', group: 'info', api: '/api/v1/notices' }),
+  dealer('notices/:id', 'm-notice', () => import('./pages/dealer/NoticeDetail.vue'), { title: 'nav.noticeDetail', back: 'm-notices' }),
+  dealer('materials', 'm-materials', () => import('./pages/dealer/Materials.vue'), { title: 'nav.materials', icon: 'description', group: 'info', api: '/api/v1/materials' }),
   dealer('me', 'm-me', () => import('./pages/dealer/Me.vue'), { title: 'nav.me', icon: 'user-o', tab: 'me' }),
 ]
 
@@ -69,12 +72,16 @@ export const consolePages = [
   hq('sop-rules', 'c-sop-rules', () => import('./pages/console/SopRules.vue'), { title: 'nav.sopRules', icon: 'SetUp', group: 'followUp', api: '/api/v1/sop-rules', roles: ['hq_admin', 'region_manager', 'channel_manager'] }),
   hq('sop-execution', 'c-sop-execution', () => import('./pages/console/SopExecution.vue'), { title: 'nav.sopExecution', icon: 'TrendCharts', group: 'followUp', api: '/api/v1/sop-execution' }),
   hq('dealer-health', 'c-dealer-health', () => import('./pages/console/DealerHealth.vue'), { title: 'nav.dealerHealth', icon: 'FirstAidKit', group: 'followUp', api: '/api/v1/dealer-health' }),
+  hq('notices', 'c-notices', () => import('./pages/console/Notices.vue'), { title: 'nav.notices', icon: 'Bell', group: 'info', api: '/api/v1/notices' }),
+  hq('notices/:id/receipts', 'c-notice-receipts', () => import('./pages/console/NoticeReceipts.vue'), { title: 'nav.noticeReceipts' }),
+  hq('materials', 'c-materials', () => import('./pages/console/Materials.vue'), { title: 'nav.materials', icon: 'Files', group: 'info', api: '/api/v1/materials' }),
+  hq('material-usage', 'c-material-usage', () => import('./pages/console/MaterialUsage.vue'), { title: 'nav.materialUsage', icon: 'TrendCharts', group: 'info', api: '/api/v1/material-usage' }),
   hq('audit', 'c-audit', () => import('./pages/console/Audit.vue'), { title: 'nav.audit', icon: 'Memo', group: 'system', roles: ['hq_admin'] }),
 ]
 
 export const GROUPS = {
-  dealer: ['orders', 'customers', 'money'],
-  console: ['overview', 'channel', 'followUp', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'system'],
+  dealer: ['orders', 'customers', 'money', 'info'],
+  console: ['overview', 'channel', 'followUp', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'info', 'system'],
 }
 
 export const allowed = (page) => session.hasRole(...(page.meta.roles || [])) && serves(page.meta.api)

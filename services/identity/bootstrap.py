@@ -16,6 +16,7 @@ from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.adapters.caches import InProcessScopeCache
 from services.identity.adapters.orm import outbox_table
 from services.identity.adapters.passwords import Argon2Passwords
+from services.identity.adapters.sheets import XlsxSheets
 from services.identity.adapters.uow import SqlIdentityUnitOfWork
 from services.identity.api.grpc import IdentityServicer
 from services.identity.settings import IdentitySettings
@@ -27,6 +28,8 @@ from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.clock import SystemClock
 from shared.db import Database
+from shared.events.catalog import all_events
+from shared.events.identity import USER_LOGGED_IN
 from shared.host import GrpcService, Wiring
 from shared.ids import RandomIds
 from shared.revocation import IdentityEvents, RevocationList
@@ -34,6 +37,13 @@ from shared.revocation import IdentityEvents, RevocationList
 Settings = IdentitySettings
 SERVICE = Settings.process
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Identity's events that may change a scope or an audience: all but what dealers' users
+# do with notices and materials, and their logins (a read or a login clearing the cache
+# would cost every query).
+ORG_CHANGES = tuple(sorted(event.subject for event in all_events()
+                           if event.producer == SERVICE
+                           and event.entity not in ("notice", "material")
+                           and event is not USER_LOGGED_IN))
 PUBLIC_METHODS = frozenset({
     "/qudao.identity.v1.IdentityService/Login",
     "/qudao.identity.v1.IdentityService/RefreshToken",
@@ -60,6 +70,7 @@ async def build(settings: IdentitySettings) -> Wiring:
                            ttl_seconds=settings.access_token_ttl_seconds),
         revocations=revocations,
         scope_cache=scope_cache,
+        sheets=XlsxSheets(),
     )
     if settings.bootstrap_admin_password:
         await users.ensure_bootstrap_admin(
@@ -69,7 +80,7 @@ async def build(settings: IdentitySettings) -> Wiring:
     # Revocations recorded by any replica (replayed from the stream at start), and any
     # change another replica commits clears this replica's scope cache.
     identity_events = IdentityEvents(nc, revocations, [scope_cache.invalidate],
-                                     change_prefixes=("qudao.identity.",))
+                                     change_prefixes=ORG_CHANGES)
     await identity_events.start()
     return Wiring(
         db=db,

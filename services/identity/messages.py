@@ -9,7 +9,9 @@ from datetime import datetime
 from qudao.common.v1 import files_pb2
 from qudao.identity.v1 import events_pb2, identity_pb2
 
+from services.identity.domain.audience import Node as AudienceNode
 from services.identity.domain.dealer_import import ImportOutcome
+from services.identity.domain.materials import Download, Material, MaterialKind, Usage
 from services.identity.domain.model import (
     Assignment,
     AssignmentChange,
@@ -20,6 +22,14 @@ from services.identity.domain.model import (
     TagKind,
     Tokens,
     User,
+)
+from services.identity.domain.notices import (
+    Category,
+    Notice,
+    NoticeView,
+    Receipt,
+    ReceiptRow,
+    ReceiptState,
 )
 from services.identity.domain.rules import OrgKind, Role, ScopeAnswer, Tier
 from shared.convert import to_timestamp
@@ -189,3 +199,122 @@ def assignment_changed(kind: AssignmentChange, *, added: list[Assignment] = (),
         removed=[assignment_to_proto(a) for a in removed],
         from_manager_user_id=from_manager_user_id, to_manager_user_id=to_manager_user_id,
         reason=reason)
+
+
+# ---- notices ---------------------------------------------------------------------------
+
+CATEGORY_TO_PROTO = {category: identity_pb2.NoticeCategory.Value(
+    f"NOTICE_CATEGORY_{category.name}") for category in Category}
+PROTO_TO_CATEGORY = {value: category for category, value in CATEGORY_TO_PROTO.items()}
+RECEIPT_STATE_TO_PROTO = {state: identity_pb2.ReceiptState.Value(
+    f"RECEIPT_STATE_{state.name}") for state in ReceiptState}
+PROTO_TO_RECEIPT_STATE = {value: state for state, value in RECEIPT_STATE_TO_PROTO.items()}
+
+
+def expression_to_proto(node: AudienceNode) -> identity_pb2.AudienceExpression:
+    if node.op == "term":
+        term = identity_pb2.AudienceTerm()
+        if node.kind == "tier":
+            term.tier = TIER_TO_PROTO[Tier(node.value)]
+        else:
+            setattr(term, node.kind, node.value)
+        return identity_pb2.AudienceExpression(term=term)
+    if node.op == "not":
+        return identity_pb2.AudienceExpression(negate=expression_to_proto(node.children[0]))
+    operands = identity_pb2.AudienceExpressionList(
+        expressions=[expression_to_proto(child) for child in node.children])
+    if node.op == "all":
+        return identity_pb2.AudienceExpression(all_of=operands)
+    return identity_pb2.AudienceExpression(any_of=operands)
+
+
+def notice_to_proto(view: NoticeView) -> identity_pb2.Notice:
+    notice = view.notice
+    return identity_pb2.Notice(
+        id=notice.id, title=notice.title, body=notice.body,
+        category=CATEGORY_TO_PROTO[notice.category], must_confirm=notice.must_confirm,
+        in_force_until=to_timestamp(notice.in_force_until),
+        audience=expression_to_proto(notice.audience.expression)
+        if notice.audience.expression else None,
+        dealer_ids=notice.audience.dealer_ids,
+        attachments=[identity_pb2.NoticeAttachment(
+            id=a.id, filename=a.filename, content_type=a.content_type, size_bytes=a.size_bytes)
+            for a in notice.attachments],
+        published_by=notice.published_by, published_at=to_timestamp(notice.published_at),
+        read_at=to_timestamp(view.receipt.read_at if view.receipt else None),
+        confirmed_at=to_timestamp(view.receipt.confirmed_at if view.receipt else None),
+        recipient_count=view.recipients, read_count=view.read,
+        confirmed_count=view.confirmed)
+
+
+def receipt_row_to_proto(row: ReceiptRow) -> identity_pb2.NoticeReceipt:
+    return identity_pb2.NoticeReceipt(
+        dealer_id=row.dealer_id, dealer_name=row.dealer_name, user_id=row.user_id,
+        username=row.username, display_name=row.display_name,
+        state=RECEIPT_STATE_TO_PROTO[row.state], read_at=to_timestamp(row.read_at),
+        confirmed_at=to_timestamp(row.confirmed_at))
+
+
+def notice_published(notice: Notice) -> events_pb2.NoticePublished:
+    return events_pb2.NoticePublished(notice=notice_to_proto(NoticeView(notice)),
+                                      dealer_ids=sorted(notice.reached_dealer_ids))
+
+
+def notice_read(receipt: Receipt) -> events_pb2.NoticeRead:
+    return events_pb2.NoticeRead(notice_id=receipt.notice_id, dealer_id=receipt.dealer_id,
+                                 user_id=receipt.user_id, read_at=to_timestamp(receipt.read_at))
+
+
+def notice_confirmed(receipt: Receipt) -> events_pb2.NoticeConfirmed:
+    return events_pb2.NoticeConfirmed(
+        notice_id=receipt.notice_id, dealer_id=receipt.dealer_id, user_id=receipt.user_id,
+        confirmed_at=to_timestamp(receipt.confirmed_at))
+
+
+def notice_reminded(notice: Notice, rows: list[ReceiptRow],
+                    reminded_by: str) -> events_pb2.NoticeReminded:
+    return events_pb2.NoticeReminded(
+        notice_id=notice.id, title=notice.title, reminded_by=reminded_by,
+        recipients=[events_pb2.NoticeRecipient(dealer_id=row.dealer_id, user_id=row.user_id)
+                    for row in rows])
+
+
+# ---- materials -------------------------------------------------------------------------
+
+MATERIAL_KIND_TO_PROTO = {kind: identity_pb2.MaterialKind.Value(
+    f"MATERIAL_KIND_{kind.name}") for kind in MaterialKind}
+PROTO_TO_MATERIAL_KIND = {value: kind for kind, value in MATERIAL_KIND_TO_PROTO.items()}
+
+
+def material_to_proto(material: Material, downloads: int = 0) -> identity_pb2.Material:
+    return identity_pb2.Material(
+        id=material.id, title=material.title, description=material.description,
+        kind=MATERIAL_KIND_TO_PROTO[material.kind],
+        audience=expression_to_proto(material.audience.expression)
+        if material.audience.expression else None,
+        dealer_ids=material.audience.dealer_ids,
+        versions=[identity_pb2.MaterialVersion(
+            number=v.number, filename=v.filename, content_type=v.content_type,
+            size_bytes=v.size_bytes, note=v.note, published_by=v.published_by,
+            published_at=to_timestamp(v.published_at)) for v in material.versions],
+        published_by=material.published_by,
+        updated_at=to_timestamp(material.current.published_at), download_count=downloads)
+
+
+def usage_to_proto(usage: Usage) -> identity_pb2.MaterialUsage:
+    return identity_pb2.MaterialUsage(
+        material_id=usage.material_id, material_title=usage.material_title,
+        dealer_id=usage.dealer_id, dealer_name=usage.dealer_name, downloads=usage.downloads,
+        users=usage.users, latest_version=usage.latest_version,
+        last_downloaded_at=to_timestamp(usage.last_downloaded_at))
+
+
+def material_published(material: Material) -> events_pb2.MaterialPublished:
+    return events_pb2.MaterialPublished(material=material_to_proto(material))
+
+
+def material_downloaded(download: Download) -> events_pb2.MaterialDownloaded:
+    return events_pb2.MaterialDownloaded(
+        material_id=download.material_id, version=download.version,
+        dealer_id=download.dealer_id, user_id=download.user_id,
+        downloaded_at=to_timestamp(download.downloaded_at))

@@ -38,3 +38,21 @@ SESSION_REVOKED = declare(
 USER_LOGGED_IN = declare(
     "identity", "user", "logged_in", pb.UserLoggedIn,
     "A user signed in (engagement keeps each dealer's last login).")
+NOTICE_PUBLISHED = declare(
+    "identity", "notice", "published", pb.NoticePublished,
+    "HQ or a region published a notice (通知公告) to an audience of dealers.")
+NOTICE_READ = declare(
+    "identity", "notice", "read", pb.NoticeRead,
+    "A dealer's user opened a notice for the first time (its read receipt).")
+NOTICE_CONFIRMED = declare(
+    "identity", "notice", "confirmed", pb.NoticeConfirmed,
+    "A dealer's user confirmed a must-confirm notice (确认阅读).")
+NOTICE_REMINDED = declare(
+    "identity", "notice", "reminded", pb.NoticeReminded,
+    "The dealer users who had not read or confirmed a notice are to be reminded.")
+MATERIAL_PUBLISHED = declare(
+    "identity", "material", "published", pb.MaterialPublished,
+    "HQ or a region published a material (素材) or a new version of it.")
+MATERIAL_DOWNLOADED = declare(
+    "identity", "material", "downloaded", pb.MaterialDownloaded,
+    "A dealer's user downloaded a version of a material.")

@@ -9,6 +9,7 @@ on a filled suite duplicates nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 import random
@@ -23,7 +24,17 @@ import httpx
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from suite.demo.world import PASSWORD, REGIONS, DemoWorld, OrderPlan, Product
+from suite.demo.world import (
+    MATERIALS,
+    NOTICES,
+    PASSWORD,
+    REGIONS,
+    DemoWorld,
+    OrderPlan,
+    Product,
+    notice_reading,
+    reader_numbers,
+)
 
 PAGE = 500
 
@@ -126,7 +137,8 @@ class DemoLoader:
                            ("catalog", self.catalog), ("customers", self.customers),
                            ("registrations", self.registrations), ("orders", self.orders),
                            ("shipments", self.shipments), ("receipts", self.receipts),
-                           ("incentives", self.incentives), ("flow", self.flow)):
+                           ("incentives", self.incentives), ("flow", self.flow),
+                           ("notices", self.notices), ("materials", self.materials)):
             started = time.perf_counter()
             await step()
             self.loaded.seconds[name] = round(time.perf_counter() - started, 1)
@@ -465,6 +477,71 @@ class DemoLoader:
 
         await _each(dealers, report, min(self.concurrency, 4), self.progress, "flow uploads")
 
+    # ------------------------------------------------------------------ notices, materials
+    async def notices(self) -> None:
+        """HQ's notices to audiences by tag expression, then the sampled dealers' sales
+        reps read a third of what reaches them and confirm another third."""
+        g = self.gateway
+        published = {n["title"] for n in await g.pages("admin", "/api/v1/notices", "notices")}
+        for plan in NOTICES:
+            if plan.title not in published:
+                await g.call("admin", "POST", "/api/v1/notices", json={
+                    "title": plan.title, "body": plan.body, "category": plan.category,
+                    "must_confirm": plan.must_confirm, "audience": plan.audience})
+                self.loaded.sent["notices"] += 1
+        numbers = {plan.title: n for n, plan in enumerate(NOTICES)}
+
+        async def read(username: str, dealer_number: int) -> None:
+            for notice in await g.pages(username, "/api/v1/notices", "notices"):
+                if notice["title"] not in numbers:
+                    continue
+                reading = notice_reading(dealer_number, numbers[notice["title"]])
+                if reading != "unread" and not notice.get("read_at"):
+                    await g.call(username, "GET", f"/api/v1/notices/{notice['id']}")
+                    self.loaded.sent["notice_reads"] += 1
+                if reading == "confirm" and notice["must_confirm"] \
+                        and not notice.get("confirmed_at"):
+                    await g.call(username, "POST", f"/api/v1/notices/{notice['id']}/confirm")
+                    self.loaded.sent["notice_confirmations"] += 1
+
+        await _Readers(self).each(read, "notice reads")
+
+    async def materials(self) -> None:
+        """The material library (one material in a second version), and the sampled
+        dealers' sales reps download what reaches them once."""
+        g = self.gateway
+        existing = {m["title"]: m for m in await g.pages("admin", "/api/v1/materials",
+                                                         "materials")}
+        for plan in MATERIALS:
+            material = existing.get(plan.title)
+            if material is None:
+                material = (await g.call("admin", "POST", "/api/v1/materials", json={
+                    "title": plan.title, "kind": plan.kind, "description": plan.description,
+                    "audience": plan.audience, "file": _pdf(plan.versions[0])}))["material"]
+                self.loaded.sent["materials"] += 1
+            for filename in plan.versions[len(material["versions"]):]:
+                material = await g.call("admin", "POST",
+                                        f"/api/v1/materials/{material['id']}/versions",
+                                        json={**_pdf(filename), "note": "更新规格参数"})
+                self.loaded.sent["material_versions"] += 1
+        used = {u["dealer_id"] for u in await g.pages("admin", "/api/v1/material-usage",
+                                                      "usage")}
+
+        async def download(username: str, dealer_number: int) -> None:
+            dealer = self.world.dealers[dealer_number - 1]
+            if self.loaded.dealers[dealer.credit_code] in used or dealer_number % 2:
+                return
+            for material in await g.pages(username, "/api/v1/materials", "materials"):
+                answer = await g.client.get(
+                    f"/api/v1/materials/{material['id']}/download",
+                    headers={"Authorization": f"Bearer {g.tokens[username]}"})
+                if answer.status_code != 200:
+                    raise DemoError(f"download {material['title']} as {username}: "
+                                    f"{answer.status_code} {answer.text[:300]}")
+                self.loaded.sent["material_downloads"] += 1
+
+        await _Readers(self).each(download, "material downloads")
+
     async def _upload(self, header: list[str], rows: list[list[str]], key: str,
                       params: dict) -> None:
         answer = await self.gateway.call(
@@ -478,6 +555,29 @@ class DemoLoader:
             upload = await self.gateway.call("admin", "GET", f"/api/v1/flow/uploads/{upload['id']}")
             upload = upload.get("upload", upload)
         self.loaded.sent[f"flow_uploads_{upload.get('status', 'unknown')}"] += 1
+
+
+def _pdf(text: str) -> dict:
+    """A small PDF attachment as the API takes files."""
+    content = b"%PDF-1.4\n% " + text.encode("utf-8") + b"\n%%EOF\n"
+    return {"filename": text, "content_type": "application/pdf",
+            "content_base64": base64.b64encode(content).decode()}
+
+
+class _Readers:
+    """Signs in the sampled dealers' sales reps, once each."""
+
+    def __init__(self, loader: DemoLoader) -> None:
+        self.loader = loader
+
+    async def each(self, work: Callable[[str, int], Awaitable], label: str) -> None:
+        async def sign_in_and_work(number: int) -> None:
+            username = f"demo.d{number:05d}.sales"
+            await self.loader.gateway.login(username, PASSWORD)
+            await work(username, number)
+
+        await _each(reader_numbers(self.loader.world), sign_in_and_work,
+                    self.loader.concurrency, self.loader.progress, label)
 
 
 def progress_bar() -> Progress:

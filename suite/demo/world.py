@@ -265,3 +265,67 @@ def plan(scale: Scale, seed: int = 2026, today: date | None = None) -> DemoWorld
             today - timedelta(days=360 * (scale.orders - number) // max(scale.orders, 1) + 1)))
     world.flow_dealers = [d.credit_code for d in trading[:scale.flow_dealers]]
     return world
+
+
+# ---- notices and the material library -----------------------------------------------
+
+_EVERY_REGION = {"any_of": [{"term": {"region_code": code}} for code in REGIONS]}
+
+
+@dataclass(frozen=True)
+class NoticePlan:
+    title: str
+    category: str
+    body: str
+    must_confirm: bool
+    audience: dict
+
+
+NOTICES = (
+    NoticePlan("五一假期发货安排", "holiday",
+               "5月1日至5日暂停发货，4月28日前的订单照常发出，请提前备货。", True, _EVERY_REGION),
+    NoticePlan("华东区A系列价格调整", "price",
+               "自下月1日起，华东区A系列出厂价下调3%，在途订单按原价执行。", True,
+               {"term": {"region_code": "east"}}),
+    NoticePlan("新品上市：一次性使用血液透析管路", "product",
+               "B系列新增成人型血液透析管路，欢迎向医院推荐。", False,
+               {"term": {"product_line": "B系列"}}),
+    NoticePlan("二级经销商报备规则变更", "policy", "二级经销商的报备改由平台商初审，总部复核。",
+               True, {"term": {"tier": "two"}}),
+)
+
+
+@dataclass(frozen=True)
+class MaterialPlan:
+    title: str
+    kind: str
+    description: str
+    audience: dict
+    # One file name per version, oldest first.
+    versions: tuple[str, ...]
+
+
+MATERIALS = (
+    MaterialPlan("A系列产品手册", "product_document", "适应症、规格型号与注意事项",
+                 {"term": {"product_line": "A系列"}}, ("A系列产品手册.pdf", "A系列产品手册-2.pdf")),
+    MaterialPlan("华东区价格政策", "price_policy", "华东区各级经销商供货价与返利口径",
+                 {"term": {"region_code": "east"}}, ("华东区价格政策.pdf",)),
+    MaterialPlan("医院采购科拜访话术", "talk_track", "开场、异议处理与跟进",
+                 _EVERY_REGION, ("拜访话术.pdf",)),
+    MaterialPlan("新经销商入门培训", "training", "系统操作、报备与流向上报",
+                 {"term": {"tier": "two"}}, ("入门培训.pdf",)),
+)
+
+
+def notice_reading(dealer_number: int, notice_number: int) -> str:
+    """How a dealer's sales rep treats a notice that reaches it: "confirm" (read and, if
+    asked, confirmed), "read", or "unread" — a third of each, so HQ's receipts show
+    partial reads."""
+    return ("confirm", "read", "unread")[(dealer_number + notice_number) % 3]
+
+
+def reader_numbers(world: DemoWorld) -> list[int]:
+    """The dealers (1-based numbers) whose sales reps read notices and download
+    materials: all of a small world, a sample of a large one (each is a sign-in)."""
+    count = len(world.dealers)
+    return list(range(1, count + 1, max(1, count // 120)))

@@ -135,7 +135,7 @@ CONSOLE_PAGES = [
     "dashboard", "dealers", "users", "assignments", "approvals/registrations",
     "approvals/orders", "approvals/returns", "conflicts", "registrations", "leads", "orders",
     "statements", "accounts", "discrepancies", "inventory", "products", "price-lists",
-    "accruals", "audit",
+    "accruals", "audit", "notices", "materials", "material-usage",
 ]
 
 

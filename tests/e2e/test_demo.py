@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from suite.demo import run_demo
-from suite.demo.world import PASSWORD, Scale, plan
+from suite.demo.world import MATERIALS, NOTICES, PASSWORD, Scale, plan
 from tests.harness import ADMIN_PASSWORD
 
 
@@ -49,6 +49,16 @@ async def test_the_small_demo_builds_its_world_once(suite):
         assert Counter(u["status"] for u in uploads) >= Counter({"accepted": 1, "rejected": 1})
         programs = await _count(client, "/api/v1/rebate-programs", "programs")
         assert len(programs) == 2
+        notices = await _count(client, "/api/v1/notices", "notices")
+        assert len(notices) == len(NOTICES)
+        everyone = next(n for n in notices if n["title"] == NOTICES[0].title)
+        # Partial reads: some of the dealer users read it, some confirmed, not all.
+        assert 0 < everyone["confirmed_count"] < everyone["read_count"] \
+            < everyone["recipient_count"], everyone
+        materials = await _count(client, "/api/v1/materials", "materials")
+        assert sorted(len(m["versions"]) for m in materials) == sorted(
+            len(m.versions) for m in MATERIALS)
+        assert await _count(client, "/api/v1/material-usage", "usage")
 
     # Every role named at the end can sign in with the printed password.
     for role, login in first["logins"].items():

@@ -3,6 +3,7 @@ assignments, scope, audit). See spec.py for the format."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 from tests.isolation.spec import Call, Endpoint, only
@@ -139,6 +140,150 @@ def _tag_owner(world: IsolationWorld, item: dict) -> str:
     return world.dealer_ids.get(tenant, "") if tenant else ""
 
 
+# ---- notices ------------------------------------------------------------------------
+
+_PDF = base64.b64encode(b"%PDF-1.4 isolation").decode()
+_DEALER_USERS = {"east_admin": "east", "south_sales": "south", "platform_sales": "platform",
+                 "sub_sales": "sub"}
+_STAFF = ("admin", "finance", "region_east", "cm_east", "cm_south")
+
+
+async def _notice(world: IsolationWorld, tenant: str) -> dict:
+    """A must-confirm notice with an attachment, addressed to the tenant's dealer alone."""
+    key = f"identity:notice:{tenant}"
+    if key not in world.cache:
+        world.cache[key] = (await _admin_post(world, "/api/v1/notices", {
+            "title": f"隔离通知-{tenant}", "body": "只发给这一家经销商。", "category": "policy",
+            "must_confirm": True, "dealer_ids": [world.dealer_ids[tenant]],
+            "attachments": [{"filename": "说明.pdf", "content_type": "application/pdf",
+                             "content_base64": _PDF}]}))["notice"]
+    return world.cache[key]
+
+
+async def _notice_call(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"notice_id": (await _notice(world, tenant))["id"]})
+
+
+async def _attachment_call(world: IsolationWorld, tenant: str) -> Call:
+    notice = await _notice(world, tenant)
+    return Call(path_params={"notice_id": notice["id"],
+                             "attachment_id": notice["attachments"][0]["id"]})
+
+
+async def _notices_everywhere(world: IsolationWorld, tenant: str) -> Call | None:
+    if tenant:
+        await _notice(world, tenant)
+        return None
+    return Call(params={"page_size": 500})
+
+
+async def _new_notice(world: IsolationWorld, tenant: str) -> Call:
+    return Call(json={"title": "隔离发布", "body": "正文", "category": "other",
+                      "dealer_ids": [world.dealer_ids[tenant]]})
+
+
+def _reader(principal: str, tenant: str) -> bool:
+    """A notice to one dealer reaches that dealer's users (a platform dealer's staff see
+    the sub-dealer's data, but not the notices addressed to it) and HQ and managers."""
+    return principal in _STAFF or _DEALER_USERS.get(principal) == tenant
+
+
+def _own_dealer_user(principal: str, tenant: str) -> bool:
+    return _DEALER_USERS.get(principal) == tenant
+
+
+def _staff(principal: str, tenant: str) -> bool:
+    return principal in _STAFF
+
+
+def _notice_dealer(world: IsolationWorld, item: dict) -> str:
+    return item["dealer_ids"][0] if item["dealer_ids"] else ""
+
+
+_NOTICE_SPECS = [
+    Endpoint("POST", "/api/v1/notices", "object", _new_notice, ok=(201,),
+             permitted=_admin_or_region_manager),
+    # Not complete: a platform dealer's staff see the sub-dealer's data but not the
+    # notices addressed to it (tests/e2e/test_notices.py checks who sees what).
+    Endpoint("GET", "/api/v1/notices", "list", _notices_everywhere,
+             items=lambda body: body["notices"], dealer_of=_notice_dealer, complete=False),
+    # Not permitted and answered 404: a platform dealer's user asking for the notice of
+    # its sub-dealer (visible data, but the notice does not reach the platform dealer).
+    Endpoint("GET", "/api/v1/notices/{notice_id}", "object", _notice_call,
+             permitted=_reader, denied=(404,)),
+    Endpoint("GET", "/api/v1/notices/{notice_id}/attachments/{attachment_id}", "object",
+             _attachment_call, permitted=_reader, denied=(404,)),
+    # Staff get 403 here; a platform dealer's user 404 (as above).
+    Endpoint("POST", "/api/v1/notices/{notice_id}/confirm", "object", _notice_call,
+             permitted=_own_dealer_user, denied=(403, 404)),
+    Endpoint("GET", "/api/v1/notices/{notice_id}/receipts", "object", _notice_call,
+             permitted=_staff, denied=(403, 404)),
+    Endpoint("GET", "/api/v1/notices/{notice_id}/receipts/export", "object", _notice_call,
+             permitted=_staff, denied=(403, 404)),
+    Endpoint("POST", "/api/v1/notices/{notice_id}/remind", "object", _notice_call,
+             permitted=_staff, denied=(403, 404)),
+]
+
+# ---- material library ---------------------------------------------------------------
+
+
+async def _material(world: IsolationWorld, tenant: str) -> dict:
+    """A material addressed to the tenant's dealer alone, downloaded once by its staff."""
+    key = f"identity:material:{tenant}"
+    if key not in world.cache:
+        material = (await _admin_post(world, "/api/v1/materials", {
+            "title": f"隔离素材-{tenant}", "kind": "talk_track",
+            "dealer_ids": [world.dealer_ids[tenant]],
+            "file": {"filename": "话术.pdf", "content_type": "application/pdf",
+                     "content_base64": _PDF}}))["material"]
+        async with world.client(world.staff_of[tenant]) as staff:
+            response = await staff.get(f"/api/v1/materials/{material['id']}/download")
+            assert response.status_code == 200, response.text
+        world.cache[key] = material
+    return world.cache[key]
+
+
+async def _material_call(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"material_id": (await _material(world, tenant))["id"]})
+
+
+async def _new_version(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"material_id": (await _material(world, tenant))["id"]},
+                json={"filename": "话术2.pdf", "content_type": "application/pdf",
+                      "content_base64": _PDF})
+
+
+async def _materials_everywhere(world: IsolationWorld, tenant: str) -> Call | None:
+    if tenant:
+        await _material(world, tenant)
+        return None
+    return Call(params={"page_size": 500})
+
+
+async def _new_material(world: IsolationWorld, tenant: str) -> Call:
+    return Call(json={"title": "隔离发布素材", "kind": "training",
+                      "dealer_ids": [world.dealer_ids[tenant]],
+                      "file": {"filename": "培训.pdf", "content_type": "application/pdf",
+                               "content_base64": _PDF}})
+
+
+_MATERIAL_SPECS = [
+    Endpoint("POST", "/api/v1/materials", "object", _new_material, ok=(201,),
+             permitted=_admin_or_region_manager),
+    # HQ's materials: only HQ admins add versions (staff 403, a platform dealer's user
+    # 404 for its sub-dealer's material, which does not reach it).
+    Endpoint("POST", "/api/v1/materials/{material_id}/versions", "object", _new_version,
+             ok=(201,), permitted=only("admin"), denied=(403, 404)),
+    # Not complete, as for notices.
+    Endpoint("GET", "/api/v1/materials", "list", _materials_everywhere,
+             items=lambda body: body["materials"], dealer_of=_notice_dealer, complete=False),
+    Endpoint("GET", "/api/v1/materials/{material_id}/download", "object", _material_call,
+             permitted=_reader, denied=(404,)),
+    Endpoint("GET", "/api/v1/material-usage", "list", _materials_everywhere,
+             items=lambda body: body["usage"], dealer_of=lambda w, item: item["dealer_id"],
+             permitted=_staff),
+]
+
 SPECS = [
     Endpoint("GET", "/api/v1/org-units", "list", _list_all,
              items=lambda body: body["org_units"], dealer_of=lambda w, item: item["id"]),
@@ -181,6 +326,8 @@ SPECS = [
              items=lambda body: body["audit_events"],
              dealer_of=lambda w, item: item["target_id"], permitted=only("admin"),
              complete=False),
+    *_NOTICE_SPECS,
+    *_MATERIAL_SPECS,
 ]
 
 EXEMPT = {

@@ -69,3 +69,23 @@ def test_tokens_issued_before_a_password_or_role_change_are_refused_later_ones_k
     # An earlier moment arriving late (replayed on start) does not undo a later one.
     revocations.revoke_issued_before("u3", 1_600_000_000)
     assert revocations.is_revoked(old)
+
+
+def test_identity_follows_its_org_changes_but_not_what_dealers_do_with_notices():
+    """Identity's own replicas clear their scope cache on org, user, tag and assignment
+    changes; a notice read or a material download (frequent, changing no scope or
+    audience) clears nothing and is not even followed."""
+    from services.identity.bootstrap import ORG_CHANGES
+
+    cleared = []
+    watcher = IdentityEvents(nc=None, revocations=RevocationList(),
+                             on_scope_change=[lambda: cleared.append(1)],
+                             change_prefixes=ORG_CHANGES)
+    assert "qudao.identity.dealer_tags.changed" in watcher.subjects
+    assert "qudao.identity.user.deactivated" in watcher.subjects
+    assert not [s for s in watcher.subjects if ".notice." in s or ".material." in s]
+    # Nor a login (every sign-in publishes one, for engagement's dealer health).
+    assert "qudao.identity.user.logged_in" not in watcher.subjects
+    watcher._apply("qudao.identity.dealer_tags.changed", envelope(events_pb2.TagsChanged()))
+    watcher._apply("qudao.identity.notice.read", envelope(events_pb2.NoticeRead()))
+    assert len(cleared) == 1

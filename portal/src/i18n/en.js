@@ -29,15 +29,18 @@ export default {
     inventory: 'Channel inventory', products: 'Catalog', priceLists: 'Price lists', flowUploads: 'Sell-through uploads', diversions: 'Diversions',
     accruals: 'Accruals', rebatePrograms: 'Rebate programs', settlements: 'Settlements', audit: 'Audit log',
     inbox: 'Inbox', myTasks: 'My tasks', tasks: 'Follow-up tasks', sopExecution: 'SOP execution', sopRules: 'SOP rules', dealerHealth: 'Dealer health',
+    notices: 'Notices', noticeDetail: 'Notice', materials: 'Materials', noticeReceipts: 'Read receipts', materialUsage: 'Material usage',
   },
   navGroup: {
     orders: 'Orders & logistics', customers: 'Customers', money: 'Money & incentives', overview: 'Overview', channel: 'Channel',
     approvals: 'Approvals', followUp: 'Follow-up & health', trade: 'Orders & finance', catalog: 'Catalog', flow: 'Sell-through', incentive: 'Incentives', system: 'System',
+    info: 'Notices & materials',
   },
   home: {
     hello: 'Hello, {name}', todo: 'To do', attention: '{n} things need your attention', expiringSoon: 'Protection ending soon',
     awaitingOrders: 'Orders awaiting approval', awaitingRegistrations: 'Registrations awaiting approval', toReceive: 'To receive', expiring: 'Protection expiring',
     statementsToConfirm: 'Statements to confirm', disputedStatements: 'Disputed statements', leadsToClaim: 'Leads to claim',
+    unreadNotices: 'Unread notices',
   },
   credit: {
     available: 'Available credit', limit: 'Credit limit', outstanding: 'Outstanding', openOrders: 'Open orders', check: 'Credit check at submission',
@@ -198,6 +201,21 @@ export default {
     overdueStatements: 'Unconfirmed statements',
   },
   stage: { initial_contact: 'Initial contact', needs_confirmed: 'Needs confirmed', quotation: 'Quotation', contract_signed: 'Contract signed' },
+  notice: {
+    subtitle: 'Publish by tags or to named dealers; follow who read and confirmed', publish: 'Publish a notice', title: 'Title', body: 'Text', category: 'Category',
+    mustConfirm: 'Must confirm', inForceUntil: 'In force until', forever: 'Until withdrawn', audienceTags: 'By tags (any)', audienceDealers: 'Named dealers',
+    audienceHint: 'Tags, named dealers, or both', attachments: 'Attachments', publishedAt: 'Published', recipients: 'Recipients',
+    read: 'Read', confirmed: 'Confirmed', receipts: 'Receipts', export: 'Export Excel', remind: 'Remind the others', reminded: '{n} reminded',
+    nothingToRemind: 'Everyone has read it', published: 'Published to {n} dealers', unread: 'Unread', confirm: 'Confirm I have read it',
+    confirmedAt: 'Confirmed {at}', readAt: 'Read at', confirmedTime: 'Confirmed at', dealer: 'Dealer', user: 'User', name: 'Name',
+    tabAll: 'All', tabUnread: 'Unread', empty: 'No notices', mustConfirmTag: 'Confirm', confirmedToast: 'Confirmed', required: 'Title, text, category and an audience are required',
+  },
+  material: {
+    subtitle: 'Product documents, price policies, training and talk tracks, with versions', publish: 'Publish a material', title: 'Title', description: 'Description', kind: 'Kind',
+    version: 'Version', updatedAt: 'Updated', downloads: 'Downloads', download: 'Download', newVersion: 'Upload a new version', note: 'What changed',
+    file: 'File', search: 'Search title or description', empty: 'No materials', published: 'Published to {n} dealers', versioned: 'New version uploaded',
+    users: 'Users', latestVersion: 'Newest version taken', lastDownloaded: 'Last downloaded', required: 'Title, kind, file and an audience are required',
+  },
   enum: {
     order_status: { unspecified: '—', submitted: 'Awaiting approval', approved: 'Approved', rejected: 'Rejected', partially_shipped: 'Partly shipped', shipped: 'Shipped', completed: 'Completed', cancelled: 'Cancelled' },
     approval_stage: { unspecified: '—', auto: 'Automatic', channel_manager: 'Channel manager', finance: 'Finance' },
@@ -225,5 +243,8 @@ export default {
     rebate_mode: { unspecified: '—', tiered_retroactive: 'Tiered, retroactive', marginal: 'Marginal' },
     rebate_program_status: { unspecified: '—', active: 'Active', closed: 'Closed' },
     settlement_status: { unspecified: '—', closed: 'Closed', settled: 'Settled' },
+    notice_category: { unspecified: '—', policy: 'Policy change', product: 'New product', price: 'Price change', holiday: 'Holiday schedule', other: 'Other' },
+    receipt_state: { unspecified: '—', unread: 'Unread', read: 'Read', confirmed: 'Confirmed' },
+    material_kind: { unspecified: '—', product_document: 'Product document', price_policy: 'Price policy', training: 'Training', talk_track: 'Talk track' },
   },
 }

@@ -29,15 +29,18 @@ export default {
     inventory: '渠道库存', products: '产品目录', priceLists: '价格表', flowUploads: '流向上报', diversions: '窜货预警',
     accruals: '佣金与返利计提', rebatePrograms: '返利政策', settlements: '返利结算', audit: '审计日志',
     inbox: '消息', myTasks: '我的任务', tasks: '跟进任务', sopExecution: 'SOP 执行情况', sopRules: 'SOP 规则', dealerHealth: '经销商健康度',
+    notices: '通知公告', noticeDetail: '通知详情', materials: '素材库', noticeReceipts: '阅读回执', materialUsage: '素材使用情况',
   },
   navGroup: {
     orders: '订货与物流', customers: '客户与报备', money: '账款与激励', overview: '概览', channel: '渠道组织',
     approvals: '审批', followUp: '跟进与健康度', trade: '订单与财务', catalog: '产品与价格', flow: '流向', incentive: '激励', system: '系统',
+    info: '通知与素材',
   },
   home: {
     hello: '您好，{name}', todo: '待办事项', attention: '{n} 项待办需要处理', expiringSoon: '即将到期的报备保护',
     awaitingOrders: '订单待审批', awaitingRegistrations: '报备待审批', toReceive: '待收货', expiring: '保护即将到期',
     statementsToConfirm: '对账单待确认', disputedStatements: '有异议的对账单', leadsToClaim: '线索待认领',
+    unreadNotices: '未读通知',
   },
   credit: {
     available: '可用额度', limit: '信用额度', outstanding: '应收未结', openOrders: '在途订单', check: '下单时信用检查',
@@ -198,6 +201,21 @@ export default {
     overdueStatements: '逾期未确认对账单',
   },
   stage: { initial_contact: '初步接触', needs_confirmed: '需求确认', quotation: '报价协商', contract_signed: '合同签订' },
+  notice: {
+    subtitle: '按标签或指定经销商发布，跟踪阅读与确认', publish: '发布通知', title: '标题', body: '正文', category: '类别',
+    mustConfirm: '需确认阅读', inForceUntil: '有效期至', forever: '长期有效', audienceTags: '按标签（任一）', audienceDealers: '指定经销商',
+    audienceHint: '标签与指定经销商任选其一或同时使用', attachments: '附件', publishedAt: '发布时间', recipients: '应读人数',
+    read: '已读', confirmed: '已确认', receipts: '回执', export: '导出 Excel', remind: '提醒未读', reminded: '已提醒 {n} 人',
+    nothingToRemind: '所有人都已阅读', published: '已发布，送达 {n} 家经销商', unread: '未读', confirm: '确认已阅读',
+    confirmedAt: '已于 {at} 确认', readAt: '阅读时间', confirmedTime: '确认时间', dealer: '经销商', user: '用户', name: '姓名',
+    tabAll: '全部', tabUnread: '未读', empty: '暂无通知', mustConfirmTag: '需确认', confirmedToast: '已确认阅读', required: '请填写标题、正文和类别，并选择发布对象',
+  },
+  material: {
+    subtitle: '产品资料、价格政策、培训与话术，按标签或经销商发布，带版本', publish: '发布素材', title: '名称', description: '说明', kind: '类型',
+    version: '版本', updatedAt: '更新时间', downloads: '下载次数', download: '下载', newVersion: '上传新版本', note: '版本说明',
+    file: '文件', search: '搜索名称或说明', empty: '暂无素材', published: '已发布，送达 {n} 家经销商', versioned: '已上传新版本',
+    users: '下载人数', latestVersion: '最新下载版本', lastDownloaded: '最近下载', required: '请填写名称、类型、文件，并选择发布对象',
+  },
   enum: {
     order_status: { unspecified: '—', submitted: '待审批', approved: '已批准', rejected: '已驳回', partially_shipped: '部分发货', shipped: '已发货', completed: '已完成', cancelled: '已取消' },
     approval_stage: { unspecified: '—', auto: '自动', channel_manager: '渠道经理', finance: '财务' },
@@ -225,5 +243,8 @@ export default {
     rebate_mode: { unspecified: '—', tiered_retroactive: '阶梯追溯', marginal: '分段累进' },
     rebate_program_status: { unspecified: '—', active: '进行中', closed: '已结束' },
     settlement_status: { unspecified: '—', closed: '已关账', settled: '已入账' },
+    notice_category: { unspecified: '—', policy: '政策变更', product: '新品上市', price: '价格调整', holiday: '节假日安排', other: '其他' },
+    receipt_state: { unspecified: '—', unread: '未读', read: '已读', confirmed: '已确认' },
+    material_kind: { unspecified: '—', product_document: '产品资料', price_policy: '价格政策', training: '培训', talk_track: '话术' },
   },
 }

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus.outbox import bus_tables
@@ -97,3 +108,83 @@ class AuditRow(Base):
     after_json: Mapped[str] = mapped_column(Text, default="")
     reason: Mapped[str] = mapped_column(String(500), default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class NoticeRow(Base):
+    """A published notice. Its audience is kept as given (the expression as JSON, the
+    named dealers, the publishing region's codes) and judged when read."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(16))
+    must_confirm: Mapped[bool] = mapped_column(Boolean)
+    in_force_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expression: Mapped[dict | None] = mapped_column(JSON)
+    dealer_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    region_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reached_dealer_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{id, filename, content_type, size_bytes}]; the contents are notice_attachments.
+    attachments: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    published_by: Mapped[str] = mapped_column(String(100))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class NoticeAttachmentRow(Base):
+    __tablename__ = "notice_attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class NoticeReceiptRow(Base):
+    """A dealer user's first read of a notice and their confirmation."""
+
+    __tablename__ = "notice_receipts"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    dealer_id: Mapped[str] = mapped_column(String(36))
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MaterialRow(Base):
+    """A library material; its versions' descriptions as JSON, their files in
+    material_files."""
+
+    __tablename__ = "materials"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    expression: Mapped[dict | None] = mapped_column(JSON)
+    dealer_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    region_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{number, filename, content_type, size_bytes, note, published_by, published_at}]
+    versions: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    published_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class MaterialFileRow(Base):
+    __tablename__ = "material_files"
+
+    material_id: Mapped[str] = mapped_column(ForeignKey("materials.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MaterialDownloadRow(Base):
+    __tablename__ = "material_downloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    material_id: Mapped[str] = mapped_column(ForeignKey("materials.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(String(36))
+    dealer_id: Mapped[str] = mapped_column(String(36), index=True)
+    downloaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,11 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.adapters.orm import (
     AssignmentRow,
     AuditRow,
+    MaterialDownloadRow,
+    MaterialFileRow,
+    MaterialRow,
+    NoticeAttachmentRow,
+    NoticeReceiptRow,
+    NoticeRow,
     OrgUnitRow,
     RefreshTokenRow,
     UserRow,
 )
 from services.identity.domain.audience import DealerSummary
+from services.identity.domain.audience import Node as AudienceNode
+from services.identity.domain.materials import Download, Material, MaterialKind, Version
 from services.identity.domain.model import (
     Assignment,
     AssignmentFilter,
@@ -29,6 +37,7 @@ from services.identity.domain.model import (
     User,
     UserFilter,
 )
+from services.identity.domain.notices import Attachment, Audience, Category, Notice, Receipt
 from services.identity.domain.org import Node
 from services.identity.domain.rules import OrgKind
 from shared.clock import aware
@@ -299,6 +308,15 @@ class SqlUsers:
         result = await fetch_page(self.session, query, page, count=True, scalars=False)
         return result.map(lambda row: _user(*row))
 
+    async def active_of_dealers(self, dealer_ids: Iterable[str]) -> list[User]:
+        found: list[User] = []
+        for chunk in _chunks(dealer_ids):
+            rows = (await self.session.execute(_USERS.where(
+                UserRow.org_unit_id.in_(chunk), OrgUnitRow.kind == OrgKind.DEALER,
+                UserRow.active.is_(True)))).all()
+            found += [_user(*row) for row in rows]
+        return sorted(found, key=lambda user: (user.dealer_id, user.username))
+
     async def deactivated_since(self, moment: datetime) -> list[str]:
         return list((await self.session.scalars(select(UserRow.id).where(
             UserRow.active.is_(False), UserRow.deactivated_at >= moment))).all())
@@ -434,3 +452,169 @@ class SqlAuditLog:
         if which.occurred_before is not None:
             query = query.where(AuditRow.occurred_at < which.occurred_before)
         return (await fetch_page(self.session, query, page, count=True)).map(_entry)
+
+
+# ---- notices ---------------------------------------------------------------------------
+
+def _expression_json(node: AudienceNode) -> dict:
+    return {"op": node.op, "kind": node.kind, "value": node.value,
+            "children": [_expression_json(child) for child in node.children]}
+
+
+def _expression(value: dict) -> AudienceNode:
+    return AudienceNode(value["op"], tuple(_expression(child) for child in value["children"]),
+                        value["kind"], value["value"])
+
+
+def _notice(row: NoticeRow) -> Notice:
+    return Notice(
+        id=row.id, title=row.title, body=row.body, category=Category(row.category),
+        must_confirm=row.must_confirm,
+        in_force_until=aware(row.in_force_until) if row.in_force_until else None,
+        audience=Audience(_expression(row.expression) if row.expression else None,
+                          tuple(row.dealer_ids or ()), tuple(row.region_codes or ())),
+        reached_dealer_ids=frozenset(row.reached_dealer_ids or ()),
+        attachments=tuple(Attachment(**item) for item in row.attachments or ()),
+        published_by=row.published_by, published_at=aware(row.published_at))
+
+
+def _receipt(row: NoticeReceiptRow) -> Receipt:
+    return Receipt(row.notice_id, row.user_id, row.dealer_id, aware(row.read_at),
+                   aware(row.confirmed_at) if row.confirmed_at else None)
+
+
+class SqlNotices:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, notice: Notice, contents: dict[str, bytes]) -> None:
+        audience = notice.audience
+        self.session.add(NoticeRow(
+            id=notice.id, title=notice.title, body=notice.body, category=notice.category.value,
+            must_confirm=notice.must_confirm, in_force_until=notice.in_force_until,
+            expression=_expression_json(audience.expression) if audience.expression else None,
+            dealer_ids=list(audience.dealer_ids), region_codes=list(audience.region_codes),
+            reached_dealer_ids=sorted(notice.reached_dealer_ids),
+            attachments=[{"id": a.id, "filename": a.filename, "content_type": a.content_type,
+                          "size_bytes": a.size_bytes} for a in notice.attachments],
+            published_by=notice.published_by, published_at=notice.published_at))
+        await self.session.flush()
+        self.session.add_all(NoticeAttachmentRow(id=key, notice_id=notice.id, content=value)
+                             for key, value in contents.items())
+        await self.session.flush()
+
+    async def get(self, notice_id: str) -> Notice | None:
+        row = await self.session.get(NoticeRow, notice_id)
+        return _notice(row) if row else None
+
+    async def newest_first(self) -> list[Notice]:
+        rows = await self.session.scalars(select(NoticeRow).order_by(
+            NoticeRow.published_at.desc(), NoticeRow.id.desc()))
+        return [_notice(row) for row in rows.all()]
+
+    async def attachment(self, notice_id: str, attachment_id: str) -> bytes | None:
+        return await self.session.scalar(select(NoticeAttachmentRow.content).where(
+            NoticeAttachmentRow.id == attachment_id,
+            NoticeAttachmentRow.notice_id == notice_id))
+
+    async def receipt(self, notice_id: str, user_id: str) -> Receipt | None:
+        row = await self.session.get(NoticeReceiptRow, (notice_id, user_id))
+        return _receipt(row) if row else None
+
+    async def receipts_of_user(self, user_id: str) -> dict[str, Receipt]:
+        rows = await self.session.scalars(select(NoticeReceiptRow).where(
+            NoticeReceiptRow.user_id == user_id))
+        return {row.notice_id: _receipt(row) for row in rows.all()}
+
+    async def receipts_of(self, notice_ids: Iterable[str]) -> list[Receipt]:
+        found: list[Receipt] = []
+        for chunk in _chunks(notice_ids):
+            rows = await self.session.scalars(select(NoticeReceiptRow).where(
+                NoticeReceiptRow.notice_id.in_(chunk)))
+            found += [_receipt(row) for row in rows.all()]
+        return found
+
+    async def save_receipt(self, receipt: Receipt) -> None:
+        row = await self.session.get(NoticeReceiptRow, (receipt.notice_id, receipt.user_id))
+        if row is None:
+            self.session.add(NoticeReceiptRow(
+                notice_id=receipt.notice_id, user_id=receipt.user_id,
+                dealer_id=receipt.dealer_id, read_at=receipt.read_at,
+                confirmed_at=receipt.confirmed_at))
+        else:
+            row.confirmed_at = receipt.confirmed_at
+        await self.session.flush()
+
+
+# ---- materials -------------------------------------------------------------------------
+
+def _material(row: MaterialRow) -> Material:
+    return Material(
+        id=row.id, title=row.title, description=row.description or "",
+        kind=MaterialKind(row.kind),
+        audience=Audience(_expression(row.expression) if row.expression else None,
+                          tuple(row.dealer_ids or ()), tuple(row.region_codes or ())),
+        versions=tuple(Version(**{**item, "published_at": aware(datetime.fromisoformat(
+            item["published_at"]))}) for item in row.versions),
+        published_by=row.published_by)
+
+
+def _material_columns(material: Material) -> dict:
+    audience = material.audience
+    return dict(
+        title=material.title, description=material.description, kind=material.kind.value,
+        expression=_expression_json(audience.expression) if audience.expression else None,
+        dealer_ids=list(audience.dealer_ids), region_codes=list(audience.region_codes),
+        versions=[{"number": v.number, "filename": v.filename, "content_type": v.content_type,
+                   "size_bytes": v.size_bytes, "note": v.note, "published_by": v.published_by,
+                   "published_at": v.published_at.isoformat()} for v in material.versions],
+        published_by=material.published_by, updated_at=material.current.published_at)
+
+
+class SqlMaterials:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _file(self, material: Material, content: bytes) -> None:
+        self.session.add(MaterialFileRow(material_id=material.id,
+                                         version=material.current.number, content=content))
+        await self.session.flush()
+
+    async def add(self, material: Material, content: bytes) -> None:
+        self.session.add(MaterialRow(id=material.id, **_material_columns(material)))
+        await self.session.flush()
+        await self._file(material, content)
+
+    async def add_version(self, material: Material, content: bytes) -> None:
+        await self.session.execute(update(MaterialRow).where(MaterialRow.id == material.id)
+                                   .values(**_material_columns(material)))
+        await self._file(material, content)
+
+    async def get(self, material_id: str) -> Material | None:
+        row = await self.session.get(MaterialRow, material_id)
+        return _material(row) if row else None
+
+    async def newest_first(self) -> list[Material]:
+        rows = await self.session.scalars(select(MaterialRow).order_by(
+            MaterialRow.updated_at.desc(), MaterialRow.id.desc()))
+        return [_material(row) for row in rows.all()]
+
+    async def content(self, material_id: str, version: int) -> bytes | None:
+        return await self.session.scalar(select(MaterialFileRow.content).where(
+            MaterialFileRow.material_id == material_id, MaterialFileRow.version == version))
+
+    async def add_download(self, download: Download) -> None:
+        self.session.add(MaterialDownloadRow(
+            material_id=download.material_id, version=download.version,
+            user_id=download.user_id, dealer_id=download.dealer_id,
+            downloaded_at=download.downloaded_at))
+        await self.session.flush()
+
+    async def downloads_of(self, material_ids: Iterable[str]) -> list[Download]:
+        found: list[Download] = []
+        for chunk in _chunks(material_ids):
+            rows = await self.session.scalars(select(MaterialDownloadRow).where(
+                MaterialDownloadRow.material_id.in_(chunk)).order_by(MaterialDownloadRow.id))
+            found += [Download(row.material_id, row.version, row.user_id, row.dealer_id,
+                               aware(row.downloaded_at)) for row in rows.all()]
+        return found

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.adapters.repositories import (
     SqlAssignments,
     SqlAuditLog,
+    SqlMaterials,
+    SqlNotices,
     SqlOrgUnits,
     SqlRefreshTokens,
     SqlUsers,
@@ -27,6 +29,8 @@ class SqlIdentityUnitOfWork(UnitOfWork):
     refresh_tokens: SqlRefreshTokens
     assignments: SqlAssignments
     audit: SqlAuditLog
+    notices: SqlNotices
+    materials: SqlMaterials
 
     def __init__(self, db: Database, outbox: Outbox, *,
                  on_change: Callable[[], None] = lambda: None) -> None:
@@ -39,6 +43,8 @@ class SqlIdentityUnitOfWork(UnitOfWork):
         self.refresh_tokens = SqlRefreshTokens(session)
         self.assignments = SqlAssignments(session)
         self.audit = SqlAuditLog(session)
+        self.notices = SqlNotices(session)
+        self.materials = SqlMaterials(session)
 
     async def commit(self) -> None:
         changed = self.audit.written

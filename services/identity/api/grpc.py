@@ -3,22 +3,26 @@ its collaborators from ``Deps``, translate the answer (messages.py)."""
 
 from __future__ import annotations
 
-from qudao.common.v1 import ids_pb2, page_pb2
+from qudao.common.v1 import files_pb2, ids_pb2, page_pb2
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from services.identity import messages
 from services.identity.domain.audience import Node as AudienceNode
 from services.identity.domain.dealer_import import DealerFile
+from services.identity.domain.materials import NewFile, NewMaterial
 from services.identity.domain.model import (
     AssignmentFilter,
     AuditFilter,
     OrgUnitFilter,
     UserFilter,
 )
+from services.identity.domain.notices import NewAttachment, NewNotice, NoticeView
 from services.identity.usecases import (
     assignments,
     audit,
     dealer_import,
+    materials,
+    notices,
     org,
     scope,
     sessions,
@@ -300,3 +304,128 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return identity_pb2.ListAuditEventsResponse(
             audit_events=[messages.audit_entry_to_proto(e) for e in page.items],
             page=_page_info(page))
+
+    # ---- notices ---------------------------------------------------------------------
+
+    def _shared_kw(self) -> dict:
+        d = self.deps
+        return dict(who=current_principal(), uow=d.uow(), clock=d.clock,
+                    scope_cache=d.scope_cache)
+
+    async def PublishNotice(self, request, context):
+        new = NewNotice(
+            title=request.title, body=request.body,
+            category=messages.PROTO_TO_CATEGORY.get(request.category),
+            must_confirm=request.must_confirm,
+            in_force_until=from_timestamp(request.in_force_until)
+            if request.HasField("in_force_until") else None,
+            expression=expression_from_proto(request.audience)
+            if request.HasField("audience") else None,
+            dealer_ids=tuple(request.dealer_ids),
+            attachments=tuple(NewAttachment(a.filename, a.content_type, a.content)
+                              for a in request.attachments))
+        notice, dealers = await notices.publish_notice(new, ids=self.deps.ids,
+                                                       **self._shared_kw())
+        return identity_pb2.PublishNoticeResponse(
+            notice=messages.notice_to_proto(NoticeView(notice)), dealer_count=dealers)
+
+    async def ListNotices(self, request, context):
+        listing = await notices.list_notices(
+            request.unread_only,
+            _known(messages.PROTO_TO_CATEGORY, request.category, "category", "category"),
+            _page(request), **self._shared_kw())
+        return identity_pb2.ListNoticesResponse(
+            notices=[messages.notice_to_proto(view) for view in listing.page.items],
+            page=_page_info(listing.page), unread_count=listing.unread)
+
+    async def GetNotice(self, request, context):
+        view = await notices.get_notice(request.id, **self._shared_kw())
+        return identity_pb2.GetNoticeResponse(notice=messages.notice_to_proto(view))
+
+    async def GetNoticeAttachment(self, request, context):
+        described, content = await notices.attachment(request.notice_id,
+                                                       request.attachment_id,
+                                                       **self._shared_kw())
+        return identity_pb2.GetNoticeAttachmentResponse(file=files_pb2.ExportedFile(
+            filename=described.filename, content_type=described.content_type,
+            content=content))
+
+    async def ConfirmNotice(self, request, context):
+        view = await notices.confirm_notice(request.id, **self._shared_kw())
+        return identity_pb2.ConfirmNoticeResponse(notice=messages.notice_to_proto(view))
+
+    async def ListNoticeReceipts(self, request, context):
+        page = await notices.list_receipts(
+            request.notice_id,
+            _known(messages.PROTO_TO_RECEIPT_STATE, request.state, "state", "receipt state"),
+            _page(request), **self._shared_kw())
+        return identity_pb2.ListNoticeReceiptsResponse(
+            receipts=[messages.receipt_row_to_proto(row) for row in page.items],
+            page=_page_info(page))
+
+    async def ExportNoticeReceipts(self, request, context):
+        sheet = await notices.export_receipts(request.notice_id, sheets=self.deps.sheets,
+                                              **self._shared_kw())
+        return identity_pb2.ExportNoticeReceiptsResponse(file=files_pb2.ExportedFile(
+            filename=sheet.filename, content_type=sheet.content_type, content=sheet.content))
+
+    async def RemindNotice(self, request, context):
+        reminder = await notices.remind(request.notice_id, **self._shared_kw())
+        return identity_pb2.RemindNoticeResponse(reminded_users=reminder.users,
+                                                 reminded_dealers=reminder.dealers)
+
+    # ---- material library ------------------------------------------------------------
+
+    @staticmethod
+    def _file(request) -> NewFile | None:
+        if not request.HasField("file"):
+            return None
+        given = request.file
+        return NewFile(given.filename, given.content_type, given.content, given.note)
+
+    async def PublishMaterial(self, request, context):
+        new = NewMaterial(
+            title=request.title, description=request.description,
+            kind=messages.PROTO_TO_MATERIAL_KIND.get(request.kind),
+            expression=expression_from_proto(request.audience)
+            if request.HasField("audience") else None,
+            dealer_ids=tuple(request.dealer_ids), file=self._file(request))
+        material, dealers = await materials.publish_material(new, ids=self.deps.ids,
+                                                             **self._shared_kw())
+        return identity_pb2.PublishMaterialResponse(
+            material=messages.material_to_proto(material), dealer_count=dealers)
+
+    async def AddMaterialVersion(self, request, context):
+        file = self._file(request)
+        if file is None:
+            raise InvalidArgument.field("file", "is required")
+        material = await materials.add_version(request.material_id, file,
+                                               **self._shared_kw())
+        return identity_pb2.AddMaterialVersionResponse(
+            material=messages.material_to_proto(material))
+
+    async def ListMaterials(self, request, context):
+        page = await materials.list_materials(
+            request.query, _known(messages.PROTO_TO_MATERIAL_KIND, request.kind, "kind",
+                                  "material kind"),
+            _page(request), who=current_principal(), uow=self.deps.uow(),
+            scope_cache=self.deps.scope_cache)
+        return identity_pb2.ListMaterialsResponse(
+            materials=[messages.material_to_proto(view.material, view.downloads)
+                       for view in page.items], page=_page_info(page))
+
+    async def DownloadMaterial(self, request, context):
+        version, content = await materials.download(request.material_id, request.version,
+                                                    **self._shared_kw())
+        return identity_pb2.DownloadMaterialResponse(
+            file=files_pb2.ExportedFile(filename=version.filename,
+                                        content_type=version.content_type, content=content),
+            version=version.number)
+
+    async def ListMaterialUsage(self, request, context):
+        page = await materials.list_usage(request.material_id, request.dealer_id,
+                                          _page(request), who=current_principal(),
+                                          uow=self.deps.uow(),
+                                          scope_cache=self.deps.scope_cache)
+        return identity_pb2.ListMaterialUsageResponse(
+            usage=[messages.usage_to_proto(u) for u in page.items], page=_page_info(page))

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol, Self
 
 from services.identity.domain.audience import DealerSummary
+from services.identity.domain.materials import Download, Material
 from services.identity.domain.model import (
     Assignment,
     AssignmentFilter,
@@ -23,6 +24,7 @@ from services.identity.domain.model import (
     User,
     UserFilter,
 )
+from services.identity.domain.notices import Notice, Receipt
 from services.identity.domain.org import Node
 from services.identity.domain.rules import ScopeAnswer
 from shared.clock import Clock
@@ -94,6 +96,9 @@ class UserRepository(Protocol):
 
     async def deactivated_since(self, moment: datetime) -> list[str]: ...
 
+    async def active_of_dealers(self, dealer_ids: Iterable[str]) -> list[User]:
+        """The active users working for those dealers, by dealer and username."""
+
 
 class RefreshTokenRepository(Protocol):
     async def add(self, token: RefreshToken) -> None: ...
@@ -133,6 +138,48 @@ class AuditLog(Protocol):
     async def page(self, which: AuditFilter, page: PageRequest) -> Page[AuditEntry]: ...
 
 
+class NoticeRepository(Protocol):
+    async def add(self, notice: Notice, contents: dict[str, bytes]) -> None:
+        """The notice with its attachments' contents (by attachment id)."""
+
+    async def get(self, notice_id: str) -> Notice | None: ...
+
+    async def newest_first(self) -> list[Notice]:
+        """Every notice, newest first (audiences are judged on the dealers as they are
+        now, so the list is filtered in the use case)."""
+
+    async def attachment(self, notice_id: str, attachment_id: str) -> bytes | None: ...
+
+    async def receipt(self, notice_id: str, user_id: str) -> Receipt | None: ...
+
+    async def receipts_of_user(self, user_id: str) -> dict[str, Receipt]:
+        """The user's receipts by notice id."""
+
+    async def receipts_of(self, notice_ids: Iterable[str]) -> list[Receipt]: ...
+
+    async def save_receipt(self, receipt: Receipt) -> None:
+        """Add or replace the user's receipt of the notice."""
+
+
+class MaterialRepository(Protocol):
+    async def add(self, material: Material, content: bytes) -> None:
+        """The material with its first version's file."""
+
+    async def add_version(self, material: Material, content: bytes) -> None:
+        """The material as it is now, its current version's file new."""
+
+    async def get(self, material_id: str) -> Material | None: ...
+
+    async def newest_first(self) -> list[Material]:
+        """Every material, the most recently versioned first."""
+
+    async def content(self, material_id: str, version: int) -> bytes | None: ...
+
+    async def add_download(self, download: Download) -> None: ...
+
+    async def downloads_of(self, material_ids: Iterable[str]) -> list[Download]: ...
+
+
 class IdentityUnitOfWork(Protocol):
     """One transaction over identity's data. A commit that wrote an audit entry (every
     change of the org, users, tags or assignments does) also clears the scope cache."""
@@ -142,6 +189,8 @@ class IdentityUnitOfWork(Protocol):
     refresh_tokens: RefreshTokenRepository
     assignments: AssignmentRepository
     audit: AuditLog
+    notices: NoticeRepository
+    materials: MaterialRepository
     events: EventLog
 
     async def __aenter__(self) -> Self: ...
@@ -206,6 +255,13 @@ class ScopeCache(Protocol):
     def invalidate(self) -> None: ...
 
 
+class Sheets(Protocol):
+    """Writes reports as XLSX."""
+
+    def xlsx(self, header: list[str], rows: list[list[str]]) -> bytes:
+        """One sheet of text cells; the caller has made them formula-safe."""
+
+
 @dataclass(frozen=True)
 class Deps:
     """The collaborators bootstrap.py wires, for the api to pass on."""
@@ -217,3 +273,4 @@ class Deps:
     tokens: TokenIssuer
     revocations: Revocations
     scope_cache: ScopeCache
+    sheets: Sheets

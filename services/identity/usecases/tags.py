@@ -22,7 +22,7 @@ from shared.ids import IdSource
 from shared.pagination import Page, PageRequest, page_of_all
 
 
-async def _dealer_summaries(uow: IdentityUnitOfWork, cache: ScopeCache) -> list[DealerSummary]:
+async def dealer_summaries(uow: IdentityUnitOfWork, cache: ScopeCache) -> list[DealerSummary]:
     """Every dealer's summary, kept until the next change: decoding thousands of dealers'
     JSON columns for every audience query would dominate its time."""
     generation = cache.generation
@@ -37,7 +37,7 @@ async def _in_scope(uow: IdentityUnitOfWork, who: Principal, cache: ScopeCache,
                     include_inactive: bool = True) -> list[DealerSummary]:
     """The summaries of the dealers ``who`` may see, ordered by name."""
     seen = await visibility(uow, who)
-    return [dealer for dealer in await _dealer_summaries(uow, cache)
+    return [dealer for dealer in await dealer_summaries(uow, cache)
             if (include_inactive or dealer.status == "active")
             and (seen.everything or dealer.facts.id in seen.dealer_ids)]
 

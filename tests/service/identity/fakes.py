@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.identity.adapters.caches import InProcessScopeCache
 from services.identity.adapters.passwords import Argon2Passwords
+from services.identity.adapters.sheets import XlsxSheets
 from services.identity.domain.audience import DealerSummary
+from services.identity.domain.materials import Download, Material
 from services.identity.domain.model import (
     Assignment,
     AssignmentFilter,
@@ -26,6 +28,7 @@ from services.identity.domain.model import (
     User,
     UserFilter,
 )
+from services.identity.domain.notices import Notice, Receipt
 from services.identity.domain.rules import OrgKind, Role, Tier
 from services.identity.usecases import org, users
 from services.identity.usecases.ports import Deps
@@ -168,6 +171,11 @@ class FakeUsers:
         return page_of_all(sorted((u for u in self.users.values() if keep(u)),
                                   key=_oldest_first), page)
 
+    async def active_of_dealers(self, dealer_ids):
+        dealers = set(dealer_ids)
+        return sorted((u for u in self.users.values() if u.active and u.dealer_id in dealers),
+                      key=lambda u: (u.dealer_id, u.username))
+
     async def deactivated_since(self, moment):
         return [u.id for u in self.users.values()
                 if not u.active and u.deactivated_at and u.deactivated_at >= moment]
@@ -257,10 +265,75 @@ class FakeAuditLog:
         return page_of_all(matching, page)
 
 
+@dataclass
+class FakeNotices:
+    notices: dict[str, Notice] = field(default_factory=dict)
+    contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
+
+    async def add(self, notice, contents):
+        self.notices[notice.id] = notice
+        self.contents.update({(notice.id, key): value for key, value in contents.items()})
+
+    async def get(self, notice_id):
+        return self.notices.get(notice_id)
+
+    async def newest_first(self):
+        return sorted(self.notices.values(), key=lambda n: (n.published_at, n.id), reverse=True)
+
+    async def attachment(self, notice_id, attachment_id):
+        return self.contents.get((notice_id, attachment_id))
+
+    async def receipt(self, notice_id, user_id):
+        return self.receipts.get((notice_id, user_id))
+
+    async def receipts_of_user(self, user_id):
+        return {r.notice_id: r for r in self.receipts.values() if r.user_id == user_id}
+
+    async def receipts_of(self, notice_ids):
+        wanted = set(notice_ids)
+        return [r for r in self.receipts.values() if r.notice_id in wanted]
+
+    async def save_receipt(self, receipt):
+        self.receipts[(receipt.notice_id, receipt.user_id)] = receipt
+
+
+@dataclass
+class FakeMaterials:
+    materials: dict[str, Material] = field(default_factory=dict)
+    contents: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    downloads: list[Download] = field(default_factory=list)
+
+    async def add(self, material, content):
+        await self.add_version(material, content)
+
+    async def add_version(self, material, content):
+        self.materials[material.id] = material
+        self.contents[(material.id, material.current.number)] = content
+
+    async def get(self, material_id):
+        return self.materials.get(material_id)
+
+    async def newest_first(self):
+        return sorted(self.materials.values(),
+                      key=lambda m: (m.current.published_at, m.id), reverse=True)
+
+    async def content(self, material_id, version):
+        return self.contents.get((material_id, version))
+
+    async def add_download(self, download):
+        self.downloads.append(download)
+
+    async def downloads_of(self, material_ids):
+        wanted = set(material_ids)
+        return [d for d in self.downloads if d.material_id in wanted]
+
+
 class FakeIdentityUnitOfWork(FakeUnitOfWork):
     """Like the SQL one, a commit that wrote an audit entry calls ``on_change``."""
 
-    repositories = ("org_units", "users", "refresh_tokens", "assignments", "audit")
+    repositories = ("org_units", "users", "refresh_tokens", "assignments", "audit", "notices",
+                    "materials")
 
     def __init__(self, on_change=lambda: None) -> None:
         super().__init__()
@@ -269,6 +342,8 @@ class FakeIdentityUnitOfWork(FakeUnitOfWork):
         self.refresh_tokens = FakeRefreshTokens()
         self.assignments = FakeAssignments()
         self.audit = FakeAuditLog()
+        self.notices = FakeNotices()
+        self.materials = FakeMaterials()
         self.on_change = on_change
         self._audited = 0
 
@@ -302,7 +377,8 @@ def fake_deps() -> tuple[Deps, FakeIdentityUnitOfWork]:
     deps = Deps(uow=lambda: uow, clock=FakeClock(), ids=SequentialIds("id"),
                 passwords=Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=8,
                                                          parallelism=1)),
-                tokens=token_issuer(), revocations=RevocationList(), scope_cache=cache)
+                tokens=token_issuer(), revocations=RevocationList(), scope_cache=cache,
+                sheets=XlsxSheets())
     return deps, uow
 
 
