@@ -21,7 +21,7 @@ help:
 	@echo "make demo [SCALE=small|medium|full]  fill the running suite with a demo world"
 	@echo "make test   install if needed, lint (buf, import contracts) and run the tests"
 	@echo "make bench [BENCH=name]  run benchmarks into var/bench/results.json"
-	@echo "make fault  long fault-injection runs (NATS cluster soak)"
+	@echo "make fault  long fault-injection runs (NATS cluster soak, processes killed under qudao up)"
 	@echo "make lock   re-resolve requirements/*.txt after changing pyproject.toml"
 
 # Dependencies come from the lock (requirements/dev.txt, exact versions with hashes), the
@@ -88,9 +88,12 @@ test-service: install
 test-fast: install
 	$(VENV)/bin/pytest -q -x -m "not fault and not postgres"
 
-# Long fault-injection runs: the 3-node cluster soak (every member killed in turn).
+# Long fault-injection runs with real processes (make test runs a short version of each):
+# the 3-node cluster soak (every member killed in turn), and `qudao up` with nats-server,
+# each service and the gateway killed in turn during a stream of orders. -s: they print
+# their recovery times.
 fault: install
-	$(VENV)/bin/pytest -q -m fault
+	$(VENV)/bin/pytest -q -s -m fault
 
 run: install
 	$(VENV)/bin/qudao up

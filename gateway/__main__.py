@@ -6,6 +6,7 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from gateway.app import create_app
+from gateway.server import uvicorn_options
 from shared import tracing
 from shared.logging import configure_logging
 from shared.settings import ConfigError, GatewaySettings
@@ -21,7 +22,7 @@ def main() -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="warning", access_log=False, log_config=None)
+                log_level="warning", access_log=False, log_config=None, **uvicorn_options())
 
 
 main()

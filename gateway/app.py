@@ -17,6 +17,7 @@ from gateway import portal
 from gateway.clients import Clients
 from gateway.middleware import GatewayMiddleware
 from gateway.problems import from_rpc_error, problem
+from gateway.ratelimit import SignInLimit
 from gateway.routes import (
     auth,
     engagement,
@@ -29,6 +30,8 @@ from gateway.routes import (
     registration,
     system,
 )
+from gateway.security import cors_middleware
+from gateway.uploads import FORM_ALLOWANCE_BYTES, MAX_IMPORT_BYTES
 from shared.auth import TokenVerifier
 from shared.bus.connection import connect_as
 from shared.context import request_id_var
@@ -38,7 +41,8 @@ from shared.revocation import IdentityEvents, RevocationList
 from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
-MAX_BODY_BYTES = 10 * 1024 * 1024
+# Any body but a sell-through file's (gateway/uploads.py): an import file in a form.
+MAX_BODY_BYTES = MAX_IMPORT_BYTES + FORM_ALLOWANCE_BYTES
 
 
 def _field_path(location: tuple) -> str:
@@ -87,13 +91,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Dealer-channel management: identity, registration, orders, flow, "
                     "incentives. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        # CORS inside GatewayMiddleware: its answers (preflights too) get request ids
+        # and security headers like any other.
+        middleware=cors_middleware(settings.cors_origins),
     )
     app.state.verifier = verifier
     app.state.revocations = revocations
     app.state.identity_events = None
     app.state.follows_identity = bool(settings.nats_url)
     app.add_middleware(GatewayMiddleware, verifier=verifier,
-                       is_revoked=revocations.is_revoked, max_body_bytes=MAX_BODY_BYTES)
+                       is_revoked=revocations.is_revoked, max_body_bytes=MAX_BODY_BYTES,
+                       sign_in_limit=SignInLimit(settings.rate_limit_per_minute))
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def rpc_error(request: Request, error: grpc.aio.AioRpcError):

@@ -52,10 +52,12 @@ class Clients:
             await channel.close()
 
 
-async def call(method, request):
-    """Call a unary RPC as the current caller; errors propagate as AioRpcError."""
+async def call(method, request, *, metadata: tuple[tuple[str, str], ...] = ()):
+    """Call a unary RPC as the current caller (with ``metadata`` besides); errors
+    propagate as AioRpcError."""
+    metadata = (*outgoing_metadata(), *metadata)
     if not tracing.enabled():
-        return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+        return await method(request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS)
     name = getattr(method, "_method", b"").decode().lstrip("/") or "rpc"
     with tracing.span(name, tracing.SpanKind.CLIENT, attributes={"rpc.system": "grpc"}):
-        return await method(request, metadata=outgoing_metadata(), timeout=CALL_TIMEOUT_SECONDS)
+        return await method(request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS)

@@ -2,8 +2,13 @@
 ``@app.middleware("http")``): per HTTP request it
 
 - sets the request id (the caller's ``X-Request-ID`` or a new one) and echoes it back;
-- refuses a declared body over the limit (413) before reading it;
-- verifies the bearer token and refuses a revoked one (401) on the API;
+- refuses a declared body over the limit (413) before reading it, and a streamed
+  (chunked) one as soon as it passes the limit: the rest is never read;
+- verifies the bearer token and refuses a missing, invalid or revoked one (401) on every
+  API route but sign-in, before the body is read: an anonymous caller cannot make the
+  gateway read (or hold) a byte of a body;
+- limits sign-in attempts per source address (429 with Retry-After, gateway/ratelimit.py);
+- adds the security headers to every response (gateway/security.py);
 - counts every response, these 401 and 413 included, in ``qudao_gateway_request_seconds``
   by method, route template and status;
 - writes one JSON log line at INFO: request id, principal, method, route, status and
@@ -17,12 +22,15 @@ from collections.abc import Callable
 
 from prometheus_client import Histogram
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.problems import problem
-from gateway.uploads import STREAMED_UPLOAD_PATHS
+from gateway.ratelimit import SignInLimit
+from gateway.security import harden
+from gateway.uploads import STREAMED_UPLOAD_LIMITS
 from shared import tracing
 from shared.auth import TokenVerifier, bearer_token
 from shared.context import (
@@ -41,15 +49,46 @@ log = get_logger("gateway.access")
 HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
                          ["method", "route", "status"])
 UNMATCHED = "unmatched"
+# API routes a caller without a token may use: signing in, and signing out with only the
+# refresh token.
+PUBLIC_API_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh",
+                              "/api/v1/auth/logout"})
+# What an anonymous caller may make the gateway read: a username and password, a token.
+PUBLIC_BODY_BYTES = 16 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes its limit; the app's handler
+    answers it 413 problem+json and the connection is closed with the rest unread."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds {limit} bytes")
+
+
+def limited(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def receive_within_limit() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return receive_within_limit
 
 
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, *, verifier: TokenVerifier,
-                 is_revoked: Callable[[object], bool], max_body_bytes: int) -> None:
+                 is_revoked: Callable[[object], bool], max_body_bytes: int,
+                 sign_in_limit: SignInLimit) -> None:
         self.app = app
         self.verifier = verifier
         self.is_revoked = is_revoked
         self.max_body_bytes = max_body_bytes
+        self.sign_in_limit = sign_in_limit
         self._templates: list | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,6 +102,7 @@ class GatewayMiddleware:
                   token_var.set(""))
         status = 500  # what an exception becomes (ServerErrorMiddleware answers it)
         echoed = (b"x-request-id", request_id.encode("latin-1", "replace"))
+        https = scope.get("scheme") == "https"
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -71,6 +111,7 @@ class GatewayMiddleware:
                 headers = list(message.get("headers", ()))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append(echoed)
+                harden(headers, path=scope["path"], https=https)
                 message["headers"] = headers
             await send(message)
 
@@ -85,7 +126,8 @@ class GatewayMiddleware:
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                 else:
-                    await self.app(scope, receive, send_with_id)
+                    await self.app(scope, limited(receive, self._body_limit(scope)),
+                                   send_with_id)
                 if current is not None:
                     current.set_attribute("http.response.status_code", status)
                     current.update_name(f"HTTP {method} {self._route(scope)}")
@@ -100,15 +142,26 @@ class GatewayMiddleware:
             principal_var.reset(tokens[1])
             request_id_var.reset(tokens[0])
 
+    def _body_limit(self, scope: Scope) -> int:
+        if scope["path"] in PUBLIC_API_PATHS:
+            return PUBLIC_BODY_BYTES
+        return STREAMED_UPLOAD_LIMITS.get(scope["path"], self.max_body_bytes)
+
     def _refusal(self, scope: Scope, headers: Headers):
-        """A 413 or 401 answered here, or None to go on."""
+        """A 413, 429 or 401 answered here, before the body is read, or None to go on."""
         length = headers.get("content-length")
-        if (length and length.isdigit() and int(length) > self.max_body_bytes
-                and scope["path"] not in STREAMED_UPLOAD_PATHS):
-            return problem(Request(scope), 413,
-                           f"request body exceeds {self.max_body_bytes} bytes")
+        limit = self._body_limit(scope)
+        if length and length.isdigit() and int(length) > limit:
+            return problem(Request(scope), 413, f"request body exceeds {limit} bytes")
+        if retry_after := self.sign_in_limit.retry_after(scope):
+            return problem(Request(scope), 429,
+                           "too many sign-in attempts from this address; try again later",
+                           reason="RATE_LIMITED", headers={"Retry-After": str(retry_after)})
         token = bearer_token(headers.get("authorization"))
         if not token:
+            if self._needs_caller(scope):
+                return problem(Request(scope), 401, "sign in first: missing bearer token",
+                               reason="TOKEN_MISSING")
             return None
         try:
             principal = self.verifier.verify(token)
@@ -124,6 +177,13 @@ class GatewayMiddleware:
         principal_var.set(principal)
         token_var.set(token)
         return None
+
+    def _needs_caller(self, scope: Scope) -> bool:
+        """An API route (a documented one: unknown paths keep their 404) other than
+        sign-in."""
+        path = scope["path"]
+        return (path.startswith("/api/") and path not in PUBLIC_API_PATHS
+                and self._route(scope) != UNMATCHED)
 
     def _route(self, scope: Scope) -> str:
         """The route template (``/api/v1/orders/{order_id}``), never the raw path, so the

@@ -36,7 +36,8 @@ TITLES = {
 
 
 def problem(request: Request, status: int, detail: str, *, reason: str = "",
-            errors: list[dict] | None = None, extra: dict | None = None) -> JSONResponse:
+            errors: list[dict] | None = None, extra: dict | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
     body = {
         "type": f"https://qudao.dev/problems/{(reason or TITLES.get(status, 'error')).lower()}"
         .replace(" ", "-").replace("_", "-"),
@@ -52,7 +53,7 @@ def problem(request: Request, status: int, detail: str, *, reason: str = "",
         body["errors"] = errors
     if extra:
         body.update(extra)
-    headers = {"X-Request-ID": current_request_id()}
+    headers = {"X-Request-ID": current_request_id(), **(headers or {})}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="qudao"'
     return JSONResponse(body, status_code=status, media_type="application/problem+json",
@@ -83,4 +84,8 @@ def from_rpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONRespons
         detail = f"internal error (request id {current_request_id()})"
     if error.code() == grpc.StatusCode.UNAVAILABLE:
         detail = "a backing service is unavailable; try again"
-    return problem(request, status, detail, reason=reason, errors=errors, extra=extra)
+    # A service that refuses for now (a rate limit) says when to come back.
+    retry_after = extra.get("metadata", {}).get("retry_after_seconds")
+    headers = {"Retry-After": retry_after} if retry_after else None
+    return problem(request, status, detail, reason=reason, errors=errors, extra=extra,
+                   headers=headers)

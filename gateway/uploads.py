@@ -15,8 +15,12 @@ from starlette.exceptions import HTTPException
 from shared.errors import InvalidArgument
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
-# Routes that stream their body on with a limit of their own (sell-through files).
-STREAMED_UPLOAD_PATHS = frozenset({"/api/v1/flow/uploads"})
+# Flow files run to a million rows: streamed through, never read whole here.
+MAX_FLOW_FILE_BYTES = 512 * 1024 * 1024
+# Form framing (boundaries, part headers) a browser upload adds around the file.
+FORM_ALLOWANCE_BYTES = 64 * 1024
+# Routes that stream their body on, with a body limit of their own (sell-through files).
+STREAMED_UPLOAD_LIMITS = {"/api/v1/flow/uploads": MAX_FLOW_FILE_BYTES + FORM_ALLOWANCE_BYTES}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # openapi_extra for every import route.
@@ -50,7 +54,7 @@ def _too_large() -> HTTPException:
 
 async def read_upload(request: Request, filename: str = "") -> Upload:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES + 64 * 1024:
+    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES + FORM_ALLOWANCE_BYTES:
         raise _too_large()
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):

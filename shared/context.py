@@ -12,6 +12,8 @@ from shared import tracing
 REQUEST_ID_KEY = "x-request-id"
 PRINCIPAL_KEY = "x-qudao-principal"
 AUTHORIZATION_KEY = "authorization"
+# The address a sign-in came from, as the gateway saw it (identity throttles by it).
+CLIENT_ADDRESS_KEY = "x-qudao-client-address"
 
 HQ_WIDE_ROLES = frozenset({"hq_admin", "finance", "customer_service"})
 DEALER_ROLES = frozenset({"dealer_admin", "dealer_sales"})

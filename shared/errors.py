@@ -72,6 +72,17 @@ class Unauthenticated(DomainError):
     reason = "UNAUTHENTICATED"
 
 
+class ResourceExhausted(DomainError):
+    """Too many attempts for now; ``metadata["retry_after_seconds"]`` says when to retry
+    (the gateway's Retry-After)."""
+
+    code = "RESOURCE_EXHAUSTED"
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message, metadata={"retry_after_seconds": str(retry_after_seconds)})
+
+
 class Unavailable(DomainError):
     code = "UNAVAILABLE"
     reason = "UNAVAILABLE"

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 from prometheus_client import start_http_server
 
 from shared.auth import TokenVerifier
+from shared.bus.connection import established
 from shared.db import Database
 from shared.interceptors import ContextInterceptor
 from shared.logging import get_logger
@@ -99,11 +100,15 @@ class ServiceHost:
         for worker in self.wiring.workers:
             self._tasks.append(asyncio.create_task(
                 self._supervise(worker), name=getattr(worker, "__qualname__", "worker")))
-        # SERVING only once the database answers and NATS is connected.
+        # SERVING once the database answers and NATS is connected (and the stream
+        # declared); without NATS the service answers all the same, NOT_SERVING until
+        # the connection comes (_watch_dependencies).
         await self.wiring.db.ping()
-        await self.wiring.nats.flush(timeout=5)
-        await self._set_serving(True)
-        self._tasks.append(asyncio.create_task(self._watch_dependencies(),
+        connected = await established(self.wiring.nats, timeout=5)
+        if connected:
+            await self.wiring.nats.flush(timeout=5)
+        await self._set_serving(connected)
+        self._tasks.append(asyncio.create_task(self._watch_dependencies(connected),
                                                name="watch_dependencies"))
         log.info("service_started", address=f"{self.settings.grpc_host}:{self.port}")
         return self.port
@@ -118,9 +123,8 @@ class ServiceHost:
         for grpc_service in self.wiring.services:
             await self.health.set(grpc_service.full_name, status)
 
-    async def _watch_dependencies(self, interval: float = 1.0) -> None:
+    async def _watch_dependencies(self, serving: bool, interval: float = 1.0) -> None:
         """NOT_SERVING while the database or NATS is unreachable, SERVING again after."""
-        serving = True
         while True:
             await asyncio.sleep(interval)
             healthy = self.wiring.nats.is_connected

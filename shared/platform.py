@@ -1,6 +1,9 @@
 """What every service's bootstrap starts from: its database, NATS and its stream, the
 outbox and relay, the identity channel with the scope cache, and the revocation list fed
-by identity's events. A bootstrap adds its own use cases and servicer on top."""
+by identity's events. A bootstrap adds its own use cases and servicer on top.
+
+NATS connects in the background (its stream declared once it does): a service started
+while the server is away serves what needs no NATS, its outbox holding the events."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from sqlalchemy import Table
 
-from shared.bus.connection import connect_as
+from shared.bus.connection import connect_in_background, stop_connecting
 from shared.bus.consumer import ConsumerRunner, Subscription
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
@@ -66,6 +69,7 @@ class Platform:
         )
 
     async def close(self) -> None:
+        await stop_connecting(self.nc)
         await self.identity_events.stop()
         await self.identity.close()
 
@@ -73,9 +77,9 @@ class Platform:
 async def start_platform(settings: ServiceSettings, outbox_table: Table) -> Platform:
     service = settings.service
     db = Database(settings.database_url)
-    nc = await connect_as(settings)
+    nc = connect_in_background(settings, once_connected=[
+        lambda: ensure_streams(nc.jetstream(), [service], settings.nats_stream_replicas)])
     js = nc.jetstream()
-    await ensure_streams(js, [service], settings.nats_stream_replicas)
     identity = grpc.aio.insecure_channel(settings.identity_addr)
     scopes = ScopeResolver(identity)
     # Deactivated users' tokens fail at once; identity events clear cached scopes.

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 SERVICES = ("identity", "registration", "order", "flow", "incentive", "engagement")
 DEFAULT_GRPC_PORTS = {
@@ -170,12 +171,17 @@ class GatewaySettings(ProcessSettings):
         "nats_url", "jwt_public_key_file", "log_level", "log_format", "tracing"})
     own_fields: ClassVar[frozenset[str]] = frozenset({
         "host", "port", "metrics_port", "rate_limit_per_minute", "nats_password",
-        *(f"{service}_addr" for service in SERVICES)})
+        "cors_allow_origins", *(f"{service}_addr" for service in SERVICES)})
 
     host: str = "127.0.0.1"
     port: int = 8080
     metrics_port: int = 0
-    rate_limit_per_minute: int = 600
+    # Sign-in attempts (login, token refresh) one source address may make per minute;
+    # beyond them 429 with Retry-After (identity also limits attempts per account).
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    # Origins whose pages may call the API (CORS), comma-separated, e.g.
+    # "https://portal.example.com"; empty (the default): no cross-origin access.
+    cors_allow_origins: str = ""
     identity_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['identity']}"
     registration_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['registration']}"
     order_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['order']}"
@@ -190,6 +196,18 @@ class GatewaySettings(ProcessSettings):
     # (shared/revocation.py); without it the services still refuse it.
     nats_url: str = ""
     nats_password: SecretStr = SecretStr("")
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in filter(None, (part.strip() for part in value.split(","))):
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://host[:port]")
+        return value
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(filter(None, (part.strip() for part in self.cors_allow_origins.split(","))))
 
     @property
     def service_addrs(self) -> dict[str, str]:

@@ -1,15 +1,22 @@
 """The one name normalizer every service uses when it compares names of customers
-(hospitals, clinics, pharmacies, companies): full-width to half-width, whitespace and
-punctuation, brackets, and the common prefixes and suffixes that do not tell two
-customers apart (有限公司, 附属, 院区, "上海市" vs "上海"). Pure Python, no I/O.
+(hospitals, clinics, pharmacies, companies): traditional to simplified script (OpenCC),
+full-width to half-width, whitespace and punctuation, brackets, and the common prefixes
+and suffixes that do not tell two customers apart (有限公司, 附属, 院区, "上海市" vs "上海").
+A campus (院区, 东院) is dropped from the name and kept apart (``campus_of``); a branch
+(分院) stays in the name (it is often a customer of its own), ``main_hospital`` names the
+hospital it belongs to. Pure Python, no I/O.
 
-``normalize_name("复旦大学附属中山医院（徐汇院区）") == "复旦大学中山医院"``
+``normalize_name("復旦大學附屬中山醫院（徐匯院區）") == "复旦大学中山医院"``
+``campus_of("復旦大學附屬中山醫院（徐匯院區）") == "徐汇院区"``
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+import opencc
 
 # Brackets of every width and shape, mapped to ASCII parentheses after NFKC.
 _BRACKETS = str.maketrans({"【": "(", "】": ")", "〔": "(", "〕": ")", "［": "(", "］": ")",
@@ -27,6 +34,13 @@ _MEDICAL_SCHOOL = re.compile(r"(大学[\u4e00-\u9fff]{0,4}?)医学院")
 # A campus or part of one hospital: "瑞金医院北部院区", "第六人民医院东院", "院本部".
 _CAMPUS = re.compile(r"(医院|中心|卫生院)(?:[0-9a-z\u4e00-\u9fff]{0,8}?院区|[东南西北]院|院?本部)$")
 _TRAILING_CAMPUS = re.compile(r"[0-9a-z\u4e00-\u9fff]{0,6}院区$")
+# A branch (分院) is often a customer of its own (its own licence): it stays in the name,
+# and the duplicate check also looks for the main hospital, for review.
+_BRANCH = re.compile(r"(医院|中心|卫生院)[0-9a-z\u4e00-\u9fff]{0,8}?分院$")
+# What names a campus, in brackets or after the hospital: "（徐汇院区）", "北部院区", "东院".
+_CAMPUS_NAME = r"([0-9a-z\u4e00-\u9fff]{1,8}?(?:院区|分院)|[东南西北]院)$"
+_CAMPUS_WORD = re.compile(_CAMPUS_NAME)
+_CAMPUS_AFTER = re.compile(r"(?:医院|中心|卫生院)" + _CAMPUS_NAME)
 _PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏",
               "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南",
               "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾")
@@ -60,13 +74,55 @@ def to_half_width(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+@functools.cache
+def _traditional_to_simplified() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese script to simplified (醫院 → 医院, 協和 → 协和); other text as is."""
+    if text.isascii():
+        return text
+    return _traditional_to_simplified().convert(text)
+
+
+def is_traditional(text: str) -> bool:
+    """Whether the text is written (partly) in traditional script."""
+    text = to_half_width(text or "")
+    return to_simplified(text) != text
+
+
+def _folded(name: str) -> str:
+    """Simplified script, half width, lower case, brackets made ASCII."""
+    return to_simplified(to_half_width(name or "")).lower().translate(_BRACKETS)
+
+
+def campus_of(name: str) -> str:
+    """The campus a name points at, kept apart from the name: "瑞金医院（北部院区）" →
+    "北部院区", "第六人民医院东院" → "东院"; empty when the name names none."""
+    text = _folded(name)
+    for inner in reversed(re.findall(r"\(([^()]*)\)", text)):
+        inner = _NOT_WORD.sub("", inner)
+        if match := _CAMPUS_WORD.search(inner):
+            return match.group(1)
+    text = _NOT_WORD.sub("", text.replace("(", "").replace(")", ""))
+    match = _CAMPUS_AFTER.search(text)
+    return match.group(1) if match else ""
+
+
+def main_hospital(normalized: str) -> str:
+    """The normalized name of the hospital a branch belongs to ("瑞金医院卢湾分院" →
+    "瑞金医院"); the name itself when it names no branch."""
+    return _BRANCH.sub(r"\1", normalized)
+
+
 def collapse_spaces(text: str) -> str:
     return " ".join(text.split())
 
 
 def normalize_name(name: str) -> str:
     """The canonical form of a customer name; empty when nothing distinctive is left."""
-    text = to_half_width(name or "").lower().translate(_BRACKETS)
+    text = _folded(name)
     previous = None
     while previous != text:  # nested brackets: drop innermost first
         previous = text

@@ -57,7 +57,7 @@ def cmd_makemigration(args) -> None:
 
 
 def cmd_up(args) -> None:
-    from suite.supervisor import Supervisor
+    from suite.supervisor import AlreadyRunning, Supervisor
 
     supervisor = Supervisor(Path(args.var_dir).resolve(), nats_port=args.nats_port,
                             gateway_port=args.port)
@@ -65,6 +65,9 @@ def cmd_up(args) -> None:
         asyncio.run(supervisor.run())
     except KeyboardInterrupt:
         pass
+    except AlreadyRunning as refusal:
+        print(refusal, file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 def _ops_nats(args) -> tuple[str, str]:

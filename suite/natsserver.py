@@ -111,7 +111,9 @@ class NatsServer:
         config.write_text("\n".join(lines) + "\n")
         return config
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, preexec_fn=None) -> None:
+        """Start and wait until it listens; ``preexec_fn`` runs in the child before the
+        server does (the supervisor's: die with it)."""
         config = self._write_config()
         log_path = self.store_dir / "nats.log"
         self.process = subprocess.Popen(
@@ -119,6 +121,7 @@ class NatsServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from gateway.app import create_app
+from gateway.server import uvicorn_options
 from shared.auth import generate_keypair
 from shared.bus.permissions import OPS
 from shared.db import migrate
@@ -64,7 +65,37 @@ async def drop_pg_databases(prefix: str, services) -> None:
         await connection.close()
 
 
-class Suite:
+class GatewayAccess:
+    """Calls to a running gateway at ``base_url`` (the tests' suite, or `qudao up`)."""
+
+    base_url: str
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30,
+                                 verify=_TLS_CONTEXT)
+
+    async def login(self, username: str, password: str) -> str:
+        async with self.client() as client:
+            response = await client.post("/api/v1/auth/login",
+                                         json={"username": username, "password": password})
+            response.raise_for_status()
+            return response.json()["access_token"]
+
+
+async def subject_count(url: str, stream: str, subject: str, **credentials) -> int:
+    """How many messages of ``subject`` the JetStream ``stream`` holds."""
+    import nats
+
+    nc = await nats.connect(url, **credentials)
+    try:
+        info = await nc.jetstream().stream_info(stream, subjects_filter=subject)
+        return (info.state.subjects or {}).get(subject, 0)
+    finally:
+        await nc.close()
+
+
+class Suite(GatewayAccess):
     def __init__(self, root: Path, *, services=SERVICES, backend: str = "sqlite",
                  options: dict[str, str] | None = None, nats=None) -> None:
         self.root = root
@@ -153,7 +184,8 @@ class Suite:
         before sending it traffic."""
         settings = GatewaySettings.from_env({**self.env(), **(env or {})})
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.gateway_port,
-                                log_level="warning", access_log=False, lifespan="on")
+                                log_level="warning", access_log=False, lifespan="on",
+                                **uvicorn_options())
         self._gateway = uvicorn.Server(config)
         self._gateway_task = asyncio.create_task(self._gateway.serve())
         deadline = asyncio.get_running_loop().time() + 20
@@ -185,18 +217,6 @@ class Suite:
         await asyncio.to_thread(self.nats.stop)
         if self.backend == "postgres":
             await drop_pg_databases(self._pg_prefix, self.services)
-
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30,
-                                 verify=_TLS_CONTEXT)
-
-    async def login(self, username: str, password: str) -> str:
-        async with self.client() as client:
-            response = await client.post("/api/v1/auth/login",
-                                         json={"username": username, "password": password})
-            response.raise_for_status()
-            return response.json()["access_token"]
 
 
 async def eventually(check, timeout: float = 10.0, interval: float = 0.05):

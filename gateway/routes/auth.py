@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field
 from qudao.identity.v1 import identity_pb2
 
 from gateway.clients import call
 from gateway.protojson import to_json
+from gateway.ratelimit import client_address
 from gateway.routes.common import Body, Caller, Services
+from shared.context import CLIENT_ADDRESS_KEY
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -27,10 +29,14 @@ class ChangePasswordBody(Body):
     new_password: str = Field(min_length=1, max_length=256)
 
 
-@router.post("/login")
-async def login(body: LoginBody, services: Services) -> dict:
+@router.post("/login", responses={429: {"description": "too many sign-in attempts from "
+                                    "this address or for this account; see Retry-After"}})
+async def login(body: LoginBody, request: Request, services: Services) -> dict:
+    """Sign in. Every refusal of a username and password is the same 401, whatever the
+    reason; attempts are limited per source address and per account (429)."""
     response = await call(services.identity.Login,
-                          identity_pb2.LoginRequest(username=body.username, password=body.password))
+                          identity_pb2.LoginRequest(username=body.username, password=body.password),
+                          metadata=((CLIENT_ADDRESS_KEY, client_address(request.scope)),))
     return {**to_json(response), "token_type": "Bearer"}
 
 

@@ -21,14 +21,12 @@ from starlette.exceptions import HTTPException
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
 from gateway.routes.common import Body, Caller, Page, Services
-from gateway.uploads import IMPORT_BODY, format_of
+from gateway.uploads import IMPORT_BODY, MAX_FLOW_FILE_BYTES, format_of
 from shared.context import outgoing_metadata
 from shared.errors import InvalidArgument
 
 router = APIRouter(prefix="/api/v1/flow", tags=["flow"])
 
-# Flow files run to a million rows: streamed through, never read whole here.
-MAX_FLOW_FILE_BYTES = 512 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 UPLOAD_TIMEOUT_SECONDS = 1800.0
 WATCH_TIMEOUT_SECONDS = 3600.0

@@ -111,6 +111,14 @@ class NoteBody(Body):
 class ResolveBody(Body):
     winning_registration_id: str
     note: str = Field(max_length=2000)
+    same_customer: bool = Field(default=False, description=(
+        "the claims' customers are one: the losers' customers are merged into the "
+        "winner's, their spellings kept as aliases"))
+
+
+class MergeBody(Body):
+    merged_customer_id: str = Field(description="folded into the customer of the path")
+    note: str = Field(max_length=2000)
 
 
 class LeadBody(Body):
@@ -188,6 +196,29 @@ async def import_customers(request: Request, caller: Caller, services: Services,
     return to_json(await call(services.registration.ImportCustomers, pb.ImportCustomersRequest(
         content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
         encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
+
+
+@router.post("/customers/aliases/import", openapi_extra=IMPORT_BODY)
+async def import_aliases(request: Request, caller: Caller, services: Services,
+                         filename: Annotated[str, Query(max_length=200)] = "",
+                         dry_run: bool = False, encoding: Encoding = "") -> dict:
+    """HQ's list of other names of customers (CSV/XLSX: name, alias, source, and
+    division_code where a name is not unique — or 名称, 别名, 来源, 区划代码). All or
+    nothing; the duplicate check matches the aliases like names from then on."""
+    upload = await read_upload(request, filename)
+    return to_json(await call(services.registration.ImportAliases, pb.ImportAliasesRequest(
+        content=upload.content, filename=upload.filename, format=upload.format, dry_run=dry_run,
+        encoding=_enum(files_pb2.TextEncoding.DESCRIPTOR, encoding, "encoding"))))
+
+
+@router.post("/customers/{customer_id}/merge")
+async def merge_customers(customer_id: str, body: MergeBody, caller: Caller,
+                          services: Services) -> dict:
+    """HQ folds another customer into this one: its names become aliases, its
+    registrations, grants and leads move here."""
+    return to_json((await call(services.registration.MergeCustomers, pb.MergeCustomersRequest(
+        customer_id=customer_id, merged_customer_id=body.merged_customer_id,
+        note=body.note))).customer)
 
 
 @router.get("/customers/{customer_id}")
@@ -365,7 +396,7 @@ async def resolve_conflict(conflict_id: str, body: ResolveBody, caller: Caller,
     notified."""
     return to_json((await call(services.registration.ResolveConflict, pb.ResolveConflictRequest(
         conflict_id=conflict_id, winning_registration_id=body.winning_registration_id,
-        note=body.note))).conflict)
+        note=body.note, same_customer=body.same_customer))).conflict)
 
 
 # ---- leads ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.usecases import users
 from services.identity.usecases.ports import Deps
 from shared.auth import TokenIssuer
-from shared.bus.connection import connect_as
+from shared.bus.connection import connect_in_background, stop_connecting
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.streams import ensure_streams
 from shared.clock import SystemClock
@@ -53,9 +53,10 @@ PUBLIC_METHODS = frozenset({
 
 async def build(settings: IdentitySettings) -> Wiring:
     db = Database(settings.database_url)
-    nc = await connect_as(settings)
+    # Connected in the background: identity signs users in while NATS is away.
+    nc = connect_in_background(settings, once_connected=[
+        lambda: ensure_streams(nc.jetstream(), [SERVICE], settings.nats_stream_replicas)])
     js = nc.jetstream()
-    await ensure_streams(js, [SERVICE], settings.nats_stream_replicas)
     outbox = Outbox(outbox_table, SERVICE)
     scope_cache = InProcessScopeCache()
     revocations = RevocationList()
@@ -91,5 +92,5 @@ async def build(settings: IdentitySettings) -> Wiring:
         workers=[OutboxRelay(db, outbox, js).run],
         public_methods=PUBLIC_METHODS,
         is_revoked=revocations.is_revoked,
-        on_stop=[identity_events.stop],
+        on_stop=[identity_events.stop, lambda: stop_connecting(nc)],
     )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 
 from services.order.adapters.identity import DealerTiers
 from services.order.adapters.orm import inbox_table, outbox_table
+from services.order.adapters.uow import SqlOrderUnitOfWork
 from services.order.api.grpc import OrderServicer
 from services.order.consumers import SUBSCRIPTIONS
 from services.order.service import OrderService
 from services.order.settings import OrderSettings
+from services.order.usecases.ports import Deps
+from shared.clock import SystemClock
 from shared.host import GrpcService, Wiring
 from shared.platform import start_platform
 
@@ -27,9 +31,19 @@ async def build(settings: OrderSettings) -> Wiring:
         default_company=settings.default_selling_company,
         currency=settings.currency,
     )
+    deps = Deps(
+        uow=partial(SqlOrderUnitOfWork, platform.db, platform.outbox),
+        uow_in=lambda session: SqlOrderUnitOfWork(platform.db, platform.outbox,
+                                                  joined=session),
+        clock=SystemClock(),
+        scopes=platform.scopes,
+        default_company=settings.default_selling_company,
+        currency=settings.currency,
+        service=service,
+    )
     return platform.wiring(
-        GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(service),
+        GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(deps),
                     order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name),
-        workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, service).run],
+        workers=[platform.consumers(inbox_table, SUBSCRIPTIONS, deps).run],
         public_methods=frozenset({"/qudao.order.v1.OrderService/Ping"}),
     )

@@ -36,7 +36,8 @@ from services.registration.domain.registrations import (
 )
 from services.registration.domain.rules import AuthStatus, LeadStatus, Status
 from shared.convert import from_timestamp, to_timestamp
-from shared.names.matching import MatchKind, Verdict
+from shared.names.address import address_key
+from shared.names.matching import MatchKind, Reason, Verdict
 
 STATUS_TO_PROTO = {s: pb.RegistrationStatus.Value(f"REGISTRATION_STATUS_{s.name}")
                    for s in Status}
@@ -48,6 +49,8 @@ AUTH_TO_PROTO = {s: pb.AuthorizationStatus.Value(f"AUTHORIZATION_STATUS_{s.name}
 PROTO_TO_AUTH = {v: k for k, v in AUTH_TO_PROTO.items()}
 KIND_TO_PROTO = {k: pb.MatchKind.Value(f"MATCH_KIND_{k.name}") for k in MatchKind}
 PROTO_TO_KIND = {v: k for k, v in KIND_TO_PROTO.items()}
+REASON_TO_PROTO = {r: pb.MatchReason.Value(f"MATCH_REASON_{r.name}") for r in Reason}
+PROTO_TO_REASON = {v: k for k, v in REASON_TO_PROTO.items()}
 VERDICT_TO_PROTO = {v: pb.DuplicateVerdict.Value(f"DUPLICATE_VERDICT_{v.name}")
                     for v in Verdict}
 PROTO_TO_VERDICT = {v: k for k, v in VERDICT_TO_PROTO.items()}
@@ -87,6 +90,7 @@ def customer_from_proto(message: pb.Customer) -> Customer:
         division_overridden=message.division_code_overridden, city_code=message.city_code,
         customer_type=message.customer_type, grade=message.grade,
         departments=tuple(message.departments), created_by=message.created_by,
+        address_key=address_key(message.address, message.division_code),
         created_at=from_timestamp(message.created_at),
         updated_at=from_timestamp(message.updated_at))
 
@@ -111,7 +115,8 @@ def candidate_to_proto(candidate: Candidate) -> pb.DuplicateCandidate:
     return pb.DuplicateCandidate(
         customer=customer_to_proto(candidate.customer),
         match_kind=KIND_TO_PROTO[candidate.kind], score_bps=candidate.score_bps,
-        claims=[_claim_to_proto(c) for c in candidate.claims])
+        claims=[_claim_to_proto(c) for c in candidate.claims],
+        reasons=[REASON_TO_PROTO[r] for r in candidate.reasons])
 
 
 def duplicate_check_to_proto(check: DuplicateCheck) -> pb.CheckDuplicatesResponse:
@@ -132,7 +137,8 @@ def duplicate_check_from_proto(message: pb.CheckDuplicatesResponse) -> Duplicate
                 product_line=claim.product_line, status=PROTO_TO_STATUS[claim.status],
                 submitted_at=from_timestamp(claim.submitted_at),
                 protected_until=from_timestamp(claim.protected_until))
-                for claim in c.claims))
+                for claim in c.claims),
+            reasons=tuple(PROTO_TO_REASON[r] for r in c.reasons if r in PROTO_TO_REASON))
             for c in message.candidates),
         normalized_name=message.normalized_name, division_code=message.division_code)
 
@@ -151,6 +157,11 @@ def decode_evidence(data: bytes | None) -> DuplicateCheck | None:
 def customers_imported(report: ImportReport) -> pb.ImportCustomersResponse:
     return pb.ImportCustomersResponse(accepted=report.accepted, created=report.created,
                                       errors=[row_error_to_proto(e) for e in report.errors])
+
+
+def aliases_imported(report: ImportReport) -> pb.ImportAliasesResponse:
+    return pb.ImportAliasesResponse(accepted=report.accepted, added=report.created,
+                                    errors=[row_error_to_proto(e) for e in report.errors])
 
 
 def leads_imported(report: ImportReport) -> pb.ImportLeadsResponse:

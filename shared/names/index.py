@@ -1,29 +1,49 @@
 """The in-memory name index, designed for millions of customers: names are blocked by
 city, and inside a city a bigram inverted index on each name's *core* (see
 ``shared.names.matching``) yields a few dozen candidates that are then scored with
-rapidfuzz; exact normalized names and aliases are answered from a hash map. Pure
-Python: the service that owns the customers loads and refreshes it."""
+rapidfuzz; exact normalized names, aliases, canonical forms (the abbreviation rules of
+``shared.names.rules``) and normalized addresses are answered from hash maps. Names of
+institutions (a university's hospitals) are also kept across cities, so a branch campus
+in another city is found for review. Pure Python: the service that owns the customers
+loads and refreshes it."""
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from rapidfuzz import fuzz, process
 
+from shared import divisions
 from shared.names.matching import (
     Match,
     MatchKind,
     NameFeatures,
+    Reason,
+    compare,
     features,
-    similarity,
+    rank,
 )
+from shared.names.rules import canonical
 
 MAX_CANDIDATES = 2000
-
-
 MAX_SUFFIX = 8
+# A branch campus in another city scores below any same-city look-alike.
+OTHER_CITY_SCORE_BPS = 9000
+
+
+class Entry(enum.IntEnum):
+    """What an indexed name is of its customer."""
+
+    NAME = 1
+    ALIAS = 2
+    CANONICAL = 3  # the long form the abbreviation rules give a name or alias
+
+
+_ENTRY_REASONS = {Entry.NAME: (), Entry.ALIAS: (Reason.ALIAS,),
+                  Entry.CANONICAL: (Reason.ABBREVIATION,)}
 
 
 @dataclass
@@ -34,20 +54,25 @@ class CityBlock:
     ids: list[str] = field(default_factory=list)
     names: list[NameFeatures] = field(default_factory=list)
     cores: list[str] = field(default_factory=list)  # names[i].core, for rapidfuzz
-    aliases: list[bool] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    # each name's customer's division (district or city code), "" when not known
+    divisions: list[str] = field(default_factory=list)
     # category|bigram of a core → positions; category|core suffix (2..8 characters) →
-    # positions; normalized name → positions.
+    # positions; normalized name → positions; normalized address → positions.
     postings: dict[str, list[int]] = field(default_factory=dict)
     suffixes: dict[str, list[int]] = field(default_factory=dict)
     exact: dict[str, list[int]] = field(default_factory=dict)
+    addresses: dict[str, list[int]] = field(default_factory=dict)
     dead: set[int] = field(default_factory=set)
 
-    def add(self, customer_id: str, name: NameFeatures, alias: bool) -> int:
+    def add(self, customer_id: str, name: NameFeatures, entry: Entry,
+            division_code: str = "") -> int:
         position = len(self.ids)
         self.ids.append(customer_id)
         self.names.append(name)
         self.cores.append(name.core)
-        self.aliases.append(alias)
+        self.entries.append(entry)
+        self.divisions.append(division_code)
         for key in _bigram_keys(name):
             self.postings.setdefault(key, []).append(position)
         for key in _suffix_keys(name):
@@ -77,10 +102,14 @@ class CityBlock:
             similar -= self.dead
         return contained, similar
 
-    def search(self, query: NameFeatures, threshold_bps: int) -> list[Match]:
+    def search(self, query: NameFeatures, threshold_bps: int,
+               division_code: str = "") -> list[Match]:
+        """Look-alikes scoring at least the threshold. The same distinctive core is a
+        duplicate (CORE_NAME) where the two divisions agree (one contains the other, or
+        either is unknown); in another district of the city it is for review."""
         contained, similar = self.candidates(query)
-        # Outside containment, similarity() never scores above the plain edit ratio of the
-        # two cores (see domain.matching), so rapidfuzz's C loop can drop the hopeless
+        # Outside containment, similarity never scores above the plain edit ratio of the
+        # two cores (see matching.compare), so rapidfuzz's C loop can drop the hopeless
         # ones before the Python rules run.
         positions = list(similar)
         survivors = process.extract(query.core, [self.cores[p] for p in positions],
@@ -88,10 +117,32 @@ class CityBlock:
                                     limit=None)
         matches = []
         for position in itertools.chain(contained, (positions[i] for _, _, i in survivors)):
-            score = similarity(query, self.names[position])
+            if self.names[position].normalized == query.normalized:
+                matches += self._named_at(position)  # an exact hit, said as such
+                continue
+            score, same_core = compare(query, self.names[position])
             if score >= threshold_bps:
-                matches.append(Match(self.ids[position], MatchKind.FUZZY_NAME, score))
+                kind = (MatchKind.CORE_NAME if same_core
+                        and _same_division(division_code, self.divisions[position])
+                        else MatchKind.FUZZY_NAME)
+                reason = Reason.CORE if same_core else Reason.SIMILAR_NAME
+                matches.append(Match(self.ids[position], kind, score,
+                                     (*_ENTRY_REASONS[self.entries[position]], reason)))
         return matches
+
+    def named(self, normalized: str) -> list[Match]:
+        return [match for p in self.exact.get(normalized, ()) if p not in self.dead
+                for match in self._named_at(p)]
+
+    def _named_at(self, position: int) -> list[Match]:
+        entry = self.entries[position]
+        return [Match(self.ids[position],
+                      MatchKind.ALIAS if entry == Entry.ALIAS else MatchKind.NORMALIZED_NAME,
+                      10000, _ENTRY_REASONS[entry] or (Reason.NAME,))]
+
+
+def _same_division(a: str, b: str) -> bool:
+    return not a or not b or divisions.contains(a, b) or divisions.contains(b, a)
 
 
 def _bigram_keys(name: NameFeatures) -> list[str]:
@@ -104,10 +155,25 @@ def _suffix_keys(name: NameFeatures) -> list[str]:
             for start in range(max(0, len(core) - MAX_SUFFIX), len(core) - 1)]
 
 
+def _institution_keys(name: NameFeatures) -> list[str]:
+    """Keys of an institution's hospital across cities: with the institution (四川大学华西),
+    and its distinctive core alone (华西), which a campus query may give without it."""
+    if not name.institution or name.generic or len(name.core) < 2:
+        return []
+    return [_institution_key(name), f"C|{name.category}|{name.core}"]
+
+
+def _institution_key(name: NameFeatures) -> str:
+    # The places stripped off the front belong to the institution's name (浙江 大学).
+    return f"I|{name.category}|{''.join(name.places)}{name.institution}|{name.core}"
+
+
 class NameIndex:
     def __init__(self) -> None:
         self.cities: dict[str, CityBlock] = {}
         self.entries: dict[str, list[tuple[str, int]]] = {}
+        # institution keys → (city, position) in every city
+        self.institutions: dict[str, list[tuple[str, int]]] = {}
         self.watermark: datetime | None = None
 
     @property
@@ -115,12 +181,28 @@ class NameIndex:
         return len(self.entries)
 
     def put(self, customer_id: str, city_code: str, normalized_name: str,
-            aliases: list[str]) -> None:
+            aliases: list[str], address_key: str = "", division_code: str = "") -> None:
+        """Index a customer's name and aliases, each with its canonical long form when
+        the abbreviation rules give one, its normalized address and its division."""
         self.remove(customer_id)
         block = self.cities.setdefault(city_code, CityBlock())
-        names = [normalized_name] + [a for a in aliases if a and a != normalized_name]
-        positions = [(city_code, block.add(customer_id, features(name), index > 0))
-                     for index, name in enumerate(names)]
+        names: dict[str, Entry] = {normalized_name: Entry.NAME}
+        for alias in aliases:
+            if alias:
+                names.setdefault(alias, Entry.ALIAS)
+        for name in list(names):
+            names.setdefault(canonical(name, city_code), Entry.CANONICAL)
+        positions = []
+        for name, entry in names.items():
+            if not name:
+                continue
+            name_features = features(name)
+            position = block.add(customer_id, name_features, entry, division_code)
+            positions.append((city_code, position))
+            for key in _institution_keys(name_features):
+                self.institutions.setdefault(key, []).append((city_code, position))
+        if address_key and positions:
+            block.addresses.setdefault(address_key, []).append(positions[0][1])
         self.entries[customer_id] = positions
 
     def remove(self, customer_id: str) -> None:
@@ -128,21 +210,66 @@ class NameIndex:
             self.cities[city_code].dead.add(position)
 
     def fuzzy(self, city_code: str, normalized_name: str, threshold_bps: int,
-              limit: int = 10) -> list[Match]:
+              limit: int = 10, division_code: str = "") -> list[Match]:
+        """Look-alikes in the city (the query as given and its canonical form), best
+        first, one per customer; ``division_code`` is where the query lies."""
         block = self.cities.get(city_code)
         if block is None or not normalized_name:
             return []
-        best: dict[str, Match] = {}
-        for match in block.search(features(normalized_name), threshold_bps):
-            if match.customer_id not in best or best[match.customer_id].score_bps < match.score_bps:
-                best[match.customer_id] = match
-        return sorted(best.values(), key=lambda m: -m.score_bps)[:limit]
+        found: list[Match] = []
+        for query in _forms(normalized_name, city_code):
+            found += block.search(features(query), threshold_bps, division_code)
+        return rank(found)[:limit]
 
     def exact(self, city_code: str, normalized_name: str) -> list[Match]:
-        """Same normalized name (or alias) in the city, from memory (the read path)."""
+        """Same normalized name, alias or canonical form in the city, from memory."""
         block = self.cities.get(city_code)
-        if block is None:
+        if block is None or not normalized_name:
             return []
-        return [Match(block.ids[p], MatchKind.ALIAS if block.aliases[p]
-                      else MatchKind.NORMALIZED_NAME, 10000)
-                for p in block.exact.get(normalized_name, ()) if p not in block.dead]
+        found: list[Match] = []
+        forms = _forms(normalized_name, city_code)
+        for query in forms:
+            rewritten = (Reason.ABBREVIATION,) if query != normalized_name else ()
+            found += [m.because(*rewritten) for m in block.named(query)]
+        return rank(found)
+
+    def at_address(self, city_code: str, address_key: str,
+                   normalized_name: str) -> list[Match]:
+        """Customers at the same normalized address whose name is of the same kind (a
+        hospital at a hospital's address): the same customer under another name."""
+        block = self.cities.get(city_code)
+        if block is None or not address_key:
+            return []
+        category = features(normalized_name).category if normalized_name else ""
+        return [Match(block.ids[p], MatchKind.ADDRESS, 10000, (Reason.ADDRESS,))
+                for p in block.addresses.get(address_key, ())
+                if p not in block.dead and (not category
+                                            or block.names[p].category == category)]
+
+    def other_cities(self, city_code: str, normalized_name: str, *,
+                     campus: bool) -> list[Match]:
+        """The same institution's hospital in other cities (a branch campus): by the
+        institution and core the query names, or — for a query naming a campus — by the
+        core alone."""
+        query = features(canonical(normalized_name, city_code))
+        if query.generic or len(query.core) < 2:
+            return []
+        if query.institution:
+            key = _institution_key(query)
+        elif campus:
+            key = f"C|{query.category}|{query.core}"
+        else:
+            return []
+        found = []
+        for city, position in self.institutions.get(key, ()):
+            block = self.cities[city]
+            if city != city_code and position not in block.dead:
+                found.append(Match(block.ids[position], MatchKind.OTHER_CITY,
+                                   OTHER_CITY_SCORE_BPS, (Reason.OTHER_CITY,)))
+        return rank(found)
+
+
+def _forms(normalized: str, city_code: str) -> list[str]:
+    rewritten = canonical(normalized, city_code)
+    return [normalized] if rewritten == normalized else [normalized, rewritten]
+

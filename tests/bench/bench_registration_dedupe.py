@@ -6,7 +6,9 @@ started as a process (it loads its fuzzy-name index at start), and 10,000 labell
 queries (``--quick``: 1,000; see dedupe_data.py) are sent one at a time as
 CheckDuplicates calls. A query counts as a hit when its best candidate is the customer
 it means; precision = hits / queries answered with any candidate, recall = hits / queries
-that mean a known customer.
+that mean a known customer. Both are also reported per category of query (spelling,
+traditional script, abbreviation, alias, address, long/short form, other city); for the
+categories of new names, ``specificity`` is the share answered "new".
 
 Baseline, same data, same run: brute force — for every query, the exact normalized-name
 lookup plus the same rapidfuzz-based similarity against every customer name of the
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -32,6 +35,7 @@ from qudao.registration.v1 import registration_pb2_grpc
 from services.registration.bootstrap import MIGRATIONS
 from shared.db import migrate
 from shared.divisions import city_of
+from shared.names.address import address_key
 from shared.names.matching import (
     DEFAULT_FUZZY_THRESHOLD_BPS,
     features,
@@ -39,7 +43,7 @@ from shared.names.matching import (
 )
 from shared.text import normalize_name
 from tests.bench.common import ADMIN_PASSWORD, ProcessSuite, Result, latency_summary
-from tests.bench.dedupe_data import Generator, Query
+from tests.bench.dedupe_data import NEGATIVE, POSITIVE, Generator, Query
 
 NAME = "registration.dedupe"
 
@@ -50,7 +54,7 @@ def build_database(path: Path, customers) -> dict[str, list[tuple[str, str]]]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     by_city: dict[str, list[tuple[str, str]]] = {}
     seen: set[tuple[str, str]] = set()
-    rows = []
+    rows, alias_rows = [], []
     for customer in customers:
         normalized = normalize_name(customer.name)
         city = city_of(customer.division_code)
@@ -58,15 +62,21 @@ def build_database(path: Path, customers) -> dict[str, list[tuple[str, str]]]:
             continue
         seen.add((city, normalized))
         by_city.setdefault(city, []).append((customer.id, normalized))
-        rows.append((customer.id, customer.name, normalized, "[]", None, "",
-                     customer.division_code, 0, city, 1, "", "[]", now, now, "bench"))
+        rows.append((customer.id, customer.name, normalized, json.dumps(customer.aliases),
+                     None, customer.address, customer.division_code, 0, city, 1, "", "[]",
+                     now, now, "bench", address_key(customer.address, customer.division_code)))
+        alias_rows += [(city, normalize_name(alias), customer.id, "bench")
+                       for alias in customer.aliases]
     connection = sqlite3.connect(path)
     with connection:
         connection.executemany(
             "INSERT INTO customers (id, name, normalized_name, aliases, credit_code, address, "
             "division_code, division_overridden, city_code, customer_type, grade, departments,"
-            " created_at, updated_at, created_by) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " created_at, updated_at, created_by, address_key) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        connection.executemany(
+            "INSERT OR IGNORE INTO customer_aliases (city_code, normalized_alias, customer_id,"
+            " source) VALUES (?, ?, ?, ?)", alias_rows)
     connection.close()
     return by_city
 
@@ -77,6 +87,26 @@ def score(predictions: list[str | None], queries: list[Query]) -> tuple[float, f
     answered = sum(1 for p in predictions if p is not None)
     known = sum(1 for q in queries if q.expected_id is not None)
     return (hits / answered if answered else 1.0), (hits / known if known else 1.0)
+
+
+def by_category(predictions: list[str | None], queries: list[Query]) -> dict[str, dict]:
+    """Per category of query: its count and recall and precision (a category of known
+    customers), or specificity — the share answered "new" (a category of new names)."""
+    table: dict[str, dict] = {}
+    for category in (*POSITIVE, *NEGATIVE):
+        pairs = [(p, q) for p, q in zip(predictions, queries, strict=True)
+                 if q.category == category]
+        if not pairs:
+            continue
+        if category in POSITIVE:
+            precision, recall = score([p for p, _ in pairs], [q for _, q in pairs])
+            table[category] = {"queries": len(pairs), "recall": round(recall, 4),
+                               "precision": round(precision, 4)}
+        else:
+            new = sum(1 for p, _ in pairs if p is None)
+            table[category] = {"queries": len(pairs),
+                               "specificity": round(new / len(pairs), 4)}
+    return table
 
 
 class BruteForce:
@@ -147,7 +177,8 @@ async def run(workdir: Path, quick: bool) -> Result:
             for index, query in enumerate(queries):
                 began = time.perf_counter()
                 response = await stub.CheckDuplicates(pb.CheckDuplicatesRequest(
-                    name=query.name, division_code=query.division_code), metadata=metadata)
+                    name=query.name, division_code=query.division_code,
+                    address=query.address), metadata=metadata)
                 samples_ms.append((time.perf_counter() - began) * 1000)
                 predictions.append(response.candidates[0].customer.id
                                    if response.verdict != pb.DUPLICATE_VERDICT_NONE
@@ -162,6 +193,11 @@ async def run(workdir: Path, quick: bool) -> Result:
     ours = latency_summary(samples_ms)
     print(f"  ours: p99 {ours['p99_ms']} ms, precision {precision:.4f}, recall {recall:.4f}",
           flush=True)
+    categories = by_category(predictions, queries)
+    for category, figures in categories.items():
+        print(f"    {category:22s} " + ", ".join(f"{k} {v}" for k, v in figures.items()),
+              flush=True)
+    base_categories = by_category(baseline_predictions, queries[:baseline_sample])
     sample = queries[:baseline_sample]
     base = latency_summary(baseline_ms)
     base_precision, base_recall = score(baseline_predictions, sample)
@@ -181,6 +217,7 @@ async def run(workdir: Path, quick: bool) -> Result:
         ratio_meaning="baseline_p99 / our_p99: how many times faster our gRPC duplicate check "
                       "is than brute-force scoring of every same-city name (higher is better)",
         extra={**ours, "precision": round(precision, 4), "recall": round(recall, 4),
+               "categories": categories, "baseline_categories": base_categories,
                "baseline": base, "baseline_precision": round(base_precision, 4),
                "baseline_recall": round(base_recall, 4), "baseline_sample": len(sample),
                "ours_on_baseline_sample": {"precision": round(sample_precision, 4),

@@ -68,12 +68,17 @@ class Portal:
         self.browser = browser
         self.base = suite.base_url
         self.contexts = []
+        # What the browser refused under the gateway's Content-Security-Policy: the
+        # portal must need nothing the policy forbids.
+        self.csp_violations: list[str] = []
 
     async def open(self, username: str, *, phone: bool, locale: str = "zh-CN"):
         context = await self.browser.new_context(**(PHONE if phone else DESKTOP),
                                                  locale=locale, base_url=self.base)
         self.contexts.append(context)
         page = await context.new_page()
+        page.on("console", lambda message: self.csp_violations.append(message.text)
+                if "Content Security Policy" in message.text else None)
         page.set_default_timeout(30_000)
         await page.goto("/login")
         await page.fill("input[name=username]", username)
@@ -94,6 +99,7 @@ async def portal(browser, portal_suite):
         yield opened
     finally:
         await opened.close()
+    assert not opened.csp_violations, opened.csp_violations
 
 
 async def shoot(page, name: str, *, full_page: bool = True) -> Path:

@@ -95,19 +95,21 @@ async def test_dealer_registers_a_hospital_and_sees_the_evidence(world, portal):
 
     async def indexed():
         check = await world.call(dealer.staff.token, "POST", "/api/v1/customers/check-duplicates",
-                                 json={"name": "中山医院", "address": "上海市徐汇区"})
+                                 json={"name": "中山医院", "address": "上海市长宁区"})
         return check["verdict"] == "possible_duplicate"
 
     await eventually(indexed)
     page = await portal.open(dealer.staff.username, phone=True)
     await page.locator(".van-tabbar").get_by_text("报备").click()
     await page.get_by_test_id("customer-name").locator("input").fill("中山医院")
-    await page.get_by_test_id("customer-address").locator("input").fill("上海市徐汇区医学院路")
+    await page.get_by_test_id("customer-address").locator("input").fill("上海市长宁区仙霞路")
     evidence = page.get_by_test_id("duplicate-evidence")
     await expect(evidence).to_have_attribute("data-verdict", "possible_duplicate")
     candidate = page.get_by_test_id("duplicate-candidate").first
     await expect(candidate).to_contain_text("复旦大学附属中山医院")
     await expect(candidate).to_contain_text("名称相似")
+    # Why it matched: the same name core (in another district, so only for review).
+    await expect(candidate.get_by_test_id("match-reasons")).to_contain_text("名称主干")
     # Who holds it is a dealer's business secret: "another dealer", protected until …
     await expect(candidate).to_contain_text("其他经销商")
     await expect(candidate).to_contain_text("保护中")

@@ -207,3 +207,28 @@ async def errors_of(flow: FlowWorld, upload_id: str) -> list[dict]:
 
 def codes(errors: list[dict]) -> set[str]:
     return {e["error"]["code"] for e in errors}
+
+
+async def channel_stock(flow: FlowWorld, dealer: str, batch: str,
+                        expected: dict[str, tuple[int, int]], timeout: float = 20) -> None:
+    """Wait until order's channel inventory of the dealer's batch reads ``expected``
+    (product code → (received, sold)), as the dealer sees it through the gateway."""
+    async def stock():
+        async with flow.client(dealer) as client:
+            response = await client.get("/api/v1/channel-inventory", params={
+                "dealer_id": flow.dealers[dealer], "batch": batch, "include_empty": True})
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        found = {i["product_code"]: (int(i.get("quantity_received", 0)),
+                                     int(i.get("quantity_sold", 0))) for i in items}
+        for item in items:
+            assert int(item.get("quantity_on_hand", 0)) == (
+                found[item["product_code"]][0] - found[item["product_code"]][1]
+                - int(item.get("quantity_returned", 0)))
+        return found if found == expected else None
+
+    try:
+        await eventually(stock, timeout=timeout, interval=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{dealer}'s stock of {batch} never became {expected}: "
+                             f"{exc}") from None

@@ -19,6 +19,7 @@ from tests.flow.support import (
     approved_order,
     build_flow_world,
     caught_up,
+    channel_stock,
     codes,
     csv_bytes,
     errors_of,
@@ -60,6 +61,10 @@ async def transfer_story(flow) -> None:
     more = await upload(flow, "sub", csv_bytes([sale(day="2026-03-07", batch="LP")]))
     assert (await finished(flow, more["id"]))["status"] == "rejected"
     assert "EXCEEDS_STOCK" in codes(await errors_of(flow, more["id"]))
+    # Order's channel inventory follows: the platform dealer sold 2 and transferred 8
+    # (both leave it); the sub-dealer received the 8 and sold them.
+    await channel_stock(flow, "platform", "LP", {"A-001": (20, 10)})
+    await channel_stock(flow, "sub", "LP", {"A-001": (8, 8)})
     # The platform dealer sees its sub-dealer's accepted flow; the sub-dealer not the
     # platform dealer's.
     async with flow.client("platform") as client:
@@ -100,9 +105,10 @@ async def replacement_story(flow) -> None:
     first = await upload(flow, "a", csv_bytes([sale(product="A-002", batch="R1",
                                                     quantity="10")]), params=march)
     assert (await finished(flow, first["id"]))["status"] == "accepted"
+    await channel_stock(flow, "a", "R1", {"A-002": (10, 10)})
     second = await upload(flow, "a", csv_bytes([
         sale(product="A-002", batch="R1", quantity="6"),
-        sale(product="A-002", batch="R1", quantity="4", hospital="上海市第一人民医院")]),
+        sale(product="A-002", batch="R1", quantity="3", hospital="上海市第一人民医院")]),
         params={**march, "replaces_upload_id": first["id"]})
     done = await finished(flow, second["id"])
     assert done["status"] == "accepted", await errors_of(flow, second["id"])
@@ -111,7 +117,9 @@ async def replacement_story(flow) -> None:
         old = (await client.get(f"/api/v1/flow/uploads/{first['id']}")).json()
         rows = (await client.get("/api/v1/flow/rows", params={"batch": "R1"})).json()["rows"]
     assert old["status"] == "superseded" and old["superseded_by_upload_id"] == second["id"]
-    assert sorted(r["quantity"] for r in rows) == [4, 6]
+    assert sorted(r["quantity"] for r in rows) == [3, 6]
+    # The replacement superseded the first upload: its 10 came back, its own 6 + 3 went.
+    await channel_stock(flow, "a", "R1", {"A-002": (10, 9)})
     async with flow.client("admin") as admin:
         response = await admin.post("/api/v1/flow/period-close",
                                     json={"closed_through": "2026-03-31"})

@@ -24,11 +24,11 @@ RECALLERS = only(*DEALER_STAFF, "admin")
 PIPELINE = only(*DEALER_STAFF, "admin", "cm_east", "cm_south", "region_east")
 
 
-def _name(tenant: str, kind: str = "医院") -> tuple[str, str]:
+def _name(tenant: str, kind: str = "医院", prefix: str = "隔离") -> tuple[str, str]:
     """A fresh customer name and address in the tenant's territory."""
     n = next(_serial)
     core = _CORES[n % len(_CORES)] + _CORES[(n // len(_CORES)) % len(_CORES)]
-    return f"隔离{tenant}{core}{n}号{kind}", _ADDRESSES[tenant].format(n=n)
+    return f"{prefix}{tenant}{core}{n}号{kind}", _ADDRESSES[tenant].format(n=n)
 
 
 async def _admin_post(world: IsolationWorld, path: str, body: dict, ok=(200, 201)) -> dict:
@@ -38,9 +38,10 @@ async def _admin_post(world: IsolationWorld, path: str, body: dict, ok=(200, 201
     return response.json()
 
 
-async def new_registration(world: IsolationWorld, tenant: str, approve: bool = False) -> dict:
+async def new_registration(world: IsolationWorld, tenant: str, approve: bool = False,
+                           prefix: str = "隔离") -> dict:
     """A pending (or approved) registration of a fresh customer by the tenant's staff."""
-    name, address = _name(tenant)
+    name, address = _name(tenant, prefix=prefix)
     async with world.client(world.staff_of[tenant]) as staff:
         response = await staff.post("/api/v1/registrations", json={
             "dealer_id": world.dealer_ids[tenant], "product_line": "A系列",
@@ -68,6 +69,31 @@ async def customer_of(world: IsolationWorld, tenant: str) -> dict:
         world.cache[key] = (await _admin_post(world, "/api/v1/customers", {
             "name": name, "address": address, "departments": ["心内科"]}))["customer"]
     return world.cache[key]
+
+
+async def registered_customer(world: IsolationWorld, tenant: str) -> str:
+    """The id of a customer only the tenant registered (named 可见…, cached), and which
+    tenant each such customer is tied to."""
+    key = f"registered-customer:{tenant}"
+    if key not in world.cache:
+        registration = await new_registration(world, tenant, prefix="可见")
+        world.cache[key] = registration["customer_id"]
+        world.cache.setdefault("customer-tenants", {})[registration["customer_id"]] = tenant
+    return world.cache[key]
+
+
+def _customer_dealer(world: IsolationWorld, customer: dict) -> str:
+    tenant = world.cache.get("customer-tenants", {}).get(customer["id"])
+    return world.dealer_ids[tenant] if tenant else ""
+
+
+async def _customer(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"customer_id": await registered_customer(world, tenant)})
+
+
+async def _patch_customer(world: IsolationWorld, tenant: str) -> Call:
+    return Call(path_params={"customer_id": await registered_customer(world, tenant)},
+                json={"grade": "三级甲等"})
 
 
 def _grant_body(world: IsolationWorld, tenant: str, customer: dict) -> dict:
@@ -108,15 +134,16 @@ async def lead_of(world: IsolationWorld, tenant: str) -> dict:
 
 
 async def new_conflict(world: IsolationWorld, tenant: str) -> dict:
-    """An open HQ review: the tenant registers a hospital, then its 简称 as new."""
+    """An open HQ review: the tenant registers a hospital, then a look-alike (one
+    character apart, at another address) as new."""
     n = next(_serial)
-    core = "安" + _CORES[n % len(_CORES)] + _CORES[(n // 7) % len(_CORES)] + str(n)
-    address = _ADDRESSES[tenant].format(n=n)
+    core = _CORES[n % len(_CORES)] + _CORES[(n // 7) % len(_CORES)] + f"{n:03d}纪念"
     async with world.client(world.staff_of[tenant]) as staff:
-        for name in (f"复旦大学附属{core}医院", f"{core}医院"):
+        for first, number in (("安", n), ("宁", n + 5000)):
             response = await staff.post("/api/v1/registrations", json={
                 "dealer_id": world.dealer_ids[tenant], "product_line": "A系列",
-                "customer": {"name": name, "address": address}})
+                "customer": {"name": f"{first}{core}医院",
+                             "address": _ADDRESSES[tenant].format(n=number)}})
             assert response.status_code == 201, response.text
     review = response.json()
     assert review["status"] == "under_review", review
@@ -225,6 +252,15 @@ def _claims_dealer(world: IsolationWorld, conflict: dict) -> str:
 
 
 SPECS = [
+    # The customer master: a dealer sees the customers it registered, holds, was granted
+    # or assigned (HQ all; those who edit the master also the customers no dealer is
+    # tied to). Of the others the duplicate check tells only that they are held.
+    Endpoint("GET", "/api/v1/customers", "list",
+             _list(registered_customer, {"query": "可见"}),
+             items=lambda body: body["customers"], dealer_of=_customer_dealer),
+    Endpoint("GET", "/api/v1/customers/{customer_id}", "object", _customer),
+    Endpoint("PATCH", "/api/v1/customers/{customer_id}", "object", _patch_customer,
+             permitted=only("admin", "cm_east", "cm_south", "region_east")),
     # Registrations. 409 is the registration rules answering (e.g. the same dealer
     # already holds the customer), which reveals nothing of another tenant.
     Endpoint("POST", "/api/v1/registrations", "object", _submit, ok=(201, 409)),
@@ -277,15 +313,20 @@ SPECS = [
     Endpoint("GET", "/api/v1/authorizations/{authorization_id}/letter", "object", _letter),
 ]
 
-_MASTER = ("the customer master (hospitals) is shared reference data owned by no dealer; "
-           "dealers' claims in its evidence are blanked outside the caller's scope")
+_MASTER = ("writes to the customer master name no dealer (HQ and managers create and "
+           "import customers; a dealer's new customers come with its registrations)")
 EXEMPT = {
     ("POST", "/api/v1/customers"): _MASTER,
-    ("GET", "/api/v1/customers"): _MASTER,
-    ("GET", "/api/v1/customers/{customer_id}"): _MASTER,
-    ("PATCH", "/api/v1/customers/{customer_id}"): _MASTER + " (HQ and managers edit it)",
     ("POST", "/api/v1/customers/import"): _MASTER + " (HQ and managers import it)",
-    ("POST", "/api/v1/customers/check-duplicates"): _MASTER,
+    ("POST", "/api/v1/customers/aliases/import"): _MASTER + " (HQ imports alias lists; "
+                                                            "403 for others)",
+    ("POST", "/api/v1/customers/{customer_id}/merge"): (
+        "HQ only (hq_admin, region_manager; 403 for every other role, "
+        "tests/registration/test_matching.py): folds one customer of the master into another"),
+    ("POST", "/api/v1/customers/check-duplicates"): (
+        "answers any signed-in caller about a name it types; the candidates' claims and "
+        "creators are blanked outside the caller's scope (that a customer is held and "
+        "until when, never by whom: tests/registration/test_matching.py)"),
     ("POST", "/api/v1/leads"): "HQ enters a lead into the pool; it names no dealer (assignment "
                                "is by territory) and only HQ lead staff may (403 otherwise, "
                                "tests/registration/test_leads.py)",

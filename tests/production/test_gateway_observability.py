@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
+from gateway.app import MAX_BODY_BYTES
+
 
 def counted(route: str, status: str, method: str = "GET") -> float:
     return REGISTRY.get_sample_value("qudao_gateway_request_seconds_count",
@@ -18,7 +20,7 @@ async def test_401_and_413_are_counted_by_route(suite):
     async with suite.client("not-a-token") as client:
         assert (await client.get("/api/v1/orders/some-id")).status_code == 401
     async with suite.client() as client:
-        response = await client.post("/api/v1/orders", content=b"x" * (10 * 1024 * 1024 + 1))
+        response = await client.post("/api/v1/orders", content=b"x" * (MAX_BODY_BYTES + 1))
         assert response.status_code == 413
     assert counted(route, "401") == before_401 + 1
     assert counted("/api/v1/orders", "413", "POST") == before_413 + 1

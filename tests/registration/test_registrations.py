@@ -84,7 +84,7 @@ async def register_approve_and_protect(suite, world):
 
         # The duplicate check alone writes nothing and shows the same evidence.
         response = await dealer2.post("/api/v1/customers/check-duplicates", json={
-            "name": "中山医院", "address": "上海市徐汇区", "product_line": "A系列"})
+            "name": "中山医院", "address": "上海市长宁区", "product_line": "A系列"})
         assert response.status_code == 200, response.text
         check = response.json()
         assert check["verdict"] == "possible_duplicate"
@@ -98,7 +98,7 @@ async def register_approve_and_protect(suite, world):
         # A look-alike new customer goes to HQ review with both claims.
         response = await dealer2.post("/api/v1/registrations", json={
             "product_line": "A系列", "customer": {"name": "中山医院",
-                                                 "address": "上海市徐汇区医学院路"}})
+                                                 "address": "上海市长宁区仙霞路"}})
         assert response.status_code == 201, response.text
         review = response.json()
         assert review["status"] == "under_review"

@@ -348,11 +348,17 @@ class SqlRefreshTokens:
             .values(revoked_at=at).execution_options(synchronize_session="fetch"))
         return result.rowcount == 1
 
-    async def revoke_all(self, user_id: str, at: datetime) -> None:
+    async def delete(self, token_hash: str) -> None:
         await self.session.execute(
-            update(RefreshTokenRow)
-            .where(RefreshTokenRow.user_id == user_id, RefreshTokenRow.revoked_at.is_(None))
-            .values(revoked_at=at).execution_options(synchronize_session="fetch"))
+            delete(RefreshTokenRow).where(RefreshTokenRow.token_hash == token_hash)
+            .execution_options(synchronize_session="fetch"))
+
+    async def revoke_all(self, user_id: str, at: datetime) -> None:
+        # Deleted, not marked: only a rotation marks a token, so that a marked token
+        # coming back is a reuse (sessions.refresh).
+        await self.session.execute(
+            delete(RefreshTokenRow).where(RefreshTokenRow.user_id == user_id)
+            .execution_options(synchronize_session="fetch"))
 
 
 # ---- assignments -----------------------------------------------------------------------

@@ -30,7 +30,7 @@ from services.identity.usecases import (
     users,
 )
 from services.identity.usecases.ports import Deps
-from shared.context import current_principal
+from shared.context import CLIENT_ADDRESS_KEY, current_principal
 from shared.convert import from_timestamp
 from shared.errors import InvalidArgument
 from shared.pagination import Page, PageRequest
@@ -51,6 +51,16 @@ def _known(mapping: dict, value: int, field: str, what: str):
     if value not in mapping:
         raise InvalidArgument.field(field, f"unknown {what}")
     return mapping[value]
+
+
+def _client_address(context) -> str:
+    """Where a sign-in came from: the gateway's client (metadata), else the caller of
+    this RPC itself (``ipv4:10.0.0.7:51234`` → ``10.0.0.7``)."""
+    given = dict(context.invocation_metadata() or ()).get(CLIENT_ADDRESS_KEY)
+    if given:
+        return given[:100]
+    peer = context.peer() or ""
+    return peer.split(":", 1)[-1].rsplit(":", 1)[0].strip("[]")
 
 
 def _roles(values) -> tuple:
@@ -89,14 +99,17 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     async def Login(self, request, context):
         d = self.deps
-        session = await sessions.login(request.username, request.password, uow=d.uow(),
-                                       passwords=d.passwords, tokens=d.tokens, clock=d.clock)
+        session = await sessions.login(request.username, request.password,
+                                       source=_client_address(context), uow=d.uow(),
+                                       passwords=d.passwords, tokens=d.tokens, clock=d.clock,
+                                       throttle=d.throttle)
         return messages.login_to_proto(session, d.clock.now())
 
     async def RefreshToken(self, request, context):
         d = self.deps
         return messages.refresh_to_proto(await sessions.refresh(
-            request.refresh_token, uow=d.uow(), tokens=d.tokens, clock=d.clock))
+            request.refresh_token, uow=d.uow(), tokens=d.tokens, clock=d.clock,
+            revocations=d.revocations))
 
     async def Logout(self, request, context):
         d = self.deps

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, Self
 
@@ -27,6 +27,7 @@ from services.identity.domain.model import (
 from services.identity.domain.notices import Notice, Receipt
 from services.identity.domain.org import Node
 from services.identity.domain.rules import ScopeAnswer
+from services.identity.domain.throttle import SignInThrottle
 from shared.clock import Clock
 from shared.context import Principal
 from shared.ids import IdSource
@@ -105,10 +106,14 @@ class RefreshTokenRepository(Protocol):
 
     async def get(self, token_hash: str) -> RefreshToken | None: ...
 
-    async def revoke(self, token_hash: str, at: datetime) -> None: ...
+    async def revoke(self, token_hash: str, at: datetime) -> bool:
+        """Mark the token used up by a rotation; False if it already was (a reuse)."""
+
+    async def delete(self, token_hash: str) -> None:
+        """Forget the token (signed out): using it again is no reuse, just invalid."""
 
     async def revoke_all(self, user_id: str, at: datetime) -> None:
-        """Revoke every refresh token of the user not revoked yet."""
+        """End every session of the user: forget all its refresh tokens."""
 
 
 class AssignmentRepository(Protocol):
@@ -274,3 +279,5 @@ class Deps:
     revocations: Revocations
     scope_cache: ScopeCache
     sheets: Sheets
+    # Sign-in attempts of this process (per source and account).
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)

@@ -1,7 +1,10 @@
-"""Sessions: login with lockout after repeated failures, refresh-token rotation and
-logout. A signed-out access token is refused at once here and, through SessionRevoked,
-in every other process. The password is checked outside the write transaction; the
-transaction then judges the attempt against the user as it is by then."""
+"""Sessions: login slowed per source and account (domain/throttle.py), refresh-token
+rotation with reuse detection, and logout. A signed-out access token is refused at once
+here and, through SessionRevoked, in every other process.
+
+Every failed login answers the same (BAD_CREDENTIALS) in the same time, whether the
+username is unknown, the account deactivated or the password wrong: each checks a
+password hash (a dummy one for an unknown name) and writes nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from datetime import timedelta
 
 from services.identity import messages
 from services.identity.domain.model import RefreshToken, Session, Tokens, User
+from services.identity.domain.throttle import SignInThrottle
 from services.identity.usecases.ports import (
     IdentityUnitOfWork,
     Passwords,
@@ -20,9 +24,18 @@ from services.identity.usecases.ports import (
 )
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated, collect
+from shared.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+    collect,
+)
 from shared.events.identity import SESSION_REVOKED, USER_LOGGED_IN
+from shared.logging import get_logger
 
+log = get_logger(__name__)
 REFRESH_TTL = timedelta(days=14)
 
 
@@ -34,13 +47,8 @@ def _bad_credentials() -> Unauthenticated:
     return Unauthenticated("wrong username or password", reason="BAD_CREDENTIALS")
 
 
-def _refuse_if_closed(user: User, clock: Clock) -> None:
-    state = user.login_state
-    if state.is_locked(clock.now()):
-        raise Unauthenticated("too many failed logins; try again later", reason="LOCKED_OUT",
-                              metadata={"locked_until": state.locked_until.isoformat()})
-    if not user.active:
-        raise Unauthenticated("this account is deactivated", reason="DEACTIVATED")
+def _refresh_invalid() -> Unauthenticated:
+    return Unauthenticated("refresh token is invalid or expired", reason="REFRESH_INVALID")
 
 
 async def _issue(uow: IdentityUnitOfWork, user: User, *, tokens: TokenIssuer,
@@ -54,10 +62,10 @@ async def _issue(uow: IdentityUnitOfWork, user: User, *, tokens: TokenIssuer,
     return Tokens(access, refresh, tokens.ttl_seconds)
 
 
-async def login(username: str, password: str, *, uow: IdentityUnitOfWork,
-                passwords: Passwords, tokens: TokenIssuer, clock: Clock) -> Session:
-    """Five wrong passwords in a row lock the account for 15 minutes, each further
-    failure doubles it (up to a day); the lock holds even against the right password."""
+async def login(username: str, password: str, *, source: str, uow: IdentityUnitOfWork,
+                passwords: Passwords, tokens: TokenIssuer, clock: Clock,
+                throttle: SignInThrottle) -> Session:
+    """``source`` is the address the attempt came from (the gateway's client)."""
     username = username.strip().lower()
     violations = []
     if not username:
@@ -65,59 +73,63 @@ async def login(username: str, password: str, *, uow: IdentityUnitOfWork,
     if not password:
         violations.append(FieldViolation("password", "is required"))
     collect(violations)
+    now = clock.now()
+    if wait := throttle.retry_after(source, username, now):
+        raise ResourceExhausted("too many sign-in attempts; try again later", wait)
+    throttle.checking(username, now)
     async with uow.read():
         user = await uow.users.by_username(username)
-    if user is None:
-        # Spend the time of a real check so usernames cannot be probed.
-        await passwords.verify(None, password)
-        raise _bad_credentials()
-    _refuse_if_closed(user, clock)
-    checked = user.password_hash
+    checked = user.password_hash if user is not None else None
+    # Unknown names are checked against a dummy hash, at the cost of a real one.
     matches = await passwords.verify(checked, password)
-    async with uow:
-        # Judged against the user as it is now (locked: concurrent failures all count).
-        user = await uow.users.get_for_update(user.id)
-        if user is None or user.password_hash != checked:
-            raise _bad_credentials()
-        _refuse_if_closed(user, clock)
-        if not matches:
-            failed = user.login_state.after_failure(clock.now())
-            await uow.users.update(replace(user, failed_logins=failed.failed_attempts,
-                                           locked_until=failed.locked_until))
-            await uow.commit()
-            session = None
-        else:
-            user = replace(user, failed_logins=0, locked_until=None,
-                           last_login_at=clock.now())
-            await uow.users.update(user)
-            session = Session(await _issue(uow, user, tokens=tokens, clock=clock), user)
-            uow.events.record(USER_LOGGED_IN, messages.user_logged_in(user), user.id)
-            await uow.commit()
-    if session is None:
+    if not matches or user is None or not user.active:
+        throttle.failed(source, username, now)
         raise _bad_credentials()
+    async with uow:
+        # The user as it is by now: deactivated or given a new password meanwhile, the
+        # password checked no longer opens it.
+        user = await uow.users.get_for_update(user.id)
+        if user is None or not user.active or user.password_hash != checked:
+            raise _bad_credentials()
+        user = replace(user, failed_logins=0, locked_until=None, last_login_at=clock.now())
+        await uow.users.update(user)
+        session = Session(await _issue(uow, user, tokens=tokens, clock=clock), user)
+        uow.events.record(USER_LOGGED_IN, messages.user_logged_in(user), user.id)
+        await uow.commit()
+    throttle.succeeded(source, username)
     return session
 
 
 async def refresh(refresh_token: str, *, uow: IdentityUnitOfWork, tokens: TokenIssuer,
-                  clock: Clock) -> Tokens:
+                  clock: Clock, revocations: Revocations) -> Tokens:
     """Rotation: each refresh token works once, and brings the user's roles as they are
-    now."""
+    now. A used token coming back means it was copied: whoever holds it, the thief or
+    the owner, the session cannot be trusted, so all of the user's sessions end (their
+    refresh tokens, and their access tokens everywhere) and the owner signs in again."""
     if not refresh_token:
         raise InvalidArgument.field("refresh_token", "is required")
     token_hash = hash_token(refresh_token)
     async with uow:
         stored = await uow.refresh_tokens.get(token_hash)
-        if stored is None or not stored.usable(clock.now()):
-            raise Unauthenticated("refresh token is invalid or expired", reason="REFRESH_INVALID")
+        if stored is None or stored.expires_at <= clock.now():
+            raise _refresh_invalid()
         user = await uow.users.get(stored.user_id)
         if user is None or not user.active:
             raise Unauthenticated("this account is deactivated", reason="DEACTIVATED")
-        # Of two refreshes with the same token, one revokes it; the other fails.
-        if not await uow.refresh_tokens.revoke(token_hash, clock.now()):
-            raise Unauthenticated("refresh token is invalid or expired", reason="REFRESH_INVALID")
-        issued = await _issue(uow, user, tokens=tokens, clock=clock)
+        # Of two refreshes with the same token, one rotates it; the other is a reuse.
+        if stored.revoked_at is None and await uow.refresh_tokens.revoke(token_hash,
+                                                                         clock.now()):
+            issued = await _issue(uow, user, tokens=tokens, clock=clock)
+            await uow.commit()
+            return issued
+        await uow.refresh_tokens.revoke_all(user.id, clock.now())
+        moment = clock.now()
+        uow.events.record(SESSION_REVOKED, messages.tokens_issued_before(
+            user.id, moment, "refresh_token_reused"), user.id)
         await uow.commit()
-    return issued
+    log.warning("refresh_token_reused", user_id=user.id)
+    revocations.revoke_issued_before(user.id, moment.timestamp())
+    raise _refresh_invalid()
 
 
 async def logout(refresh_token: str, *, who: Principal, uow: IdentityUnitOfWork, clock: Clock,
@@ -128,7 +140,7 @@ async def logout(refresh_token: str, *, who: Principal, uow: IdentityUnitOfWork,
         raise InvalidArgument.field("refresh_token", "is required")
     signed_out = bool(who.token_id and who.user_id)
     async with uow:
-        await uow.refresh_tokens.revoke(hash_token(refresh_token), clock.now())
+        await uow.refresh_tokens.delete(hash_token(refresh_token))
         if signed_out:
             uow.events.record(SESSION_REVOKED,
                               messages.token_signed_out(who.user_id, who.token_id), who.user_id)

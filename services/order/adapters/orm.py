@@ -78,6 +78,9 @@ class OrderRow(Base):
     credit_open_orders_minor: Mapped[int] = mapped_column(BigInteger, default=0,
                                                           server_default="0")
 
+    # What this order adds to its dealer's credit exposure now (adapters/exposure.py).
+    open_value_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
     approvals: Mapped[list[OrderApprovalRow]] = relationship(
         order_by="OrderApprovalRow.id", lazy="selectin", cascade="all, delete-orphan")
     lines: Mapped[list[OrderLineRow]] = relationship(
@@ -385,3 +388,57 @@ class ChannelInventoryRow(Base):
     quantity_sold: Mapped[int] = mapped_column(BigInteger, default=0)
     quantity_returned: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FlowPartRow(Base):
+    """A part of an accepted sell-through upload whose stock moves were applied (flow's
+    upload.accepted); ``undone_at`` once its upload was superseded and the moves given
+    back."""
+
+    __tablename__ = "flow_parts"
+
+    upload_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    part_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dealer_id: Mapped[str] = mapped_column(String(36))
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FlowStockMoveRow(Base):
+    """What one part moved at one stock position, kept so a supersession can give it
+    back exactly."""
+
+    __tablename__ = "flow_stock_moves"
+
+    upload_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    part_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dealer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    product_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    product_line: Mapped[str] = mapped_column(String(64))
+    expiry_date: Mapped[str] = mapped_column(String(10))
+    received: Mapped[int] = mapped_column(BigInteger)
+    sold: Mapped[int] = mapped_column(BigInteger)
+
+
+class FlowSupersededRow(Base):
+    """An accepted upload replaced by a newer one (flow's upload.superseded)."""
+
+    __tablename__ = "flow_superseded"
+
+    upload_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    superseded_by: Mapped[str] = mapped_column(String(36))
+    superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CreditExposureRow(Base):
+    """The running credit exposure of a dealer account (adapters/exposure.py): what it
+    owes and the value of its open orders, kept with every change to either."""
+
+    __tablename__ = "credit_exposure"
+
+    dealer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    selling_company: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outstanding_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    open_orders_minor: Mapped[int] = mapped_column(BigInteger, default=0)

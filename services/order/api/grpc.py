@@ -1,4 +1,6 @@
-"""The order service's gRPC servicer: translate messages, call the use case."""
+"""The order service's gRPC servicer: translate messages, call the use case. Use cases
+written as handlers (usecases/accounts.py) get their collaborators from ``Deps``; the
+others are methods of ``OrderService`` (``deps.service``)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,17 @@ from qudao.common.v1 import page_pb2
 from qudao.order.v1 import order_pb2 as pb
 from qudao.order.v1 import order_pb2_grpc
 
+from services.order import messages
+from services.order.domain.accounts import AccountFilter
 from services.order.domain.ingest import Outcome
 from services.order.domain.orders import LineInput
-from services.order.service import OrderService, page_args
+from services.order.service import page_args
+from services.order.usecases import accounts
 from services.order.usecases.ingest import results_proto, summary_proto
+from services.order.usecases.ports import Deps
+from shared.context import current_principal
 from shared.convert import money_from_proto
+from shared.pagination import PageRequest
 
 
 def _page(token: str, total: int | None = None) -> page_pb2.PageInfo:
@@ -21,8 +29,12 @@ def _page(token: str, total: int | None = None) -> page_pb2.PageInfo:
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
-    def __init__(self, service: OrderService) -> None:
-        self.service = service
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.service = deps.service
+
+    def _company(self, value: str) -> str:
+        return value.strip() or self.deps.default_company
 
     # catalog
     async def UpsertProducts(self, request, context):
@@ -52,17 +64,29 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 
     # accounts
     async def GetDealerAccount(self, request, context):
-        return pb.GetDealerAccountResponse(account=await self.service.get_dealer_account(
-            request.dealer_id, request.selling_company))
+        d = self.deps
+        view = await accounts.get_dealer_account(
+            request.dealer_id, self._company(request.selling_company),
+            who=current_principal(), uow=d.uow(), scopes=d.scopes, clock=d.clock,
+            currency=d.currency)
+        return pb.GetDealerAccountResponse(account=messages.account_to_proto(view))
 
     async def ListDealerAccounts(self, request, context):
-        size, token = page_args(request.page)
-        accounts, next_token = await self.service.list_dealer_accounts(
-            request.dealer_id, request.selling_company, request.overdue_only, size, token)
-        return pb.ListDealerAccountsResponse(accounts=accounts, page=_page(next_token))
+        d = self.deps
+        page = await accounts.list_dealer_accounts(
+            AccountFilter(request.dealer_id, request.selling_company), request.overdue_only,
+            PageRequest.of(request.page.page_size, request.page.page_token),
+            who=current_principal(), uow=d.uow(), scopes=d.scopes, clock=d.clock)
+        return pb.ListDealerAccountsResponse(
+            accounts=[messages.account_to_proto(view) for view in page.items],
+            page=_page(page.next_token))
 
     async def SetCreditLimit(self, request, context):
-        return pb.SetCreditLimitResponse(account=await self.service.set_credit_limit(request))
+        d = self.deps
+        view = await accounts.set_credit_limit(
+            messages.limit_change(request, d.default_company, d.currency),
+            who=current_principal(), uow=d.uow(), scopes=d.scopes, clock=d.clock)
+        return pb.SetCreditLimitResponse(account=messages.account_to_proto(view))
 
     # orders
     async def SubmitOrder(self, request, context):

@@ -206,3 +206,25 @@ def closable_quantity(ordered: int, shipped: int, closed: int, requested: int) -
     if requested > remainder:
         collect([FieldViolation("quantity", f"at most {remainder} remain unshipped")])
     return requested or remainder
+
+
+# Orders whose unshipped-and-uninvoiced value still counts against the dealer's credit.
+OPEN_STATUSES = frozenset({OrderStatus.SUBMITTED, OrderStatus.APPROVED,
+                           OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED})
+
+
+@dataclass(frozen=True)
+class LineValue:
+    ordered: int
+    closed: int
+    invoiced: int
+    unit_price_minor: int
+
+
+def open_value(status: OrderStatus, lines: list[LineValue]) -> int:
+    """What an order adds to its dealer's credit exposure: the value of its quantity
+    neither closed nor invoiced yet, while the order is open (minor units)."""
+    if status not in OPEN_STATUSES:
+        return 0
+    return sum(max(0, line.ordered - line.closed - line.invoiced) * line.unit_price_minor
+               for line in lines)

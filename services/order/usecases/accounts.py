@@ -1,240 +1,99 @@
-"""Dealer accounts: credit limit and terms (the only stored numbers), balances derived
-from the ledger (invoices, credit notes, payments, rebate credits) and open orders."""
+"""Dealer accounts, as handlers: read one or a list (with what the dealer owes and has on
+order, from the running exposure, and what is overdue), set the credit limit and terms,
+book a rebate credit from incentive. Each names its collaborators; out of the caller's
+scope an account is NOT_FOUND."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
-from qudao.order.v1 import events_pb2, order_pb2
-from sqlalchemy import and_, bindparam, case, func, select
-
-from services.order.adapters.orm import (
-    DealerAccountRow,
-    InvoiceRow,
-    OrderLineRow,
-    OrderRow,
-    PaymentRow,
-    RebateCreditRow,
-)
-from services.order.domain.orders import OrderStatus
-from services.order.domain.statements import DueItem, overdue
-from services.order.usecases.common import (
+from services.order import messages
+from services.order.domain.accounts import (
     CREDIT_WRITERS,
-    UseCaseBase,
-    now,
-    today,
-    ts,
+    Account,
+    AccountFilter,
+    AccountView,
+    LimitChange,
+    RebateCredit,
 )
-from shared.convert import money_to_proto
-from shared.errors import FieldViolation, InvalidArgument, NotFound, collect
-from shared.events.order import DEALER_ACCOUNT_UPDATED
-from shared.money import Money
-from shared.pagination import decode_page_token, encode_page_token
-
-INVOICE = 1
-CREDIT_NOTE = 2
-OPEN_STATUSES = (OrderStatus.SUBMITTED, OrderStatus.APPROVED, OrderStatus.PARTIALLY_SHIPPED,
-                 OrderStatus.SHIPPED)
-DEFAULT_TERMS_DAYS = 30
+from services.order.domain.statements import overdue
+from services.order.usecases.ports import OrderUnitOfWork
+from shared.clock import Clock
+from shared.context import Principal
+from shared.errors import InvalidArgument, NotFound, PermissionDenied
+from shared.events.order import CREDIT_APPLIED, DEALER_ACCOUNT_UPDATED
+from shared.pagination import Page, PageRequest, page_of_all
+from shared.scope import Scopes
 
 
-async def outstanding(session, dealer_id: str, company: str) -> int:
-    """Invoiced − credit notes − paid − rebate credits."""
-    invoiced = await session.scalar(
-        select(func.coalesce(func.sum(case((InvoiceRow.kind == CREDIT_NOTE,
-                                            -InvoiceRow.amount_minor),
-                                           else_=InvoiceRow.amount_minor)), 0))
-        .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company))
-    paid = await session.scalar(
-        select(func.coalesce(func.sum(PaymentRow.amount_minor), 0))
-        .where(PaymentRow.dealer_id == dealer_id, PaymentRow.selling_company == company))
-    credited = await session.scalar(
-        select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0))
-        .where(RebateCreditRow.dealer_id == dealer_id,
-               RebateCreditRow.selling_company == company))
-    return int(invoiced) - int(paid) - int(credited)
+async def _view(uow: OrderUnitOfWork, account: Account, clock: Clock) -> AccountView:
+    owed, pending = await uow.accounts.exposure(account.dealer_id, account.selling_company)
+    dues, settled = await uow.accounts.dues(account.dealer_id, account.selling_company)
+    late = overdue(dues, settled, clock.now().date().isoformat())
+    return AccountView(account, owed, pending, late)
 
 
-def _credit_figures_statement():
-    dealer, company = bindparam("dealer"), bindparam("company")
-    invoiced = (select(func.coalesce(func.sum(case((InvoiceRow.kind == CREDIT_NOTE,
-                                                     -InvoiceRow.amount_minor),
-                                                    else_=InvoiceRow.amount_minor)), 0))
-                .where(InvoiceRow.dealer_id == dealer, InvoiceRow.selling_company == company)
-                .scalar_subquery())
-    paid = (select(func.coalesce(func.sum(PaymentRow.amount_minor), 0))
-            .where(PaymentRow.dealer_id == dealer, PaymentRow.selling_company == company)
-            .scalar_subquery())
-    credited = (select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0))
-                .where(RebateCreditRow.dealer_id == dealer,
-                       RebateCreditRow.selling_company == company).scalar_subquery())
-    remaining = (OrderLineRow.quantity_ordered - OrderLineRow.quantity_closed
-                 - OrderLineRow.quantity_invoiced)
-    pending = (select(func.coalesce(func.sum(case((remaining > 0,
-                                                   remaining * OrderLineRow.unit_price_minor),
-                                                  else_=0)), 0))
-               .select_from(OrderLineRow)
-               .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
-               .where(OrderRow.dealer_id == dealer, OrderRow.selling_company == company,
-                      OrderRow.status.in_([s.value for s in OPEN_STATUSES]))
-               .scalar_subquery())
-    limit = (select(DealerAccountRow.credit_limit_minor)
-             .where(DealerAccountRow.dealer_id == dealer,
-                    DealerAccountRow.selling_company == company).scalar_subquery())
-    return select(invoiced - paid - credited, pending, func.coalesce(limit, 0))
+async def get_dealer_account(dealer_id: str, company: str, *, who: Principal,
+                             uow: OrderUnitOfWork, scopes: Scopes, clock: Clock,
+                             currency: str) -> AccountView:
+    if not dealer_id:
+        raise InvalidArgument.field("dealer_id", "is required")
+    if not (await scopes.resolve(who, "order.read")).allows(dealer_id):
+        raise NotFound(f"dealer account {dealer_id} not found")
+    async with uow.read():
+        account = await uow.accounts.get(dealer_id, company) or Account.unset(
+            dealer_id, company, currency)
+        return await _view(uow, account, clock)
 
 
-# Built once: the credit check runs on every order submission.
-CREDIT_FIGURES = _credit_figures_statement()
+async def list_dealer_accounts(which: AccountFilter, overdue_only: bool, page: PageRequest,
+                               *, who: Principal, uow: OrderUnitOfWork, scopes: Scopes,
+                               clock: Clock) -> Page[AccountView]:
+    scope = await scopes.resolve(who, "order.read")
+    if which.dealer_id and not scope.allows(which.dealer_id):
+        return Page([])
+    if not scope.all_dealers:
+        which = AccountFilter(which.dealer_id, which.selling_company, scope.dealer_ids)
+    async with uow.read():
+        views = [await _view(uow, account, clock)
+                 for account in await uow.accounts.matching(which)]
+    if overdue_only:
+        views = [view for view in views if view.overdue_minor > 0]
+    listed = page_of_all(views, page)
+    return Page(listed.items, listed.next_token)
 
 
-async def credit_figures(session, dealer_id: str, company: str) -> tuple[int, int, int]:
-    """(outstanding, open orders, credit limit) in one statement, for the credit check."""
-    row = (await session.execute(CREDIT_FIGURES, {"dealer": dealer_id,
-                                                  "company": company})).one()
-    return int(row[0]), int(row[1]), int(row[2])
+async def set_credit_limit(change: LimitChange, *, who: Principal, uow: OrderUnitOfWork,
+                           scopes: Scopes, clock: Clock) -> AccountView:
+    if change.dealer_id:
+        (await scopes.resolve(who, "account.credit")).require(change.dealer_id,
+                                                              "dealer account")
+    if not who.has_role(*CREDIT_WRITERS):
+        raise PermissionDenied(f"only {', '.join(CREDIT_WRITERS)} may set credit limits")
+    change.check()
+    async with uow:
+        before = await uow.accounts.get(change.dealer_id, change.selling_company,
+                                        for_update=True) or Account.unset(
+            change.dealer_id, change.selling_company, change.currency)
+        account = change.applied_to(before, clock.now())
+        await uow.accounts.save(account)
+        view = await _view(uow, account, clock)
+        uow.events.record(DEALER_ACCOUNT_UPDATED, messages.account_updated(view, before,
+                                                                           change.reason),
+                          change.dealer_id)
+        await uow.commit()
+    return view
 
 
-async def open_orders(session, dealer_id: str, company: str) -> int:
-    """Value of what is ordered (pending or approved) and not yet invoiced or closed."""
-    remaining = (OrderLineRow.quantity_ordered - OrderLineRow.quantity_closed
-                 - OrderLineRow.quantity_invoiced)
-    value = await session.scalar(
-        select(func.coalesce(func.sum(case((remaining > 0,
-                                            remaining * OrderLineRow.unit_price_minor),
-                                           else_=0)), 0))
-        .select_from(OrderLineRow)
-        .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
-        .where(OrderRow.dealer_id == dealer_id, OrderRow.selling_company == company,
-               OrderRow.status.in_([s.value for s in OPEN_STATUSES])))
-    return int(value)
-
-
-async def overdue_amount(session, dealer_id: str, company: str) -> int:
-    rows = (await session.execute(
-        select(InvoiceRow.due_on, InvoiceRow.amount_minor)
-        .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company,
-               InvoiceRow.kind == INVOICE))).all()
-    notes = await session.scalar(
-        select(func.coalesce(func.sum(InvoiceRow.amount_minor), 0))
-        .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company,
-               InvoiceRow.kind == CREDIT_NOTE))
-    paid = await session.scalar(
-        select(func.coalesce(func.sum(PaymentRow.amount_minor), 0))
-        .where(PaymentRow.dealer_id == dealer_id, PaymentRow.selling_company == company))
-    credited = await session.scalar(
-        select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0))
-        .where(RebateCreditRow.dealer_id == dealer_id,
-               RebateCreditRow.selling_company == company))
-    return overdue([DueItem(r.due_on, r.amount_minor) for r in rows],
-                   int(notes) + int(paid) + int(credited), today())
-
-
-async def payment_terms(session, dealer_id: str, company: str) -> int:
-    row = await session.get(DealerAccountRow, (dealer_id, company))
-    return row.payment_terms_days if row else DEFAULT_TERMS_DAYS
-
-
-def due_date(issued_on: str, terms_days: int) -> str:
-    return (date.fromisoformat(issued_on) + timedelta(days=terms_days)).isoformat()
-
-
-class AccountUseCases(UseCaseBase):
-    async def account_proto(self, session, dealer_id: str, company: str,
-                            row: DealerAccountRow | None = None) -> order_pb2.DealerAccount:
-        row = row or await session.get(DealerAccountRow, (dealer_id, company))
-        currency = row.currency if row else self.currency
-        limit = row.credit_limit_minor if row else 0
-        owed = await outstanding(session, dealer_id, company)
-        pending = await open_orders(session, dealer_id, company)
-        late = await overdue_amount(session, dealer_id, company)
-        account = order_pb2.DealerAccount(
-            dealer_id=dealer_id, selling_company=company,
-            credit_limit=money_to_proto(Money(limit, currency)),
-            payment_terms_days=row.payment_terms_days if row else DEFAULT_TERMS_DAYS,
-            outstanding=money_to_proto(Money(owed, currency)),
-            open_orders=money_to_proto(Money(pending, currency)),
-            available_credit=money_to_proto(Money(limit - owed - pending, currency)),
-            overdue=money_to_proto(Money(late, currency)))
-        if row is not None:
-            account.updated_at.CopyFrom(ts(row.updated_at))
-        return account
-
-    async def get_dealer_account(self, dealer_id: str, company: str) -> order_pb2.DealerAccount:
-        if not dealer_id:
-            raise InvalidArgument.field("dealer_id", "is required")
-        scope = await self.scope("order.read")
-        if not scope.allows(dealer_id):
-            raise NotFound(f"dealer account {dealer_id} not found")
-        async with self.db.read() as session:
-            return await self.account_proto(session, dealer_id, self.company(company))
-
-    async def list_dealer_accounts(self, dealer_id: str, company: str, overdue_only: bool,
-                                   size: int, token: str):
-        scope = await self.scope("order.read")
-        offset = decode_page_token(token)
-        query = select(DealerAccountRow).order_by(DealerAccountRow.dealer_id,
-                                                  DealerAccountRow.selling_company)
-        if dealer_id:
-            if not scope.allows(dealer_id):
-                return [], ""
-            query = query.where(DealerAccountRow.dealer_id == dealer_id)
-        elif not scope.all_dealers:
-            query = query.where(DealerAccountRow.dealer_id.in_(scope.dealer_ids))
-        if company:
-            query = query.where(DealerAccountRow.selling_company == company)
-        async with self.db.read() as session:
-            rows = (await session.scalars(query)).all()
-            accounts = []
-            for row in rows:
-                account = await self.account_proto(session, row.dealer_id, row.selling_company,
-                                                   row)
-                if overdue_only and account.overdue.amount_minor <= 0:
-                    continue
-                accounts.append(account)
-        page = accounts[offset:offset + size]
-        more = len(accounts) > offset + size
-        return page, encode_page_token(offset + size) if more else ""
-
-    async def set_credit_limit(self, request: order_pb2.SetCreditLimitRequest):
-        if request.dealer_id:
-            (await self.scope("account.credit")).require(request.dealer_id, "dealer account")
-        self.require_role(*CREDIT_WRITERS, what="set credit limits")
-        violations = []
-        if not request.dealer_id:
-            violations.append(FieldViolation("dealer_id", "is required"))
-        if request.credit_limit.amount_minor < 0:
-            violations.append(FieldViolation("credit_limit.amount_minor", "must not be negative"))
-        if request.HasField("payment_terms_days") and not 0 <= request.payment_terms_days <= 365:
-            violations.append(FieldViolation("payment_terms_days", "must be 0..365"))
-        collect(violations)
-        company = self.company(request.selling_company)
-        async with self.db.write() as session:
-            row = await session.get(DealerAccountRow, (request.dealer_id, company),
-                                    with_for_update=True)
-            previous = Money(row.credit_limit_minor if row else 0,
-                             row.currency if row else self.currency)
-            if row is None:
-                row = DealerAccountRow(dealer_id=request.dealer_id, selling_company=company,
-                                       payment_terms_days=DEFAULT_TERMS_DAYS,
-                                       credit_limit_minor=0, currency=self.currency,
-                                       updated_at=now())
-                session.add(row)
-            row.credit_limit_minor = request.credit_limit.amount_minor
-            row.currency = request.credit_limit.currency or self.currency
-            if request.HasField("payment_terms_days"):
-                row.payment_terms_days = request.payment_terms_days
-            row.updated_at = now()
-            await session.flush()
-            account = await self.account_proto(session, request.dealer_id, company, row)
-            await self.outbox.record(session, DEALER_ACCOUNT_UPDATED,
-                                     events_pb2.DealerAccountUpdated(
-                                         account=account,
-                                         previous_credit_limit=money_to_proto(previous),
-                                         reason=request.reason),
-                                     request.dealer_id)
-        return account
-
-
-def account_filter(model, dealer_id: str, company: str):
-    return and_(model.dealer_id == dealer_id, model.selling_company == company)
+async def book_rebate_credit(credit: RebateCredit, *, uow: OrderUnitOfWork,
+                             clock: Clock) -> bool:
+    """Credit the account once per credit id (less owed, more headroom); False when it
+    was booked before or is not a positive amount."""
+    if credit.amount_minor <= 0:
+        return False
+    async with uow:
+        if not await uow.rebate_credits.add(credit, clock.now()):
+            return False
+        await uow.accounts.add_outstanding(credit.dealer_id, credit.selling_company,
+                                           -credit.amount_minor)
+        uow.events.record(CREDIT_APPLIED, messages.credit_applied(credit), credit.dealer_id)
+        await uow.commit()
+    return True

@@ -9,6 +9,7 @@ from collections import defaultdict
 from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import select, update
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
     ChannelInventoryRow,
     DiscrepancyRow,
@@ -179,8 +180,10 @@ class FulfilmentUseCases(UseCaseBase):
                         .values(quantity_received=ChannelInventoryRow.quantity_received
                                 - quantity, updated_at=moment))
             await session.flush()
-            for order_id in {order_id for order_id, _ in per_order_line}:
+            touched = {order_id for order_id, _ in per_order_line}
+            for order_id in touched:
                 refresh_status(await reload_order(session, order_id))
+            await exposure.refresh_orders(session, touched)
             message = receipt_to_proto(receipt, list(lines.values()), discrepancies)
             await self.outbox.record(session, RECEIPT_CONFIRMED,
                                      events_pb2.ReceiptConfirmed(receipt=message), receipt.id)
@@ -242,6 +245,7 @@ class FulfilmentUseCases(UseCaseBase):
                             quantity_receipted=OrderLineRow.quantity_receipted - row.quantity))
                 await session.flush()
                 refresh_status(await reload_order(session, line.order_id))
+                await exposure.refresh_orders(session, [line.order_id])
             row = await session.get(DiscrepancyRow, discrepancy_id, populate_existing=True)
             message = discrepancy_to_proto(row)
             await self.outbox.record(session, DISCREPANCY_RESOLVED,

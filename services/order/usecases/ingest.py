@@ -10,8 +10,11 @@ from collections import defaultdict
 from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import bindparam, insert, or_, select, update
 
+from services.order.adapters import exposure
+from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     ChannelInventoryRow,
+    DealerAccountRow,
     InvoiceRow,
     OrderLineRow,
     OrderRow,
@@ -22,10 +25,15 @@ from services.order.adapters.orm import (
     ShipmentRow,
 )
 from services.order.domain import ingest as rules
+from services.order.domain.accounts import (
+    CREDIT_NOTE,
+    DEFAULT_TERMS_DAYS,
+    INVOICE,
+    due_date,
+)
 from services.order.domain.ingest import LineResult, Mode, Outcome, ShipLine
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
 from services.order.domain.returns import ReturnStatus
-from services.order.usecases.accounts import CREDIT_NOTE, INVOICE, due_date, payment_terms
 from services.order.usecases.common import ERP, UseCaseBase, now, ts
 from shared.db import is_sqlite
 from shared.events.order import INVOICE_RECORDED, PAYMENT_RECORDED, SHIPMENT_RECORDED
@@ -334,12 +342,8 @@ class IngestUseCases(UseCaseBase):
         """Upsert channel inventory: add to quantity_received (negative to take off)."""
         if not rows:
             return
-        if is_sqlite(self.db.url):
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
         table = ChannelInventoryRow.__table__
-        statement = dialect_insert(table)
+        statement = dialect_insert(session, table)
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.dealer_id, table.c.product_code, table.c.batch],
             set_=dict(quantity_received=table.c.quantity_received
@@ -427,8 +431,10 @@ class IngestUseCases(UseCaseBase):
     async def _store_invoice(self, session, invoice, returns) -> None:
         company = self.company(invoice.selling_company)
         kind = CREDIT_NOTE if invoice.kind == CREDIT_NOTE else INVOICE
-        due_on = invoice.due_on or due_date(
-            invoice.issued_on, await payment_terms(session, invoice.dealer_id, company))
+        if not invoice.due_on:
+            account = await session.get(DealerAccountRow, (invoice.dealer_id, company))
+            terms = account.payment_terms_days if account else DEFAULT_TERMS_DAYS
+        due_on = invoice.due_on or due_date(invoice.issued_on, terms)
         currency = invoice.amount.currency or self.currency
         session.add(InvoiceRow(
             id=invoice.invoice_id.strip(), kind=kind, dealer_id=invoice.dealer_id,
@@ -442,6 +448,10 @@ class IngestUseCases(UseCaseBase):
                               for line in invoice.lines]),
             content_hash=rules.fingerprint(invoice.SerializeToString(deterministic=True)),
             recorded_at=now()))
+        signed = -invoice.amount.amount_minor if kind == CREDIT_NOTE \
+            else invoice.amount.amount_minor
+        await exposure.add(session, outstanding={(invoice.dealer_id, company): signed})
+        invoiced_orders: set[str] = set()
         if kind == INVOICE:
             for line in invoice.lines:
                 if not line.shipment_id:
@@ -457,6 +467,8 @@ class IngestUseCases(UseCaseBase):
                                OrderLineRow.line_no == target.order_line_no)
                         .values(quantity_invoiced=OrderLineRow.quantity_invoiced
                                 + line.quantity))
+                    invoiced_orders.add(target.order_id)
+            await exposure.refresh_orders(session, invoiced_orders)
         elif invoice.return_id:
             product_return = returns[invoice.return_id]
             product_return.status = ReturnStatus.CREDITED
@@ -518,6 +530,8 @@ class IngestUseCases(UseCaseBase):
                     content_hash=rules.fingerprint(payment.SerializeToString(
                         deterministic=True)),
                     recorded_at=now()))
+                await exposure.add(session, outstanding={
+                    (payment.dealer_id, company): -payment.amount.amount_minor})
                 message = order_pb2.Payment()
                 message.CopyFrom(payment)
                 message.selling_company = company

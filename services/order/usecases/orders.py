@@ -11,8 +11,8 @@ from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.order.adapters import exposure
 from services.order.adapters.orm import (
-    DealerAccountRow,
     OrderApprovalRow,
     OrderLineRow,
     OrderRow,
@@ -20,7 +20,6 @@ from services.order.adapters.orm import (
     PriceListRow,
     ProductRow,
 )
-from services.order.domain.catalog import products_from_table, validate_product
 from services.order.domain.orders import (
     STAGE_ROLES,
     CatalogEntry,
@@ -34,12 +33,13 @@ from services.order.domain.orders import (
     order_total,
     price_lines,
 )
-from services.order.usecases.accounts import AccountUseCases, credit_figures
+from services.order.messages import products_from_table, validate_product
 from services.order.usecases.common import (
     CATALOG_WRITERS,
     LINE_CLOSERS,
     PRICE_WRITERS,
     PROTO_TO_STATUS,
+    UseCaseBase,
     day,
     line_quantities,
     line_to_proto,
@@ -52,7 +52,6 @@ from services.order.usecases.common import (
     today,
 )
 from shared.context import current_principal
-from shared.db import is_sqlite
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -77,17 +76,21 @@ from shared.tabular import read_table
 APPROVED = 1
 REJECTED = 2
 
-# Built once: pricing runs on every order submission.
-PRICE_LIST_FOR = (
-    select(PriceListRow)
-    .where(PriceListRow.tier == bindparam("tier"),
-           PriceListRow.selling_company == bindparam("company"),
-           PriceListRow.valid_from <= bindparam("on"),
-           or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= bindparam("on")))
-    .order_by(PriceListRow.valid_from.desc()).limit(1))
+# Built once: pricing runs on every order submission. The items of the tier's list
+# valid on the day, in one statement.
+PRICE_LIST_ITEMS_FOR = (
+    select(PriceListItemRow.product_code, PriceListItemRow.unit_price_minor,
+           PriceListItemRow.currency)
+    .where(PriceListItemRow.price_list_id == (
+        select(PriceListRow.id)
+        .where(PriceListRow.tier == bindparam("tier"),
+               PriceListRow.selling_company == bindparam("company"),
+               PriceListRow.valid_from <= bindparam("on"),
+               or_(PriceListRow.valid_to == "", PriceListRow.valid_to >= bindparam("on")))
+        .order_by(PriceListRow.valid_from.desc()).limit(1).scalar_subquery())))
 
 
-class OrderUseCases(AccountUseCases):
+class OrderUseCases(UseCaseBase):
     # ------------------------------------------------------------------ catalog
     async def upsert_products(self, products: list[order_pb2.Product]) -> tuple[int, int, int]:
         self.require_role(*CATALOG_WRITERS, what="maintain the catalog")
@@ -280,12 +283,10 @@ class OrderUseCases(AccountUseCases):
         if self.tiers is None:
             return {}
         tier = await self.tiers.tier_of(dealer_id)
-        row = (await session.scalars(PRICE_LIST_FOR, {
-            "tier": tier, "company": company, "on": today()})).first()
-        if row is None:
-            return {}
+        items = (await session.execute(PRICE_LIST_ITEMS_FOR, {
+            "tier": tier, "company": company, "on": today()})).all()
         return {item.product_code: Money(item.unit_price_minor, item.currency)
-                for item in row.items}
+                for item in items}
 
     # ------------------------------------------------------------------ orders
     async def submit_order(
@@ -308,11 +309,9 @@ class OrderUseCases(AccountUseCases):
             await self.tiers.tier_of(dealer_id)  # warm the cache outside the transaction
         order_id = str(uuid.uuid4())
         try:
+            # A repeated client reference is found by the unique constraint when the order
+            # is stored (below), not by a query before: one statement less per order.
             async with self.db.write() as session:
-                if client_order_ref:
-                    existing = await self._find_by_ref(session, dealer_id, order_ref)
-                    if existing is not None:
-                        return order_to_proto(existing)
                 codes = {line.product_code.strip() for line in lines}
                 products = (await session.scalars(
                     select(ProductRow).where(ProductRow.code.in_(codes)))).all()
@@ -324,13 +323,8 @@ class OrderUseCases(AccountUseCases):
                 priced = price_lines(lines, catalog,
                                      await self.prices_for(session, dealer_id, company))
                 total = order_total(priced)
-                if not is_sqlite(self.db.url):
-                    # Lock the account so two submissions cannot both spend the same
-                    # headroom (SQLite's BEGIN IMMEDIATE already serializes writers).
-                    await session.execute(select(DealerAccountRow.dealer_id).where(
-                        DealerAccountRow.dealer_id == dealer_id,
-                        DealerAccountRow.selling_company == company).with_for_update())
-                owed, pending, limit = await credit_figures(session, dealer_id, company)
+                owed, pending, limit = await exposure.figures(session, dealer_id, company,
+                                                              lock=True)
                 check = credit_check(limit, owed, pending, total.amount_minor)
                 stage = first_stage(check)
                 moment = now()
@@ -344,6 +338,7 @@ class OrderUseCases(AccountUseCases):
                     credit_passed=check.passed, credit_limit_minor=check.credit_limit,
                     credit_outstanding_minor=check.outstanding,
                     credit_open_orders_minor=check.open_orders,
+                    open_value_minor=total.amount_minor,
                     approvals=[],
                     lines=[
                         OrderLineRow(
@@ -363,16 +358,15 @@ class OrderUseCases(AccountUseCases):
                         stage=int(Stage.AUTO), decision=APPROVED, decided_by="system",
                         decided_at=moment, comment="credit check passed"))
                 session.add(row)
+                await exposure.add(session, open_orders={(dealer_id, company):
+                                                         total.amount_minor})
                 await session.flush()
                 order = order_to_proto(row)
-                await self.outbox.record(
-                    session, ORDER_SUBMITTED, events_pb2.OrderSubmitted(order=order),
-                    order_id)
+                events = [(ORDER_SUBMITTED, events_pb2.OrderSubmitted(order=order), order_id)]
                 if stage == Stage.NONE:
-                    await self.outbox.record(
-                        session, ORDER_APPROVED,
-                        events_pb2.OrderApproved(order=order, stage=int(Stage.AUTO),
-                                                 fully_approved=True), order_id)
+                    events.append((ORDER_APPROVED, events_pb2.OrderApproved(
+                        order=order, stage=int(Stage.AUTO), fully_approved=True), order_id))
+                await self.outbox.record_all(session, events)
         except IntegrityError:
             # A concurrent submit with the same reference won; answer with its order.
             async with self.db.read() as session:
@@ -442,6 +436,7 @@ class OrderUseCases(AccountUseCases):
                                          decided_by=principal.subject, decided_at=moment,
                                          comment=text.strip()))
             await session.flush()
+            await exposure.refresh_orders(session, [order_id])
             row = await reload_order(session, order_id)
             order = order_to_proto(row)
             if approve:
@@ -478,6 +473,7 @@ class OrderUseCases(AccountUseCases):
             if result.rowcount != 1:
                 raise FailedPrecondition(f"order {order_id} cannot be cancelled any more",
                                          reason="NOT_CANCELLABLE")
+            await exposure.refresh_orders(session, [order_id])
             row = await reload_order(session, order_id)
             order = order_to_proto(row)
             await self.outbox.record(session, ORDER_CANCELLED, events_pb2.OrderCancelled(
@@ -508,6 +504,7 @@ class OrderUseCases(AccountUseCases):
             row.updated_at = now()
             refresh_status(row)
             await session.flush()
+            await exposure.refresh_orders(session, [order_id])
             order = order_to_proto(row)
             await self.outbox.record(session, ORDER_LINE_CLOSED, events_pb2.OrderLineClosed(
                 order_id=order_id, dealer_id=row.dealer_id,

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime
 from decimal import Decimal
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from qudao.common.v1 import files_pb2
-from qudao.incentive.v1 import events_pb2 as incentive_events
 from qudao.order.v1 import events_pb2, order_pb2
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from services.order.adapters.orm import (
     InvoiceRow,
@@ -26,9 +23,9 @@ from services.order.adapters.orm import (
     StatementLineRow,
     StatementRow,
 )
+from services.order.domain.accounts import CREDIT_NOTE
 from services.order.domain.orders import OrderStatus
 from services.order.domain.statements import Entry, LineKind, compute_statement
-from services.order.usecases.accounts import CREDIT_NOTE
 from services.order.usecases.common import (
     DEALER_STAFF,
     STATEMENT_ISSUERS,
@@ -37,11 +34,9 @@ from services.order.usecases.common import (
     now,
     statement_to_proto,
 )
-from shared.bus.envelope import Event
 from shared.context import current_principal
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shared.events.order import (
-    CREDIT_APPLIED,
     STATEMENT_CONFIRMED,
     STATEMENT_DISPUTED,
     STATEMENT_ISSUED,
@@ -278,32 +273,6 @@ class StatementUseCases(UseCaseBase):
             filename=f"对账单-{statement.period_start}-{statement.period_end}.xlsx",
             content_type=XLSX, content=buffer.getvalue())
 
-    # ----------------------------------------------------------- rebate credits
-    async def on_rebate_credited(self, session, event: Event) -> None:
-        """Book a RebateCredited from incentive as a credit on the dealer's account;
-        credit_id makes a re-delivered (or re-sent) credit count once."""
-        credit: incentive_events.RebateCredited = event.payload
-        if credit.amount.amount_minor <= 0:
-            return
-        occurred = event.envelope.occurred_at.ToDatetime()
-        company = self.company(credit.selling_company)
-        try:
-            async with session.begin_nested():
-                session.add(RebateCreditRow(
-                    credit_id=credit.credit_id, dealer_id=credit.dealer_id,
-                    selling_company=company, amount_minor=credit.amount.amount_minor,
-                    currency=credit.amount.currency or self.currency,
-                    credited_on=_credit_day(credit, occurred),
-                    description=credit.description[:200], recorded_at=now()))
-        except IntegrityError:
-            return
-        await self.outbox.record(session, CREDIT_APPLIED, events_pb2.CreditApplied(
-            credit_id=credit.credit_id, dealer_id=credit.dealer_id, selling_company=company,
-            amount=credit.amount), credit.dealer_id)
-
-
-def _credit_day(credit, occurred: datetime) -> str:
-    return occurred.date().isoformat()
 
 
 def _yuan(minor: int) -> Decimal:

@@ -57,6 +57,9 @@ class CustomerRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(80), default="")
+    # "<division>|<street><number>" (shared.names.address), the address evidence.
+    address_key: Mapped[str] = mapped_column(String(80), default="", server_default="",
+                                             index=True)
 
 
 class CustomerAliasRow(Base):
@@ -67,6 +70,9 @@ class CustomerAliasRow(Base):
     city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     normalized_alias: Mapped[str] = mapped_column(String(200), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    # Where the alias came from: "customer" (entered with it), "import:<source>" (an HQ
+    # alias list), "merge" and "conflict" (an HQ decision that two were one).
+    source: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class RegistrationRow(Base):

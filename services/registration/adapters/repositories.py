@@ -34,7 +34,12 @@ from services.registration.adapters.orm import (
     RegistrationRow,
 )
 from services.registration.domain.authorizations import Authorization, AuthorizationFilter
-from services.registration.domain.customers import Customer, CustomerQuery, NameEntry
+from services.registration.domain.customers import (
+    Customer,
+    CustomerQuery,
+    CustomerVisibility,
+    NameEntry,
+)
 from services.registration.domain.dealers import Assignment, DealerFacts
 from services.registration.domain.leads import Lead, LeadFilter
 from services.registration.domain.registrations import (
@@ -114,8 +119,9 @@ def _customer(row) -> Customer:
         aliases=tuple(row.aliases or ()), credit_code=row.credit_code, address=row.address,
         division_code=row.division_code, division_overridden=row.division_overridden,
         city_code=row.city_code, customer_type=row.customer_type, grade=row.grade,
-        departments=tuple(row.departments or ()), created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at), created_by=row.created_by)
+        departments=tuple(row.departments or ()), address_key=row.address_key or "",
+        created_at=aware(row.created_at), updated_at=aware(row.updated_at),
+        created_by=row.created_by)
 
 
 def _customer_values(customer: Customer) -> dict:
@@ -125,12 +131,14 @@ def _customer_values(customer: Customer) -> dict:
         address=customer.address, division_code=customer.division_code,
         division_overridden=customer.division_overridden, city_code=customer.city_code,
         customer_type=customer.customer_type, grade=customer.grade,
-        departments=list(customer.departments), created_at=customer.created_at,
-        updated_at=customer.updated_at, created_by=customer.created_by)
+        departments=list(customer.departments), address_key=customer.address_key,
+        created_at=customer.created_at, updated_at=customer.updated_at,
+        created_by=customer.created_by)
 
 
 NAME_COLUMNS = (customers_table.c.id, customers_table.c.city_code,
-                customers_table.c.normalized_name, customers_table.c.aliases)
+                customers_table.c.normalized_name, customers_table.c.aliases,
+                customers_table.c.address_key, customers_table.c.division_code)
 
 
 class SqlCustomers:
@@ -152,26 +160,44 @@ class SqlCustomers:
                 **_customer_values(customer)))
         except IntegrityError as exc:
             raise AlreadyStored(f"customer {customer.name}") from exc
-        await self._put_aliases(customer)
+        await self._put_aliases(customer, {}, "customer")
 
-    async def save(self, customer: Customer) -> None:
+    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
+        """Store the customer; aliases it had keep their source, new ones get
+        ``alias_source``."""
         try:
             await self.session.execute(update(customers_table).where(
                 customers_table.c.id == customer.id).values(**_customer_values(customer)))
         except IntegrityError as exc:
             raise AlreadyStored(f"customer {customer.name}") from exc
+        sources = dict((await self.session.execute(
+            select(aliases_table.c.normalized_alias, aliases_table.c.source).where(
+                aliases_table.c.customer_id == customer.id))).all())
         await self.session.execute(delete(aliases_table).where(
             aliases_table.c.customer_id == customer.id))
-        await self._put_aliases(customer)
+        await self._put_aliases(customer, sources, alias_source)
 
-    async def _put_aliases(self, customer: Customer) -> None:
+    async def remove(self, customer_id: str) -> None:
+        await self.session.execute(delete(aliases_table).where(
+            aliases_table.c.customer_id == customer_id))
+        await self.session.execute(delete(customers_table).where(
+            customers_table.c.id == customer_id))
+
+    async def _put_aliases(self, customer: Customer, sources: dict[str, str],
+                           source: str) -> None:
         """Each alias once per city: one another customer of the city has is skipped."""
         for key in customer.alias_keys:
             await self.session.execute(
                 _upsert(self.session, aliases_table)
                 .values(city_code=customer.city_code, normalized_alias=key,
-                        customer_id=customer.id)
+                        customer_id=customer.id, source=sources.get(key, source))
                 .on_conflict_do_nothing())
+
+    async def alias_sources(self, customer_id: str) -> dict[str, str]:
+        """Normalized alias → where it came from."""
+        return dict((await self.session.execute(
+            select(aliases_table.c.normalized_alias, aliases_table.c.source).where(
+                aliases_table.c.customer_id == customer_id))).all())
 
     async def ids_with_credit_code(self, credit_code: str) -> list[str]:
         return list((await self.session.scalars(select(customers_table.c.id).where(
@@ -182,14 +208,33 @@ class SqlCustomers:
             customers_table.c.city_code == city_code,
             customers_table.c.normalized_name == normalized_name))).all())
 
+    async def ids_named_anywhere(self, normalized_name: str, city_code: str = "") -> list[str]:
+        statement = select(customers_table.c.id).where(
+            customers_table.c.normalized_name == normalized_name)
+        if city_code:
+            statement = statement.where(customers_table.c.city_code == city_code)
+        return list((await self.session.scalars(statement)).all())
+
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]:
         return list((await self.session.scalars(select(aliases_table.c.customer_id).where(
             aliases_table.c.city_code == city_code,
             aliases_table.c.normalized_alias == normalized_alias))).all())
 
-    async def page(self, query: CustomerQuery, page: PageRequest) -> Page[Customer]:
+    async def tied_dealers(self, customer_id: str) -> set[str]:
+        r, a, lead = registrations_table.c, authorizations_table.c, leads_table.c
+        rows = await _rows(self.session, select(r.dealer_id).where(r.customer_id == customer_id)
+                           .union(select(a.dealer_id).where(a.customer_id == customer_id),
+                                  select(lead.assigned_dealer_id).where(
+                                      lead.customer_id == customer_id,
+                                      lead.assigned_dealer_id != "")))
+        return {row[0] for row in rows}
+
+    async def page(self, query: CustomerQuery, page: PageRequest,
+                   visible: CustomerVisibility | None = None) -> Page[Customer]:
         c = customers_table.c
         statement = select(customers_table).order_by(c.name, c.id)
+        if visible is not None and not visible.everything:
+            statement = statement.where(_visible(visible))
         if query.text:
             text, normalized, credit_code = query.terms()
             statement = statement.where(or_(c.name.contains(text),
@@ -210,6 +255,22 @@ class SqlCustomers:
         rows = await _rows(self.session, select(*NAME_COLUMNS).where(
             customers_table.c.updated_at >= moment))
         return [NameEntry._make(row) for row in rows]
+
+
+def _visible(visible: CustomerVisibility):
+    """Customers tied to the visible dealers (registered, granted, assigned), and — for
+    those who edit the master — customers tied to no dealer."""
+    c = customers_table.c
+    r, a, lead = registrations_table.c, authorizations_table.c, leads_table.c
+    dealers = list(visible.dealer_ids or ())
+    tied = or_(c.id.in_(select(r.customer_id).where(r.dealer_id.in_(dealers))),
+               c.id.in_(select(a.customer_id).where(a.dealer_id.in_(dealers))),
+               c.id.in_(select(lead.customer_id).where(lead.assigned_dealer_id.in_(dealers))))
+    if not visible.untied:
+        return tied
+    untied = and_(~c.id.in_(select(r.customer_id)), ~c.id.in_(select(a.customer_id)),
+                  ~c.id.in_(select(lead.customer_id).where(lead.assigned_dealer_id != "")))
+    return or_(tied, untied)
 
 
 # registrations
@@ -298,6 +359,10 @@ class SqlRegistrations:
         return await self._where(c.customer_id.in_(list(customer_ids)),
                                  c.product_line == product_line, c.active_key.is_not(None),
                                  order=(c.submitted_at, c.id))
+
+    async def of_customer(self, customer_id: str) -> list[Registration]:
+        c = registrations_table.c
+        return await self._where(c.customer_id == customer_id, order=(c.submitted_at, c.id))
 
     async def in_conflict(self, conflict_id: str) -> list[Registration]:
         c = registrations_table.c
@@ -486,6 +551,10 @@ class SqlLeads:
     async def add(self, lead: Lead) -> None:
         await self.session.execute(insert(leads_table).values(**_lead_values(lead)))
 
+    async def move_customer(self, from_id: str, to_id: str) -> None:
+        await self.session.execute(update(leads_table).where(
+            leads_table.c.customer_id == from_id).values(customer_id=to_id))
+
     async def save(self, lead: Lead) -> None:
         await self.session.execute(update(leads_table).where(
             leads_table.c.id == lead.id).values(**_lead_values(lead)))
@@ -556,6 +625,11 @@ class SqlAuthorizations:
     async def add(self, grant: Authorization) -> None:
         await self.session.execute(insert(authorizations_table).values(
             **_authorization_values(grant)))
+
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> None:
+        await self.session.execute(update(authorizations_table).where(
+            authorizations_table.c.customer_id == from_id).values(customer_id=to_id,
+                                                                 customer_name=to_name))
 
     async def save(self, grant: Authorization) -> None:
         await self.session.execute(update(authorizations_table).where(

@@ -24,6 +24,7 @@ from services.registration.domain.registrations import (
     SubmitRegistration,
 )
 from services.registration.usecases import (
+    aliases,
     authorizations,
     conflicts,
     customers,
@@ -74,13 +75,15 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
             possible_duplicates=[m.candidate_to_proto(c) for c in created.possible_duplicates])
 
     async def GetCustomer(self, request, context):
-        customer = await customers.get_customer(request.id, uow=self.deps.uow())
+        customer = await customers.get_customer(request.id, who=current_principal(),
+                                                uow=self.deps.uow(), scopes=self.deps.scopes)
         return pb.GetCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ListCustomers(self, request, context):
         page = await customers.list_customers(
             CustomerQuery(request.query, request.division_code, request.customer_type),
-            _page_request(request.page), uow=self.deps.uow())
+            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            scopes=self.deps.scopes)
         return pb.ListCustomersResponse(customers=[m.customer_to_proto(c) for c in page.items],
                                         page=_page_info(page))
 
@@ -89,7 +92,7 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         customer = await customers.update_customer(
             request.id, m.customer_input_from_proto(request.customer),
             list(request.update_mask.paths), who=current_principal(), uow=d.uow(),
-            clock=d.clock, names=d.names, places=d.places, policy=d.policy)
+            clock=d.clock, scopes=d.scopes, names=d.names, places=d.places, policy=d.policy)
         return pb.UpdateCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ImportCustomers(self, request, context):
@@ -99,6 +102,21 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
             uow=d.uow(), clock=d.clock, ids=d.ids, names=d.names, places=d.places,
             policy=d.policy)
         return m.customers_imported(report)
+
+    async def ImportAliases(self, request, context):
+        d = self.deps
+        report = await aliases.import_aliases(
+            await _table(request), dry_run=request.dry_run, who=current_principal(),
+            uow=d.uow(), clock=d.clock, names=d.names)
+        return m.aliases_imported(report)
+
+    async def MergeCustomers(self, request, context):
+        d = self.deps
+        customer = await aliases.merge_customers(
+            request.customer_id, request.merged_customer_id, request.note,
+            who=current_principal(), uow=d.uow(), clock=d.clock, scopes=d.scopes,
+            names=d.names)
+        return pb.MergeCustomersResponse(customer=m.customer_to_proto(customer))
 
     async def CheckDuplicates(self, request, context):
         d = self.deps
@@ -204,8 +222,8 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         d = self.deps
         view = await conflicts.resolve_conflict(
             request.conflict_id, request.winning_registration_id, request.note,
-            who=current_principal(), uow=d.uow(), clock=d.clock, scopes=d.scopes,
-            policy=d.policy)
+            same_customer=request.same_customer, who=current_principal(), uow=d.uow(),
+            clock=d.clock, scopes=d.scopes, names=d.names, policy=d.policy)
         return pb.ResolveConflictResponse(conflict=m.conflict_to_proto(view))
 
     # leads

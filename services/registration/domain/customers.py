@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 from services.registration.domain.rules import Status, clean_credit_code
 from shared import divisions
-from shared.names.matching import MatchKind, Verdict
+from shared.names.matching import MatchKind, Reason, Verdict
 from shared.scope import Scope
-from shared.text import normalize_name
+from shared.text import campus_of, is_traditional, normalize_name
 
 
 class CustomerType(enum.IntEnum):
@@ -63,6 +63,8 @@ class CustomerValues:
     customer_type: int
     grade: str
     departments: tuple[str, ...]
+    # "<division>|<street><number>" of the address, empty when it cannot be read.
+    address_key: str
 
     def create(self, customer_id: str, now: datetime, created_by: str) -> Customer:
         return Customer(id=customer_id, created_at=now, updated_at=now,
@@ -71,6 +73,26 @@ class CustomerValues:
     def values(self) -> dict:
         """The validated values alone (of a customer too: without id and history)."""
         return {f.name: getattr(self, f.name) for f in fields(CustomerValues)}
+
+    def name_query(self) -> NameQuery:
+        """What the duplicate check looks for to find this customer's duplicates."""
+        return NameQuery(self.normalized_name, self.credit_code, self.city_code,
+                         self.division_code, self.address_key, campus_of(self.name),
+                         is_traditional(self.name))
+
+
+@dataclass(frozen=True)
+class NameQuery:
+    """What the duplicate check matches: a normalized name (and its campus, and whether
+    it was written in traditional script), a credit code, the city, the address key."""
+
+    normalized: str
+    credit_code: str | None
+    city_code: str
+    division_code: str = ""
+    address_key: str = ""
+    campus: str = ""
+    traditional: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +138,8 @@ class NameEntry(NamedTuple):
     city_code: str
     normalized_name: str
     aliases: list[str]
+    address_key: str = ""
+    division_code: str = ""
 
     @property
     def alias_keys(self) -> list[str]:
@@ -153,6 +177,32 @@ class CustomerQuery:
 
 
 @dataclass(frozen=True)
+class CustomerVisibility:
+    """Which customers a viewer reads. A dealer sees the customers it is tied to — it
+    registered, holds, was granted or was assigned them (``dealer_ids``: the dealers in
+    its scope); of the others it learns only what the duplicate check tells. Those who
+    edit the master (HQ, channel managers) also see the customers no dealer is tied to.
+    ``dealer_ids`` None: everything (a viewer of every dealer)."""
+
+    dealer_ids: frozenset[str] | None
+    untied: bool = False
+
+    @classmethod
+    def of(cls, viewer: Scope, edits_master: bool) -> CustomerVisibility:
+        return cls(None if viewer.all_dealers else viewer.dealer_ids, edits_master)
+
+    @property
+    def everything(self) -> bool:
+        return self.dealer_ids is None
+
+    def allows(self, tied_dealers: set[str]) -> bool:
+        """Whether a customer tied to these dealers is visible."""
+        if self.dealer_ids is None:
+            return True
+        return bool(tied_dealers & self.dealer_ids) or (self.untied and not tied_dealers)
+
+
+@dataclass(frozen=True)
 class Claim:
     """Another registration on a candidate customer, shown as evidence."""
 
@@ -170,14 +220,19 @@ class Candidate:
     kind: MatchKind
     score_bps: int
     claims: tuple[Claim, ...] = ()
+    # Why it matched (alias, abbreviation, traditional script, address, core…).
+    reasons: tuple[Reason, ...] = ()
 
     def seen_by(self, viewer: Scope) -> Candidate:
-        """Who holds a claim is a dealer's business secret: another dealer's id is blanked
-        for a viewer who may not see that dealer."""
-        if viewer.all_dealers or all(viewer.allows(c.dealer_id) for c in self.claims):
+        """Who holds a claim is a dealer's business secret: for a viewer who may not see
+        that dealer, a claim tells only that the customer is held, how and until when —
+        not by which dealer. Who created the customer is blanked for a viewer who does
+        not see every dealer."""
+        if viewer.all_dealers:
             return self
-        return replace(self, claims=tuple(
-            c if viewer.allows(c.dealer_id) else replace(c, dealer_id="") for c in self.claims))
+        return replace(self, customer=replace(self.customer, created_by=""), claims=tuple(
+            c if viewer.allows(c.dealer_id) else replace(c, dealer_id="")
+            for c in self.claims))
 
 
 @dataclass(frozen=True)

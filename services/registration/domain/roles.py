@@ -12,3 +12,5 @@ DEALER_STAFF = ("dealer_admin", "dealer_sales")
 RECALLERS = (*DEALER_STAFF, "hq_admin")
 # Who works a registration's pipeline and the dealer's leads (finance does not).
 PIPELINE = (*DEALER_STAFF, "hq_admin", "region_manager", "channel_manager")
+# Who imports alias lists of customers (HQ's customer master staff).
+ALIAS_EDITORS = ("hq_admin", "region_manager", "customer_service")

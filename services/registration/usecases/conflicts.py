@@ -19,12 +19,14 @@ from services.registration.domain.registrations import (
 )
 from services.registration.domain.roles import HQ_DECIDERS
 from services.registration.domain.rules import PENDING, Policy, Status
+from services.registration.usecases.aliases import merge_into
+from services.registration.usecases.customers import remember
 from services.registration.usecases.notices import (
     announce_approved,
     announce_rejected,
     notify,
 )
-from services.registration.usecases.ports import RegistrationUnitOfWork
+from services.registration.usecases.ports import Names, RegistrationUnitOfWork
 from shared.clock import Clock
 from shared.context import Principal
 from shared.errors import (
@@ -91,11 +93,15 @@ async def list_conflicts(query: ConflictQuery, page: PageRequest, *, who: Princi
     return Page(views, found.next_token, found.total)
 
 
-async def resolve_conflict(conflict_id: str, winner_id: str, note: str, *, who: Principal,
+async def resolve_conflict(conflict_id: str, winner_id: str, note: str, *,
+                           same_customer: bool = False, who: Principal,
                            uow: RegistrationUnitOfWork, clock: Clock, scopes: Scopes,
-                           policy: Policy) -> ConflictView:
+                           names: Names, policy: Policy) -> ConflictView:
     """HQ picks the winning claim: it is approved (and protected), the pending claims and
-    a competing approval on the same customer are rejected, every dealer is told."""
+    a competing approval on the same customer are rejected, every dealer is told. When
+    HQ says the claims' customers are the same (``same_customer``), the losers'
+    customers are merged into the winner's and their spellings kept as its aliases, so
+    the duplicate check knows them next time."""
     scope = await scopes.resolve(who, "registration.approve")
     now = clock.now()
     async with uow:
@@ -155,6 +161,17 @@ async def resolve_conflict(conflict_id: str, winner_id: str, note: str, *, who: 
             announce_rejected(uow, registration)
         if approved:
             announce_approved(uow, final[winner.id])
+        merged: list[str] = []
+        kept = None
+        if same_customer:
+            kept = await uow.customers.get(winner.customer_id)
+            for customer_id in dict.fromkeys(c.customer_id for c in claims):
+                if customer_id != kept.id:
+                    kept = await merge_into(uow, kept, await uow.customers.get(customer_id),
+                                            "conflict", now)
+                    merged.append(customer_id)
+            final = {key: replace(r, customer_id=kept.id, customer_name=kept.name)
+                     if r.customer_id in merged else r for key, r in final.items()}
         view = ConflictView(resolved, tuple(final[c.id] for c in claims))
         uow.events.record(CONFLICT_RESOLVED, messages.conflict_resolved(view), conflict_id)
         for dealer_id in sorted({c.dealer_id for c in claims}):
@@ -166,4 +183,8 @@ async def resolve_conflict(conflict_id: str, winner_id: str, note: str, *, who: 
                 conflict_id=conflict_id,
                 registration_id=next(c.id for c in claims if c.dealer_id == dealer_id)))
         await uow.commit()
+    for customer_id in merged:
+        names.remove(customer_id)
+    if kept is not None:
+        remember(names, [kept])
     return view

@@ -21,8 +21,10 @@ from services.registration.domain.customers import (
     CustomerQuery,
     CustomerType,
     CustomerValues,
+    CustomerVisibility,
     DuplicateCheck,
     DuplicateQuery,
+    NameQuery,
     match_kind_code,
 )
 from services.registration.domain.imports import ImportReport, RowError, row_error
@@ -48,11 +50,12 @@ from shared.errors import (
 )
 from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_UPDATED
 from shared.ids import IdSource
-from shared.names.matching import Match, MatchKind, Verdict, rank, verdict_of
+from shared.names.address import address_key
+from shared.names.matching import Match, MatchKind, Reason, Verdict, rank, verdict_of
 from shared.pagination import Page, PageRequest
 from shared.scope import Scopes
 from shared.tabular import Table
-from shared.text import normalize_name
+from shared.text import campus_of, is_traditional, main_hospital, normalize_name
 
 # Import headers accepted per field (English or Chinese).
 CUSTOMER_COLUMNS = {"name": ("name", "名称", "医院名称", "客户名称"),
@@ -122,48 +125,75 @@ def prepare_customer(data: CustomerInput, where: str, places: Places) -> Custome
         credit_code=credit_code or None, address=address, division_code=division_code,
         division_overridden=overridden, city_code=divisions.city_of(division_code),
         customer_type=data.customer_type or CustomerType.HOSPITAL, grade=data.grade.strip(),
-        departments=departments)
+        departments=departments, address_key=address_key(address, division_code))
 
 
-def names_in_memory(names: Names, policy: Policy, normalized: str,
-                    city_code: str) -> list[Match]:
-    if not (normalized and city_code):
+def names_in_memory(names: Names, policy: Policy, query: NameQuery) -> list[Match]:
+    """What the index finds of a name in memory: the same name, alias or canonical form
+    in the city, look-alikes, customers at the same address, and the same institution in
+    other cities."""
+    if not query.city_code:
         return []
-    return (names.exact(city_code, normalized)
-            + names.fuzzy(city_code, normalized, policy.fuzzy_threshold_bps))
+    found: list[Match] = []
+    if query.normalized:
+        found += names.exact(query.city_code, query.normalized)
+        found += names.fuzzy(query.city_code, query.normalized, policy.fuzzy_threshold_bps,
+                             division_code=query.division_code)
+        found += names.other_cities(query.city_code, main_hospital(query.normalized),
+                                    campus=bool(query.campus))
+    found += names.at_address(query.city_code, query.address_key, query.normalized)
+    main = main_hospital(query.normalized)
+    if main != query.normalized:
+        # A branch may be a customer of its own: its main hospital is for review.
+        found += [replace(m, kind=MatchKind.FUZZY_NAME).because(Reason.CAMPUS)
+                  for m in names.exact(query.city_code, main)]
+    return _explained(found, query)
+
+
+def _explained(matches: list[Match], query: NameQuery) -> list[Match]:
+    """Matches with what the query itself adds to why they matched: it was written in
+    traditional script, or named a campus."""
+    extra = ((Reason.TRADITIONAL,) if query.traditional else ()) + (
+        (Reason.CAMPUS,) if query.campus else ())
+    if not extra:
+        return matches
+    return [m.because(*extra) if m.kind != MatchKind.CREDIT_CODE
+            and m.kind != MatchKind.ADDRESS else m for m in matches]
 
 
 async def find_matches(uow: RegistrationUnitOfWork, names: Names, policy: Policy,
-                       normalized: str, credit_code: str | None, city_code: str, *,
-                       exclude: str = "", from_memory: list[Match] | None = None
-                       ) -> list[Match]:
-    """Every customer the name or code may duplicate, best first. Writes ask the
-    database for the exact matches; the read-only check answers them from the index's
-    memory (``from_memory``: what ``names_in_memory`` found), which is at most a refresh
-    interval behind."""
+                       query: NameQuery, *, exclude: str = "",
+                       from_memory: list[Match] | None = None) -> list[Match]:
+    """Every customer the name or code may duplicate, best first. Writes also ask the
+    database for the exact name and alias matches (the index may be a refresh interval
+    behind another replica's writes); the read-only check answers from the index's
+    memory alone (``from_memory``: what ``names_in_memory`` found)."""
     found: list[Match] = []
-    if credit_code:
-        found += [Match(i, MatchKind.CREDIT_CODE, 10000)
-                  for i in await uow.customers.ids_with_credit_code(credit_code)]
+    if query.credit_code:
+        found += [Match(i, MatchKind.CREDIT_CODE, 10000, (Reason.CREDIT_CODE,))
+                  for i in await uow.customers.ids_with_credit_code(query.credit_code)]
     if from_memory is not None:
         found += from_memory
-    elif normalized and city_code:
-        found += [Match(i, MatchKind.NORMALIZED_NAME, 10000)
-                  for i in await uow.customers.ids_named(city_code, normalized)]
-        found += [Match(i, MatchKind.ALIAS, 10000)
-                  for i in await uow.customers.ids_with_alias(city_code, normalized)]
-        found += names.fuzzy(city_code, normalized, policy.fuzzy_threshold_bps)
+    else:
+        if query.normalized and query.city_code:
+            found += _explained(
+                [Match(i, MatchKind.NORMALIZED_NAME, 10000, (Reason.NAME,))
+                 for i in await uow.customers.ids_named(query.city_code, query.normalized)]
+                + [Match(i, MatchKind.ALIAS, 10000, (Reason.ALIAS,))
+                   for i in await uow.customers.ids_with_alias(query.city_code,
+                                                               query.normalized)], query)
+        found += names_in_memory(names, policy, query)
     return [m for m in rank(found) if m.customer_id != exclude]
 
 
 def exact_only(matches: list[Match]) -> list[Match]:
-    return [m for m in matches if m.kind != MatchKind.FUZZY_NAME]
+    return [m for m in matches if m.exact]
 
 
 async def evidence(uow: RegistrationUnitOfWork, matches: list[Match], product_line: str,
                    limit: int = 10) -> tuple[Candidate, ...]:
-    """The matched customers, each with the claims registrations hold on it for the
-    product line."""
+    """The matched customers, each with why it matched and the claims registrations hold
+    on it for the product line."""
     matches = matches[:limit]
     if not matches:
         return ()
@@ -174,7 +204,7 @@ async def evidence(uow: RegistrationUnitOfWork, matches: list[Match], product_li
         for holder in await uow.registrations.holders(ids, product_line):
             claims.setdefault(holder.customer_id, []).append(holder.claim())
     return tuple(Candidate(customers[m.customer_id], m.kind, m.score_bps,
-                           tuple(claims.get(m.customer_id, ())))
+                           tuple(claims.get(m.customer_id, ())), m.reasons)
                  for m in matches if m.customer_id in customers)
 
 
@@ -195,7 +225,7 @@ def remember(names: Names, customers: list[Customer]) -> None:
     them up on their next refresh)."""
     for customer in customers:
         names.put(customer.id, customer.city_code, customer.normalized_name,
-                  list(customer.alias_keys))
+                  list(customer.alias_keys), customer.address_key, customer.division_code)
 
 
 async def check_duplicates(query: DuplicateQuery, *, who: Principal,
@@ -220,13 +250,14 @@ async def check_duplicates(query: DuplicateQuery, *, who: Principal,
     elif query.address.strip():
         division_code = places.place(query.address).code
     collect(violations)
-    city_code = divisions.city_of(division_code)
-    in_memory = names_in_memory(names, policy, normalized, city_code)
+    name_query = NameQuery(normalized, credit_code or None, divisions.city_of(division_code),
+                           division_code, address_key(query.address, division_code),
+                           campus_of(query.name), is_traditional(query.name))
+    in_memory = names_in_memory(names, policy, name_query)
     if not credit_code and not in_memory:
         return DuplicateCheck(Verdict.NONE, (), normalized, division_code)
     async with uow.read():
-        matches = await find_matches(uow, names, policy, normalized, credit_code or None,
-                                     city_code, from_memory=in_memory)
+        matches = await find_matches(uow, names, policy, name_query, from_memory=in_memory)
         candidates = await evidence(uow, matches, query.product_line.strip())
     viewer = await scopes.resolve(who, "registration.read")
     return DuplicateCheck(verdict_of(matches), candidates, normalized,
@@ -241,8 +272,7 @@ async def create_customer(data: CustomerInput, *, who: Principal, uow: Registrat
     values = prepare_customer(data, "customer", places)
     try:
         async with uow:
-            matches = await find_matches(uow, names, policy, values.normalized_name,
-                                         values.credit_code, values.city_code)
+            matches = await find_matches(uow, names, policy, values.name_query())
             if exact := exact_only(matches):
                 raise duplicate_error(exact[0])
             customer = values.create(ids.new_id(), clock.now(), who.subject)
@@ -252,8 +282,7 @@ async def create_customer(data: CustomerInput, *, who: Principal, uow: Registrat
     except AlreadyStored:
         # Another request created it meanwhile: name the one it created.
         async with uow.read():
-            matches = await find_matches(uow, names, policy, values.normalized_name,
-                                         values.credit_code, values.city_code)
+            matches = await find_matches(uow, names, policy, values.name_query())
         if exact := exact_only(matches):
             raise duplicate_error(exact[0]) from None
         raise FailedPrecondition("another change touched this customer meanwhile; create it "
@@ -262,45 +291,62 @@ async def create_customer(data: CustomerInput, *, who: Principal, uow: Registrat
     return CreatedCustomer(customer, possible)
 
 
-async def get_customer(customer_id: str, *, uow: RegistrationUnitOfWork) -> Customer:
-    async with uow.read():
-        customer = await uow.customers.get(customer_id)
-    if customer is None:
+async def visibility(who: Principal, scopes: Scopes) -> CustomerVisibility:
+    viewer = await scopes.resolve(who, "registration.read")
+    return CustomerVisibility.of(viewer, who.has_role(*CUSTOMER_EDITORS))
+
+
+async def visible_customer(uow: RegistrationUnitOfWork, customer_id: str,
+                           visible: CustomerVisibility) -> Customer:
+    """The customer, or NOT_FOUND when the viewer may not see it (never 403: ids leak
+    nothing)."""
+    customer = await uow.customers.get(customer_id)
+    if customer is None or not (visible.everything or visible.allows(
+            await uow.customers.tied_dealers(customer_id))):
         raise NotFound(f"customer {customer_id} not found")
     return customer
 
 
-async def list_customers(query: CustomerQuery, page: PageRequest, *,
-                         uow: RegistrationUnitOfWork) -> Page[Customer]:
+async def get_customer(customer_id: str, *, who: Principal, uow: RegistrationUnitOfWork,
+                       scopes: Scopes) -> Customer:
+    visible = await visibility(who, scopes)
+    async with uow.read():
+        return await visible_customer(uow, customer_id, visible)
+
+
+async def list_customers(query: CustomerQuery, page: PageRequest, *, who: Principal,
+                         uow: RegistrationUnitOfWork, scopes: Scopes) -> Page[Customer]:
+    """The customers the viewer may see (``CustomerVisibility``)."""
     code = query.division_code.strip()
     if code and not divisions.is_code(code):
         raise InvalidArgument.field("division_code", f"{code!r} is not a division code")
+    visible = await visibility(who, scopes)
     async with uow.read():
         return await uow.customers.page(replace(query, text=query.text.strip(),
-                                                division_code=code), page)
+                                                division_code=code), page, visible)
 
 
 async def update_customer(customer_id: str, values: CustomerInput, paths: list[str], *,
                           who: Principal, uow: RegistrationUnitOfWork, clock: Clock,
-                          names: Names, places: Places, policy: Policy) -> Customer:
+                          scopes: Scopes, names: Names, places: Places,
+                          policy: Policy) -> Customer:
     """Change the fields named in ``paths``; naming division_code overrides the division,
-    changing only the address places it again."""
-    if not who.has_role(*CUSTOMER_EDITORS):
-        raise PermissionDenied("only HQ and channel managers edit the customer master")
+    changing only the address places it again. A customer the editor may not see is not
+    found."""
     unknown = [p for p in paths if p not in EDITABLE]
     if not paths or unknown:
         raise InvalidArgument.field("update_mask", f"give paths among {sorted(EDITABLE)}"
                                     + (f"; unknown {unknown}" if unknown else ""))
+    visible = await visibility(who, scopes)
     async with uow:
-        current = await uow.customers.get(customer_id)
-        if current is None:
-            raise NotFound(f"customer {customer_id} not found")
+        current = await visible_customer(uow, customer_id, visible)
+        if not who.has_role(*CUSTOMER_EDITORS):
+            raise PermissionDenied("only HQ and channel managers edit the customer master")
         changes = {path: getattr(values, path) for path in paths}
         if "address" in paths and "division_code" not in paths:
             changes["division_code"] = ""
         prepared = prepare_customer(current.as_input(**changes), "customer", places)
-        matches = await find_matches(uow, names, policy, prepared.normalized_name,
-                                     prepared.credit_code, prepared.city_code,
+        matches = await find_matches(uow, names, policy, prepared.name_query(),
                                      exclude=current.id)
         if exact := exact_only(matches):
             raise duplicate_error(exact[0])
@@ -367,8 +413,7 @@ async def import_customers(table: Table, *, dry_run: bool, who: Principal,
         prepared.append((number, values))
     async with uow.read():
         for number, values in prepared:
-            matches = await find_matches(uow, names, policy, values.normalized_name,
-                                         values.credit_code, values.city_code)
+            matches = await find_matches(uow, names, policy, values.name_query())
             if exact := exact_only(matches):
                 errors.append(RowError(
                     number, mapping["name"], "DUPLICATE",
@@ -405,8 +450,7 @@ async def target_customer(uow: RegistrationUnitOfWork, customer_id: str,
         if customer is None:
             raise NotFound(f"customer {customer_id} not found")
         return customer, False, []
-    matches = await find_matches(uow, names, policy, values.normalized_name,
-                                 values.credit_code, values.city_code)
+    matches = await find_matches(uow, names, policy, values.name_query())
     if exact := exact_only(matches):
         return await uow.customers.get(exact[0].customer_id), False, []
     return values.create(ids.new_id(), clock.now(), who.subject), True, matches

@@ -18,7 +18,8 @@ OVERLAP = timedelta(seconds=5)
 
 def _put(names: Names, entries: list[NameEntry]) -> None:
     for entry in entries:
-        names.put(entry.customer_id, entry.city_code, entry.normalized_name, entry.alias_keys)
+        names.put(entry.customer_id, entry.city_code, entry.normalized_name, entry.alias_keys,
+                  entry.address_key, entry.division_code)
 
 
 async def load_names(*, uow: RegistrationUnitOfWork, names: Names, clock: Clock,

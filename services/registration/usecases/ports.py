@@ -26,6 +26,7 @@ from services.registration.domain.authorizations import (
 from services.registration.domain.customers import (
     Customer,
     CustomerQuery,
+    CustomerVisibility,
     NameEntry,
     Placement,
 )
@@ -59,7 +60,13 @@ class CustomerRepository(Protocol):
         ``AlreadyStored`` when the city and normalized name or the credit code is
         taken."""
 
-    async def save(self, customer: Customer) -> None: ...
+    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
+        """Aliases the customer had keep their source; new ones get ``alias_source``."""
+
+    async def remove(self, customer_id: str) -> None:
+        """The customer and its aliases (a merged customer)."""
+
+    async def alias_sources(self, customer_id: str) -> dict[str, str]: ...
 
     async def ids_with_credit_code(self, credit_code: str) -> list[str]: ...
 
@@ -67,7 +74,14 @@ class CustomerRepository(Protocol):
 
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]: ...
 
-    async def page(self, query: CustomerQuery, page: PageRequest) -> Page[Customer]: ...
+    async def ids_named_anywhere(self, normalized_name: str, city_code: str = "") -> list[str]:
+        """Customers with this normalized name in any city (or in ``city_code``)."""
+
+    async def page(self, query: CustomerQuery, page: PageRequest,
+                   visible: CustomerVisibility | None = None) -> Page[Customer]: ...
+
+    async def tied_dealers(self, customer_id: str) -> set[str]:
+        """Dealers that registered the customer, were granted it or assigned its lead."""
 
     async def name_entries(self, after_id: str, limit: int) -> list[NameEntry]:
         """Customers by id after ``after_id``, for loading the name index."""
@@ -98,6 +112,9 @@ class RegistrationRepository(Protocol):
 
     async def in_conflict(self, conflict_id: str) -> list[Registration]:
         """Oldest submission first."""
+
+    async def of_customer(self, customer_id: str) -> list[Registration]:
+        """Every registration of the customer, oldest first."""
 
     async def page(self, which: RegistrationFilter,
                    page: PageRequest) -> Page[Registration]: ...
@@ -140,6 +157,9 @@ class LeadRepository(Protocol):
 
     async def page(self, which: LeadFilter, page: PageRequest) -> Page[Lead]: ...
 
+    async def move_customer(self, from_id: str, to_id: str) -> None:
+        """Leads of one customer point at another (a merge)."""
+
     async def assigned_counts(self, dealer_ids: Iterable[str]) -> dict[str, int]:
         """Leads assigned and not yet claimed, per dealer."""
 
@@ -157,6 +177,9 @@ class AuthorizationRepository(Protocol):
 
     async def page(self, which: AuthorizationFilter,
                    page: PageRequest) -> Page[Authorization]: ...
+
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> None:
+        """Grants of one customer point at another (a merge)."""
 
     async def owned_by(self, owner_user_id: str,
                        dealer_ids: frozenset[str] | None) -> list[Authorization]: ...
@@ -218,10 +241,18 @@ class Names(Protocol):
     def exact(self, city_code: str, normalized_name: str) -> list[Match]: ...
 
     def fuzzy(self, city_code: str, normalized_name: str, threshold_bps: int,
-              limit: int = 10) -> list[Match]: ...
+              limit: int = 10, division_code: str = "") -> list[Match]: ...
 
     def put(self, customer_id: str, city_code: str, normalized_name: str,
-            aliases: list[str]) -> None: ...
+            aliases: list[str], address_key: str = "", division_code: str = "") -> None: ...
+
+    def remove(self, customer_id: str) -> None: ...
+
+    def at_address(self, city_code: str, address_key: str,
+                   normalized_name: str) -> list[Match]: ...
+
+    def other_cities(self, city_code: str, normalized_name: str, *,
+                     campus: bool) -> list[Match]: ...
 
 
 class Places(Protocol):

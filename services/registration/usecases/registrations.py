@@ -152,8 +152,7 @@ class _Attempt:
                                      names=self.names, policy=self.policy)
 
     async def _matches(self, customer: Customer) -> list[Match]:
-        return await find_matches(self.uow, self.names, self.policy, customer.normalized_name,
-                                  customer.credit_code, customer.city_code)
+        return await find_matches(self.uow, self.names, self.policy, customer.name_query())
 
     def _registration(self, customer: Customer, status: Status, holds_slot: bool,
                       check: DuplicateCheck, now: datetime) -> Registration:

@@ -199,10 +199,13 @@ class FakeRefreshTokens:
                                                token.expires_at, token.created_at, at)
         return True
 
+    async def delete(self, token_hash):
+        self.tokens.pop(token_hash, None)
+
     async def revoke_all(self, user_id, at):
         for token in list(self.tokens.values()):
             if token.user_id == user_id:
-                await self.revoke(token.token_hash, at)
+                await self.delete(token.token_hash)
 
 
 @dataclass

@@ -16,7 +16,12 @@ from services.registration.domain.authorizations import (
     AuthorizationFilter,
     Letter,
 )
-from services.registration.domain.customers import Customer, CustomerQuery, NameEntry
+from services.registration.domain.customers import (
+    Customer,
+    CustomerQuery,
+    CustomerVisibility,
+    NameEntry,
+)
 from services.registration.domain.dealers import Assignment, DealerFacts
 from services.registration.domain.leads import Lead, LeadFilter
 from services.registration.domain.registrations import (
@@ -61,6 +66,9 @@ def _newest_first(moment: datetime | None) -> float:
 class FakeCustomers:
     rows: dict[str, Customer] = field(default_factory=dict)
     aliases: dict[tuple[str, str], str] = field(default_factory=dict)
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)
+    # customer id → dealers tied to it (the unit of work looks at its other stores)
+    ties: Callable[[str], set[str]] = lambda customer_id: set()
 
     async def get(self, customer_id: str) -> Customer | None:
         return self.rows.get(customer_id)
@@ -76,20 +84,34 @@ class FakeCustomers:
                     or (customer.credit_code and other.credit_code == customer.credit_code)):
                 raise AlreadyStored(f"customer {customer.name}")
 
-    def _put_aliases(self, customer: Customer) -> None:
+    def _put_aliases(self, customer: Customer, source: str) -> None:
         for key in customer.alias_keys:
-            self.aliases.setdefault((customer.city_code, key), customer.id)
+            if self.aliases.setdefault((customer.city_code, key), customer.id) == customer.id:
+                self.sources.setdefault((customer.id, key), source)
 
     async def add(self, customer: Customer) -> None:
         self._check_unique(customer)
         self.rows[customer.id] = customer
-        self._put_aliases(customer)
+        self._put_aliases(customer, "customer")
 
-    async def save(self, customer: Customer) -> None:
+    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
         self._check_unique(customer)
         self.rows[customer.id] = customer
         self.aliases = {k: v for k, v in self.aliases.items() if v != customer.id}
-        self._put_aliases(customer)
+        self.sources = {k: v for k, v in self.sources.items()
+                        if k[0] != customer.id or k[1] in customer.alias_keys}
+        self._put_aliases(customer, alias_source)
+
+    async def remove(self, customer_id: str) -> None:
+        self.rows.pop(customer_id, None)
+        self.aliases = {k: v for k, v in self.aliases.items() if v != customer_id}
+
+    async def alias_sources(self, customer_id: str) -> dict[str, str]:
+        return {key: source for (owner, key), source in self.sources.items()
+                if owner == customer_id}
+
+    async def tied_dealers(self, customer_id: str) -> set[str]:
+        return self.ties(customer_id)
 
     async def ids_with_credit_code(self, credit_code: str) -> list[str]:
         return [c.id for c in self.rows.values() if c.credit_code == credit_code]
@@ -98,23 +120,30 @@ class FakeCustomers:
         return [c.id for c in self.rows.values()
                 if (c.city_code, c.normalized_name) == (city_code, normalized_name)]
 
+    async def ids_named_anywhere(self, normalized_name: str, city_code: str = "") -> list[str]:
+        return [c.id for c in self.rows.values() if c.normalized_name == normalized_name
+                and (not city_code or c.city_code == city_code)]
+
     async def ids_with_alias(self, city_code: str, normalized_alias: str) -> list[str]:
         found = self.aliases.get((city_code, normalized_alias))
         return [found] if found else []
 
-    async def page(self, query: CustomerQuery, page: PageRequest) -> Page[Customer]:
+    async def page(self, query: CustomerQuery, page: PageRequest,
+                   visible: CustomerVisibility | None = None) -> Page[Customer]:
         text, normalized, credit_code = query.terms()
 
         def matches(c: Customer) -> bool:
-            return ((not text or text in c.name or normalized in c.normalized_name
-                     or c.credit_code == credit_code)
+            return ((visible is None or visible.allows(self.ties(c.id)))
+                    and (not text or text in c.name or normalized in c.normalized_name
+                         or c.credit_code == credit_code)
                     and c.division_code.startswith(query.division_prefix)
                     and (not query.customer_type or c.customer_type == query.customer_type))
 
         return paged(filter(matches, self.rows.values()), page, lambda c: (c.name, c.id))
 
     def _entry(self, c: Customer) -> NameEntry:
-        return NameEntry(c.id, c.city_code, c.normalized_name, list(c.aliases))
+        return NameEntry(c.id, c.city_code, c.normalized_name, list(c.aliases), c.address_key,
+                         c.division_code)
 
     async def name_entries(self, after_id: str, limit: int) -> list[NameEntry]:
         return [self._entry(c) for c in sorted(self.rows.values(), key=lambda c: c.id)
@@ -166,6 +195,10 @@ class FakeRegistrations:
         ids = set(customer_ids)
         return self._oldest_first(lambda r: r.holds_slot and r.customer_id in ids
                                   and r.product_line == product_line)
+
+    async def of_customer(self, customer_id: str) -> list[Registration]:
+        return sorted((r for r in self.rows.values() if r.customer_id == customer_id),
+                      key=lambda r: (r.submitted_at, r.id))
 
     async def in_conflict(self, conflict_id: str) -> list[Registration]:
         return self._oldest_first(lambda r: r.conflict_id == conflict_id)
@@ -285,6 +318,11 @@ class FakeLeads:
     async def add(self, lead: Lead) -> None:
         self.rows[lead.id] = lead
 
+    async def move_customer(self, from_id: str, to_id: str) -> None:
+        for lead in list(self.rows.values()):
+            if lead.customer_id == from_id:
+                self.rows[lead.id] = replace(lead, customer_id=to_id)
+
     async def save(self, lead: Lead) -> None:
         self.rows[lead.id] = lead
 
@@ -331,6 +369,11 @@ class FakeAuthorizations:
         if any(g.letter_no == grant.letter_no for g in self.rows.values()):
             raise AlreadyStored(f"letter {grant.letter_no}")
         self.rows[grant.id] = grant
+
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> None:
+        for grant in list(self.rows.values()):
+            if grant.customer_id == from_id:
+                self.rows[grant.id] = replace(grant, customer_id=to_id, customer_name=to_name)
 
     async def save(self, grant: Authorization) -> None:
         self.rows[grant.id] = grant
@@ -419,12 +462,32 @@ class FakeRegistrationUnitOfWork(FakeUnitOfWork):
         self.leads = FakeLeads()
         self.authorizations = FakeAuthorizations()
         self.dealers = FakeDealers()
+        self.customers.ties = _Ties(self)
         self.entered = 0
 
     def _open(self, write: bool):
         self.entered += 1
         return super()._open(write)
 
+
+class _Ties:
+    """The dealers tied to a customer, read from the unit of work's current stores (not
+    copied with the customers' store when a unit of work is entered)."""
+
+    def __init__(self, uow: FakeRegistrationUnitOfWork) -> None:
+        self.uow = uow
+
+    def __deepcopy__(self, memo) -> _Ties:
+        return self
+
+    def __call__(self, customer_id: str) -> set[str]:
+        uow = self.uow
+        return ({r.dealer_id for r in uow.registrations.rows.values()
+                 if r.customer_id == customer_id}
+                | {a.dealer_id for a in uow.authorizations.rows.values()
+                   if a.customer_id == customer_id}
+                | {lead.assigned_dealer_id for lead in uow.leads.rows.values()
+                   if lead.customer_id == customer_id and lead.assigned_dealer_id})
 
 @dataclass
 class FakeIdentity:

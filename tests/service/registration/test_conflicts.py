@@ -36,7 +36,7 @@ from tests.service.registration.world import (
     world,
 )
 
-LOOK_ALIKE = CustomerInput(name="中山医院", address="上海市徐汇区医学院路")
+LOOK_ALIKE = CustomerInput(name="中山医院", address="上海市长宁区仙霞路")
 
 
 async def look_alike_conflict(deps):

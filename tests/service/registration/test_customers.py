@@ -67,18 +67,18 @@ async def test_the_check_finds_aliases_and_look_alikes_and_hides_who_holds_them(
                                                                            MatchKind.ALIAS)
     held = await run(deps, registrations.submit_registration,
                      SubmitRegistration("A系列", new_customer=ZHONGSHAN), who=DEALER_A)
-    look_alike = await check(deps, name="中山医院", address="上海市徐汇区", product_line="A系列")
+    look_alike = await check(deps, name="中山医院", address="上海市长宁区", product_line="A系列")
     assert look_alike.verdict == Verdict.POSSIBLE_DUPLICATE
     [candidate] = look_alike.candidates
     assert candidate.kind == MatchKind.FUZZY_NAME
     [claim] = candidate.claims
     assert (claim.registration_id, claim.dealer_id) == (held.registration.id, "")
     for viewer in (DEALER_A, MANAGER, HQ):
-        seen = await check(deps, who=viewer, name="中山医院", address="上海市徐汇区",
+        seen = await check(deps, who=viewer, name="中山医院", address="上海市长宁区",
                            product_line="A系列")
         assert seen.candidates[0].claims[0].dealer_id == A
     # No product line asked: no claims.
-    assert (await check(deps, name="中山医院", address="上海市徐汇区")).candidates[0].claims == ()
+    assert (await check(deps, name="中山医院", address="上海市长宁区")).candidates[0].claims == ()
 
 
 async def test_a_new_name_is_answered_from_memory_without_the_database():
@@ -104,7 +104,8 @@ async def test_hq_and_managers_edit_the_master():
     deps, uow = await world()
     customer = await create(deps, FIRST)
     other = await create(deps, CustomerInput(name="上海市第二人民医院", address="上海市虹口区"))
-    with pytest.raises(PermissionDenied):
+    # A dealer does not even see a customer it is not tied to.
+    with pytest.raises(NotFound):
         await run(deps, customers.update_customer, customer.id, CustomerInput(grade="x"),
                   ["grade"], who=DEALER_A)
     with pytest.raises(InvalidArgument) as unknown:
@@ -138,7 +139,7 @@ async def test_list_by_division_and_text():
 
     async def names(**query):
         page = await run(deps, customers.list_customers, CustomerQuery(**query),
-                         PageRequest())
+                         PageRequest(), who=HQ)
         return [c.name for c in page.items]
 
     assert await names(division_code="310000") == [first.name]
@@ -181,3 +182,35 @@ async def test_import_is_all_or_nothing_with_row_errors():
         await run(deps, customers.import_customers, read_table(b"address\nx\n"),
                   dry_run=False, who=HQ)
     assert no_name.value.violations[0].field == "content"
+
+
+async def test_a_dealer_sees_only_the_customers_it_is_tied_to():
+    deps, _ = await world()
+    untied = await create(deps, FIRST)
+    held = await run(deps, registrations.submit_registration,
+                     SubmitRegistration("A系列", new_customer=ZHONGSHAN), who=DEALER_A)
+    mine = held.registration.customer_id
+
+    async def listed(who) -> set[str]:
+        page = await run(deps, customers.list_customers, CustomerQuery(), PageRequest(),
+                         who=who)
+        return {c.id for c in page.items}
+
+    assert await listed(DEALER_A) == {mine}
+    assert await listed(DEALER_B) == set()
+    # HQ sees all; the manager (who edits the master) its dealers' and the untied ones.
+    assert await listed(HQ) == await listed(MANAGER) == {mine, untied.id}
+    assert (await run(deps, customers.get_customer, mine, who=DEALER_A)).id == mine
+    for who, customer_id in ((DEALER_B, mine), (DEALER_A, untied.id)):
+        with pytest.raises(NotFound):
+            await run(deps, customers.get_customer, customer_id, who=who)
+    # The duplicate check still tells B that the customer is held, and until when, but
+    # neither by whom nor who created it.
+    seen = await check(deps, who=DEALER_B, name="复旦大学附属中山医院", product_line="A系列",
+                       address="上海市徐汇区")
+    [candidate] = seen.candidates
+    assert candidate.customer.id == mine and candidate.customer.created_by == ""
+    assert [c.dealer_id for c in candidate.claims] == [""]
+    hq = await check(deps, who=HQ, name="复旦大学附属中山医院", product_line="A系列",
+                     address="上海市徐汇区")
+    assert hq.candidates[0].claims[0].dealer_id == A

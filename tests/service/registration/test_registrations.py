@@ -285,7 +285,7 @@ async def test_a_new_look_alike_is_created_and_sent_to_hq_review():
     deps, _ = await world()
     first = await submit(deps, DEALER_A, new())
     review = await submit(deps, DEALER_B, new(CustomerInput(name="中山医院",
-                                                             address="上海市徐汇区医学院路")))
+                                                             address="上海市长宁区仙霞路")))
     assert review.status == Status.UNDER_REVIEW and review.holds_slot
     assert review.customer_id != first.customer_id
     assert review.evidence.verdict == Verdict.POSSIBLE_DUPLICATE
@@ -293,5 +293,5 @@ async def test_a_new_look_alike_is_created_and_sent_to_hq_review():
     assert (candidate.customer.id, candidate.kind) == (first.customer_id, MatchKind.FUZZY_NAME)
     # The name index learnt the new customer at once.
     check = await run(deps, customers.check_duplicates,
-                      DuplicateQuery(name="中山医院", address="上海市徐汇区"), who=HQ)
+                      DuplicateQuery(name="中山医院", address="上海市长宁区"), who=HQ)
     assert review.customer_id in {c.customer.id for c in check.candidates}

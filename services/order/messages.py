@@ -1,15 +1,22 @@
-"""Catalog rules: what makes a product valid, and how a row of an HQ product file (CSV or
-XLSX, English or Chinese headers) becomes one. Pure Python, no I/O."""
+"""Domain ↔ the messages the order service speaks: what makes a Product message valid,
+how a row of an HQ product file (CSV or XLSX, English or Chinese headers, read by
+shared.tabular) becomes one, with RowError messages for the rows that do not; dealer
+accounts and their events; incentive's rebate credits in. Kept out of domain/, which
+imports no generated code."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
 from qudao.common.v1 import files_pb2, money_pb2
-from qudao.order.v1 import order_pb2
+from qudao.order.v1 import events_pb2, order_pb2
 from stdnum import ean
 
+from services.order.domain.accounts import Account, AccountView, LimitChange, RebateCredit
+from shared.clock import aware
+from shared.convert import money_to_proto, to_timestamp
 from shared.errors import FieldViolation
+from shared.money import Money
 from shared.tabular import Table
 
 # field → the headers a file may give it, English first.
@@ -130,3 +137,58 @@ def _error(number: int, column: str, code: str, zh: str, en: str,
            value: str) -> files_pb2.RowError:
     return files_pb2.RowError(row_number=number, column=column, code=code, message_zh=zh,
                               message_en=en, value=value)
+
+
+# ------------------------------------------------------------------ dealer accounts
+
+def account_to_proto(view: AccountView) -> order_pb2.DealerAccount:
+    account, currency = view.account, view.account.currency
+    message = order_pb2.DealerAccount(
+        dealer_id=account.dealer_id, selling_company=account.selling_company,
+        credit_limit=money_to_proto(Money(account.credit_limit_minor, currency)),
+        payment_terms_days=account.payment_terms_days,
+        outstanding=money_to_proto(Money(view.outstanding_minor, currency)),
+        open_orders=money_to_proto(Money(view.open_orders_minor, currency)),
+        available_credit=money_to_proto(Money(view.available_minor, currency)),
+        overdue=money_to_proto(Money(view.overdue_minor, currency)))
+    if account.updated_at is not None:
+        message.updated_at.CopyFrom(to_timestamp(aware(account.updated_at)))
+    return message
+
+
+def limit_change(request: order_pb2.SetCreditLimitRequest, default_company: str,
+                 currency: str) -> LimitChange:
+    return LimitChange(
+        dealer_id=request.dealer_id,
+        selling_company=request.selling_company.strip() or default_company,
+        credit_limit_minor=request.credit_limit.amount_minor,
+        currency=request.credit_limit.currency or currency,
+        payment_terms_days=request.payment_terms_days
+        if request.HasField("payment_terms_days") else None,
+        reason=request.reason)
+
+
+def account_updated(view: AccountView, before: Account,
+                    reason: str) -> events_pb2.DealerAccountUpdated:
+    return events_pb2.DealerAccountUpdated(
+        account=account_to_proto(view), reason=reason,
+        previous_credit_limit=money_to_proto(Money(before.credit_limit_minor,
+                                                   before.currency)))
+
+
+def rebate_credit(payload, occurred_on: str, default_company: str,
+                  currency: str) -> RebateCredit:
+    """incentive's RebateCredited in domain terms (booked on the day it was credited)."""
+    return RebateCredit(
+        credit_id=payload.credit_id, dealer_id=payload.dealer_id,
+        selling_company=payload.selling_company.strip() or default_company,
+        amount_minor=payload.amount.amount_minor,
+        currency=payload.amount.currency or currency, credited_on=occurred_on,
+        description=payload.description[:200])
+
+
+def credit_applied(credit: RebateCredit) -> events_pb2.CreditApplied:
+    return events_pb2.CreditApplied(
+        credit_id=credit.credit_id, dealer_id=credit.dealer_id,
+        selling_company=credit.selling_company,
+        amount=money_to_proto(Money(credit.amount_minor, credit.currency)))

@@ -1,0 +1,195 @@
+"""The order repositories over SQL for the use cases written as handlers: domain objects
+in, domain objects out. Upserts are ``INSERT … ON CONFLICT``, spelled by the dialect in
+use; a part or a rebate credit recorded twice is the primary key refusing it.
+``get(..., for_update=True)`` is ``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write
+transactions hold the database lock from their start (shared/db.py), so it is left out
+there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.order.adapters import exposure
+from services.order.adapters.dialect import dialect_insert
+from services.order.adapters.orm import (
+    ChannelInventoryRow,
+    DealerAccountRow,
+    FlowPartRow,
+    FlowStockMoveRow,
+    FlowSupersededRow,
+    InvoiceRow,
+    PaymentRow,
+    RebateCreditRow,
+)
+from services.order.domain.accounts import (
+    CREDIT_NOTE,
+    INVOICE,
+    Account,
+    AccountFilter,
+    RebateCredit,
+)
+from services.order.domain.inventory import Stock, StockKey, StockMove
+from services.order.domain.statements import DueItem
+
+
+class SqlStock:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def move(self, moves: Iterable[StockMove], moment: datetime) -> None:
+        rows = [dict(dealer_id=m.key.dealer_id, product_code=m.key.product_code,
+                     batch=m.key.batch, gtin=m.gtin, product_line=m.product_line,
+                     expiry_date=m.expiry_date, quantity_received=m.received,
+                     quantity_sold=m.sold, quantity_returned=0, updated_at=moment)
+                for m in moves if m.received or m.sold]
+        if not rows:
+            return
+        table = ChannelInventoryRow.__table__
+        statement = dialect_insert(self.session, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.dealer_id, table.c.product_code, table.c.batch],
+            set_=dict(quantity_received=table.c.quantity_received
+                      + statement.excluded.quantity_received,
+                      quantity_sold=table.c.quantity_sold + statement.excluded.quantity_sold,
+                      updated_at=statement.excluded.updated_at))
+        await self.session.execute(statement, rows)
+
+    async def get_many(self, keys: Iterable[StockKey]) -> dict[StockKey, Stock]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        table = ChannelInventoryRow
+        rows = (await self.session.scalars(select(table).where(or_(*(
+            and_(table.dealer_id == k.dealer_id, table.product_code == k.product_code,
+                 table.batch == k.batch) for k in keys))))).all()
+        return {StockKey(r.dealer_id, r.product_code, r.batch): Stock(
+            StockKey(r.dealer_id, r.product_code, r.batch), r.gtin, r.product_line,
+            r.expiry_date, r.quantity_received, r.quantity_sold, r.quantity_returned)
+            for r in rows}
+
+
+class SqlAcceptedFlow:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record_part(self, upload_id: str, part_index: int, dealer_id: str,
+                          moves: list[StockMove], moment: datetime) -> bool:
+        statement = dialect_insert(self.session, FlowPartRow.__table__).values(
+            upload_id=upload_id, part_index=part_index, dealer_id=dealer_id,
+            applied_at=moment, undone_at=None).on_conflict_do_nothing()
+        if (await self.session.execute(statement)).rowcount != 1:
+            return False
+        if moves:
+            await self.session.execute(insert(FlowStockMoveRow.__table__), [
+                dict(upload_id=upload_id, part_index=part_index, dealer_id=m.key.dealer_id,
+                     product_code=m.key.product_code, batch=m.key.batch, gtin=m.gtin,
+                     product_line=m.product_line, expiry_date=m.expiry_date,
+                     received=m.received, sold=m.sold) for m in moves])
+        return True
+
+    async def is_superseded(self, upload_id: str) -> bool:
+        return await self.session.scalar(select(FlowSupersededRow.upload_id).where(
+            FlowSupersededRow.upload_id == upload_id)) is not None
+
+    async def supersede(self, upload_id: str, superseded_by: str,
+                        moment: datetime) -> list[StockMove]:
+        statement = dialect_insert(self.session, FlowSupersededRow.__table__).values(
+            upload_id=upload_id, superseded_by=superseded_by,
+            superseded_at=moment).on_conflict_do_nothing()
+        if (await self.session.execute(statement)).rowcount != 1:
+            return []
+        parts = [index for (index,) in (await self.session.execute(
+            update(FlowPartRow)
+            .where(FlowPartRow.upload_id == upload_id, FlowPartRow.undone_at.is_(None))
+            .values(undone_at=moment).returning(FlowPartRow.part_index))).all()]
+        if not parts:
+            return []
+        rows = (await self.session.scalars(select(FlowStockMoveRow).where(
+            FlowStockMoveRow.upload_id == upload_id,
+            FlowStockMoveRow.part_index.in_(parts)))).all()
+        return [StockMove(StockKey(r.dealer_id, r.product_code, r.batch), r.gtin,
+                          r.product_line, r.expiry_date, r.received, r.sold) for r in rows]
+
+
+def _account(row: DealerAccountRow) -> Account:
+    return Account(row.dealer_id, row.selling_company, row.credit_limit_minor, row.currency,
+                   row.payment_terms_days, row.updated_at)
+
+
+class SqlAccounts:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, dealer_id: str, company: str, *,
+                  for_update: bool = False) -> Account | None:
+        query = select(DealerAccountRow).where(DealerAccountRow.dealer_id == dealer_id,
+                                               DealerAccountRow.selling_company == company)
+        if for_update and self.session.bind.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = (await self.session.scalars(query)).first()
+        return None if row is None else _account(row)
+
+    async def save(self, account: Account) -> None:
+        table = DealerAccountRow.__table__
+        values = dict(dealer_id=account.dealer_id, selling_company=account.selling_company,
+                      credit_limit_minor=account.credit_limit_minor, currency=account.currency,
+                      payment_terms_days=account.payment_terms_days,
+                      updated_at=account.updated_at)
+        statement = dialect_insert(self.session, table).values(**values)
+        await self.session.execute(statement.on_conflict_do_update(
+            index_elements=[table.c.dealer_id, table.c.selling_company],
+            set_={key: statement.excluded[key] for key in (
+                "credit_limit_minor", "currency", "payment_terms_days", "updated_at")}))
+
+    async def matching(self, which: AccountFilter) -> list[Account]:
+        query = select(DealerAccountRow).order_by(DealerAccountRow.dealer_id,
+                                                  DealerAccountRow.selling_company)
+        if which.dealer_id:
+            query = query.where(DealerAccountRow.dealer_id == which.dealer_id)
+        if which.dealer_ids is not None:
+            query = query.where(DealerAccountRow.dealer_id.in_(which.dealer_ids))
+        if which.selling_company:
+            query = query.where(DealerAccountRow.selling_company == which.selling_company)
+        return [_account(row) for row in (await self.session.scalars(query)).all()]
+
+    async def exposure(self, dealer_id: str, company: str) -> tuple[int, int]:
+        owed, pending, _ = await exposure.figures(self.session, dealer_id, company)
+        return owed, pending
+
+    async def add_outstanding(self, dealer_id: str, company: str, amount_minor: int) -> None:
+        await exposure.add(self.session, outstanding={(dealer_id, company): amount_minor})
+
+    async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
+        invoices = (await self.session.execute(
+            select(InvoiceRow.due_on, InvoiceRow.amount_minor)
+            .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company,
+                   InvoiceRow.kind == INVOICE))).all()
+        notes = select(func.coalesce(func.sum(case(
+            (InvoiceRow.kind == CREDIT_NOTE, InvoiceRow.amount_minor), else_=0)), 0)).where(
+            InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company)
+        paid = select(func.coalesce(func.sum(PaymentRow.amount_minor), 0)).where(
+            PaymentRow.dealer_id == dealer_id, PaymentRow.selling_company == company)
+        credited = select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0)).where(
+            RebateCreditRow.dealer_id == dealer_id,
+            RebateCreditRow.selling_company == company)
+        settled = (await self.session.execute(select(
+            notes.scalar_subquery() + paid.scalar_subquery()
+            + credited.scalar_subquery()))).scalar_one()
+        return [DueItem(r.due_on, r.amount_minor) for r in invoices], int(settled)
+
+
+class SqlRebateCredits:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, credit: RebateCredit, moment: datetime) -> bool:
+        statement = dialect_insert(self.session, RebateCreditRow.__table__).values(
+            credit_id=credit.credit_id, dealer_id=credit.dealer_id,
+            selling_company=credit.selling_company, amount_minor=credit.amount_minor,
+            currency=credit.currency, credited_on=credit.credited_on,
+            description=credit.description, recorded_at=moment).on_conflict_do_nothing()
+        return (await self.session.execute(statement)).rowcount == 1
