@@ -21,6 +21,7 @@ from gateway.problems import from_rpc_error, problem
 from gateway.ratelimit import SignInLimit
 from gateway.routes import (
     auth,
+    engagement,
     exports,
     flow,
     identity,
@@ -151,7 +152,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # (An unexpected exception is answered by GatewayMiddleware, keeping the connection.)
     routers = [system.router, auth.router, identity.router, notices.router, materials.router,
                exports.router, orders.router, incentive.router, registration.router,
-               flow.router, import_jobs.router, stats.router]
+               flow.router, import_jobs.router, stats.router, engagement.router]
     for router in routers:
         app.include_router(router)
     # The web portal answers the GETs no route takes (its routes live in the browser).

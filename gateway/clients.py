@@ -7,6 +7,7 @@ import asyncio
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from qudao.engagement.v1 import engagement_pb2_grpc
 from qudao.flow.v1 import flow_pb2_grpc
 from qudao.identity.v1 import identity_pb2_grpc
 from qudao.incentive.v1 import incentive_pb2_grpc
@@ -31,6 +32,7 @@ class Clients:
         self.registration = registration_pb2_grpc.RegistrationServiceStub(
             self.channels["registration"])
         self.flow = flow_pb2_grpc.FlowServiceStub(self.channels["flow"])
+        self.engagement = engagement_pb2_grpc.EngagementServiceStub(self.channels["engagement"])
 
     async def health(self, timeout: float = 1.0) -> dict[str, str]:
         async def check(name: str, channel: grpc.aio.Channel) -> tuple[str, str]:

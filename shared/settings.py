@@ -23,13 +23,14 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-SERVICES = ("identity", "registration", "order", "flow", "incentive")
+SERVICES = ("identity", "registration", "order", "flow", "incentive", "engagement")
 DEFAULT_GRPC_PORTS = {
     "identity": 50151,
     "registration": 50152,
     "order": 50153,
     "flow": 50154,
     "incentive": 50155,
+    "engagement": 50156,
 }
 DEFAULT_METRICS_PORTS = {name: port + 1000 for name, port in DEFAULT_GRPC_PORTS.items()}
 GATEWAY_METRICS_PORT = 51150
@@ -186,6 +187,7 @@ class GatewaySettings(ProcessSettings):
     order_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['order']}"
     flow_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['flow']}"
     incentive_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['incentive']}"
+    engagement_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['engagement']}"
     jwt_public_key_file: Path
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"

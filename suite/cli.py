@@ -1,6 +1,6 @@
 """``qudao``: the suite's command line.
 
-  qudao up                       NATS + five services + gateway, until Ctrl-C
+  qudao up                       NATS + six services + gateway, until Ctrl-C
   qudao migrate SERVICE|all      upgrade a service's database to the newest revision
   qudao makemigration SERVICE M  autogenerate a migration from the service's tables
   qudao dlq list | replay        inspect and replay dead-lettered events
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qudao", description="Qudao dealer-channel suite")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="run NATS, the five services and the gateway")
+    up = commands.add_parser("up", help="run NATS, the six services and the gateway")
     up.add_argument("--var-dir", default="var")
     up.add_argument("--port", type=int, default=int(os.environ.get("QUDAO_GATEWAY_PORT", 8080)))
     up.add_argument("--nats-port", type=int, default=4322)

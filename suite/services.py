@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from services.engagement import bootstrap as engagement
 from services.flow import bootstrap as flow
 from services.identity import bootstrap as identity
 from services.incentive import bootstrap as incentive
@@ -17,6 +18,7 @@ BOOTSTRAPS: dict[str, ModuleType] = {
     "order": order,
     "flow": flow,
     "incentive": incentive,
+    "engagement": engagement,
 }
 
 

@@ -1,4 +1,4 @@
-"""``qudao up``: a real nats-server with JetStream, the five services (each migrating its
+"""``qudao up``: a real nats-server with JetStream, the six services (each migrating its
 own database at start) and the gateway, as child processes; waits until all are healthy,
 and stops everything cleanly on Ctrl-C or SIGTERM.
 

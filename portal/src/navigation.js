@@ -35,6 +35,8 @@ export const dealerPages = [
   dealer('registrations', 'm-registrations', () => import('./pages/dealer/Registrations.vue'), { title: 'nav.registrations', icon: 'records-o', group: 'customers' }),
   dealer('leads', 'm-leads', () => import('./pages/dealer/Leads.vue'), { title: 'nav.leads', icon: 'flag-o', group: 'customers' }),
   dealer('authorizations', 'm-authorizations', () => import('./pages/dealer/Authorizations.vue'), { title: 'nav.authorizations', icon: 'certificate', group: 'customers' }),
+  dealer('inbox', 'm-inbox', () => import('./pages/dealer/Inbox.vue'), { title: 'nav.inbox', icon: 'chat-o', tab: 'inbox', api: '/api/v1/inbox' }),
+  dealer('tasks', 'm-tasks', () => import('./pages/dealer/Tasks.vue'), { title: 'nav.myTasks', icon: 'todo-list-o', group: 'customers', api: '/api/v1/tasks' }),
   dealer('notices', 'm-notices', () => import('./pages/dealer/Notices.vue'), { title: 'nav.notices', icon: 'bullhorn-o', group: 'info', api: '/api/v1/notices' }),
   dealer('notices/:id', 'm-notice', () => import('./pages/dealer/NoticeDetail.vue'), { title: 'nav.noticeDetail', back: 'm-notices' }),
   dealer('materials', 'm-materials', () => import('./pages/dealer/Materials.vue'), { title: 'nav.materials', icon: 'description', group: 'info', api: '/api/v1/materials' }),
@@ -66,6 +68,11 @@ export const consolePages = [
   hq('rebate-programs', 'c-rebate-programs', () => import('./pages/console/RebatePrograms.vue'), { title: 'nav.rebatePrograms', icon: 'Present', group: 'incentive', api: '/api/v1/rebate-programs' }),
   hq('targets', 'c-targets', () => import('./pages/console/Targets.vue'), { title: 'nav.targets', icon: 'Aim', group: 'incentive', api: '/api/v1/targets' }),
   hq('settlements', 'c-settlements', () => import('./pages/console/Settlements.vue'), { title: 'nav.settlements', icon: 'Finished', group: 'incentive', api: '/api/v1/settlement-periods', roles: FINANCE }),
+  hq('inbox', 'c-inbox', () => import('./pages/console/Inbox.vue'), { title: 'nav.inbox', icon: 'Bell', group: 'overview', api: '/api/v1/inbox' }),
+  hq('tasks', 'c-tasks', () => import('./pages/console/Tasks.vue'), { title: 'nav.tasks', icon: 'Finished', group: 'followUp', api: '/api/v1/tasks' }),
+  hq('sop-rules', 'c-sop-rules', () => import('./pages/console/SopRules.vue'), { title: 'nav.sopRules', icon: 'SetUp', group: 'followUp', api: '/api/v1/sop-rules', roles: ['hq_admin', 'region_manager', 'channel_manager'] }),
+  hq('sop-execution', 'c-sop-execution', () => import('./pages/console/SopExecution.vue'), { title: 'nav.sopExecution', icon: 'TrendCharts', group: 'followUp', api: '/api/v1/sop-execution' }),
+  hq('dealer-health', 'c-dealer-health', () => import('./pages/console/DealerHealth.vue'), { title: 'nav.dealerHealth', icon: 'FirstAidKit', group: 'followUp', api: '/api/v1/dealer-health' }),
   hq('notices', 'c-notices', () => import('./pages/console/Notices.vue'), { title: 'nav.notices', icon: 'Bell', group: 'info', api: '/api/v1/notices' }),
   hq('notices/:id/receipts', 'c-notice-receipts', () => import('./pages/console/NoticeReceipts.vue'), { title: 'nav.noticeReceipts' }),
   hq('materials', 'c-materials', () => import('./pages/console/Materials.vue'), { title: 'nav.materials', icon: 'Files', group: 'info', api: '/api/v1/materials' }),
@@ -75,7 +82,7 @@ export const consolePages = [
 
 export const GROUPS = {
   dealer: ['orders', 'customers', 'money', 'info'],
-  console: ['overview', 'channel', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'info', 'system'],
+  console: ['overview', 'channel', 'followUp', 'approvals', 'customers', 'trade', 'catalog', 'flow', 'incentive', 'info', 'system'],
 }
 
 export const allowed = (page) => session.hasRole(...(page.meta.roles || [])) && serves(page.meta.api)

@@ -29,6 +29,7 @@ from shared.bus.streams import ensure_streams
 from shared.clock import SystemClock
 from shared.db import Database
 from shared.events.catalog import all_events
+from shared.events.identity import USER_LOGGED_IN
 from shared.host import GrpcService, Wiring
 from shared.ids import RandomIds
 from shared.revocation import IdentityEvents, RevocationList
@@ -37,10 +38,12 @@ Settings = IdentitySettings
 SERVICE = Settings.process
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Identity's events that may change a scope or an audience: all but what dealers' users
-# do with notices and materials (a read clearing the cache would cost every query).
+# do with notices and materials, and their logins (a read or a login clearing the cache
+# would cost every query).
 ORG_CHANGES = tuple(sorted(event.subject for event in all_events()
                            if event.producer == SERVICE
-                           and event.entity not in ("notice", "material")))
+                           and event.entity not in ("notice", "material")
+                           and event is not USER_LOGGED_IN))
 PUBLIC_METHODS = frozenset({
     "/qudao.identity.v1.IdentityService/Login",
     "/qudao.identity.v1.IdentityService/RefreshToken",

@@ -164,6 +164,11 @@ def user_roles_changed(user: User, previous_roles: tuple[str, ...]
         dealer_id=user.dealer_id)
 
 
+def user_logged_in(user: User) -> events_pb2.UserLoggedIn:
+    return events_pb2.UserLoggedIn(user_id=user.id, dealer_id=user.dealer_id or "",
+                                   logged_in_at=to_timestamp(user.last_login_at))
+
+
 def user_password_changed(user: User) -> events_pb2.UserPasswordChanged:
     return events_pb2.UserPasswordChanged(user_id=user.id)
 

@@ -5,9 +5,7 @@ of what time changes, the name index refresher)."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -28,29 +26,11 @@ from shared.ids import RandomIds
 from shared.logging import get_logger
 from shared.names.index import NameIndex
 from shared.platform import start_platform
+from shared.workers import every
 
 Settings = RegistrationSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
-
-
-def every(seconds: float, step: Callable[[], Awaitable[object]], name: str, *,
-          first_wait: bool = False) -> Callable[[], Awaitable[None]]:
-    """A worker running ``step`` every ``seconds``; a failing pass (the database busy or
-    gone) is logged and the next one tries again."""
-    async def worker() -> None:
-        if first_wait:
-            await asyncio.sleep(seconds)
-        while True:
-            try:
-                result = await step()
-                if isinstance(result, dict) and any(result.values()):
-                    log.info(f"{name}_pass", **result)
-            except Exception as exc:
-                log.warning(f"{name}_failed", error=repr(exc))
-            await asyncio.sleep(seconds)
-
-    return worker
 
 
 async def build(settings: RegistrationSettings) -> Wiring:

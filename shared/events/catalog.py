@@ -54,7 +54,14 @@ def declare(producer: str, entity: str, verb: str, payload: type[P],
 
 def all_events() -> list[EventType]:
     """Every declared event, ordered by subject."""
-    from shared.events import flow, identity, incentive, order, registration  # noqa: F401
+    from shared.events import (  # noqa: F401
+        engagement,
+        flow,
+        identity,
+        incentive,
+        order,
+        registration,
+    )
 
     return sorted(_BY_SUBJECT.values(), key=lambda event: event.subject)
 

@@ -35,6 +35,9 @@ SESSION_REVOKED = declare(
     "identity", "session", "revoked", pb.SessionRevoked,
     "Access tokens every process refuses until they expire: one signed-out token, or a "
     "user's tokens issued before a moment.")
+USER_LOGGED_IN = declare(
+    "identity", "user", "logged_in", pb.UserLoggedIn,
+    "A user signed in (engagement keeps each dealer's last login).")
 NOTICE_PUBLISHED = declare(
     "identity", "notice", "published", pb.NoticePublished,
     "HQ or a region published a notice (通知公告) to an audience of dealers.")

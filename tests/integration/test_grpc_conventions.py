@@ -23,6 +23,7 @@ API = {
     "order": "qudao.order.v1.OrderService",
     "flow": "qudao.flow.v1.FlowService",
     "incentive": "qudao.incentive.v1.IncentiveService",
+    "engagement": "qudao.engagement.v1.EngagementService",
 }
 
 

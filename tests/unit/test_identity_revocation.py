@@ -84,6 +84,8 @@ def test_identity_follows_its_org_changes_but_not_what_dealers_do_with_notices()
     assert "qudao.identity.dealer_tags.changed" in watcher.subjects
     assert "qudao.identity.user.deactivated" in watcher.subjects
     assert not [s for s in watcher.subjects if ".notice." in s or ".material." in s]
+    # Nor a login (every sign-in publishes one, for engagement's dealer health).
+    assert "qudao.identity.user.logged_in" not in watcher.subjects
     watcher._apply("qudao.identity.dealer_tags.changed", envelope(events_pb2.TagsChanged()))
     watcher._apply("qudao.identity.notice.read", envelope(events_pb2.NoticeRead()))
     assert len(cleared) == 1

@@ -28,11 +28,12 @@ export default {
     allRegistrations: 'Registrations', leadPool: 'Lead pool', allOrders: 'Orders', accounts: 'Dealer accounts', discrepancies: 'Receipt discrepancies',
     inventory: 'Channel inventory', products: 'Catalog', priceLists: 'Price lists', flowUploads: 'Sell-through uploads', diversions: 'Diversions',
     accruals: 'Accruals', rebatePrograms: 'Rebate programs', settlements: 'Settlements', audit: 'Audit log', targets: 'Targets',
+    inbox: 'Inbox', myTasks: 'My tasks', tasks: 'Follow-up tasks', sopExecution: 'SOP execution', sopRules: 'SOP rules', dealerHealth: 'Dealer health',
     notices: 'Notices', noticeDetail: 'Notice', materials: 'Materials', noticeReceipts: 'Read receipts', materialUsage: 'Material usage',
   },
   navGroup: {
     orders: 'Orders & logistics', customers: 'Customers', money: 'Money & incentives', overview: 'Overview', channel: 'Channel',
-    approvals: 'Approvals', trade: 'Orders & finance', catalog: 'Catalog', flow: 'Sell-through', incentive: 'Incentives', system: 'System',
+    approvals: 'Approvals', followUp: 'Follow-up & health', trade: 'Orders & finance', catalog: 'Catalog', flow: 'Sell-through', incentive: 'Incentives', system: 'System',
     info: 'Notices & materials',
   },
   home: {
@@ -189,6 +190,36 @@ export default {
     dryRun: 'Check only, write nothing', check: 'Check', run: 'Import', checkedOk: 'Every row passed: ready to import', done: 'Imported',
     rejected: '{n} rows failed', nothingWritten: 'Nothing was written; fix the rows and upload again.', row: 'Row', column: 'Column', value: 'Value',
     reason: 'Reason', created: '{n} created', updated: '{n} updated', unchanged: '{n} unchanged', assigned: '{n} assigned',
+  },
+  inbox: {
+    unread: 'Unread', unreadCount: '{n} unread', readAll: 'Mark all read', allRead: 'Marked as read', markRead: 'Mark read',
+    empty: 'No messages', title: 'Title', body: 'Message', at: 'When', read: 'Read', unreadOnly: 'Unread only',
+  },
+  task: {
+    open: 'Open', done: 'Done', overdue: 'Overdue', onTime: 'Done on time', late: 'Done late', empty: 'No tasks',
+    subject: 'About', dueAt: 'Due', closedAt: 'Done at', rule: 'SOP rule', state: 'State', mine: 'Mine only',
+    overdueOnly: 'Overdue only', assignee: 'Assignee id',
+  },
+  sop: {
+    name: 'Name', trigger: 'When', closing: 'Done when', deadline: 'Within', deadlineHours: 'Within (hours)',
+    hours: '{n} h', assignee: 'Who', active: 'Active', new: 'New rule', created: 'Rule created', stop: 'Stop',
+    resume: 'Resume', stopped: 'Rule stopped', resumed: 'Rule resumed',
+    role: { dealer: 'Dealer', channel_manager: 'Channel manager' },
+    signal: {
+      lead: { assigned: 'A lead is assigned', claimed: 'The dealer claims (contacts) it', qualified: 'The lead is qualified', returned: 'The lead returns to the pool' },
+      registration: { submitted: 'A registration is submitted', approved: 'A registration is approved', note_added: 'A visit note is added', stage_advanced: 'The registration advances' },
+      order: { submitted: 'An order is submitted', held: 'An order awaits its manager', decided: 'The manager decides the order' },
+      statement: { issued: 'A statement is issued', confirmed: 'The statement is confirmed' },
+    },
+  },
+  execution: {
+    key: 'Rule / manager / dealer', total: 'Tasks', done: 'Done', openOverdue: 'Overdue, open', completion: 'Completion',
+    onTime: 'On time', groupBy: 'Group by', by: { rule: 'By rule', manager: 'By manager', dealer: 'By dealer' },
+  },
+  health: {
+    status: 'Health', healthy: 'Healthy', at_risk: 'At risk', inactive: 'Inactive', risk: 'Risk', reasons: 'Why',
+    lastOrder: 'Last order', lastLogin: 'Last login', flowUntil: 'Sell-through until', openRegistrations: 'Open registrations',
+    overdueStatements: 'Unconfirmed statements',
   },
   stage: { initial_contact: 'Initial contact', needs_confirmed: 'Needs confirmed', quotation: 'Quotation', contract_signed: 'Contract signed' },
   notice: {

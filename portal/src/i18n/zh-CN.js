@@ -28,11 +28,12 @@ export default {
     allRegistrations: '报备总览', leadPool: '线索公海', allOrders: '订单总览', accounts: '经销商账户', discrepancies: '收货差异',
     inventory: '渠道库存', products: '产品目录', priceLists: '价格表', flowUploads: '流向上报', diversions: '窜货预警',
     accruals: '佣金与返利计提', rebatePrograms: '返利政策', settlements: '返利结算', audit: '审计日志', targets: '销售指标',
+    inbox: '消息', myTasks: '我的任务', tasks: '跟进任务', sopExecution: 'SOP 执行情况', sopRules: 'SOP 规则', dealerHealth: '经销商健康度',
     notices: '通知公告', noticeDetail: '通知详情', materials: '素材库', noticeReceipts: '阅读回执', materialUsage: '素材使用情况',
   },
   navGroup: {
     orders: '订货与物流', customers: '客户与报备', money: '账款与激励', overview: '概览', channel: '渠道组织',
-    approvals: '审批', trade: '订单与财务', catalog: '产品与价格', flow: '流向', incentive: '激励', system: '系统',
+    approvals: '审批', followUp: '跟进与健康度', trade: '订单与财务', catalog: '产品与价格', flow: '流向', incentive: '激励', system: '系统',
     info: '通知与素材',
   },
   home: {
@@ -189,6 +190,36 @@ export default {
     dryRun: '仅校验，不写入', check: '开始校验', run: '开始导入', checkedOk: '校验通过，可以导入', done: '导入完成',
     rejected: '{n} 行未通过校验', nothingWritten: '未写入任何数据，请修正后重新上传。', row: '行号', column: '列', value: '内容',
     reason: '原因', created: '新增 {n}', updated: '更新 {n}', unchanged: '未变 {n}', assigned: '已分配 {n}',
+  },
+  inbox: {
+    unread: '未读', unreadCount: '{n} 条未读', readAll: '全部已读', allRead: '已标记为已读', markRead: '标为已读',
+    empty: '暂无消息', title: '标题', body: '内容', at: '时间', read: '已读', unreadOnly: '仅看未读',
+  },
+  task: {
+    open: '进行中', done: '已完成', overdue: '已逾期', onTime: '按时完成', late: '逾期完成', empty: '暂无任务',
+    subject: '对象', dueAt: '截止时间', closedAt: '完成时间', rule: 'SOP 规则', state: '状态', mine: '只看我的',
+    overdueOnly: '仅看逾期', assignee: '负责人 ID',
+  },
+  sop: {
+    name: '规则名称', trigger: '触发事件', closing: '完成事件', deadline: '时限', deadlineHours: '时限（小时）',
+    hours: '{n} 小时', assignee: '负责人', active: '启用', new: '新建规则', created: '规则已创建', stop: '停用',
+    resume: '启用', stopped: '规则已停用', resumed: '规则已启用',
+    role: { dealer: '经销商', channel_manager: '渠道经理' },
+    signal: {
+      lead: { assigned: '线索分配给经销商', claimed: '经销商认领（联系）线索', qualified: '线索确认需求', returned: '线索退回公海' },
+      registration: { submitted: '提交报备', approved: '报备通过', note_added: '填写拜访记录', stage_advanced: '报备推进阶段' },
+      order: { submitted: '提交订单', held: '订单待渠道经理审批', decided: '渠道经理处理订单' },
+      statement: { issued: '出具对账单', confirmed: '确认对账单' },
+    },
+  },
+  execution: {
+    key: '规则 / 经理 / 经销商', total: '任务数', done: '已完成', openOverdue: '逾期未完成', completion: '完成率',
+    onTime: '按时率', groupBy: '统计维度', by: { rule: '按规则', manager: '按渠道经理', dealer: '按经销商' },
+  },
+  health: {
+    status: '健康度', healthy: '健康', at_risk: '有风险', inactive: '不活跃', risk: '风险分', reasons: '原因',
+    lastOrder: '最近下单', lastLogin: '最近登录', flowUntil: '流向覆盖至', openRegistrations: '有效报备',
+    overdueStatements: '逾期未确认对账单',
   },
   stage: { initial_contact: '初步接触', needs_confirmed: '需求确认', quotation: '报价协商', contract_signed: '合同签订' },
   notice: {

@@ -32,7 +32,7 @@ from shared.errors import (
     Unauthenticated,
     collect,
 )
-from shared.events.identity import SESSION_REVOKED
+from shared.events.identity import SESSION_REVOKED, USER_LOGGED_IN
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -94,6 +94,7 @@ async def login(username: str, password: str, *, source: str, uow: IdentityUnitO
         user = replace(user, failed_logins=0, locked_until=None, last_login_at=clock.now())
         await uow.users.update(user)
         session = Session(await _issue(uow, user, tokens=tokens, clock=clock), user)
+        uow.events.record(USER_LOGGED_IN, messages.user_logged_in(user), user.id)
         await uow.commit()
     throttle.succeeded(source, username)
     return session

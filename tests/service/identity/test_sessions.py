@@ -5,6 +5,7 @@ tokens)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC
 
 import pytest
 
@@ -12,7 +13,7 @@ from services.identity.domain.rules import Role
 from services.identity.usecases import sessions, users
 from shared.context import Principal
 from shared.errors import InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
-from shared.events.identity import SESSION_REVOKED
+from shared.events.identity import SESSION_REVOKED, USER_LOGGED_IN
 from tests.service.identity.fakes import Org, claims
 from tests.world import STAFF_PASSWORD
 
@@ -67,6 +68,16 @@ async def test_login_issues_tokens_carrying_the_users_roles():
     with pytest.raises(InvalidArgument) as error:
         await login(world, "", "")
     assert [v.field for v in error.value.violations] == ["username", "password"]
+
+
+async def test_a_login_is_published_with_the_dealer_and_a_failed_one_is_not():
+    world = await staff_world()
+    await refused(login(world, password="wrong-Passw0rd!"))
+    assert world.uow.published_of(USER_LOGGED_IN) == []
+    session = await login(world)
+    (logged_in,) = world.uow.published_of(USER_LOGGED_IN)
+    assert (logged_in.user_id, logged_in.dealer_id) == (session.user.id, session.user.dealer_id)
+    assert logged_in.logged_in_at.ToDatetime(tzinfo=UTC) == world.deps.clock.now()
 
 
 async def test_five_failures_lock_that_source_out_but_not_the_owner_elsewhere():

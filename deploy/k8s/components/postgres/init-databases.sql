@@ -5,3 +5,4 @@ CREATE DATABASE qudao_registration;
 CREATE DATABASE qudao_order;
 CREATE DATABASE qudao_flow;
 CREATE DATABASE qudao_incentive;
+CREATE DATABASE qudao_engagement;
