@@ -154,6 +154,14 @@ def answered_message(endpoint) -> Descriptor | None:
         held = output.fields_by_name.get(field)
         if held is not None and held.message_type is not None:
             return held.message_type
+    # An import answers what its RPC answers (or 202 with the job, when it became one):
+    # run_import(…, lambda timeout: call(services.<svc>.<Rpc>, …)).
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_import"
+                and node.args and isinstance(node.args[-1], ast.Lambda)):
+            output = _rpc_call(node.args[-1].body, calls)
+            if output is not None:
+                return output
     return None
 
 
