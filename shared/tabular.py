@@ -385,6 +385,17 @@ def _budget_exceeded(returncode: int | None, errors: bytes, limits: Limits) -> s
     return f"the file could not be read ({last[0][:200]})"
 
 
+def _resident_high_water() -> int:
+    """This process's peak resident memory in bytes. Not getrusage's ru_maxrss: Linux
+    carries the forking parent's high-water mark across exec into it, so a child forked
+    from a large service would report the service's size."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _child() -> None:
     """The parsing process: limits first, then the file from stdin, the answer (or the
     error) pickled to stdout."""
@@ -396,7 +407,7 @@ def _child() -> None:
     try:
         table = read_table(content, filename, file_format, encoding, limits=limits)
         del content
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = _resident_high_water()
         answer = ("ok", table.header, table.rows, peak)
     except InvalidArgument as exc:
         answer = ("error", exc.message, exc.violations)

@@ -161,7 +161,8 @@ async def test_readyz_reports_every_service_and_degrades(suite):
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "ok"
-        assert set(body["services"]) == {"identity", "registration", "order", "flow", "incentive"}
+        assert set(body["services"]) == {"identity", "registration", "order", "flow", "incentive",
+                                         "engagement"}
         assert set(body["services"].values()) == {"SERVING"}
         await suite.stop_service("flow")
         response = await client.get("/readyz")

@@ -182,10 +182,14 @@ async def test_customer_master(suite, world):
         assert response.status_code == 200, response.text
         assert response.json()["division_code"] == "310101"
         assert response.json()["division_code_overridden"] is True
+        # A dealer tied to no customer of the master sees none of it (the duplicate check
+        # above still told it the hospital exists): neither to edit nor in its list.
         assert (await dealer.patch(f"/api/v1/customers/{customer['id']}",
-                                   json={"grade": "x"})).status_code == 403
+                                   json={"grade": "x"})).status_code == 404
         listed = (await dealer.get("/api/v1/customers",
                                    params={"division_code": "310000"})).json()
+        assert listed["customers"] == []
+        listed = (await hq.get("/api/v1/customers", params={"division_code": "310000"})).json()
         assert [c["id"] for c in listed["customers"]] == [customer["id"]]
 
         # Imports are all or nothing (the row rules: tests/service/registration).
