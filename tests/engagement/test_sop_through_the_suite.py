@@ -130,8 +130,11 @@ async def visit_task_story(suite, world):
 
     # Health from the same events: the dealer logged in, has two open registrations and
     # no order, so eight days on it is still healthy, then at risk past thirty.
-    health = await get_json(suite, dealer.token, f"/api/v1/dealers/{dealer.id}/health")
-    assert health["last_login_at"] and health["open_registrations"] == 2
+    # The login event comes through identity's outbox: wait until engagement has it.
+    health = await wait_for(
+        suite, dealer.token, f"/api/v1/dealers/{dealer.id}/health",
+        lambda body: body if body["last_login_at"] and body["open_registrations"] == 2
+        else None)
     assert health["last_order_at"] is None
     clock.advance(days=30)
     flagged = await wait_for(suite, manager_token, "/api/v1/inbox",
