@@ -73,6 +73,11 @@ class PrefixDispatch:
     def __init__(self, router: APIRouter) -> None:
         self.router = router
         self.fallback: ASGIApp = router.middleware_stack
+        self._index()
+
+    def _index(self) -> None:
+        router = self.router
+        self.indexed_routes = len(router.routes)
         routes = flat_routes(router.routes)
         keys = [route_key(route) for route in routes]
         prefixes = {key[:length] for key in keys for length in range(len(key) + 1)}
@@ -82,7 +87,11 @@ class PrefixDispatch:
                           if prefix[:len(key)] == key]
             self.routers[prefix] = APIRouter(routes=candidates,
                                              redirect_slashes=router.redirect_slashes,
-                                             default=router.default)
+                                             default=self._not_matched)
+
+    async def _not_matched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Looked up now: the app's default (the portal's fallback) may be set later.
+        await self.router.default(scope, receive, send)
 
     def router_for(self, path: str) -> APIRouter:
         key = path_key(path)
@@ -94,11 +103,14 @@ class PrefixDispatch:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
+        if len(self.router.routes) != self.indexed_routes:
+            self._index()  # a route (or router) added since
         scope.setdefault("router", self.router)
         await self.router_for(get_route_path(scope)).app(scope, receive, send)
 
 
 def index_routes(app: FastAPI) -> None:
-    """Dispatch ``app``'s HTTP requests by path prefix; call it once every route is
-    added (and the router's default set): later ones would not be found."""
+    """Dispatch ``app``'s HTTP requests by path prefix. Routes and routers the app adds
+    later are indexed at the next request; routes added to a router already included
+    are not: add them before."""
     app.router.middleware_stack = PrefixDispatch(app.router)

@@ -105,3 +105,20 @@ def test_path_key_ignores_slashes_at_either_end():
     assert path_key("/api/v1/orders/") == path_key("/api/v1/orders") == ("api", "v1", "orders")
     assert path_key("/api/v1/orders/o1/lines") == ("api", "v1", "orders")
     assert path_key("/") == ("",)
+
+
+async def test_routes_and_fallback_set_after_indexing_are_used(app):
+    @app.get("/api/v1/added-later")
+    async def added_later() -> dict:
+        return {"added": True}
+
+    async def teapot(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app.router.default = teapot
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://gateway",
+                                 headers={"Authorization": f"Bearer {app.state.token}"}) as client:
+        assert (await client.get("/api/v1/added-later")).json() == {"added": True}
+        assert (await client.get("/nothing/here")).status_code == 418
