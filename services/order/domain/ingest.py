@@ -23,6 +23,9 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 
+# Who pushes shipments, invoices and payments, and confirms returned goods.
+ERP = ("erp",)
+
 OVER_SHIPPED = "OVER_SHIPPED"
 UNKNOWN_ORDER = "UNKNOWN_ORDER"
 UNKNOWN_ORDER_LINE = "UNKNOWN_ORDER_LINE"
