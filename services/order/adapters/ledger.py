@@ -20,6 +20,7 @@ from services.order.adapters.orm import (
     ShipmentRow,
     StatementLineRow,
     StatementRow,
+    of_dealers,
     to_domain,
 )
 from services.order.domain.accounts import CREDIT_NOTE
@@ -43,10 +44,7 @@ from shared.pagination import Page, PageRequest
 def _ledger_query(row_type, day_column, ref_kinds, query: LedgerQuery):
     """Invoices or payments matching the query, newest first."""
     statement = select(row_type).order_by(day_column.desc(), row_type.id.desc())
-    if query.dealer_id:
-        statement = statement.where(row_type.dealer_id == query.dealer_id)
-    if query.dealer_ids is not None:
-        statement = statement.where(row_type.dealer_id.in_(query.dealer_ids))
+    statement = of_dealers(statement, row_type.dealer_id, query)
     if query.selling_company:
         statement = statement.where(row_type.selling_company == query.selling_company)
     if query.statement_id:
@@ -247,10 +245,7 @@ class SqlStatements:
     async def page(self, query: StatementQuery, page: PageRequest) -> Page[Statement]:
         statement = select(StatementRow).order_by(StatementRow.period_start.desc(),
                                                   StatementRow.issued_at.desc())
-        if query.dealer_id:
-            statement = statement.where(StatementRow.dealer_id == query.dealer_id)
-        if query.dealer_ids is not None:
-            statement = statement.where(StatementRow.dealer_id.in_(query.dealer_ids))
+        statement = of_dealers(statement, StatementRow.dealer_id, query)
         if query.selling_company:
             statement = statement.where(StatementRow.selling_company == query.selling_company)
         if query.statuses:

@@ -22,6 +22,7 @@ from services.order.adapters.orm import (
     PriceListItemRow,
     PriceListRow,
     ProductRow,
+    of_dealers,
     to_domain,
 )
 from services.order.domain.ingest import OrderLineState, OrderShipping, ProductIdentity
@@ -139,10 +140,7 @@ class SqlOrders:
 
     async def page(self, query: OrderQuery, page: PageRequest) -> Page[Order]:
         statement = select(OrderRow).order_by(OrderRow.submitted_at.desc(), OrderRow.id)
-        if query.dealer_id:
-            statement = statement.where(OrderRow.dealer_id == query.dealer_id)
-        if query.dealer_ids is not None:
-            statement = statement.where(OrderRow.dealer_id.in_(query.dealer_ids))
+        statement = of_dealers(statement, OrderRow.dealer_id, query)
         if query.statuses:
             statement = statement.where(OrderRow.status.in_([s.value for s in query.statuses]))
         if query.awaiting_stage:

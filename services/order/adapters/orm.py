@@ -450,3 +450,13 @@ def to_domain(cls, row, **given):
     in ``given`` are taken from there instead)."""
     return cls(**{f.name: given[f.name] if f.name in given else getattr(row, f.name)
                   for f in dataclasses.fields(cls)})
+
+
+def of_dealers(statement, column, query):
+    """The statement kept to the dealer a query names (``query.dealer_id``) and to the
+    dealers in the caller's scope (``query.dealer_ids``; None: every dealer)."""
+    if query.dealer_id:
+        statement = statement.where(column == query.dealer_id)
+    if query.dealer_ids is not None:
+        statement = statement.where(column.in_(query.dealer_ids))
+    return statement

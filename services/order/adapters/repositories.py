@@ -25,6 +25,7 @@ from services.order.adapters.orm import (
     PaymentRow,
     ProductRow,
     RebateCreditRow,
+    of_dealers,
 )
 from services.order.domain.accounts import (
     CREDIT_NOTE,
@@ -99,10 +100,7 @@ class SqlStock:
     async def page(self, query: StockQuery, page: PageRequest) -> Page[Stock]:
         table = ChannelInventoryRow
         statement = select(table).order_by(table.dealer_id, table.product_code, table.batch)
-        if query.dealer_id:
-            statement = statement.where(table.dealer_id == query.dealer_id)
-        if query.dealer_ids is not None:
-            statement = statement.where(table.dealer_id.in_(query.dealer_ids))
+        statement = of_dealers(statement, table.dealer_id, query)
         if query.product_code:
             statement = statement.where(table.product_code == query.product_code)
         if query.gtin:

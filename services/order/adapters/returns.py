@@ -18,6 +18,7 @@ from services.order.adapters.orm import (
     ReturnRow,
     ShipmentLineRow,
     ShipmentRow,
+    of_dealers,
     to_domain,
 )
 from services.order.domain.ingest import ReturnToCredit
@@ -153,10 +154,7 @@ class SqlReturns:
 
     async def page(self, query: ReturnQuery, page: PageRequest) -> Page[ProductReturn]:
         statement = select(ReturnRow).order_by(ReturnRow.requested_at.desc(), ReturnRow.id)
-        if query.dealer_id:
-            statement = statement.where(ReturnRow.dealer_id == query.dealer_id)
-        if query.dealer_ids is not None:
-            statement = statement.where(ReturnRow.dealer_id.in_(query.dealer_ids))
+        statement = of_dealers(statement, ReturnRow.dealer_id, query)
         if query.statuses:
             statement = statement.where(ReturnRow.status.in_(list(query.statuses)))
         return (await fetch_page(self.session, statement, page)).map(_return)

@@ -15,6 +15,7 @@ from services.order.adapters.orm import (
     ReceiptRow,
     ShipmentLineRow,
     ShipmentRow,
+    of_dealers,
     to_domain,
 )
 from services.order.domain.fulfilment import (
@@ -68,10 +69,7 @@ class SqlShipments:
 
     async def page(self, query: ShipmentQuery, page: PageRequest) -> Page[Shipment]:
         statement = select(ShipmentRow).order_by(ShipmentRow.ship_date.desc(), ShipmentRow.id)
-        if query.dealer_id:
-            statement = statement.where(ShipmentRow.dealer_id == query.dealer_id)
-        if query.dealer_ids is not None:
-            statement = statement.where(ShipmentRow.dealer_id.in_(query.dealer_ids))
+        statement = of_dealers(statement, ShipmentRow.dealer_id, query)
         if query.order_id:
             statement = statement.where(ShipmentRow.id.in_(
                 select(ShipmentLineRow.shipment_id)
@@ -191,10 +189,7 @@ class SqlDiscrepancies:
     async def page(self, query: DiscrepancyQuery, page: PageRequest) -> Page[Discrepancy]:
         statement = select(DiscrepancyRow).order_by(DiscrepancyRow.raised_at.desc(),
                                                     DiscrepancyRow.id)
-        if query.dealer_id:
-            statement = statement.where(DiscrepancyRow.dealer_id == query.dealer_id)
-        if query.dealer_ids is not None:
-            statement = statement.where(DiscrepancyRow.dealer_id.in_(query.dealer_ids))
+        statement = of_dealers(statement, DiscrepancyRow.dealer_id, query)
         if query.shipment_id:
             statement = statement.where(DiscrepancyRow.shipment_id == query.shipment_id)
         if query.status:

@@ -224,20 +224,10 @@ async def record_invoices(invoices: list[InvoiceIn], mode: Mode, *, who: Princip
         shipment_dealers = await uow.shipments.dealers(
             {line.shipment_id for i in invoices for line in i.lines})
         returns = await uow.returns.to_credit({i.return_id for i in invoices if i.return_id})
-        results: list[LineResult] = []
-        seen: dict[str, str] = {}
-        for invoice in invoices:
-            iid = invoice.invoice_id
-            previous = stored.get(iid) or seen.get(iid)
-            if previous is not None:
-                results.append(rules.repush_result(iid, previous, invoice.content_hash,
-                                                   "invoice"))
-                continue
-            problem = rules.invoice_problem(invoice, shipment_dealers, returns, CREDIT_NOTE,
-                                            ReturnStatus.RECEIVED)
-            seen[iid] = invoice.content_hash
-            results.append(LineResult(iid, 0, Outcome.REJECTED, *problem) if problem
-                           else LineResult(iid, 0, Outcome.ACCEPTED))
+        results = rules.judge_records(
+            invoices, lambda i: i.invoice_id, stored, "invoice",
+            lambda i: rules.invoice_problem(i, shipment_dealers, returns, CREDIT_NOTE,
+                                            ReturnStatus.RECEIVED))
         store = rules.apply_mode(results, mode)
         for invoice in invoices:
             if invoice.invoice_id in store:
@@ -281,19 +271,9 @@ async def record_payments(payments: list[PaymentIn], mode: Mode, *, who: Princip
         stored = await uow.payments.digests({p.payment_id for p in payments})
         invoice_dealers = await uow.invoices.dealers(
             {a.invoice_id for p in payments for a in p.allocations})
-        results: list[LineResult] = []
-        seen: dict[str, str] = {}
-        for payment in payments:
-            pid = payment.payment_id
-            previous = stored.get(pid) or seen.get(pid)
-            if previous is not None:
-                results.append(rules.repush_result(pid, previous, payment.content_hash,
-                                                   "payment"))
-                continue
-            seen[pid] = payment.content_hash
-            problem = rules.payment_problem(payment, invoice_dealers)
-            results.append(LineResult(pid, 0, Outcome.REJECTED, *problem) if problem
-                           else LineResult(pid, 0, Outcome.ACCEPTED))
+        results = rules.judge_records(
+            payments, lambda p: p.payment_id, stored, "payment",
+            lambda p: rules.payment_problem(p, invoice_dealers))
         store = rules.apply_mode(results, mode)
         for payment in payments:
             if payment.payment_id not in store:
