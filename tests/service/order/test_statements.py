@@ -125,7 +125,7 @@ async def test_the_dealer_disputes_a_line_and_can_no_longer_confirm(world):
 
 
 async def test_another_dealers_statement_is_not_found_and_not_listed(world):
-    uow, scopes, clock, _ = world
+    uow, scopes, _, _ = world
     statement = await issue(world)
     with pytest.raises(NotFound):
         await statements.get_statement(statement.id, who=D2, uow=uow, scopes=scopes)
