@@ -14,7 +14,6 @@ from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.order.adapters import exposure
-from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     ChannelInventoryRow,
     DealerAccountRow,
@@ -36,7 +35,7 @@ from services.order.domain.accounts import (
 )
 from services.order.domain.inventory import Stock, StockKey, StockMove, StockQuery
 from services.order.domain.statements import DueItem
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.pagination import Page, PageRequest
 
 
