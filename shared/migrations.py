@@ -81,3 +81,19 @@ def drop_bus_tables() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+
+
+def create_idempotency_table() -> None:
+    """The ``client_requests`` table (as ``shared.idempotency.idempotency_table``
+    declares it)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "client_requests",
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("response", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key_hash", name="pk_client_requests"),
+    )

@@ -28,6 +28,7 @@ from services.engagement.usecases.ports import TaskFilter
 from shared.clock import aware
 from shared.db import fetch_page
 from shared.pagination import Page, PageRequest
+from shared.versioning import update_versioned
 
 DEALER_KIND = "dealer"
 
@@ -43,7 +44,8 @@ class SqlRules:
     @staticmethod
     def _rule(row: SopRuleRow) -> SopRule:
         return SopRule(row.id, row.name, row.trigger, row.closing, row.deadline_minutes,
-                       AssigneeRole(row.assignee_role), row.active, _aware(row.created_at))
+                       AssigneeRole(row.assignee_role), row.active, _aware(row.created_at),
+                       row.version)
 
     async def add(self, rule: SopRule) -> None:
         self.session.add(SopRuleRow(
@@ -59,9 +61,9 @@ class SqlRules:
         row = await self.session.get(SopRuleRow, rule_id)
         return self._rule(row) if row is not None else None
 
-    async def set_active(self, rule_id: str, active: bool) -> None:
-        await self.session.execute(update(SopRuleRow).where(SopRuleRow.id == rule_id)
-                                   .values(active=active))
+    async def set_active(self, rule: SopRule, active: bool) -> int:
+        return await update_versioned(self.session, SopRuleRow.__table__, rule.id,
+                                      rule.version, {"active": active}, f"SOP rule {rule.id}")
 
     async def triggered_by(self, signal: str) -> list[SopRule]:
         rows = await self.session.scalars(select(SopRuleRow).where(

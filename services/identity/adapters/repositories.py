@@ -45,6 +45,7 @@ from shared.context import current_request_id
 from shared.db import fetch_page
 from shared.errors import AlreadyExists, FieldViolation
 from shared.pagination import Page, PageRequest
+from shared.versioning import update_versioned
 
 # Bound parameters per IN list, well below SQLite's limit.
 CHUNK = 5_000
@@ -87,7 +88,7 @@ def _unit(row: OrgUnitRow) -> OrgUnit:
         custom_tags=tuple(row.custom_tags or ()),
         shared_with_platform=bool(row.shared_with_platform),
         created_at=aware(row.created_at) if row.created_at else None,
-        updated_at=aware(row.updated_at) if row.updated_at else None)
+        updated_at=aware(row.updated_at) if row.updated_at else None, version=row.version)
 
 
 def _unit_columns(unit: OrgUnit) -> dict:
@@ -227,6 +228,12 @@ class SqlOrgUnits:
         except IntegrityError as exc:
             raise _taken(exc, "credit_code", "an org unit with this credit code") from exc
 
+    async def next_version(self, unit: OrgUnit) -> int:
+        """The unit's version moved on from the one ``unit`` was read at (StaleVersion
+        when another change moved it first)."""
+        return await update_versioned(self.session, OrgUnitRow.__table__, unit.id,
+                                      unit.version, {}, f"org unit {unit.id}")
+
 
 # ---- users and sessions ----------------------------------------------------------------
 
@@ -243,7 +250,8 @@ def _user(row: UserRow, unit_kind: str) -> User:
         locked_until=aware(row.locked_until) if row.locked_until else None,
         created_at=aware(row.created_at) if row.created_at else None,
         deactivated_at=aware(row.deactivated_at) if row.deactivated_at else None,
-        last_login_at=aware(row.last_login_at) if row.last_login_at else None)
+        last_login_at=aware(row.last_login_at) if row.last_login_at else None,
+        version=row.version)
 
 
 def _user_columns(user: User) -> dict:
@@ -285,6 +293,12 @@ class SqlUsers:
         row = await self.session.get(UserRow, user.id)
         for key, value in _user_columns(user).items():
             setattr(row, key, value)
+
+    async def next_version(self, user: User) -> int:
+        """The user's version moved on from the one ``user`` was read at (StaleVersion
+        when another change of roles moved it first)."""
+        return await update_versioned(self.session, UserRow.__table__, user.id,
+                                      user.version, {}, f"user {user.id}")
 
     async def page(self, which: UserFilter, page: PageRequest) -> Page[User]:
         query = _equal(_USERS.order_by(UserRow.created_at, UserRow.id),

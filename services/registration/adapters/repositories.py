@@ -69,6 +69,7 @@ from shared import divisions
 from shared.clock import aware
 from shared.db import fetch_page
 from shared.pagination import Page, PageRequest
+from shared.versioning import update_versioned
 
 customers_table = CustomerRow.__table__
 aliases_table = CustomerAliasRow.__table__
@@ -121,7 +122,7 @@ def _customer(row) -> Customer:
         city_code=row.city_code, customer_type=row.customer_type, grade=row.grade,
         departments=tuple(row.departments or ()), address_key=row.address_key or "",
         created_at=aware(row.created_at), updated_at=aware(row.updated_at),
-        created_by=row.created_by)
+        created_by=row.created_by, version=row.version)
 
 
 def _customer_values(customer: Customer) -> dict:
@@ -162,12 +163,14 @@ class SqlCustomers:
             raise AlreadyStored(f"customer {customer.name}") from exc
         await self._put_aliases(customer, {}, "customer")
 
-    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
-        """Store the customer; aliases it had keep their source, new ones get
-        ``alias_source``."""
+    async def save(self, customer: Customer, alias_source: str = "customer") -> int:
+        """Store the customer if it is still at ``customer.version`` (StaleVersion
+        otherwise); aliases it had keep their source, new ones get ``alias_source``. The
+        customer's new version."""
         try:
-            await self.session.execute(update(customers_table).where(
-                customers_table.c.id == customer.id).values(**_customer_values(customer)))
+            version = await update_versioned(self.session, customers_table, customer.id,
+                                             customer.version, _customer_values(customer),
+                                             f"customer {customer.id}")
         except IntegrityError as exc:
             raise AlreadyStored(f"customer {customer.name}") from exc
         sources = dict((await self.session.execute(
@@ -176,6 +179,7 @@ class SqlCustomers:
         await self.session.execute(delete(aliases_table).where(
             aliases_table.c.customer_id == customer.id))
         await self._put_aliases(customer, sources, alias_source)
+        return version
 
     async def remove(self, customer_id: str) -> None:
         await self.session.execute(delete(aliases_table).where(
