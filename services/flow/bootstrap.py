@@ -14,7 +14,7 @@ from qudao.flow.v1 import flow_pb2, flow_pb2_grpc
 
 from services.flow.adapters.files import SheetWriter, StoredFileReader
 from services.flow.adapters.name_index import CustomerDirectory
-from services.flow.adapters.orm import client_requests_table, inbox_table, outbox_table
+from services.flow.adapters.orm import inbox_table, outbox_table
 from services.flow.adapters.replay import ReplaySource, StreamReplayer
 from services.flow.adapters.uow import SqlFlowUnitOfWork
 from services.flow.api.grpc import FlowServicer
@@ -34,7 +34,7 @@ log = get_logger(__name__)
 
 
 async def build(settings: FlowSettings) -> Wiring:
-    platform = await start_platform(settings, outbox_table, client_requests_table)
+    platform = await start_platform(settings, outbox_table)
     uow = partial(SqlFlowUnitOfWork, platform.db, platform.outbox)
     options = FlowOptions(
         worker_id=f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}",

@@ -27,7 +27,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus.outbox import bus_tables
 from shared.db import NAMING_CONVENTION
-from shared.idempotency import idempotency_table
 
 _BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -37,7 +36,6 @@ class Base(DeclarativeBase):
 
 
 outbox_table, inbox_table = bus_tables(Base.metadata)
-client_requests_table = idempotency_table(Base.metadata)
 
 
 class UploadRow(Base):
