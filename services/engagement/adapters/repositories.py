@@ -55,7 +55,8 @@ class SqlRules:
 
     async def list(self, page: PageRequest) -> Page[SopRule]:
         query = select(SopRuleRow).order_by(SopRuleRow.created_at, SopRuleRow.id)
-        return (await fetch_page(self.session, query, page, count=True)).map(self._rule)
+        found = await fetch_page(self.session, query, page, count=True, keyset=True)
+        return found.map(self._rule)
 
     async def get(self, rule_id: str) -> SopRule | None:
         row = await self.session.get(SopRuleRow, rule_id)
@@ -352,7 +353,8 @@ class SqlInbox:
         if unread_only:
             query = query.where(InboxItemRow.read_at.is_(None))
         query = query.order_by(InboxItemRow.created_at.desc(), InboxItemRow.id.desc())
-        return (await fetch_page(self.session, query, page, count=True)).map(self._item)
+        found = await fetch_page(self.session, query, page, count=True, keyset=True)
+        return found.map(self._item)
 
     async def unread_count(self, user_id: str) -> int:
         return await self.session.scalar(select(func.count()).where(

@@ -207,7 +207,7 @@ class SqlOrgUnits:
             if seen.structure:
                 clauses.append(OrgUnitRow.kind != OrgKind.DEALER)
             query = query.where(or_(*clauses))
-        return (await fetch_page(self.session, query, page, count=True)).map(_unit)
+        return (await fetch_page(self.session, query, page, count=True, keyset=True)).map(_unit)
 
     async def add(self, unit: OrgUnit) -> None:
         await self.add_many([unit])
@@ -319,7 +319,8 @@ class SqlUsers:
             # exactly when the list holds it, on SQLite and PostgreSQL alike.
             query = query.where(cast(UserRow.roles, String).contains(f'"{which.role}"',
                                                                      autoescape=True))
-        result = await fetch_page(self.session, query, page, count=True, scalars=False)
+        result = await fetch_page(self.session, query, page, count=True, scalars=False,
+                                  keyset=True)
         return result.map(lambda row: _user(*row))
 
     async def active_of_dealers(self, dealer_ids: Iterable[str]) -> list[User]:
@@ -471,7 +472,7 @@ class SqlAuditLog:
             query = query.where(AuditRow.occurred_at >= which.occurred_after)
         if which.occurred_before is not None:
             query = query.where(AuditRow.occurred_at < which.occurred_before)
-        return (await fetch_page(self.session, query, page, count=True)).map(_entry)
+        return (await fetch_page(self.session, query, page, count=True, keyset=True)).map(_entry)
 
 
 # ---- notices ---------------------------------------------------------------------------

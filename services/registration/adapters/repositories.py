@@ -104,8 +104,12 @@ async def _rows(session: AsyncSession, query) -> list:
     return list((await session.execute(query)).all())
 
 
-async def _page(session: AsyncSession, query, page: PageRequest, convert) -> Page:
-    return (await fetch_page(session, query, page, count=True, scalars=False)).map(convert)
+async def _page(session: AsyncSession, query, page: PageRequest, convert, *,
+                keyset: bool = True) -> Page:
+    """A counted page; a cursor after the last item (``fetch_page``'s keyset) unless the
+    list is ordered by something other than time (a name makes too long a token)."""
+    return (await fetch_page(session, query, page, count=True, scalars=False,
+                             keyset=keyset)).map(convert)
 
 
 def _at(moment: datetime | None) -> datetime | None:
@@ -248,7 +252,7 @@ class SqlCustomers:
             statement = statement.where(c.division_code.startswith(query.division_prefix))
         if query.customer_type:
             statement = statement.where(c.customer_type == query.customer_type)
-        return await _page(self.session, statement, page, _customer)
+        return await _page(self.session, statement, page, _customer, keyset=False)
 
     async def name_entries(self, after_id: str, limit: int) -> list[NameEntry]:
         rows = await _rows(self.session, select(*NAME_COLUMNS).where(
