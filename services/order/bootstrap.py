@@ -8,7 +8,7 @@ from pathlib import Path
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 
 from services.order.adapters.identity import DealerTiers
-from services.order.adapters.orm import inbox_table, outbox_table
+from services.order.adapters.orm import client_requests_table, inbox_table, outbox_table
 from services.order.adapters.uow import SqlOrderUnitOfWork
 from services.order.api.grpc import OrderServicer
 from services.order.consumers import SUBSCRIPTIONS
@@ -24,7 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def build(settings: OrderSettings) -> Wiring:
-    platform = await start_platform(settings, outbox_table)
+    platform = await start_platform(settings, outbox_table, client_requests_table)
     service = OrderService(
         platform.db, platform.outbox, platform.scopes,
         DealerTiers(platform.identity, ttl_seconds=settings.tier_cache_seconds),

@@ -131,6 +131,9 @@ CREATIONS = {
         "period_start": "2027-03-01", "period_end": "2027-03-31",
         "mode": "tiered_retroactive", "basis": "quantity", "currency": "CNY",
         "tiers": [{"min_quantity": 1, "rate_bps": 100}]}}, lambda a: a["program"]["id"]),
+    "statement": ("/api/v1/statements", lambda w: {
+        "dealer_id": w.dealers[1].id, "period_start": "2026-01-01",
+        "period_end": f"2026-01-{10 + number() % 19:02d}"}, lambda a: a["id"]),
 }
 
 
@@ -149,11 +152,12 @@ async def test_a_creation_retried_with_its_key_answers_the_first(shared_suite, s
         again = await admin.post(path, json=body, headers={"Idempotency-Key": key})
         assert again.status_code == 201, again.text
         assert id_of(again.json()) == id_of(first.json())
-        clash = await admin.post(path, json=make(shared_world),
-                                 headers={"Idempotency-Key": key})
+        other = make(shared_world)
+        while other == body:
+            other = make(shared_world)
+        clash = await admin.post(path, json=other, headers={"Idempotency-Key": key})
         assert_problem(clash, 409, "Idempotency-Key")
-        fresh = await admin.post(path, json=make(shared_world),
-                                 headers={"Idempotency-Key": key + "-2"})
+        fresh = await admin.post(path, json=other, headers={"Idempotency-Key": key + "-2"})
         assert fresh.status_code == 201, fresh.text
         assert id_of(fresh.json()) != id_of(first.json())
 

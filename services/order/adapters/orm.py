@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.bus.outbox import bus_tables
 from shared.db import NAMING_CONVENTION
+from shared.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -28,6 +29,7 @@ class Base(DeclarativeBase):
 
 
 outbox_table, inbox_table = bus_tables(Base.metadata)
+client_requests_table = idempotency_table(Base.metadata)
 
 
 class ProductRow(Base):
