@@ -4,13 +4,16 @@ cursors that stay exact while rows are inserted between them."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 
 import pytest
 
+from tests.conftest import require_postgres
 from tests.e2e.test_gateway_errors import assert_problem
-from tests.world import credit_code
+from tests.harness import Suite
+from tests.world import ADMIN_PASSWORD, credit_code
 
 # Each test creates its own rows (unique names) and reads only those: one suite.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -39,7 +42,8 @@ async def customer(client) -> dict:
 async def dealer(client, world) -> dict:
     return await created(client, "/api/v1/org-units", {
         "kind": "dealer", "name": unique("版本经销商"), "parent_id": world.region_id,
-        "credit_code": credit_code(1000 + number()), "tier": "two", "division_codes": ["310000"], "product_lines": ["A系列"]})
+        "credit_code": credit_code(1000 + number()), "tier": "two",
+        "division_codes": ["310000"], "product_lines": ["A系列"]})
 
 
 async def user(client, world) -> dict:
@@ -97,6 +101,40 @@ async def test_an_update_against_a_stale_version_is_412(shared_suite, shared_wor
                                            headers={"If-Match": "version 3"}), 400, "If-Match")
 
 
+async def test_of_two_edits_of_one_version_at_once_one_lands(shared_suite, shared_world):
+    """Two editors send their change against version 1 at the same moment: the service
+    compares the version in its updating transaction, so exactly one lands and the other
+    is 412 (never both, as a read-then-write at the gateway would allow)."""
+    async with shared_suite.client(shared_world.admin_token) as admin:
+        made = await customer(admin)
+        url = f"/api/v1/customers/{made['id']}"
+        answers = await asyncio.gather(*(
+            admin.patch(url, json={"grade": grade}, headers={"If-Match": '"1"'})
+            for grade in ("三级甲等", "二级乙等", "一级")))
+        assert sorted(a.status_code for a in answers) == [200, 412, 412], [
+            a.text for a in answers]
+        landed = next(a.json() for a in answers if a.status_code == 200)
+        assert (await admin.get(url)).json()["grade"] == landed["grade"]
+
+
+async def test_a_retry_racing_its_first_request_creates_once(shared_suite, shared_world):
+    """A retry sent while the first request still runs: one lead is created; every
+    answer is that lead or a 409 asking to retry shortly."""
+    key = unique("race-")
+    product_line = unique("并发")
+    body = {"customer_name": f"宁波市第{number()}医院", "division_code": "330203",
+            "product_line": product_line}
+    async with shared_suite.client(shared_world.admin_token) as admin:
+        answers = await asyncio.gather(*(
+            admin.post("/api/v1/leads", json=body, headers={"Idempotency-Key": key})
+            for _ in range(3)))
+        ids = {a.json()["id"] for a in answers if a.status_code == 201}
+        assert len(ids) == 1 and all(a.status_code in (201, 409) for a in answers), [
+            a.text for a in answers]
+        listed = (await admin.get("/api/v1/leads", params={"product_line": product_line}))
+        assert [lead["id"] for lead in listed.json()["leads"]] == list(ids)
+
+
 def pdf(name: str) -> dict:
     return {"filename": name, "content_type": "application/pdf",
             "content_base64": base64.b64encode(b"%PDF-1.4 " + name.encode()).decode()}
@@ -112,7 +150,8 @@ CREATIONS = {
         "product_line": "A系列"}, lambda a: a["id"]),
     "org unit": ("/api/v1/org-units", lambda w: {
         "kind": "dealer", "name": unique("重试经销商"), "parent_id": w.region_id,
-        "credit_code": credit_code(1000 + number()), "tier": "two", "division_codes": ["310000"], "product_lines": ["A系列"]},
+        "credit_code": credit_code(1000 + number()), "tier": "two",
+        "division_codes": ["310000"], "product_lines": ["A系列"]},
         lambda a: a["id"]),
     "user": ("/api/v1/users", lambda w: {
         "username": unique("retry."), "password": "Retry-Passw0rd!",
@@ -197,3 +236,26 @@ async def test_a_cursor_list_stays_exact_while_rows_are_inserted(shared_suite, s
         # Bounded before it reaches a service.
         assert_problem(await admin.get("/api/v1/leads", params={"page_token": "k" * 201}),
                        422, "query.page_token")
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_of_two_edits_of_one_version_at_once_one_lands(tmp_path):
+    """PostgreSQL lets the two transactions run side by side (SQLite queues writers):
+    the compare in the UPDATE still lets exactly one through."""
+    require_postgres()
+    suite = await Suite(tmp_path, backend="postgres",
+                        services=("identity", "registration")).start()
+    try:
+        async with suite.client(await suite.login("admin", ADMIN_PASSWORD)) as admin:
+            made = await customer(admin)
+            url = f"/api/v1/customers/{made['id']}"
+            for round_ in range(1, 4):
+                answers = await asyncio.gather(*(
+                    admin.patch(url, json={"grade": f"{grade}{round_}"},
+                                headers={"If-Match": f'"{round_}"'})
+                    for grade in ("三级", "二级", "一级", "未定")))
+                assert sorted(a.status_code for a in answers) == [200, 412, 412, 412], [
+                    a.text for a in answers]
+            assert (await admin.get(url)).json()["version"] == 4
+    finally:
+        await suite.stop()
