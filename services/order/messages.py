@@ -6,13 +6,33 @@ imports no generated code."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from qudao.common.v1 import files_pb2, money_pb2
 from qudao.order.v1 import events_pb2, order_pb2
 from stdnum import ean
 
-from services.order.domain.accounts import Account, AccountView, LimitChange, RebateCredit
+from services.order.domain import ingest
+from services.order.domain.accounts import (
+    CREDIT_NOTE,
+    INVOICE,
+    Account,
+    AccountView,
+    LimitChange,
+    RebateCredit,
+)
+from services.order.domain.ingest import (
+    AllocationIn,
+    InvoiceIn,
+    InvoiceLineIn,
+    LineResult,
+    PaymentIn,
+    RecordedShipment,
+    ShipLine,
+    ShipmentBatch,
+    ShipmentIn,
+)
 from shared.clock import aware
 from shared.convert import money_to_proto, to_timestamp
 from shared.errors import FieldViolation
@@ -198,3 +218,123 @@ def credit_applied(credit: RebateCredit) -> events_pb2.CreditApplied:
         credit_id=credit.credit_id, dealer_id=credit.dealer_id,
         selling_company=credit.selling_company,
         amount=money_to_proto(Money(credit.amount_minor, credit.currency)))
+
+
+# ------------------------------------------------------------------------ ERP ingest
+
+def _money(amount_minor: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def shipment_in(message: order_pb2.Shipment, default_company: str) -> ShipmentIn:
+    """A pushed shipment in domain terms, with the digests of its header and of each
+    line as pushed (a re-push with the same content has the same digests)."""
+    sid = message.shipment_id.strip()
+    dealer_id = message.dealer_id
+    digest = ingest.wire_fingerprint
+    return ShipmentIn(
+        shipment_id=sid, dealer_id=dealer_id,
+        selling_company=message.selling_company.strip() or default_company,
+        ship_date=message.ship_date, carrier=message.carrier, waybill_no=message.waybill_no,
+        header_hash=ingest.fingerprint(dealer_id, message.selling_company, message.ship_date,
+                                       message.carrier, message.waybill_no),
+        lines=[ShipLine(sid, dealer_id, line.line_no, line.order_id, line.order_line_no,
+                        line.product_code.strip(), line.gtin, line.batch.strip(),
+                        line.expiry_date, line.production_date, tuple(line.serials),
+                        line.quantity, digest(line.SerializeToString(deterministic=True)))
+               for line in message.lines])
+
+
+def shipment_batch(message, default_company: str) -> ShipmentBatch:
+    """A RecordShipmentsRequest (or a stream message) in domain terms."""
+    return ShipmentBatch([shipment_in(s, default_company) for s in message.shipments],
+                         ingest.mode_of(message.mode))
+
+
+def shipment_recorded(recorded: RecordedShipment,
+                      moment: datetime) -> events_pb2.ShipmentRecorded:
+    """The shipment with the lines this push stored (product, GTIN, line resolved)."""
+    header = recorded.shipment
+    return events_pb2.ShipmentRecorded(shipment=order_pb2.Shipment(
+        shipment_id=header.shipment_id, dealer_id=header.dealer_id,
+        selling_company=header.selling_company, ship_date=header.ship_date,
+        carrier=header.carrier, waybill_no=header.waybill_no,
+        recorded_at=to_timestamp(aware(moment)),
+        lines=[order_pb2.ShipmentLine(
+            line_no=s.line.line_no, order_id=s.line.order_id,
+            order_line_no=s.line.order_line_no, product_code=s.line.product_code,
+            gtin=s.gtin, product_line=s.product_line, batch=s.line.batch,
+            expiry_date=s.line.expiry_date, serials=list(s.line.serials),
+            quantity=s.line.quantity, production_date=s.line.production_date)
+            for s in recorded.lines]))
+
+
+def invoice_in(message: order_pb2.Invoice, default_company: str, currency: str) -> InvoiceIn:
+    return InvoiceIn(
+        invoice_id=message.invoice_id.strip(),
+        kind=CREDIT_NOTE if message.kind == CREDIT_NOTE else INVOICE,
+        dealer_id=message.dealer_id,
+        selling_company=message.selling_company.strip() or default_company,
+        invoice_no=message.invoice_no, issued_on=message.issued_on, due_on=message.due_on,
+        amount_minor=message.amount.amount_minor,
+        currency=message.amount.currency or currency, tax_minor=message.tax.amount_minor,
+        tax_currency=message.tax.currency, return_id=message.return_id,
+        lines=tuple(InvoiceLineIn(line.line_no, line.shipment_id, line.shipment_line_no,
+                                  line.product_code, line.quantity, line.amount.amount_minor,
+                                  line.amount.currency) for line in message.lines),
+        content_hash=ingest.fingerprint(message.SerializeToString(deterministic=True)))
+
+
+def invoice_to_proto(invoice: InvoiceIn) -> order_pb2.Invoice:
+    return order_pb2.Invoice(
+        invoice_id=invoice.invoice_id, kind=invoice.kind, dealer_id=invoice.dealer_id,
+        selling_company=invoice.selling_company, invoice_no=invoice.invoice_no,
+        issued_on=invoice.issued_on, due_on=invoice.due_on,
+        amount=_money(invoice.amount_minor, invoice.currency),
+        tax=_money(invoice.tax_minor, invoice.tax_currency), return_id=invoice.return_id,
+        lines=[order_pb2.InvoiceLine(
+            line_no=line.line_no, shipment_id=line.shipment_id,
+            shipment_line_no=line.shipment_line_no, product_code=line.product_code,
+            quantity=line.quantity, amount=_money(line.amount_minor, line.currency))
+            for line in invoice.lines])
+
+
+def invoice_recorded(invoice: InvoiceIn) -> events_pb2.InvoiceRecorded:
+    return events_pb2.InvoiceRecorded(invoice=invoice_to_proto(invoice))
+
+
+def payment_in(message: order_pb2.Payment, default_company: str, currency: str) -> PaymentIn:
+    return PaymentIn(
+        payment_id=message.payment_id.strip(), dealer_id=message.dealer_id,
+        selling_company=message.selling_company.strip() or default_company,
+        received_on=message.received_on, amount_minor=message.amount.amount_minor,
+        currency=message.amount.currency or currency, method=message.method,
+        reference=message.reference,
+        allocations=tuple(AllocationIn(a.invoice_id, a.amount.amount_minor, a.amount.currency)
+                          for a in message.allocations),
+        content_hash=ingest.fingerprint(message.SerializeToString(deterministic=True)))
+
+
+def payment_to_proto(payment: PaymentIn) -> order_pb2.Payment:
+    return order_pb2.Payment(
+        payment_id=payment.payment_id, dealer_id=payment.dealer_id,
+        selling_company=payment.selling_company, received_on=payment.received_on,
+        amount=_money(payment.amount_minor, payment.currency), method=payment.method,
+        reference=payment.reference,
+        allocations=[order_pb2.PaymentAllocation(
+            invoice_id=a.invoice_id, amount=_money(a.amount_minor, a.currency))
+            for a in payment.allocations])
+
+
+def payment_recorded(payment: PaymentIn) -> events_pb2.PaymentRecorded:
+    return events_pb2.PaymentRecorded(payment=payment_to_proto(payment))
+
+
+def results_to_proto(results: list[LineResult]) -> list[order_pb2.IngestResult]:
+    return [order_pb2.IngestResult(record_id=r.record_id, line_no=r.line_no,
+                                   outcome=int(r.outcome), reason_code=r.reason_code,
+                                   message=r.message) for r in results]
+
+
+def summary_to_proto(results: list[LineResult]) -> order_pb2.IngestSummary:
+    return order_pb2.IngestSummary(**ingest.summarize(results))

@@ -5,7 +5,6 @@ union, the one object the servicer and the consumers call."""
 from __future__ import annotations
 
 from services.order.usecases.fulfilment import FulfilmentUseCases
-from services.order.usecases.ingest import IngestUseCases
 from services.order.usecases.ledger import LedgerUseCases
 from services.order.usecases.orders import OrderUseCases
 from services.order.usecases.returns import ReturnUseCases
@@ -14,7 +13,7 @@ from services.order.usecases.stats import StatsUseCases
 from shared.pagination import page_size
 
 
-class OrderService(OrderUseCases, IngestUseCases, FulfilmentUseCases, ReturnUseCases,
+class OrderService(OrderUseCases, FulfilmentUseCases, ReturnUseCases,
                    StatementUseCases, StatsUseCases, LedgerUseCases):
     """Catalog, price lists, accounts, orders, ERP ingest, receipts, returns,
     statements, invoices and payments, channel inventory and the dashboards' figures."""

@@ -19,6 +19,7 @@ from qudao.common.v1 import money_pb2
 from qudao.order.v1 import order_pb2
 from sqlalchemy import case, func, select
 
+from services.order import messages
 from services.order.adapters import exposure
 from services.order.adapters.orm import (
     DiscrepancyRow,
@@ -33,9 +34,10 @@ from services.order.adapters.orm import (
 from services.order.adapters.uow import SqlOrderUnitOfWork
 from services.order.bootstrap import MIGRATIONS
 from services.order.domain.accounts import LimitChange, RebateCredit
+from services.order.domain.ingest import Mode
 from services.order.domain.orders import OPEN_STATUSES, LineInput
 from services.order.service import OrderService
-from services.order.usecases import accounts
+from services.order.usecases import accounts, ingest
 from shared.bus.outbox import Outbox
 from shared.clock import SystemClock
 from shared.context import Principal, principal_var
@@ -140,9 +142,12 @@ class Dealer:
             order = await s.get_order(pick(self.orders))
             line = pick(list(order.lines))
             sid = f"EX-SHIP-{next(_numbers)}"
-            results = await s.record_shipments([shipment(sid, self.id, [dict(
-                order_id=order.id, order_line_no=line.line_no, product_code=line.product_code,
-                quantity=data.draw(st.integers(1, 6)))])], 1)
+            results = await ingest.record_shipments(
+                [messages.shipment_in(shipment(sid, self.id, [dict(
+                    order_id=order.id, order_line_no=line.line_no,
+                    product_code=line.product_code, quantity=data.draw(st.integers(1, 6)))]),
+                    COMPANY)], Mode.ALL_OR_NOTHING, who=EVERYONE,
+                uow=unit_of_work(self.service), clock=SystemClock())
             if results and results[0].outcome.name == "ACCEPTED":
                 self.shipments.append(sid)
         elif step == "receive" and self.shipments:
@@ -161,21 +166,24 @@ class Dealer:
                     ShipmentLineRow.shipment_id == sid))).first()
             quantity = data.draw(st.integers(1, shipped.quantity))
             amount = quantity * PRODUCTS[shipped.product_code]
-            await s.record_invoices([order_pb2.Invoice(
+            await ingest.record_invoices([messages.invoice_in(order_pb2.Invoice(
                 invoice_id=f"EX-INV-{next(_numbers)}", dealer_id=self.id,
                 kind=1 if step == "invoice" else 2, invoice_no="0001",
                 issued_on="2026-11-10", amount=money_pb2.Money(amount_minor=amount,
                                                                currency="CNY"),
                 lines=[order_pb2.InvoiceLine(line_no=1, shipment_id=sid, shipment_line_no=1,
                                              product_code=shipped.product_code,
-                                             quantity=quantity)] if step == "invoice" else [])
-            ], 1)
+                                             quantity=quantity)] if step == "invoice" else []),
+                COMPANY, "CNY")], Mode.ALL_OR_NOTHING, who=EVERYONE,
+                uow=unit_of_work(self.service), clock=SystemClock())
         elif step == "pay":
-            await s.record_payments([order_pb2.Payment(
+            await ingest.record_payments([messages.payment_in(order_pb2.Payment(
                 payment_id=f"EX-PAY-{next(_numbers)}", dealer_id=self.id,
                 received_on="2026-11-12", method="transfer",
                 amount=money_pb2.Money(amount_minor=data.draw(st.integers(1, 20_000)),
-                                       currency="CNY"))], 1)
+                                       currency="CNY")), COMPANY, "CNY")],
+                Mode.ALL_OR_NOTHING, who=EVERYONE, uow=unit_of_work(self.service),
+                clock=SystemClock())
         elif step == "rebate":
             await accounts.book_rebate_credit(RebateCredit(
                 pick([f"credit-{self.id}-1", f"credit-{self.id}-2"]), self.id, COMPANY,

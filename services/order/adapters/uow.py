@@ -1,15 +1,20 @@
-"""The order unit of work over its database (for the use cases written as handlers)."""
+"""The order unit of work over its database: the repositories of every area bound to
+one session."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.order.adapters.ledger import SqlInvoices, SqlPayments
+from services.order.adapters.orders import SqlOrders, SqlProducts
 from services.order.adapters.repositories import (
     SqlAcceptedFlow,
     SqlAccounts,
     SqlRebateCredits,
     SqlStock,
 )
+from services.order.adapters.returns import SqlReturns
+from services.order.adapters.shipments import SqlShipments
 from shared.uow import UnitOfWork
 
 
@@ -18,9 +23,21 @@ class SqlOrderUnitOfWork(UnitOfWork):
     accepted_flow: SqlAcceptedFlow
     accounts: SqlAccounts
     rebate_credits: SqlRebateCredits
+    shipments: SqlShipments
+    orders: SqlOrders
+    products: SqlProducts
+    invoices: SqlInvoices
+    payments: SqlPayments
+    returns: SqlReturns
 
     def bind(self, session: AsyncSession) -> None:
         self.stock = SqlStock(session)
         self.accepted_flow = SqlAcceptedFlow(session)
         self.accounts = SqlAccounts(session)
         self.rebate_credits = SqlRebateCredits(session)
+        self.shipments = SqlShipments(session)
+        self.orders = SqlOrders(session)
+        self.products = SqlProducts(session)
+        self.invoices = SqlInvoices(session)
+        self.payments = SqlPayments(session)
+        self.returns = SqlReturns(session)

@@ -4,17 +4,19 @@ others are methods of ``OrderService`` (``deps.service``)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from qudao.common.v1 import page_pb2
 from qudao.order.v1 import order_pb2 as pb
 from qudao.order.v1 import order_pb2_grpc
 
 from services.order import messages
 from services.order.domain.accounts import AccountFilter
-from services.order.domain.ingest import Outcome
+from services.order.domain.ingest import Outcome, ShipmentBatch, mode_of
 from services.order.domain.orders import LineInput
 from services.order.service import page_args
-from services.order.usecases import accounts
-from services.order.usecases.ingest import results_proto, summary_proto
+from services.order.usecases import accounts, ingest
 from services.order.usecases.ports import Deps
 from shared.context import current_principal
 from shared.convert import money_from_proto
@@ -26,6 +28,13 @@ def _page(token: str, total: int | None = None) -> page_pb2.PageInfo:
     if total is not None:
         info.total_size = total
     return info
+
+
+async def _batches(request_iterator, default_company: str) -> AsyncIterator[ShipmentBatch]:
+    """The stream's messages in domain terms, each converted in a worker thread so the
+    event loop (and the database work on the message before) goes on meanwhile."""
+    async for message in request_iterator:
+        yield await asyncio.to_thread(messages.shipment_batch, message, default_company)
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
@@ -128,26 +137,39 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 
     # ERP ingest
     async def RecordShipments(self, request, context):
-        results = await self.service.record_shipments(request.shipments, request.mode)
-        return pb.RecordShipmentsResponse(results=results_proto(results),
-                                          summary=summary_proto(results))
+        d = self.deps
+        batch = messages.shipment_batch(request, d.default_company)
+        results = await ingest.record_shipments(batch.shipments, batch.mode,
+                                                who=current_principal(), uow=d.uow(),
+                                                clock=d.clock)
+        return pb.RecordShipmentsResponse(results=messages.results_to_proto(results),
+                                          summary=messages.summary_to_proto(results))
 
     async def StreamShipments(self, request_iterator, context):
-        results, committed = await self.service.stream_shipments(request_iterator)
+        d = self.deps
+        results, committed = await ingest.stream_shipments(
+            _batches(request_iterator, d.default_company), who=current_principal(),
+            uow=d.uow(), clock=d.clock)
         problems = [r for r in results if r.outcome in (Outcome.REJECTED, Outcome.NOT_APPLIED)]
-        return pb.StreamShipmentsResponse(summary=summary_proto(results),
-                                          problems=results_proto(problems),
+        return pb.StreamShipmentsResponse(summary=messages.summary_to_proto(results),
+                                          problems=messages.results_to_proto(problems),
                                           messages_committed=committed)
 
     async def RecordInvoices(self, request, context):
-        results = await self.service.record_invoices(list(request.invoices), request.mode)
-        return pb.RecordInvoicesResponse(results=results_proto(results),
-                                         summary=summary_proto(results))
+        d = self.deps
+        results = await ingest.record_invoices(
+            [messages.invoice_in(i, d.default_company, d.currency) for i in request.invoices],
+            mode_of(request.mode), who=current_principal(), uow=d.uow(), clock=d.clock)
+        return pb.RecordInvoicesResponse(results=messages.results_to_proto(results),
+                                         summary=messages.summary_to_proto(results))
 
     async def RecordPayments(self, request, context):
-        results = await self.service.record_payments(list(request.payments), request.mode)
-        return pb.RecordPaymentsResponse(results=results_proto(results),
-                                         summary=summary_proto(results))
+        d = self.deps
+        results = await ingest.record_payments(
+            [messages.payment_in(p, d.default_company, d.currency) for p in request.payments],
+            mode_of(request.mode), who=current_principal(), uow=d.uow(), clock=d.clock)
+        return pb.RecordPaymentsResponse(results=messages.results_to_proto(results),
+                                         summary=messages.summary_to_proto(results))
 
     async def GetShipment(self, request, context):
         return pb.GetShipmentResponse(shipment=await self.service.get_shipment(

@@ -16,7 +16,17 @@ from datetime import datetime
 from typing import Any, Protocol, Self
 
 from services.order.domain.accounts import Account, AccountFilter, RebateCredit
+from services.order.domain.ingest import (
+    InvoiceIn,
+    OrderLineState,
+    OrderShipping,
+    PaymentIn,
+    ProductIdentity,
+    RecordedShipment,
+    ReturnToCredit,
+)
 from services.order.domain.inventory import Stock, StockKey, StockMove
+from services.order.domain.orders import OrderStatus
 from services.order.domain.statements import DueItem
 from shared.clock import Clock
 from shared.scope import Scopes
@@ -71,11 +81,79 @@ class RebateCreditRepository(Protocol):
         """False (and nothing stored) when the credit id is booked already."""
 
 
+class ShipmentRepository(Protocol):
+    async def header_digests(self, shipment_ids: Iterable[str]) -> dict[str, str]:
+        """The header digest of each shipment recorded already."""
+
+    async def line_digests(self, shipment_ids: Iterable[str]) -> dict[tuple[str, int], str]:
+        """(shipment id, line no) → the content digest of each line recorded already."""
+
+    async def add(self, shipments: list[RecordedShipment], moment: datetime) -> None:
+        """The new headers and every line, in one statement each."""
+
+    async def dealers(self, shipment_ids: Iterable[str]) -> dict[str, str]:
+        """The dealer of each recorded shipment."""
+
+    async def order_line_of(self, shipment_id: str, line_no: int) -> tuple[str, int] | None:
+        """(order id, order line no) a shipment line shipped."""
+
+
+class OrderRepository(Protocol):
+    async def shipping(self, order_ids: Iterable[str]) -> tuple[
+            dict[str, OrderShipping], dict[tuple[str, int], OrderLineState]]:
+        """The orders (locked until the transaction ends) and their lines."""
+
+    async def add_shipped(self, quantities: dict[tuple[str, int], int]) -> None:
+        """Add to the shipped quantity of (order id, line no)."""
+
+    async def set_statuses(self, statuses: dict[str, OrderStatus], moment: datetime) -> None:
+        ...
+
+    async def add_invoiced(self, order_id: str, line_no: int, quantity: int) -> None: ...
+
+    async def refresh_exposure(self, order_ids: Iterable[str]) -> None:
+        """Recompute what these orders add to their accounts' open-order figure (after a
+        change to their status or to their lines' ordered, closed or invoiced
+        quantities)."""
+
+
+class ProductRepository(Protocol):
+    async def identities(self, codes: Iterable[str],
+                         gtins: Iterable[str]) -> list[ProductIdentity]:
+        """The products with one of these codes or GTIN-14s."""
+
+
+class InvoiceRepository(Protocol):
+    async def digests(self, invoice_ids: Iterable[str]) -> dict[str, str]: ...
+
+    async def dealers(self, invoice_ids: Iterable[str]) -> dict[str, str]: ...
+
+    async def add(self, invoice: InvoiceIn, moment: datetime) -> None: ...
+
+
+class PaymentRepository(Protocol):
+    async def digests(self, payment_ids: Iterable[str]) -> dict[str, str]: ...
+
+    async def add(self, payment: PaymentIn, moment: datetime) -> None: ...
+
+
+class ReturnRepository(Protocol):
+    async def to_credit(self, return_ids: Iterable[str]) -> dict[str, ReturnToCredit]: ...
+
+    async def mark_credited(self, return_id: str, invoice_id: str) -> None: ...
+
+
 class OrderUnitOfWork(Protocol):
     stock: StockRepository
     accepted_flow: AcceptedFlowRepository
     accounts: AccountRepository
     rebate_credits: RebateCreditRepository
+    shipments: ShipmentRepository
+    orders: OrderRepository
+    products: ProductRepository
+    invoices: InvoiceRepository
+    payments: PaymentRepository
+    returns: ReturnRepository
     events: EventLog
 
     async def __aenter__(self) -> Self: ...
