@@ -21,6 +21,7 @@ from gateway.routes.common import (
     Body,
     Caller,
     IdempotencyKey,
+    IfMatch,
     LineNo,
     Page,
     Quantity,
@@ -28,6 +29,7 @@ from gateway.routes.common import (
     client_reference,
     file_response,
     idempotent,
+    tagged,
 )
 from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import FieldViolation, InvalidArgument
@@ -336,24 +338,26 @@ async def list_dealer_accounts(caller: Caller, services: Services, page: Page,
 
 @router.get("/dealer-accounts/{dealer_id}")
 async def get_dealer_account(dealer_id: str, caller: Caller, services: Services,
-                             selling_company: str = "") -> dict:
+                             response: Response, selling_company: str = "") -> dict:
     """Credit limit and terms, with balances derived from invoices, payments and
-    credits (never edited by hand)."""
-    return to_json((await call(services.order.GetDealerAccount,
-                               order_pb2.GetDealerAccountRequest(
-                                   dealer_id=dealer_id,
-                                   selling_company=selling_company))).account)
+    credits (never edited by hand). The ETag is the version of the limit and terms."""
+    return tagged(response, to_json((await call(
+        services.order.GetDealerAccount, order_pb2.GetDealerAccountRequest(
+            dealer_id=dealer_id, selling_company=selling_company))).account))
 
 
 @router.put("/dealer-accounts/{dealer_id}/credit-limit")
 async def set_credit_limit(dealer_id: str, body: CreditLimitBody, caller: Caller,
-                           services: Services) -> dict:
+                           services: Services, version: IfMatch, response: Response) -> dict:
+    """With ``If-Match`` (the account's ETag) only while no other change of the limit or
+    terms came first (412 otherwise)."""
     request = order_pb2.SetCreditLimitRequest(
         dealer_id=dealer_id, selling_company=body.selling_company,
-        credit_limit=_money(body.credit_limit), reason=body.reason)
+        credit_limit=_money(body.credit_limit), reason=body.reason, expected_version=version)
     if body.payment_terms_days is not None:
         request.payment_terms_days = body.payment_terms_days
-    return to_json((await call(services.order.SetCreditLimit, request)).account)
+    return tagged(response, to_json((await call(services.order.SetCreditLimit,
+                                                request)).account))
 
 
 @router.get("/shipments")

@@ -33,7 +33,7 @@ async def created(client, path: str, body: dict) -> dict:
     return response.json()
 
 
-async def customer(client) -> dict:
+async def customer(client, world=None) -> dict:
     return (await created(client, "/api/v1/customers", {
         "name": f"上海市第{number()}人民医院",
         "address": f"上海市黄浦区瑞金二路{number()}号"}))["customer"]
@@ -52,10 +52,22 @@ async def user(client, world) -> dict:
         "roles": ["dealer_sales"], "org_unit_id": world.dealers[0].id})
 
 
-async def sop_rule(client) -> dict:
+async def sop_rule(client, world) -> dict:
     return await created(client, "/api/v1/sop-rules", {
         "name": unique("跟进"), "trigger": "lead.assigned", "closing": "lead.claimed",
         "deadline_minutes": 60, "assignee_role": "dealer"})
+
+
+def limit(yuan: int) -> dict:
+    return {"credit_limit": {"amount_minor": yuan * 100, "currency": "CNY"}}
+
+
+async def credit_terms(client, world) -> dict:
+    unit = await dealer(client, world)
+    response = await client.put(f"/api/v1/dealer-accounts/{unit['id']}/credit-limit",
+                                json=limit(10_000))
+    assert response.status_code == 200, response.text
+    return {**response.json(), "id": unit["id"]}
 
 
 # resource: (make one, its GET path or None, method, path, two different changes)
@@ -68,6 +80,8 @@ VERSIONED = {
                    {"roles": ["dealer_admin"]}, {"roles": ["dealer_sales"]}),
     "SOP rule": (sop_rule, None, "PATCH", "/api/v1/sop-rules/{id}",
                  {"active": False}, {"active": True}),
+    "credit limit": (credit_terms, "/api/v1/dealer-accounts/{id}", "PUT",
+                     "/api/v1/dealer-accounts/{id}/credit-limit", limit(20_000), limit(30_000)),
 }
 
 
@@ -78,7 +92,7 @@ async def test_an_update_against_a_stale_version_is_412(shared_suite, shared_wor
     an update still applies to whatever is current."""
     make, get_path, method, path, first, second = VERSIONED[resource]
     async with shared_suite.client(shared_world.admin_token) as admin:
-        made = await make(admin, shared_world) if make in (dealer, user) else await make(admin)
+        made = await make(admin, shared_world)
         assert made["version"] == 1
         if get_path:
             read = await admin.get(get_path.format(id=made["id"]))

@@ -167,6 +167,8 @@ class DealerAccountRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_terms_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set from the row read under its lock plus one (If-Match compares it first).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class ShipmentRow(Base):
