@@ -24,7 +24,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
-from shared.events.registration import CUSTOMER_UPDATED
+from shared.events.registration import CUSTOMER_MERGED, CUSTOMER_UPDATED
 from shared.scope import Scopes
 from shared.tabular import Table
 from shared.text import normalize_name
@@ -112,7 +112,8 @@ async def import_aliases(table: Table, *, dry_run: bool, who: Principal,
             if not spellings:
                 continue
             updated = replace(_with_aliases(customer, spellings), updated_at=now)
-            await uow.customers.save(updated, alias_source=f"import:{source or 'HQ'}")
+            updated = replace(updated, version=await uow.customers.save(
+                updated, alias_source=f"import:{source or 'HQ'}"))
             uow.events.record(CUSTOMER_UPDATED, messages.customer_updated(updated, ["aliases"]),
                               updated.id)
             saved.append(updated)
@@ -132,7 +133,7 @@ async def merge_into(uow: RegistrationUnitOfWork, kept: Customer, merged: Custom
                                  "it first", reason="CONFLICT_OPEN")
     await uow.customers.remove(merged.id)
     result = replace(_with_aliases(kept, [merged.name, *merged.aliases]), updated_at=now)
-    await uow.customers.save(result, alias_source=source)
+    result = replace(result, version=await uow.customers.save(result, alias_source=source))
     for registration in registrations:
         try:
             await uow.registrations.save(replace(registration, customer_id=kept.id,
@@ -145,6 +146,9 @@ async def merge_into(uow: RegistrationUnitOfWork, kept: Customer, merged: Custom
     await uow.leads.move_customer(merged.id, kept.id)
     uow.events.record(CUSTOMER_UPDATED, messages.customer_updated(result, ["aliases"]),
                       result.id)
+    # Registrations, grants and leads moved without events of their own: this one tells
+    # the projections of other services to follow.
+    uow.events.record(CUSTOMER_MERGED, messages.customer_merged(result, merged), result.id)
     return result
 
 
