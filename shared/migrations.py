@@ -97,3 +97,23 @@ def create_idempotency_table() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key_hash", name="pk_client_requests"),
     )
+
+
+def add_version_columns(*tables: str) -> None:
+    """A ``version`` column (1 for the rows there are) on each of ``tables``: the updates
+    that can race compare it (``shared.versioning``)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    for table in tables:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False,
+                                          server_default="1"))
+
+
+def drop_version_columns(*tables: str) -> None:
+    from alembic import op
+
+    for table in reversed(tables):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("version")

@@ -4,10 +4,13 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30 00:45:00
 """
-import sqlalchemy as sa
 from alembic import op
 
-from shared.migrations import create_idempotency_table
+from shared.migrations import (
+    add_version_columns,
+    create_idempotency_table,
+    drop_version_columns,
+)
 
 revision = '0005'
 down_revision = '0004'
@@ -17,12 +20,9 @@ depends_on = None
 
 def upgrade() -> None:
     create_idempotency_table()
-    with op.batch_alter_table('dealer_accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('version', sa.Integer(), nullable=False,
-                                      server_default='1'))
+    add_version_columns('dealer_accounts')
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('dealer_accounts', schema=None) as batch_op:
-        batch_op.drop_column('version')
+    drop_version_columns('dealer_accounts')
     op.drop_table('client_requests')
