@@ -21,10 +21,11 @@ from sqlalchemy import Table
 from shared.auth import TokenVerifier
 from shared.bus.connection import established
 from shared.db import Database
-from shared.idempotency import ClientRequests, IdempotencyInterceptor
+from shared.idempotency import PRUNE_SECONDS, ClientRequests, IdempotencyInterceptor
 from shared.interceptors import ContextInterceptor
 from shared.logging import get_logger
 from shared.settings import ServiceSettings
+from shared.workers import every
 
 log = get_logger(__name__)
 
@@ -78,9 +79,12 @@ class ServiceHost:
             is_revoked=self.wiring.is_revoked,
         )
         interceptors: list[grpc.aio.ServerInterceptor] = [interceptor]
+        workers = list(self.wiring.workers)
         if self.wiring.client_requests is not None:
-            interceptors.append(IdempotencyInterceptor(
-                ClientRequests(self.wiring.db, self.wiring.client_requests)))
+            requests = ClientRequests(self.wiring.db, self.wiring.client_requests)
+            interceptors.append(IdempotencyInterceptor(requests))
+            workers.append(every(PRUNE_SECONDS, requests.prune, "idempotency_keys_prune",
+                                 first_wait=True))
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[
@@ -105,7 +109,7 @@ class ServiceHost:
         self.server = server
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.grpc_host)
-        for worker in self.wiring.workers:
+        for worker in workers:
             self._tasks.append(asyncio.create_task(
                 self._supervise(worker), name=getattr(worker, "__qualname__", "worker")))
         # SERVING once the database answers and NATS is connected (and the stream

@@ -24,6 +24,9 @@ from shared.errors import Conflict, FailedPrecondition, FieldViolation
 
 IDEMPOTENCY_KEY = "idempotency-key"
 CLAIM_SECONDS = 120
+# How long a key answers its first request: far beyond any client's retries.
+KEEP_DAYS = 7
+PRUNE_SECONDS = 3600.0
 HEADER = "Idempotency-Key"
 
 
@@ -81,6 +84,14 @@ class ClientRequests:
                 self.table.c.key_hash == key_hash).values(
                 response=response.SerializeToString()))
         return response
+
+    async def prune(self) -> dict:
+        """Forget keys older than ``KEEP_DAYS``."""
+        before = datetime.now(UTC) - timedelta(days=KEEP_DAYS)
+        async with self.db.write() as session:
+            result = await session.execute(delete(self.table).where(
+                self.table.c.created_at < before))
+        return {"forgotten": result.rowcount}
 
     async def _claim(self, key_hash: str, request_hash: str) -> bytes | None:
         """None when this call claimed the key and runs; the kept answer otherwise."""
