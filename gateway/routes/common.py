@@ -114,8 +114,10 @@ IfMatch = Annotated[int, Depends(if_match)]
 
 
 def tagged(response: Response, resource: dict) -> dict:
-    """``resource`` (JSON of a message with a ``version``) with its ETag header set."""
-    response.headers["ETag"] = f'"{resource.get("version", 0)}"'
+    """``resource`` (JSON of a message with a ``version``) with its ETag header set (none
+    for version 0: nothing stored yet, such as a dealer account without terms)."""
+    if resource.get("version"):
+        response.headers["ETag"] = f'"{resource["version"]}"'
     return resource
 
 
