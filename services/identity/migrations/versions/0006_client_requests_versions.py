@@ -1,7 +1,7 @@
 """client_requests (Idempotency-Key answers); version of org_units, users (If-Match)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30 00:45:00
 """
 from alembic import op
@@ -12,8 +12,8 @@ from shared.migrations import (
     drop_version_columns,
 )
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
