@@ -162,7 +162,7 @@ class SqlAcceptedFlow:
 
 def _account(row: DealerAccountRow) -> Account:
     return Account(row.dealer_id, row.selling_company, row.credit_limit_minor, row.currency,
-                   row.payment_terms_days, row.updated_at)
+                   row.payment_terms_days, row.updated_at, row.version)
 
 
 class SqlAccounts:
@@ -183,12 +183,13 @@ class SqlAccounts:
         values = dict(dealer_id=account.dealer_id, selling_company=account.selling_company,
                       credit_limit_minor=account.credit_limit_minor, currency=account.currency,
                       payment_terms_days=account.payment_terms_days,
-                      updated_at=account.updated_at)
+                      updated_at=account.updated_at, version=account.version)
         statement = dialect_insert(self.session, table).values(**values)
         await self.session.execute(statement.on_conflict_do_update(
             index_elements=[table.c.dealer_id, table.c.selling_company],
             set_={key: statement.excluded[key] for key in (
-                "credit_limit_minor", "currency", "payment_terms_days", "updated_at")}))
+                "credit_limit_minor", "currency", "payment_terms_days", "updated_at",
+                "version")}))
 
     async def matching(self, which: AccountFilter) -> list[Account]:
         query = select(DealerAccountRow).order_by(DealerAccountRow.dealer_id,

@@ -18,7 +18,7 @@ from services.order.domain.statements import overdue
 from services.order.usecases.ports import OrderUnitOfWork
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import InvalidArgument, NotFound, PermissionDenied
+from shared.errors import InvalidArgument, NotFound, PermissionDenied, check_version
 from shared.events.order import CREDIT_APPLIED, DEALER_ACCOUNT_UPDATED
 from shared.pagination import Page, PageRequest, page_of_all
 from shared.scope import Scopes
@@ -88,6 +88,9 @@ async def set_credit_limit(change: LimitChange, *, who: Principal, uow: OrderUni
         before = await uow.accounts.get(change.dealer_id, change.selling_company,
                                         for_update=True) or Account.unset(
             change.dealer_id, change.selling_company, change.currency)
+        # Compared under the row's lock: a change made meanwhile cannot slip between.
+        check_version(f"dealer account {change.dealer_id}", change.expected_version,
+                      before.version)
         account = change.applied_to(before, clock.now())
         await uow.accounts.save(account)
         view = await _view(uow, account, clock)
