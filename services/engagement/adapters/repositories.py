@@ -6,6 +6,7 @@ from dataclasses import asdict, fields
 from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.adapters.orm import (
@@ -30,6 +31,15 @@ from shared.db import fetch_page
 from shared.pagination import Page, PageRequest
 
 DEALER_KIND = "dealer"
+# Rows per INSERT, ids per IN (...): well under SQLite's and PostgreSQL's limits on bound parameters.
+CHUNK = 1000
+
+
+def _insert(session: AsyncSession, table):
+    """An INSERT that can say ON CONFLICT, in the session's dialect."""
+    if session.bind.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -165,6 +175,19 @@ class SqlDirectory:
             PersonRow.dealer_id == dealer_id, PersonRow.active.is_(True))
             .order_by(PersonRow.user_id))
         return list(rows)
+
+    async def staff_of_dealers(self, dealer_ids: frozenset[str]) -> dict[str, list[str]]:
+        staff: dict[str, list[str]] = {}
+        ordered = sorted(dealer_ids)
+        for start in range(0, len(ordered), CHUNK):
+            rows = await self.session.execute(select(PersonRow.dealer_id, PersonRow.user_id)
+                                              .where(PersonRow.dealer_id.in_(
+                                                  ordered[start:start + CHUNK]),
+                                                  PersonRow.active.is_(True))
+                                              .order_by(PersonRow.dealer_id, PersonRow.user_id))
+            for dealer_id, user_id in rows:
+                staff.setdefault(dealer_id, []).append(user_id)
+        return staff
 
     async def with_role(self, role: str, org_unit_ids: frozenset[str] | None = None) -> list[str]:
         query = select(PersonRow).where(PersonRow.active.is_(True))
@@ -336,14 +359,16 @@ class SqlInbox:
                          row.ref_id, row.dealer_id, row.source_key, aware(row.created_at),
                          _aware(row.read_at))
 
-    async def add(self, item: InboxItem) -> bool:
-        exists = await self.session.scalar(select(InboxItemRow.id).where(
-            InboxItemRow.user_id == item.user_id, InboxItemRow.source_key == item.source_key))
-        if exists is not None:
-            return False
-        self.session.add(InboxItemRow(**{f.name: getattr(item, f.name) for f in fields(item)}))
-        await self.session.flush()
-        return True
+    async def add_many(self, items: list[InboxItem]) -> int:
+        added = 0
+        for start in range(0, len(items), CHUNK):
+            rows = [{f.name: getattr(item, f.name) for f in fields(item)}
+                    for item in items[start:start + CHUNK]]
+            result = await self.session.execute(
+                _insert(self.session, InboxItemRow).values(rows)
+                .on_conflict_do_nothing(index_elements=["user_id", "source_key"]))
+            added += max(result.rowcount or 0, 0)
+        return added
 
     async def list(self, user_id: str, unread_only: bool, page: PageRequest) -> Page[InboxItem]:
         query = select(InboxItemRow).where(InboxItemRow.user_id == user_id)
