@@ -37,6 +37,8 @@ from suite.demo.world import (
 )
 
 PAGE = 500
+SHIPMENT_BATCH = 200
+CREDIT_LIMIT = 5_000_000_00  # minor units: enough that only the planned orders are held
 
 
 class DemoError(RuntimeError):
@@ -88,10 +90,12 @@ class Gateway:
         return answer.json() if answer.content else {}
 
     async def import_csv(self, path: str, content: bytes, filename: str) -> dict:
-        """An import's answer; a file over 1 MiB becomes a job (202), waited for here."""
+        """An import's answer. Always as a job (202, waited for here): a request's own
+        deadline is shorter than a big world's import takes on a loaded machine."""
         answer = await self.call("admin", "POST", path, ok=(200, 202), content=content,
                                  params={"filename": filename},
-                                 headers={"Content-Type": "text/csv"})
+                                 headers={"Content-Type": "text/csv",
+                                          "Prefer": "respond-async"})
         while answer.get("state") in ("queued", "running"):
             await asyncio.sleep(0.5)
             answer = await self.call("admin", "GET", answer["location"])
@@ -240,14 +244,20 @@ class DemoLoader:
                            "unit_price": {"amount_minor": p.list_price_minor * share // 100}}
                           for p in world.products]})
 
+        granted = {a["dealer_id"] for a in await g.pages("admin", "/api/v1/dealer-accounts",
+                                                         "accounts")
+                   if int((a.get("credit_limit") or {}).get("amount_minor", 0)) == CREDIT_LIMIT}
+
         async def credit(dealer) -> None:
             await g.call("admin", "PUT",
                          f"/api/v1/dealer-accounts/{self.loaded.dealers[dealer.credit_code]}"
                          "/credit-limit", json={
-                             "credit_limit": {"amount_minor": 5_000_000_00, "currency": "CNY"},
+                             "credit_limit": {"amount_minor": CREDIT_LIMIT, "currency": "CNY"},
                              "payment_terms_days": 60, "reason": "演示授信"})
+            self.loaded.sent["credit_limits"] += 1
 
-        await _each(world.dealers, credit, self.concurrency, self.progress, "credit limits")
+        await _each([d for d in world.dealers if self.loaded.dealers[d.credit_code] not in granted],
+                     credit, self.concurrency, self.progress, "credit limits")
 
     # ------------------------------------------------------------ customers, registrations
     async def customers(self) -> None:
@@ -272,20 +282,34 @@ class DemoLoader:
             loaded.customers = {c.get("credit_code", ""): c["id"] for c in existing}
 
     async def registrations(self) -> None:
+        """Each planned registration, then the manager's decision; a re-run after an
+        interruption between the two makes the decision it missed."""
         g, world, loaded = self.gateway, self.world, self.loaded
-        known = {(r["dealer_id"], r["customer_id"], r["product_line"]) for r in
-                 await g.pages("admin", "/api/v1/registrations", "registrations")}
+        existing = {(r["dealer_id"], r["customer_id"], r["product_line"]): r for r in
+                    await g.pages("admin", "/api/v1/registrations", "registrations")}
+
+        def key(plan) -> tuple[str, str, str]:
+            return (loaded.dealers[plan.dealer],
+                    loaded.customers[world.hospitals[plan.hospital].credit_code],
+                    plan.product_line)
+
+        def undecided(registration: dict | None, plan) -> bool:
+            return registration is None or (registration.get("status") == "submitted"
+                                             and plan.outcome != "pending")
 
         async def register(plan) -> None:
             dealer = world.dealer(plan.dealer)
-            hospital = world.hospitals[plan.hospital]
-            created = await g.call("admin", "POST", "/api/v1/registrations", json={
-                "dealer_id": loaded.dealers[plan.dealer], "product_line": plan.product_line,
-                "customer_id": loaded.customers[hospital.credit_code],
-                "department": hospital.departments[0],
-                "client_request_id": plan.client_request_id})
-            registration = created.get("registration", created)
-            loaded.sent["registrations"] += 1
+            registration = existing.get(key(plan))
+            if registration is None:
+                hospital = world.hospitals[plan.hospital]
+                created = await g.call("admin", "POST", "/api/v1/registrations", json={
+                    "dealer_id": loaded.dealers[plan.dealer],
+                    "product_line": plan.product_line,
+                    "customer_id": loaded.customers[hospital.credit_code],
+                    "department": hospital.departments[0],
+                    "client_request_id": plan.client_request_id})
+                registration = created.get("registration", created)
+                loaded.sent["registrations"] += 1
             if registration.get("status") != "submitted" or plan.outcome == "pending":
                 return
             manager = f"demo.{dealer.region_code}.cm"
@@ -294,12 +318,10 @@ class DemoLoader:
                          f"/api/v1/registrations/{registration['id']}/{verb}",
                          json={"comment": "演示审批"} if verb == "approve"
                          else {"reason": "信息不全"})
+            loaded.sent["registration_decisions"] += 1
 
-        await _each([r for r in world.registrations if (
-            loaded.dealers[r.dealer],
-            loaded.customers[world.hospitals[r.hospital].credit_code],
-            r.product_line) not in known], register, self.concurrency, self.progress,
-            "registrations")
+        await _each([r for r in world.registrations if undecided(existing.get(key(r)), r)],
+                    register, self.concurrency, self.progress, "registrations")
 
     # ------------------------------------------------------------------ orders and goods
     async def orders(self) -> None:
@@ -309,18 +331,28 @@ class DemoLoader:
                          if o.get("client_order_ref", "").startswith("DEMO-")}
 
         async def submit(plan: OrderPlan) -> None:
-            factor = 2000 if plan.fate == "hold" else 1  # over the credit line: held
-            order = await g.call("admin", "POST", "/api/v1/orders", json={
-                "dealer_id": loaded.dealers[plan.dealer], "client_order_ref": plan.client_order_ref,
-                "lines": [{"product_code": code, "quantity": quantity * factor}
-                          for code, quantity in plan.lines]})
-            if plan.fate == "cancel" and order["status"] in ("submitted", "approved"):
+            order = loaded.orders.get(plan.client_order_ref)
+            if order is None:
+                factor = 2000 if plan.fate == "hold" else 1  # over the credit line: held
+                order = await g.call("admin", "POST", "/api/v1/orders", json={
+                    "dealer_id": loaded.dealers[plan.dealer],
+                    "client_order_ref": plan.client_order_ref,
+                    "lines": [{"product_code": code, "quantity": quantity * factor}
+                              for code, quantity in plan.lines]})
+                loaded.sent["orders"] += 1
+            if uncancelled(order, plan):
                 order = await g.call("admin", "POST", f"/api/v1/orders/{order['id']}/cancel",
                                      json={"reason": "客户取消"})
+                loaded.sent["order_cancellations"] += 1
             loaded.orders[plan.client_order_ref] = order
-            loaded.sent["orders"] += 1
 
-        await _each([p for p in self.world.orders if p.client_order_ref not in loaded.orders],
+        def uncancelled(order: dict | None, plan: OrderPlan) -> bool:
+            return (plan.fate == "cancel" and order is not None
+                    and order["status"] in ("submitted", "approved"))
+
+        # A re-run after an interruption between an order and its cancellation cancels it.
+        await _each([p for p in self.world.orders if p.client_order_ref not in loaded.orders
+                     or uncancelled(loaded.orders[p.client_order_ref], p)],
                     submit, self.concurrency, self.progress, "orders")
 
     def _serials(self, product: Product, plan: OrderPlan, line_no: int, quantity: int) -> list:
@@ -364,19 +396,22 @@ class DemoLoader:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
             stub = order_pb2_grpc.OrderServiceStub(channel)
 
-            async def messages():
-                for start in range(0, len(shipments), 200):
-                    yield order_pb2.StreamShipmentsRequest(
-                        shipments=shipments[start:start + 200],
-                        mode=order_pb2.INGEST_MODE_KEEP_VALID)
-
-            if shipments:
-                reply = await stub.StreamShipments(messages(), metadata=metadata, timeout=600)
-                rejected = [p for p in reply.problems
-                            if p.outcome == order_pb2.INGEST_OUTCOME_REJECTED]
+            # One call per batch rather than one stream for all: each batch is stored
+            # when its call returns, so an interrupted run keeps what went through and
+            # no single deadline has to cover the whole year of shipments.
+            async def record(batch: list) -> None:
+                reply = await stub.RecordShipments(order_pb2.RecordShipmentsRequest(
+                    shipments=batch, mode=order_pb2.INGEST_MODE_KEEP_VALID),
+                    metadata=metadata, timeout=600)
+                rejected = [r for r in reply.results
+                            if r.outcome == order_pb2.INGEST_OUTCOME_REJECTED]
                 if rejected:
                     raise DemoError(f"the ERP's shipments were refused: {rejected[:3]}")
-        self.progress.update(task, completed=len(shipments))
+                self.progress.advance(task, len(batch))
+
+            await _each([shipments[start:start + SHIPMENT_BATCH]
+                         for start in range(0, len(shipments), SHIPMENT_BATCH)],
+                        record, 2, self.progress, "shipment batches")
         self.loaded.sent["shipments"] += len(shipments)
 
     async def receipts(self) -> None:

@@ -31,7 +31,8 @@ from shared.db import fetch_page
 from shared.pagination import Page, PageRequest
 
 DEALER_KIND = "dealer"
-# Rows per INSERT, ids per IN (...): well under SQLite's and PostgreSQL's limits on bound parameters.
+# Rows per INSERT, ids per IN (...): well under SQLite's and PostgreSQL's limits on
+# bound parameters.
 CHUNK = 1000
 
 
