@@ -152,16 +152,32 @@ class DemoLoader:
 
     async def run(self, admin_password: str) -> Loaded:
         await self.gateway.login("admin", admin_password)
-        for name, step in (("org", self.org), ("people", self.people),
-                           ("catalog", self.catalog), ("customers", self.customers),
+        await self._timed("org", self.org)
+        await self._timed("people", self.people)
+        # The dealers' staff (thousands of argon2 hashes: identity's work) are created
+        # while the other services take the trade, which needs none of them; the notices
+        # and materials, read by dealers' staff, wait for both.
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._timed("dealer_staff", self.dealer_staff))
+                group.create_task(self._trade())
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        await self._timed("notices", self.notices)
+        await self._timed("materials", self.materials)
+        return self.loaded
+
+    async def _trade(self) -> None:
+        for name, step in (("catalog", self.catalog), ("customers", self.customers),
                            ("registrations", self.registrations), ("orders", self.orders),
                            ("shipments", self.shipments), ("receipts", self.receipts),
-                           ("incentives", self.incentives), ("flow", self.flow),
-                           ("notices", self.notices), ("materials", self.materials)):
-            started = time.perf_counter()
-            await step()
-            self.loaded.seconds[name] = round(time.perf_counter() - started, 1)
-        return self.loaded
+                           ("incentives", self.incentives), ("flow", self.flow)):
+            await self._timed(name, step)
+
+    async def _timed(self, name: str, step: Callable[[], Awaitable[None]]) -> None:
+        started = time.perf_counter()
+        await step()
+        self.loaded.seconds[name] = round(time.perf_counter() - started, 1)
 
     # ------------------------------------------------------------------ org and people
     async def org(self) -> None:
@@ -201,21 +217,13 @@ class DemoLoader:
         return self.loaded.regions.get(org) or self.loaded.dealers[org]
 
     async def people(self) -> None:
+        """HQ's and the regions' staff and the ERP's account; each region's channel
+        manager looks after the region's dealers."""
         g, loaded = self.gateway, self.loaded
         loaded.users = {u["username"]: u["id"]
                         for u in await g.pages("admin", "/api/v1/users", "users")}
-
-        async def create(person) -> None:
-            created = await g.call("admin", "POST", "/api/v1/users", json={
-                "username": person.username, "password": PASSWORD,
-                "display_name": person.display_name, "roles": list(person.roles),
-                "org_unit_id": self._org_id(person.org)})
-            loaded.users[person.username] = created["id"]
-            loaded.sent["users"] += 1
-
-        await _each([p for p in self.world.people if p.username not in loaded.users], create,
-                    self.concurrency, self.progress, "users")
-        # Each region's channel manager looks after the region's dealers.
+        await self._create_users([p for p in self.world.people if not self._of_dealer(p)],
+                                 "HQ and region staff")
         for code in REGIONS:
             dealer_ids = [loaded.dealers[d.credit_code] for d in self.world.dealers
                           if d.region_code == code]
@@ -225,6 +233,28 @@ class DemoLoader:
                     "dealer_ids": dealer_ids[start:start + 5000], "reason": "演示数据"})
         for code in REGIONS:
             await g.login(f"demo.{code}.cm", PASSWORD)
+
+    async def dealer_staff(self) -> None:
+        await self._create_users([p for p in self.world.people if self._of_dealer(p)],
+                                 "dealer staff")
+
+    def _of_dealer(self, person) -> bool:
+        return person.org != "hq" and person.org not in REGIONS
+
+    async def _create_users(self, people: list, label: str) -> None:
+        g, loaded = self.gateway, self.loaded
+
+        async def create(person) -> None:
+            created = await g.call("admin", "POST", "/api/v1/users", json={
+                "username": person.username, "password": PASSWORD,
+                "display_name": person.display_name, "roles": list(person.roles),
+                "org_unit_id": self._org_id(person.org)})
+            loaded.users[person.username] = created["id"]
+            loaded.sent["users"] += 1
+
+        # Identity hashes passwords on a handful of threads: more at once only queue.
+        await _each([p for p in people if p.username not in loaded.users], create,
+                    min(self.concurrency, 8), self.progress, label)
 
     # ------------------------------------------------------------------ catalog, credit
     async def catalog(self) -> None:
