@@ -224,13 +224,17 @@ class DemoLoader:
                         for u in await g.pages("admin", "/api/v1/users", "users")}
         await self._create_users([p for p in self.world.people if not self._of_dealer(p)],
                                  "HQ and region staff")
+        assigned = {(a["manager_user_id"], a["dealer_id"]) for a in await g.pages(
+            "admin", "/api/v1/assignments", "assignments")}
         for code in REGIONS:
+            manager = loaded.users[f"demo.{code}.cm"]
             dealer_ids = [loaded.dealers[d.credit_code] for d in self.world.dealers
-                          if d.region_code == code]
+                          if d.region_code == code
+                          and (manager, loaded.dealers[d.credit_code]) not in assigned]
             for start in range(0, len(dealer_ids), 5000):
                 await g.call("admin", "POST", "/api/v1/assignments", ok=(200, 201, 409), json={
-                    "manager_user_id": loaded.users[f"demo.{code}.cm"],
-                    "dealer_ids": dealer_ids[start:start + 5000], "reason": "演示数据"})
+                    "manager_user_id": manager, "dealer_ids": dealer_ids[start:start + 5000],
+                    "reason": "演示数据"})
         for code in REGIONS:
             await g.login(f"demo.{code}.cm", PASSWORD)
 
