@@ -131,6 +131,20 @@ async def _each(items: Iterable, work: Callable[..., Awaitable], concurrency: in
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+async def _together(*steps: Awaitable[None]) -> None:
+    """Run the steps at once; the first failure cancels the others and is raised as
+    itself (not wrapped in a group), so it reads like a step's own error."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for step in steps:
+                group.create_task(step)
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+
+
 def _csv(header: list[str], rows: Iterable[list]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -151,27 +165,30 @@ class DemoLoader:
         self.rng = random.Random(7)
 
     async def run(self, admin_password: str) -> Loaded:
+        """The steps, at once where they wait on different services and need nothing of
+        each other: the dealers' staff (thousands of argon2 hashes: identity's work)
+        while the others take the trade; the catalog, credit and orders (the order
+        service) while the hospitals are imported and registered (registration). The
+        notices and materials, read by dealers' staff, come last."""
         await self.gateway.login("admin", admin_password)
         await self._timed("org", self.org)
         await self._timed("people", self.people)
-        # The dealers' staff (thousands of argon2 hashes: identity's work) are created
-        # while the other services take the trade, which needs none of them; the notices
-        # and materials, read by dealers' staff, wait for both.
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._timed("dealer_staff", self.dealer_staff))
-                group.create_task(self._trade())
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+        await _together(self._timed("dealer_staff", self.dealer_staff), self._trade())
         await self._timed("notices", self.notices)
         await self._timed("materials", self.materials)
         return self.loaded
 
     async def _trade(self) -> None:
-        for name, step in (("catalog", self.catalog), ("customers", self.customers),
-                           ("registrations", self.registrations), ("orders", self.orders),
-                           ("shipments", self.shipments), ("receipts", self.receipts),
-                           ("incentives", self.incentives), ("flow", self.flow)):
+        await _together(
+            self._in_turn(("catalog", self.catalog), ("orders", self.orders),
+                          ("shipments", self.shipments), ("receipts", self.receipts)),
+            self._in_turn(("customers", self.customers), ("registrations", self.registrations)),
+            self._timed("incentives", self.incentives))
+        # Sell-through names the hospitals and the goods received, under the programs.
+        await self._timed("flow", self.flow)
+
+    async def _in_turn(self, *steps: tuple[str, Callable[[], Awaitable[None]]]) -> None:
+        for name, step in steps:
             await self._timed(name, step)
 
     async def _timed(self, name: str, step: Callable[[], Awaitable[None]]) -> None:
