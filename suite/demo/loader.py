@@ -45,6 +45,11 @@ class DemoError(RuntimeError):
     """The suite refused something the demo sent: names the request and the answer."""
 
 
+class StoredMeanwhile(DemoError):
+    """An import was refused only because what it brings was stored meanwhile (by an
+    interrupted run's import job, which the gateway finishes on its own)."""
+
+
 @dataclass
 class Loaded:
     """Ids the suite gave the world's things, and what was sent on this run."""
@@ -101,6 +106,8 @@ class Gateway:
             answer = await self.call("admin", "GET", answer["location"])
         if "state" not in answer:
             return answer
+        if (answer.get("problem") or {}).get("reason") == "CONCURRENT_CHANGE":
+            raise StoredMeanwhile(f"{path}: {answer['problem'].get('detail')}")
         if answer["state"] != "succeeded":
             raise DemoError(f"{path}: the import job {answer['state']}: "
                             f"{answer.get('problem')}")
@@ -312,25 +319,44 @@ class DemoLoader:
 
     # ------------------------------------------------------------ customers, registrations
     async def customers(self) -> None:
+        """The hospitals by import, 20,000 rows a file. An interrupted run's import job
+        goes on in the gateway and may store some of them meanwhile: a file refused for
+        that alone is sent again without what is there now."""
         g, loaded = self.gateway, self.loaded
-        existing = await g.pages("admin", "/api/v1/customers", "customers")
-        loaded.customers = {c.get("credit_code", ""): c["id"] for c in existing}
-        missing = [h for h in self.world.hospitals if h.credit_code not in loaded.customers]
-        task = self.progress.add_task("hospitals (import)", total=len(missing))
-        for start in range(0, len(missing), 20_000):
-            part = missing[start:start + 20_000]
-            answer = await g.import_csv("/api/v1/customers/import", _csv(
+        task = None
+        for attempt in range(3):
+            loaded.customers = {c.get("credit_code", ""): c["id"] for c in
+                                await g.pages("admin", "/api/v1/customers", "customers")}
+            missing = [h for h in self.world.hospitals
+                       if h.credit_code not in loaded.customers]
+            if task is None:
+                task = self.progress.add_task("hospitals (import)", total=len(missing))
+            try:
+                await self._import_hospitals(missing, task)
+            except StoredMeanwhile:
+                if attempt == 2:
+                    raise
+                continue
+            if missing:
+                loaded.customers = {c.get("credit_code", ""): c["id"] for c in
+                                    await g.pages("admin", "/api/v1/customers", "customers")}
+            return
+
+    async def _import_hospitals(self, hospitals: list, task) -> None:
+        for start in range(0, len(hospitals), 20_000):
+            part = hospitals[start:start + 20_000]
+            answer = await self.gateway.import_csv("/api/v1/customers/import", _csv(
                 ["name", "credit_code", "address", "division_code", "grade", "aliases",
                  "departments"],
                 ([h.name, h.credit_code, h.address, h.city_code, h.grade, ";".join(h.aliases),
                   ";".join(h.departments)] for h in part)), "demo-hospitals.csv")
             if answer.get("accepted") is False:
-                raise DemoError(f"hospital import refused: {answer.get('errors', [])[:5]}")
+                errors = answer.get("errors", [])
+                if errors and all(e.get("code") == "DUPLICATE" for e in errors):
+                    raise StoredMeanwhile(f"{len(errors)} hospitals are there already")
+                raise DemoError(f"hospital import refused: {errors[:5]}")
             self.progress.advance(task, len(part))
-            loaded.sent["hospitals"] += len(part)
-        if missing:
-            existing = await g.pages("admin", "/api/v1/customers", "customers")
-            loaded.customers = {c.get("credit_code", ""): c["id"] for c in existing}
+            self.loaded.sent["hospitals"] += len(part)
 
     async def registrations(self) -> None:
         """Each planned registration, then the manager's decision; a re-run after an
