@@ -66,8 +66,11 @@ class Loaded:
 
 class Gateway:
     def __init__(self, base_url: str, concurrency: int) -> None:
+        # Idle connections are let go well before the gateway drops them (after 5 s), so
+        # none is reused just as the gateway closes it.
         self.client = httpx.AsyncClient(base_url=base_url, timeout=120, limits=httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency))
+            max_connections=concurrency, max_keepalive_connections=concurrency,
+            keepalive_expiry=2))
         self.tokens: dict[str, str] = {}
 
     async def close(self) -> None:
@@ -86,7 +89,15 @@ class Gateway:
                    **kwargs):
         headers = {**(headers or {}), "Authorization": f"Bearer {self.tokens[as_user]}"}
         for attempt in range(5):
-            answer = await self.client.request(method, path, headers=headers, **kwargs)
+            try:
+                answer = await self.client.request(method, path, headers=headers, **kwargs)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+                # A dropped connection: reads and puts are sent again; everything else the
+                # demo posts carries its natural key, so a re-run settles it.
+                if method not in ("GET", "PUT") or attempt == 4:
+                    raise
+                await asyncio.sleep(1 + attempt)
+                continue
             if answer.status_code not in (429, 503):
                 break
             await asyncio.sleep(float(answer.headers.get("Retry-After", 1 + attempt)))
