@@ -123,8 +123,12 @@ def hospitals_for(rng: random.Random, city_codes: list[str], count: int) -> list
         if key in seen:
             continue
         seen.add(key)
-        address = (f"{prefix}{rng.choice(districts)}{rng.choice(_STREETS)}"
-                   f"{rng.randrange(1, 999)}号")
+        district, street = rng.choice(districts), rng.choice(_STREETS)
+        # Registration calls two hospitals at one address the same one: each gets a
+        # house number of its own. (The draw is kept so that a seed plans the world it
+        # always did: names and departments come later from the same generator.)
+        rng.randrange(1, 999)
+        address = f"{prefix}{district}{street}{1000 + len(hospitals)}号"
         hospitals.append(Hospital(name, aliases, code, address,
                                   _credit_code(len(hospitals) + 1, code), grade,
                                   tuple(rng.sample(DEPARTMENTS, 3))))

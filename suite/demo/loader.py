@@ -335,24 +335,26 @@ class DemoLoader:
         goes on in the gateway and may store some of them meanwhile: a file refused for
         that alone is sent again without what is there now."""
         g, loaded = self.gateway, self.loaded
-        task = None
-        for attempt in range(3):
+        task, refused = None, None
+        for _ in range(3):
             loaded.customers = {c.get("credit_code", ""): c["id"] for c in
                                 await g.pages("admin", "/api/v1/customers", "customers")}
             missing = [h for h in self.world.hospitals
                        if h.credit_code not in loaded.customers]
+            if refused is not None and len(missing) >= refused[0]:
+                raise DemoError(f"hospital import refused: {refused[1]}")
             if task is None:
                 task = self.progress.add_task("hospitals (import)", total=len(missing))
             try:
                 await self._import_hospitals(missing, task)
-            except StoredMeanwhile:
-                if attempt == 2:
-                    raise
+            except StoredMeanwhile as exc:
+                refused = (len(missing), exc)  # sent again only if some were stored
                 continue
             if missing:
                 loaded.customers = {c.get("credit_code", ""): c["id"] for c in
                                     await g.pages("admin", "/api/v1/customers", "customers")}
             return
+        raise DemoError(f"hospital import refused: {refused[1]}")
 
     async def _import_hospitals(self, hospitals: list, task) -> None:
         for start in range(0, len(hospitals), 20_000):
@@ -365,7 +367,8 @@ class DemoLoader:
             if answer.get("accepted") is False:
                 errors = answer.get("errors", [])
                 if errors and all(e.get("code") == "DUPLICATE" for e in errors):
-                    raise StoredMeanwhile(f"{len(errors)} hospitals are there already")
+                    raise StoredMeanwhile(f"{len(errors)} hospitals are there already, "
+                                          f"e.g. {errors[:3]}")
                 raise DemoError(f"hospital import refused: {errors[:5]}")
             self.progress.advance(task, len(part))
             self.loaded.sent["hospitals"] += len(part)

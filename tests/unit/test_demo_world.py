@@ -1,6 +1,7 @@
 """The demo's planned world is one the suite accepts: hospital names registration tells
 apart (a medium world once had "中医医院第二分院" and "中医医院第2分院", which its import
-refused as one hospital), valid codes, and the same world on every run."""
+refused as one hospital) and
+addresses it does not take for one place, valid codes, and the same world on every run."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ def test_a_medium_world_names_each_hospital_once_as_registration_reads_names():
     world = plan(Scale.named("medium"))
     keys = [(h.city_code, normalize_name(h.name)) for h in world.hospitals]
     assert len(keys) == len(set(keys)) == Scale.named("medium").hospitals
+    # Two at one address are one hospital to registration too.
+    assert len({h.address for h in world.hospitals}) == len(world.hospitals)
     assert all(uscc.is_valid(h.credit_code) for h in world.hospitals)
     assert len({h.credit_code for h in world.hospitals}) == len(world.hospitals)
 
