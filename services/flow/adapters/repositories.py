@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime
+from functools import partial
 
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,7 +56,7 @@ from services.flow.domain.model import (
     UploadStatus,
 )
 from shared.clock import aware
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.money import Money
 from shared.pagination import Page, PageRequest
 
@@ -66,11 +67,7 @@ WIDE_IN_BATCH = 10_000
 
 
 def _dialect_insert(session: AsyncSession):
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return partial(dialect_insert, session)
 
 
 async def _rows_for_pairs(session: AsyncSession, table: str, columns: list[str],
