@@ -72,11 +72,13 @@ class Gateway:
             max_connections=concurrency, max_keepalive_connections=concurrency,
             keepalive_expiry=2))
         self.tokens: dict[str, str] = {}
+        self.passwords: dict[str, str] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def login(self, username: str, password: str) -> str:
+        self.passwords[username] = password
         if username not in self.tokens:
             answer = await self.client.post("/api/v1/auth/login", json={
                 "username": username, "password": password})
@@ -102,6 +104,12 @@ class Gateway:
                 if method not in ("GET", "PUT"):
                     ok = (*ok, 409)
                 await asyncio.sleep(1 + attempt)
+                continue
+            if answer.status_code == 401 and attempt < 4:
+                # The access token outlived its 15 minutes in a long run: sign in again.
+                self.tokens.pop(as_user, None)
+                await self.login(as_user, self.passwords[as_user])
+                headers["Authorization"] = f"Bearer {self.tokens[as_user]}"
                 continue
             if answer.status_code not in (429, 503):
                 break
@@ -461,9 +469,7 @@ class DemoLoader:
         return f"L{plan.ship_date:%y%m}"
 
     async def shipments(self) -> None:
-        token = self.gateway.tokens.get("demo.erp") or await self.gateway.login(
-            "demo.erp", PASSWORD)
-        metadata = (("authorization", f"Bearer {token}"),)
+        await self.gateway.login("demo.erp", PASSWORD)
         products = {p.code: p for p in self.world.products}
         known = {s.get("shipment_id") for s in
                  await self.gateway.pages("admin", "/api/v1/shipments", "shipments")}
@@ -497,9 +503,17 @@ class DemoLoader:
             # when its call returns, so an interrupted run keeps what went through and
             # no single deadline has to cover the whole year of shipments.
             async def record(batch: list) -> None:
-                reply = await stub.RecordShipments(order_pb2.RecordShipmentsRequest(
-                    shipments=batch, mode=order_pb2.INGEST_MODE_KEEP_VALID),
-                    metadata=metadata, timeout=600)
+                request = order_pb2.RecordShipmentsRequest(
+                    shipments=batch, mode=order_pb2.INGEST_MODE_KEEP_VALID)
+                try:
+                    reply = await stub.RecordShipments(request, metadata=self._erp(), timeout=600)
+                except grpc.aio.AioRpcError as error:
+                    if error.code() != grpc.StatusCode.UNAUTHENTICATED:
+                        raise
+                    # The ERP's token outlived its 15 minutes: sign in again, once.
+                    self.gateway.tokens.pop("demo.erp", None)
+                    await self.gateway.login("demo.erp", PASSWORD)
+                    reply = await stub.RecordShipments(request, metadata=self._erp(), timeout=600)
                 rejected = [r for r in reply.results
                             if r.outcome == order_pb2.INGEST_OUTCOME_REJECTED]
                 if rejected:
@@ -510,6 +524,9 @@ class DemoLoader:
                          for start in range(0, len(shipments), SHIPMENT_BATCH)],
                         record, 2, self.progress, "shipment batches")
         self.loaded.sent["shipments"] += len(shipments)
+
+    def _erp(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.gateway.tokens['demo.erp']}"),)
 
     async def receipts(self) -> None:
         g = self.gateway
