@@ -27,3 +27,10 @@ def test_the_same_seed_plans_the_same_world():
     assert [d.credit_code for d in first.dealers] == [d.credit_code for d in second.dealers]
     assert [o.client_order_ref for o in first.orders] == [o.client_order_ref
                                                           for o in second.orders]
+
+
+def test_a_full_world_spreads_registrations_over_each_citys_hospitals():
+    world = plan(Scale.named("full"))
+    hospitals = {r.hospital for r in world.registrations}
+    # A twentieth at most are conflicts on a hospital another dealer registered.
+    assert len(hospitals) >= len(world.registrations) * 0.9
