@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.bus.outbox import bus_tables
 from shared.db import NAMING_CONVENTION
+from shared.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -28,6 +30,7 @@ class Base(DeclarativeBase):
 
 
 outbox_table, inbox_table = bus_tables(Base.metadata)
+client_requests_table = idempotency_table(Base.metadata)
 
 
 class ProductRow(Base):
@@ -165,6 +168,8 @@ class DealerAccountRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_terms_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set from the row read under its lock plus one (If-Match compares it first).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class ShipmentRow(Base):
@@ -442,3 +447,20 @@ class CreditExposureRow(Base):
     selling_company: Mapped[str] = mapped_column(String(64), primary_key=True)
     outstanding_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     open_orders_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def to_domain(cls, row, **given):
+    """A domain record from a row whose columns carry the record's field names (fields
+    in ``given`` are taken from there instead)."""
+    return cls(**{f.name: given[f.name] if f.name in given else getattr(row, f.name)
+                  for f in dataclasses.fields(cls)})
+
+
+def of_dealers(statement, column, query):
+    """The statement kept to the dealer a query names (``query.dealer_id``) and to the
+    dealers in the caller's scope (``query.dealer_ids``; None: every dealer)."""
+    if query.dealer_id:
+        statement = statement.where(column == query.dealer_id)
+    if query.dealer_ids is not None:
+        statement = statement.where(column.in_(query.dealer_ids))
+    return statement
