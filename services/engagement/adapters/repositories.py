@@ -6,7 +6,6 @@ from dataclasses import asdict, fields
 from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.adapters.orm import (
@@ -27,7 +26,7 @@ from services.engagement.domain.people import Person
 from services.engagement.domain.sop import AssigneeRole, SopRule, Task, TaskStatus
 from services.engagement.usecases.ports import TaskFilter
 from shared.clock import aware
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.pagination import Page, PageRequest
 from shared.versioning import update_versioned
 
@@ -35,13 +34,6 @@ DEALER_KIND = "dealer"
 # Rows per INSERT, ids per IN (...): well under SQLite's and PostgreSQL's limits on
 # bound parameters.
 CHUNK = 1000
-
-
-def _insert(session: AsyncSession, table):
-    """An INSERT that can say ON CONFLICT, in the session's dialect."""
-    if session.bind.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -369,7 +361,7 @@ class SqlInbox:
             rows = [{f.name: getattr(item, f.name) for f in fields(item)}
                     for item in items[start:start + CHUNK]]
             result = await self.session.execute(
-                _insert(self.session, InboxItemRow).values(rows)
+                dialect_insert(self.session, InboxItemRow).values(rows)
                 .on_conflict_do_nothing(index_elements=["user_id", "source_key"]))
             added += max(result.rowcount or 0, 0)
         return added
