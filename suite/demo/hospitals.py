@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from stdnum.cn import uscc
 
+from shared.text import normalize_name
+
 _CITY = {"310100": ("上海", "上海市", ("徐汇区", "静安区", "黄浦区", "浦东新区", "长宁区")),
          "320100": ("南京", "江苏省南京市", ("鼓楼区", "玄武区", "秦淮区", "建邺区")),
          "320500": ("苏州", "江苏省苏州市", ("姑苏区", "吴中区", "相城区")),
@@ -106,7 +108,9 @@ def hospitals_for(rng: random.Random, city_codes: list[str], count: int) -> list
     """``count`` hospitals spread over the given cities (their GB/T 2260 city codes)."""
     known = [code for code in city_codes if code in _CITY] or sorted(_CITY)
     hospitals: list[Hospital] = []
-    seen: set[str] = set()
+    # Registration tells customers apart by normalized name within a city ("第2分院" and
+    # "第二分院" are one name to it), so the world does too.
+    seen: set[tuple[str, str]] = set()
     number = 0
     while len(hospitals) < count:
         code = known[len(hospitals) % len(known)]
@@ -115,11 +119,16 @@ def hospitals_for(rng: random.Random, city_codes: list[str], count: int) -> list
         if "分院" in name:
             aliases = ()  # a short form names the main hospital, never its branches
         number += 1
-        if name in seen:
+        key = (code, normalize_name(name))
+        if key in seen:
             continue
-        seen.add(name)
-        address = (f"{prefix}{rng.choice(districts)}{rng.choice(_STREETS)}"
-                   f"{rng.randrange(1, 999)}号")
+        seen.add(key)
+        district, street = rng.choice(districts), rng.choice(_STREETS)
+        # Registration calls two hospitals at one address the same one: each gets a
+        # house number of its own. (The draw is kept so that a seed plans the world it
+        # always did: names and departments come later from the same generator.)
+        rng.randrange(1, 999)
+        address = f"{prefix}{district}{street}{1000 + len(hospitals)}号"
         hospitals.append(Hospital(name, aliases, code, address,
                                   _credit_code(len(hospitals) + 1, code), grade,
                                   tuple(rng.sample(DEPARTMENTS, 3))))

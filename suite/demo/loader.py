@@ -37,10 +37,17 @@ from suite.demo.world import (
 )
 
 PAGE = 500
+SHIPMENT_BATCH = 200
+CREDIT_LIMIT = 5_000_000_00  # minor units: enough that only the planned orders are held
 
 
 class DemoError(RuntimeError):
     """The suite refused something the demo sent: names the request and the answer."""
+
+
+class StoredMeanwhile(DemoError):
+    """An import was refused only because what it brings was stored meanwhile (by an
+    interrupted run's import job, which the gateway finishes on its own)."""
 
 
 @dataclass
@@ -59,14 +66,19 @@ class Loaded:
 
 class Gateway:
     def __init__(self, base_url: str, concurrency: int) -> None:
+        # Idle connections are let go well before the gateway drops them (after 5 s), so
+        # none is reused just as the gateway closes it.
         self.client = httpx.AsyncClient(base_url=base_url, timeout=120, limits=httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency))
+            max_connections=concurrency, max_keepalive_connections=concurrency,
+            keepalive_expiry=2))
         self.tokens: dict[str, str] = {}
+        self.passwords: dict[str, str] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def login(self, username: str, password: str) -> str:
+        self.passwords[username] = password
         if username not in self.tokens:
             answer = await self.client.post("/api/v1/auth/login", json={
                 "username": username, "password": password})
@@ -79,7 +91,26 @@ class Gateway:
                    **kwargs):
         headers = {**(headers or {}), "Authorization": f"Bearer {self.tokens[as_user]}"}
         for attempt in range(5):
-            answer = await self.client.request(method, path, headers=headers, **kwargs)
+            try:
+                answer = await self.client.request(method, path, headers=headers, **kwargs)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+                # A dropped connection (a loaded machine's gateway closes one whose request
+                # it could not read in time): sent again. What the demo posts carries its
+                # natural key (orders and registrations answer the one stored), or is
+                # refused as a conflict when the first attempt went through, which then
+                # counts as done (a user by name, a decision already made).
+                if attempt == 4:
+                    raise
+                if method not in ("GET", "PUT"):
+                    ok = (*ok, 409)
+                await asyncio.sleep(1 + attempt)
+                continue
+            if answer.status_code == 401 and attempt < 4:
+                # The access token outlived its 15 minutes in a long run: sign in again.
+                self.tokens.pop(as_user, None)
+                await self.login(as_user, self.passwords[as_user])
+                headers["Authorization"] = f"Bearer {self.tokens[as_user]}"
+                continue
             if answer.status_code not in (429, 503):
                 break
             await asyncio.sleep(float(answer.headers.get("Retry-After", 1 + attempt)))
@@ -88,15 +119,19 @@ class Gateway:
         return answer.json() if answer.content else {}
 
     async def import_csv(self, path: str, content: bytes, filename: str) -> dict:
-        """An import's answer; a file over 1 MiB becomes a job (202), waited for here."""
+        """An import's answer. Always as a job (202, waited for here): a request's own
+        deadline is shorter than a big world's import takes on a loaded machine."""
         answer = await self.call("admin", "POST", path, ok=(200, 202), content=content,
                                  params={"filename": filename},
-                                 headers={"Content-Type": "text/csv"})
+                                 headers={"Content-Type": "text/csv",
+                                          "Prefer": "respond-async"})
         while answer.get("state") in ("queued", "running"):
             await asyncio.sleep(0.5)
             answer = await self.call("admin", "GET", answer["location"])
         if "state" not in answer:
             return answer
+        if (answer.get("problem") or {}).get("reason") == "CONCURRENT_CHANGE":
+            raise StoredMeanwhile(f"{path}: {answer['problem'].get('detail')}")
         if answer["state"] != "succeeded":
             raise DemoError(f"{path}: the import job {answer['state']}: "
                             f"{answer.get('problem')}")
@@ -127,6 +162,20 @@ async def _each(items: Iterable, work: Callable[..., Awaitable], concurrency: in
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+async def _together(*steps: Awaitable[None]) -> None:
+    """Run the steps at once; the first failure cancels the others and is raised as
+    itself (not wrapped in a group), so it reads like a step's own error."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for step in steps:
+                group.create_task(step)
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+
+
 def _csv(header: list[str], rows: Iterable[list]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -147,17 +196,36 @@ class DemoLoader:
         self.rng = random.Random(7)
 
     async def run(self, admin_password: str) -> Loaded:
+        """The steps, at once where they wait on different services and need nothing of
+        each other: the dealers' staff (thousands of argon2 hashes: identity's work)
+        while the others take the trade; the catalog, credit and orders (the order
+        service) while the hospitals are imported and registered (registration). The
+        notices and materials, read by dealers' staff, come last."""
         await self.gateway.login("admin", admin_password)
-        for name, step in (("org", self.org), ("people", self.people),
-                           ("catalog", self.catalog), ("customers", self.customers),
-                           ("registrations", self.registrations), ("orders", self.orders),
-                           ("shipments", self.shipments), ("receipts", self.receipts),
-                           ("incentives", self.incentives), ("flow", self.flow),
-                           ("notices", self.notices), ("materials", self.materials)):
-            started = time.perf_counter()
-            await step()
-            self.loaded.seconds[name] = round(time.perf_counter() - started, 1)
+        await self._timed("org", self.org)
+        await self._timed("people", self.people)
+        await _together(self._timed("dealer_staff", self.dealer_staff), self._trade())
+        await self._timed("notices", self.notices)
+        await self._timed("materials", self.materials)
         return self.loaded
+
+    async def _trade(self) -> None:
+        await _together(
+            self._in_turn(("catalog", self.catalog), ("orders", self.orders),
+                          ("shipments", self.shipments), ("receipts", self.receipts)),
+            self._in_turn(("customers", self.customers), ("registrations", self.registrations)),
+            self._timed("incentives", self.incentives))
+        # Sell-through names the hospitals and the goods received, under the programs.
+        await self._timed("flow", self.flow)
+
+    async def _in_turn(self, *steps: tuple[str, Callable[[], Awaitable[None]]]) -> None:
+        for name, step in steps:
+            await self._timed(name, step)
+
+    async def _timed(self, name: str, step: Callable[[], Awaitable[None]]) -> None:
+        started = time.perf_counter()
+        await step()
+        self.loaded.seconds[name] = round(time.perf_counter() - started, 1)
 
     # ------------------------------------------------------------------ org and people
     async def org(self) -> None:
@@ -197,30 +265,48 @@ class DemoLoader:
         return self.loaded.regions.get(org) or self.loaded.dealers[org]
 
     async def people(self) -> None:
+        """HQ's and the regions' staff and the ERP's account; each region's channel
+        manager looks after the region's dealers."""
         g, loaded = self.gateway, self.loaded
         loaded.users = {u["username"]: u["id"]
                         for u in await g.pages("admin", "/api/v1/users", "users")}
+        await self._create_users([p for p in self.world.people if not self._of_dealer(p)],
+                                 "HQ and region staff")
+        assigned = {(a["manager_user_id"], a["dealer_id"]) for a in await g.pages(
+            "admin", "/api/v1/assignments", "assignments")}
+        for code in REGIONS:
+            manager = loaded.users[f"demo.{code}.cm"]
+            dealer_ids = [loaded.dealers[d.credit_code] for d in self.world.dealers
+                          if d.region_code == code
+                          and (manager, loaded.dealers[d.credit_code]) not in assigned]
+            for start in range(0, len(dealer_ids), 5000):
+                await g.call("admin", "POST", "/api/v1/assignments", ok=(200, 201, 409), json={
+                    "manager_user_id": manager, "dealer_ids": dealer_ids[start:start + 5000],
+                    "reason": "演示数据"})
+        for code in REGIONS:
+            await g.login(f"demo.{code}.cm", PASSWORD)
+
+    async def dealer_staff(self) -> None:
+        await self._create_users([p for p in self.world.people if self._of_dealer(p)],
+                                 "dealer staff")
+
+    def _of_dealer(self, person) -> bool:
+        return person.org != "hq" and person.org not in REGIONS
+
+    async def _create_users(self, people: list, label: str) -> None:
+        g, loaded = self.gateway, self.loaded
 
         async def create(person) -> None:
             created = await g.call("admin", "POST", "/api/v1/users", json={
                 "username": person.username, "password": PASSWORD,
                 "display_name": person.display_name, "roles": list(person.roles),
                 "org_unit_id": self._org_id(person.org)})
-            loaded.users[person.username] = created["id"]
+            loaded.users[person.username] = created.get("id", "")  # "": made by a retry
             loaded.sent["users"] += 1
 
-        await _each([p for p in self.world.people if p.username not in loaded.users], create,
-                    self.concurrency, self.progress, "users")
-        # Each region's channel manager looks after the region's dealers.
-        for code in REGIONS:
-            dealer_ids = [loaded.dealers[d.credit_code] for d in self.world.dealers
-                          if d.region_code == code]
-            for start in range(0, len(dealer_ids), 5000):
-                await g.call("admin", "POST", "/api/v1/assignments", ok=(200, 201, 409), json={
-                    "manager_user_id": loaded.users[f"demo.{code}.cm"],
-                    "dealer_ids": dealer_ids[start:start + 5000], "reason": "演示数据"})
-        for code in REGIONS:
-            await g.login(f"demo.{code}.cm", PASSWORD)
+        # Identity hashes passwords on a handful of threads: more at once only queue.
+        await _each([p for p in people if p.username not in loaded.users], create,
+                    min(self.concurrency, 8), self.progress, label)
 
     # ------------------------------------------------------------------ catalog, credit
     async def catalog(self) -> None:
@@ -240,52 +326,95 @@ class DemoLoader:
                            "unit_price": {"amount_minor": p.list_price_minor * share // 100}}
                           for p in world.products]})
 
+        # One dealer's account at a time: the order service computes every account's
+        # balances for each page of its list (a page of 500 took over 30 s at 2,500
+        # accounts, and the gateway gave up), while one account is cheap.
         async def credit(dealer) -> None:
-            await g.call("admin", "PUT",
-                         f"/api/v1/dealer-accounts/{self.loaded.dealers[dealer.credit_code]}"
-                         "/credit-limit", json={
-                             "credit_limit": {"amount_minor": 5_000_000_00, "currency": "CNY"},
-                             "payment_terms_days": 60, "reason": "演示授信"})
+            dealer_id = self.loaded.dealers[dealer.credit_code]
+            account = await g.call("admin", "GET", f"/api/v1/dealer-accounts/{dealer_id}",
+                                   ok=(200, 404))
+            if int((account.get("credit_limit") or {}).get("amount_minor", 0)) == CREDIT_LIMIT:
+                return
+            await g.call("admin", "PUT", f"/api/v1/dealer-accounts/{dealer_id}/credit-limit",
+                         json={"credit_limit": {"amount_minor": CREDIT_LIMIT, "currency": "CNY"},
+                               "payment_terms_days": 60, "reason": "演示授信"})
+            self.loaded.sent["credit_limits"] += 1
 
         await _each(world.dealers, credit, self.concurrency, self.progress, "credit limits")
 
     # ------------------------------------------------------------ customers, registrations
     async def customers(self) -> None:
+        """The hospitals by import, 20,000 rows a file. An interrupted run's import job
+        goes on in the gateway and may store some of them meanwhile: a file refused for
+        that alone is sent again without what is there now."""
         g, loaded = self.gateway, self.loaded
-        existing = await g.pages("admin", "/api/v1/customers", "customers")
-        loaded.customers = {c.get("credit_code", ""): c["id"] for c in existing}
-        missing = [h for h in self.world.hospitals if h.credit_code not in loaded.customers]
-        task = self.progress.add_task("hospitals (import)", total=len(missing))
-        for start in range(0, len(missing), 20_000):
-            part = missing[start:start + 20_000]
-            answer = await g.import_csv("/api/v1/customers/import", _csv(
+        task, refused = None, None
+        for _ in range(3):
+            loaded.customers = {c.get("credit_code", ""): c["id"] for c in
+                                await g.pages("admin", "/api/v1/customers", "customers")}
+            missing = [h for h in self.world.hospitals
+                       if h.credit_code not in loaded.customers]
+            if refused is not None and len(missing) >= refused[0]:
+                raise DemoError(f"hospital import refused: {refused[1]}")
+            if task is None:
+                task = self.progress.add_task("hospitals (import)", total=len(missing))
+            try:
+                await self._import_hospitals(missing, task)
+            except StoredMeanwhile as exc:
+                refused = (len(missing), exc)  # sent again only if some were stored
+                continue
+            if missing:
+                loaded.customers = {c.get("credit_code", ""): c["id"] for c in
+                                    await g.pages("admin", "/api/v1/customers", "customers")}
+            return
+        raise DemoError(f"hospital import refused: {refused[1]}")
+
+    async def _import_hospitals(self, hospitals: list, task) -> None:
+        for start in range(0, len(hospitals), 20_000):
+            part = hospitals[start:start + 20_000]
+            answer = await self.gateway.import_csv("/api/v1/customers/import", _csv(
                 ["name", "credit_code", "address", "division_code", "grade", "aliases",
                  "departments"],
                 ([h.name, h.credit_code, h.address, h.city_code, h.grade, ";".join(h.aliases),
                   ";".join(h.departments)] for h in part)), "demo-hospitals.csv")
             if answer.get("accepted") is False:
-                raise DemoError(f"hospital import refused: {answer.get('errors', [])[:5]}")
+                errors = answer.get("errors", [])
+                if errors and all(e.get("code") == "DUPLICATE" for e in errors):
+                    raise StoredMeanwhile(f"{len(errors)} hospitals are there already, "
+                                          f"e.g. {errors[:3]}")
+                raise DemoError(f"hospital import refused: {errors[:5]}")
             self.progress.advance(task, len(part))
-            loaded.sent["hospitals"] += len(part)
-        if missing:
-            existing = await g.pages("admin", "/api/v1/customers", "customers")
-            loaded.customers = {c.get("credit_code", ""): c["id"] for c in existing}
+            self.loaded.sent["hospitals"] += len(part)
 
     async def registrations(self) -> None:
+        """Each planned registration, then the manager's decision; a re-run after an
+        interruption between the two makes the decision it missed."""
         g, world, loaded = self.gateway, self.world, self.loaded
-        known = {(r["dealer_id"], r["customer_id"], r["product_line"]) for r in
-                 await g.pages("admin", "/api/v1/registrations", "registrations")}
+        existing = {(r["dealer_id"], r["customer_id"], r["product_line"]): r for r in
+                    await g.pages("admin", "/api/v1/registrations", "registrations")}
+
+        def key(plan) -> tuple[str, str, str]:
+            return (loaded.dealers[plan.dealer],
+                    loaded.customers[world.hospitals[plan.hospital].credit_code],
+                    plan.product_line)
+
+        def undecided(registration: dict | None, plan) -> bool:
+            return registration is None or (registration.get("status") == "submitted"
+                                             and plan.outcome != "pending")
 
         async def register(plan) -> None:
             dealer = world.dealer(plan.dealer)
-            hospital = world.hospitals[plan.hospital]
-            created = await g.call("admin", "POST", "/api/v1/registrations", json={
-                "dealer_id": loaded.dealers[plan.dealer], "product_line": plan.product_line,
-                "customer_id": loaded.customers[hospital.credit_code],
-                "department": hospital.departments[0],
-                "client_request_id": plan.client_request_id})
-            registration = created.get("registration", created)
-            loaded.sent["registrations"] += 1
+            registration = existing.get(key(plan))
+            if registration is None:
+                hospital = world.hospitals[plan.hospital]
+                created = await g.call("admin", "POST", "/api/v1/registrations", json={
+                    "dealer_id": loaded.dealers[plan.dealer],
+                    "product_line": plan.product_line,
+                    "customer_id": loaded.customers[hospital.credit_code],
+                    "department": hospital.departments[0],
+                    "client_request_id": plan.client_request_id})
+                registration = created.get("registration", created)
+                loaded.sent["registrations"] += 1
             if registration.get("status") != "submitted" or plan.outcome == "pending":
                 return
             manager = f"demo.{dealer.region_code}.cm"
@@ -294,12 +423,10 @@ class DemoLoader:
                          f"/api/v1/registrations/{registration['id']}/{verb}",
                          json={"comment": "演示审批"} if verb == "approve"
                          else {"reason": "信息不全"})
+            loaded.sent["registration_decisions"] += 1
 
-        await _each([r for r in world.registrations if (
-            loaded.dealers[r.dealer],
-            loaded.customers[world.hospitals[r.hospital].credit_code],
-            r.product_line) not in known], register, self.concurrency, self.progress,
-            "registrations")
+        await _each([r for r in world.registrations if undecided(existing.get(key(r)), r)],
+                    register, self.concurrency, self.progress, "registrations")
 
     # ------------------------------------------------------------------ orders and goods
     async def orders(self) -> None:
@@ -309,18 +436,28 @@ class DemoLoader:
                          if o.get("client_order_ref", "").startswith("DEMO-")}
 
         async def submit(plan: OrderPlan) -> None:
-            factor = 2000 if plan.fate == "hold" else 1  # over the credit line: held
-            order = await g.call("admin", "POST", "/api/v1/orders", json={
-                "dealer_id": loaded.dealers[plan.dealer], "client_order_ref": plan.client_order_ref,
-                "lines": [{"product_code": code, "quantity": quantity * factor}
-                          for code, quantity in plan.lines]})
-            if plan.fate == "cancel" and order["status"] in ("submitted", "approved"):
+            order = loaded.orders.get(plan.client_order_ref)
+            if order is None:
+                factor = 2000 if plan.fate == "hold" else 1  # over the credit line: held
+                order = await g.call("admin", "POST", "/api/v1/orders", json={
+                    "dealer_id": loaded.dealers[plan.dealer],
+                    "client_order_ref": plan.client_order_ref,
+                    "lines": [{"product_code": code, "quantity": quantity * factor}
+                              for code, quantity in plan.lines]})
+                loaded.sent["orders"] += 1
+            if uncancelled(order, plan):
                 order = await g.call("admin", "POST", f"/api/v1/orders/{order['id']}/cancel",
                                      json={"reason": "客户取消"})
+                loaded.sent["order_cancellations"] += 1
             loaded.orders[plan.client_order_ref] = order
-            loaded.sent["orders"] += 1
 
-        await _each([p for p in self.world.orders if p.client_order_ref not in loaded.orders],
+        def uncancelled(order: dict | None, plan: OrderPlan) -> bool:
+            return (plan.fate == "cancel" and order is not None
+                    and order["status"] in ("submitted", "approved"))
+
+        # A re-run after an interruption between an order and its cancellation cancels it.
+        await _each([p for p in self.world.orders if p.client_order_ref not in loaded.orders
+                     or uncancelled(loaded.orders[p.client_order_ref], p)],
                     submit, self.concurrency, self.progress, "orders")
 
     def _serials(self, product: Product, plan: OrderPlan, line_no: int, quantity: int) -> list:
@@ -332,9 +469,7 @@ class DemoLoader:
         return f"L{plan.ship_date:%y%m}"
 
     async def shipments(self) -> None:
-        token = self.gateway.tokens.get("demo.erp") or await self.gateway.login(
-            "demo.erp", PASSWORD)
-        metadata = (("authorization", f"Bearer {token}"),)
+        await self.gateway.login("demo.erp", PASSWORD)
         products = {p.code: p for p in self.world.products}
         known = {s.get("shipment_id") for s in
                  await self.gateway.pages("admin", "/api/v1/shipments", "shipments")}
@@ -364,20 +499,34 @@ class DemoLoader:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
             stub = order_pb2_grpc.OrderServiceStub(channel)
 
-            async def messages():
-                for start in range(0, len(shipments), 200):
-                    yield order_pb2.StreamShipmentsRequest(
-                        shipments=shipments[start:start + 200],
-                        mode=order_pb2.INGEST_MODE_KEEP_VALID)
-
-            if shipments:
-                reply = await stub.StreamShipments(messages(), metadata=metadata, timeout=600)
-                rejected = [p for p in reply.problems
-                            if p.outcome == order_pb2.INGEST_OUTCOME_REJECTED]
+            # One call per batch rather than one stream for all: each batch is stored
+            # when its call returns, so an interrupted run keeps what went through and
+            # no single deadline has to cover the whole year of shipments.
+            async def record(batch: list) -> None:
+                request = order_pb2.RecordShipmentsRequest(
+                    shipments=batch, mode=order_pb2.INGEST_MODE_KEEP_VALID)
+                try:
+                    reply = await stub.RecordShipments(request, metadata=self._erp(), timeout=600)
+                except grpc.aio.AioRpcError as error:
+                    if error.code() != grpc.StatusCode.UNAUTHENTICATED:
+                        raise
+                    # The ERP's token outlived its 15 minutes: sign in again, once.
+                    self.gateway.tokens.pop("demo.erp", None)
+                    await self.gateway.login("demo.erp", PASSWORD)
+                    reply = await stub.RecordShipments(request, metadata=self._erp(), timeout=600)
+                rejected = [r for r in reply.results
+                            if r.outcome == order_pb2.INGEST_OUTCOME_REJECTED]
                 if rejected:
                     raise DemoError(f"the ERP's shipments were refused: {rejected[:3]}")
-        self.progress.update(task, completed=len(shipments))
+                self.progress.advance(task, len(batch))
+
+            await _each([shipments[start:start + SHIPMENT_BATCH]
+                         for start in range(0, len(shipments), SHIPMENT_BATCH)],
+                        record, 2, self.progress, "shipment batches")
         self.loaded.sent["shipments"] += len(shipments)
+
+    def _erp(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.gateway.tokens['demo.erp']}"),)
 
     async def receipts(self) -> None:
         g = self.gateway

@@ -241,10 +241,22 @@ def plan(scale: Scale, seed: int = 2026, today: date | None = None) -> DemoWorld
     for index, hospital in enumerate(world.hospitals):
         by_city.setdefault(hospital.city_code, []).append(index)
     outcomes = ("approve",) * 7 + ("reject",) + ("pending",) * 2
+    # Each registration takes the next hospital of its dealer's city (the dealers of a
+    # city once all took its first ones: 2,347 registrations named 29 hospitals); every
+    # twentieth takes the one another dealer of the city has just registered: a conflict.
+    next_in_city: dict[str, int] = {}
+    last_in_city: dict[str, tuple[str, int]] = {}
     for number in range(scale.registrations):
         dealer = trading[number % len(trading)]
         candidates = by_city.get(dealer.city_code) or list(range(len(world.hospitals)))
-        hospital = candidates[(number // len(trading)) % len(candidates)]
+        last = last_in_city.get(dealer.city_code)
+        if number % 20 == 19 and last and last[0] != dealer.credit_code:
+            hospital = last[1]
+        else:
+            turn = next_in_city.get(dealer.city_code, 0)
+            next_in_city[dealer.city_code] = turn + 1
+            hospital = candidates[turn % len(candidates)]
+        last_in_city[dealer.city_code] = (dealer.credit_code, hospital)
         line = dealer.product_lines[number % len(dealer.product_lines)]
         world.registrations.append(Registration(
             f"DEMO-REG-{number:06d}", dealer.credit_code, hospital, line,

@@ -1,5 +1,7 @@
 """`qudao demo --small` fills a real suite through the gateway and the ERP's gRPC door,
-leaves a world whose counts match its plan, and a second run sends nothing new."""
+leaves a world whose counts match its plan, and a second run sends nothing new. The
+notices it publishes land in their recipients' inboxes (engagement consumes identity's
+NoticePublished), and so does HQ's reminder."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections import Counter
 
 from suite.demo import run_demo
 from suite.demo.world import MATERIALS, NOTICES, PASSWORD, Scale, plan
-from tests.harness import ADMIN_PASSWORD
+from tests.harness import ADMIN_PASSWORD, eventually
 
 
 async def _count(client, path: str, key: str, **params) -> list[dict]:
@@ -70,3 +72,39 @@ async def test_the_small_demo_builds_its_world_once(suite):
     assert {k: v for k, v in again["sent"].items() if v} == {}, again["sent"]
     async with suite.client(admin) as client:
         assert len(await _count(client, "/api/v1/orders", "orders")) == len(world.orders)
+
+    await _notices_reach_the_inbox(suite, admin, first["logins"]["dealer_admin"])
+
+
+async def _inbox(suite, token: str) -> list[dict]:
+    async with suite.client(token) as client:
+        return await _count(client, "/api/v1/inbox", "items")
+
+
+async def _notices_reach_the_inbox(suite, admin: str, username: str) -> None:
+    """Each notice that reaches a dealer's user is in their inbox once; HQ's reminder
+    of a notice they have not read (the demo's dealer admins read none) adds one item."""
+    user = await suite.login(username, PASSWORD)
+    async with suite.client(user) as client:
+        reaching = {n["id"]: n for n in await _count(client, "/api/v1/notices", "notices")}
+    assert reaching
+
+    async def published() -> list[dict]:
+        items = [i for i in await _inbox(suite, user) if i["kind"] == "notice.published"]
+        return items if len(items) == len(reaching) else None
+
+    items = await eventually(published, timeout=30)
+    assert sorted(i["ref_id"] for i in items) == sorted(reaching)
+    assert {i["title"] for i in items} == {n["title"] for n in reaching.values()}
+
+    unread = next(iter(reaching.values()))
+    async with suite.client(admin) as client:
+        answer = await client.post(f"/api/v1/notices/{unread['id']}/remind")
+        assert answer.status_code == 200, answer.text
+        assert int(answer.json()["reminded_users"]) >= 1
+
+    async def reminded() -> list[dict]:
+        items = [i for i in await _inbox(suite, user) if i["kind"] == "notice.reminded"]
+        return items or None
+
+    assert [i["ref_id"] for i in await eventually(reminded, timeout=30)] == [unread["id"]]

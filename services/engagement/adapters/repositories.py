@@ -26,11 +26,14 @@ from services.engagement.domain.people import Person
 from services.engagement.domain.sop import AssigneeRole, SopRule, Task, TaskStatus
 from services.engagement.usecases.ports import TaskFilter
 from shared.clock import aware
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.pagination import Page, PageRequest
 from shared.versioning import update_versioned
 
 DEALER_KIND = "dealer"
+# Rows per INSERT, ids per IN (...): well under SQLite's and PostgreSQL's limits on
+# bound parameters.
+CHUNK = 1000
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -168,6 +171,19 @@ class SqlDirectory:
             PersonRow.dealer_id == dealer_id, PersonRow.active.is_(True))
             .order_by(PersonRow.user_id))
         return list(rows)
+
+    async def staff_of_dealers(self, dealer_ids: frozenset[str]) -> dict[str, list[str]]:
+        staff: dict[str, list[str]] = {}
+        ordered = sorted(dealer_ids)
+        for start in range(0, len(ordered), CHUNK):
+            rows = await self.session.execute(select(PersonRow.dealer_id, PersonRow.user_id)
+                                              .where(PersonRow.dealer_id.in_(
+                                                  ordered[start:start + CHUNK]),
+                                                  PersonRow.active.is_(True))
+                                              .order_by(PersonRow.dealer_id, PersonRow.user_id))
+            for dealer_id, user_id in rows:
+                staff.setdefault(dealer_id, []).append(user_id)
+        return staff
 
     async def with_role(self, role: str, org_unit_ids: frozenset[str] | None = None) -> list[str]:
         query = select(PersonRow).where(PersonRow.active.is_(True))
@@ -339,14 +355,16 @@ class SqlInbox:
                          row.ref_id, row.dealer_id, row.source_key, aware(row.created_at),
                          _aware(row.read_at))
 
-    async def add(self, item: InboxItem) -> bool:
-        exists = await self.session.scalar(select(InboxItemRow.id).where(
-            InboxItemRow.user_id == item.user_id, InboxItemRow.source_key == item.source_key))
-        if exists is not None:
-            return False
-        self.session.add(InboxItemRow(**{f.name: getattr(item, f.name) for f in fields(item)}))
-        await self.session.flush()
-        return True
+    async def add_many(self, items: list[InboxItem]) -> int:
+        added = 0
+        for start in range(0, len(items), CHUNK):
+            rows = [{f.name: getattr(item, f.name) for f in fields(item)}
+                    for item in items[start:start + CHUNK]]
+            result = await self.session.execute(
+                dialect_insert(self.session, InboxItemRow).values(rows)
+                .on_conflict_do_nothing(index_elements=["user_id", "source_key"]))
+            added += max(result.rowcount or 0, 0)
+        return added
 
     async def list(self, user_id: str, unread_only: bool, page: PageRequest) -> Page[InboxItem]:
         query = select(InboxItemRow).where(InboxItemRow.user_id == user_id)

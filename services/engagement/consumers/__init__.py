@@ -20,6 +20,8 @@ from shared.convert import from_timestamp
 from shared.events.flow import FLOW_UPLOAD_ACCEPTED
 from shared.events.identity import (
     ASSIGNMENT_CHANGED,
+    NOTICE_PUBLISHED,
+    NOTICE_REMINDED,
     ORG_UNIT_CREATED,
     ORG_UNIT_UPDATED,
     USER_CREATED,
@@ -106,6 +108,34 @@ async def on_identity(deps: Deps, transaction, event: Event) -> None:
     elif subject == USER_LOGGED_IN.subject:
         await health.touch(payload.dealer_id, uow=uow,
                            last_login_at=from_timestamp(payload.logged_in_at) or _when(event))
+
+
+async def on_notice(deps: Deps, transaction, event: Event) -> None:
+    """A published notice reaches the staff of the dealers identity resolved its audience
+    to (the event names them: no call back per dealer); a reminder reaches the users it
+    names."""
+    payload = event.payload
+    uow = deps.uow_in(transaction)
+    if event.subject == NOTICE_PUBLISHED.subject:
+        notice = payload.notice
+        await inbox.notify_dealers(Notice(
+            "notice.published", _clipped(notice.title, TITLE_LIMIT),
+            ("【请确认阅读】" if notice.must_confirm else "") + _clipped(notice.body, BODY_LIMIT),
+            "notice", notice.id), payload.dealer_ids, f"{event.event_id}:dealers",
+            uow=uow, clock=deps.clock, ids=deps.ids)
+    else:
+        await inbox.notify_people(Notice(
+            "notice.reminded", _clipped(f"提醒：{payload.title}", TITLE_LIMIT),
+            f"通知「{payload.title}」尚未阅读或确认，请尽快查看。", "notice", payload.notice_id),
+            [(recipient.user_id, recipient.dealer_id) for recipient in payload.recipients],
+            f"{event.event_id}:recipients", uow=uow, clock=deps.clock, ids=deps.ids)
+
+
+TITLE_LIMIT, BODY_LIMIT = 300, 500
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # --------------------------------------------------------------------- registration
@@ -234,6 +264,7 @@ SUBSCRIPTIONS = [
     Subscription("engagement-identity", (ORG_UNIT_CREATED, ORG_UNIT_UPDATED, USER_CREATED,
                                          USER_DEACTIVATED, USER_ROLES_CHANGED,
                                          ASSIGNMENT_CHANGED, USER_LOGGED_IN), on_identity),
+    Subscription("engagement-notices", (NOTICE_PUBLISHED, NOTICE_REMINDED), on_notice),
     Subscription("engagement-registration", (
         DEALER_NOTIFIED, LEAD_ASSIGNED, LEAD_CLAIMED, LEAD_RETURNED, REGISTRATION_SUBMITTED,
         REGISTRATION_APPROVED, REGISTRATION_REJECTED, REGISTRATION_RECALLED,

@@ -20,14 +20,19 @@ async def deliver(notice: Notice, recipients: Iterable[str], source_key: str, *,
                   uow: EngagementUnitOfWork, clock: Clock, ids: IdSource) -> int:
     """Add the notice to each recipient's inbox (once per source); runs inside the
     caller's transaction. How many items were new."""
-    added = 0
-    for user_id in dict.fromkeys(recipients):
-        if not user_id:
-            continue
-        added += await uow.inbox.add(InboxItem(
-            ids.new_id(), user_id, notice.kind, notice.title, notice.body, notice.ref_type,
-            notice.ref_id, notice.dealer_id, source_key, clock.now()))
-    return added
+    return await _deliver_to(notice, [(user_id, notice.dealer_id) for user_id in recipients],
+                             source_key, uow=uow, clock=clock, ids=ids)
+
+
+async def _deliver_to(notice: Notice, recipients: Iterable[tuple[str, str]], source_key: str,
+                      *, uow: EngagementUnitOfWork, clock: Clock, ids: IdSource) -> int:
+    """(user, dealer) pairs: each item names the dealer its recipient works for. One
+    insert for them all, however many (a notice reaches thousands of dealers)."""
+    now = clock.now()
+    items = [InboxItem(ids.new_id(), user_id, notice.kind, notice.title, notice.body,
+                       notice.ref_type, notice.ref_id, dealer_id, source_key, now)
+             for user_id, dealer_id in dict(recipients).items() if user_id]
+    return await uow.inbox.add_many(items) if items else 0
 
 
 def _recipient(who: Principal) -> str:
@@ -83,5 +88,29 @@ async def notify(notice: Notice, audience: str, source_key: str, *,
         else:
             recipients = await uow.directory.managers_of(notice.dealer_id)
         added = await deliver(notice, recipients, source_key, uow=uow, clock=clock, ids=ids)
+        await uow.commit()
+    return added
+
+
+async def notify_dealers(notice: Notice, dealer_ids: Iterable[str], source_key: str, *,
+                         uow: EngagementUnitOfWork, clock: Clock, ids: IdSource) -> int:
+    """Deliver a notice to the active staff of every dealer named (identity resolved the
+    audience into dealers; who works there is known here): one read of the directory
+    and one insert, in a transaction of its own (joined to the consumer's)."""
+    async with uow:
+        staff = await uow.directory.staff_of_dealers(frozenset(filter(None, dealer_ids)))
+        added = await _deliver_to(notice, [(user_id, dealer_id) for dealer_id, users
+                                           in sorted(staff.items()) for user_id in users],
+                                  source_key, uow=uow, clock=clock, ids=ids)
+        await uow.commit()
+    return added
+
+
+async def notify_people(notice: Notice, recipients: Iterable[tuple[str, str]], source_key: str,
+                        *, uow: EngagementUnitOfWork, clock: Clock, ids: IdSource) -> int:
+    """Deliver a notice to the (user, dealer) pairs the event named, in a transaction of
+    its own (joined to the consumer's)."""
+    async with uow:
+        added = await _deliver_to(notice, recipients, source_key, uow=uow, clock=clock, ids=ids)
         await uow.commit()
     return added

@@ -82,6 +82,10 @@ class DirectoryRepository(Protocol):
         """Active dealer users of the dealer."""
         ...
 
+    async def staff_of_dealers(self, dealer_ids: frozenset[str]) -> dict[str, list[str]]:
+        """Active dealer users of each of these dealers (a dealer without any is absent)."""
+        ...
+
     async def with_role(self, role: str, org_unit_ids: frozenset[str] | None = None) -> list[str]:
         """Active users having ``role`` (in one of these org units when given)."""
         ...
@@ -138,8 +142,8 @@ class HealthRepository(Protocol):
 
 
 class InboxRepository(Protocol):
-    async def add(self, item: InboxItem) -> bool:
-        """False when the recipient already has the item of this source."""
+    async def add_many(self, items: list[InboxItem]) -> int:
+        """Add the items a recipient has not already from the same source; how many."""
         ...
 
     async def list(self, user_id: str, unread_only: bool, page: PageRequest) -> Page[InboxItem]: ...

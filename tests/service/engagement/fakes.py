@@ -95,6 +95,13 @@ class FakeDirectory:
         return sorted(p.user_id for p in self.people.values()
                       if p.dealer_id == dealer_id and p.active)
 
+    async def staff_of_dealers(self, dealer_ids):
+        staff = {}
+        for person in sorted(self.people.values(), key=lambda p: p.user_id):
+            if person.active and person.dealer_id in dealer_ids:
+                staff.setdefault(person.dealer_id, []).append(person.user_id)
+        return staff
+
     async def with_role(self, role, org_unit_ids=None):
         return sorted(p.user_id for p in self.people.values() if p.active and role in p.roles
                       and (org_unit_ids is None or p.org_unit_id in org_unit_ids))
@@ -210,12 +217,15 @@ class FakeHealth:
 class FakeInbox:
     items: dict[str, InboxItem] = field(default_factory=dict)
 
-    async def add(self, item):
-        if any(i.user_id == item.user_id and i.source_key == item.source_key
-               for i in self.items.values()):
-            return False
-        self.items[item.id] = item
-        return True
+    async def add_many(self, items):
+        held = {(i.user_id, i.source_key) for i in self.items.values()}
+        added = 0
+        for item in items:
+            if (item.user_id, item.source_key) not in held:
+                held.add((item.user_id, item.source_key))
+                self.items[item.id] = item
+                added += 1
+        return added
 
     async def list(self, user_id, unread_only, page):
         mine = [i for i in self.items.values() if i.user_id == user_id
