@@ -18,8 +18,8 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
@@ -232,13 +232,18 @@ class ConsumerRunner:
                            events: list[tuple[Msg, Event]]) -> list[str | Exception]:
         """Each event's inbox row and effect in its own savepoint, all in one transaction:
         a failing event rolls back alone, the others commit together (one commit per
-        batch instead of one per event). Returns "applied", "duplicate" or the error."""
+        batch instead of one per event). A batch of one needs no savepoint: its failure
+        rolls back the transaction. Returns "applied", "duplicate" or the error."""
         outcomes: list[str | Exception] = []
+        alone = len(events) == 1
         try:
-            async with self.db.write() as session:
+            async with self.db.transaction(write=True) as session:
                 for message, event in events:
                     with _event_context(subscription, message, event):
-                        outcomes.append(await self._apply_one(session, subscription, event))
+                        outcomes.append(await self._apply_one(session, subscription, event,
+                                                              savepoint=not alone))
+                if "applied" in outcomes:
+                    await session.commit()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the commit failed: nothing of the batch took effect
@@ -247,15 +252,10 @@ class ConsumerRunner:
         return outcomes
 
     async def _apply_one(self, session: AsyncSession, subscription: Subscription,
-                         event: Event) -> str | Exception:
+                         event: Event, *, savepoint: bool = True) -> str | Exception:
         try:
-            async with session.begin_nested():
-                try:
-                    async with session.begin_nested():
-                        await session.execute(insert(self.inbox).values(
-                            consumer=subscription.durable, event_id=event.event_id,
-                            subject=event.subject, processed_at=datetime.now(UTC)))
-                except IntegrityError:
+            async with session.begin_nested() if savepoint else contextlib.nullcontext():
+                if not await self._first_delivery(session, subscription, event):
                     return "duplicate"
                 await subscription.handler(self.deps, session, event)
         except asyncio.CancelledError:
@@ -263,6 +263,18 @@ class ConsumerRunner:
         except Exception as exc:
             return exc
         return "applied"
+
+    async def _first_delivery(self, session: AsyncSession, subscription: Subscription,
+                              event: Event) -> bool:
+        """Record the event in the inbox; False when it is there already (a repeat)."""
+        dialect = sqlite if self.db.is_sqlite else postgresql
+        recorded = await session.execute(
+            dialect.insert(self.inbox).values(
+                consumer=subscription.durable, event_id=event.event_id,
+                subject=event.subject, processed_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=[self.inbox.c.consumer,
+                                                    self.inbox.c.event_id]))
+        return recorded.rowcount == 1
 
     async def _settle(self, subscription: Subscription, message: Msg, event: Event,
                       outcome: str | Exception) -> None:
