@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 import nats
 from qudao.common.v1 import money_pb2
 from qudao.incentive.v1 import events_pb2 as incentive_events  # noqa: F401 - registers type
@@ -59,17 +61,37 @@ async def commission_on_approved_orders(suite: ProcessSuite, seed: dict) -> None
             metadata=admin)
 
 
-async def measure_ours(suite: ProcessSuite, rate: float, count: int
-                       ) -> tuple[list[float], list[float], list[float]]:
-    """Per order (the warm-up left out): submission answered → accrual event received,
-    and its two hops: → OrderApproved on the stream (order's relay), → AccrualRecorded on
-    the stream (incentive's consumer, booking and relay)."""
+async def statements_sent(suite: ProcessSuite, service: str) -> float:
+    """The service process's SQL statements so far (its qudao_db_statements_total)."""
+    async with httpx.AsyncClient() as client:
+        page = (await client.get(f"http://127.0.0.1:{suite.metrics_ports[service]}/metrics")).text
+    return next(float(line.split()[-1]) for line in page.splitlines()
+                if line.startswith("qudao_db_statements_total "))
+
+
+@dataclass
+class Measured:
+    """Per order (the warm-up left out), in ms: submission answered → accrual event
+    received, and its two hops: → OrderApproved on the stream (order's relay), →
+    AccrualRecorded on the stream (incentive's consumer, booking and relay). And the
+    statements each process sent per order over the run (relays and health checks
+    included)."""
+
+    total: list[float]
+    order_hop: list[float]
+    incentive_hop: list[float]
+    order_statements: float
+    incentive_statements: float
+
+
+async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> Measured:
     seed = await seed_dealer_with_catalog(suite)
     await commission_on_approved_orders(suite, seed)
     submitted_at: dict[str, float] = {}
     relayed_at: dict[str, float] = {}
     accrued_at: dict[str, float] = {}
     all_accrued = asyncio.Event()
+    warmed_up = asyncio.Event()
 
     async def on_approval(message):
         relayed_at[decode_envelope(message.subject, message.data).payload.order.id] = (
@@ -79,6 +101,7 @@ async def measure_ours(suite: ProcessSuite, rate: float, count: int
         received = time.perf_counter()
         event = decode_envelope(message.subject, message.data)
         accrued_at[event.payload.accrual.source_id] = received
+        warmed_up.set()
         if len(accrued_at) >= count + 1:
             all_accrued.set()
 
@@ -98,14 +121,19 @@ async def measure_ours(suite: ProcessSuite, rate: float, count: int
             assert response.order.status == order_pb2.ORDER_STATUS_APPROVED, response.order
 
         await submit(0)  # warm up the path (connections, statements) before measuring
+        await asyncio.wait_for(warmed_up.wait(), 30)
+        before = {s: await statements_sent(suite, s) for s in ("order", "incentive")}
         await open_loop(rate, count, lambda i: submit(i + 1))
         await asyncio.wait_for(all_accrued.wait(), 120)
+        after = {s: await statements_sent(suite, s) for s in ("order", "incentive")}
     await nc.close()
     measured = list(submitted_at.items())[1:]
-    return ([(accrued_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
-            [(relayed_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
-            [(accrued_at[order_id] - relayed_at[order_id]) * 1000
-             for order_id, _ in measured])
+    return Measured(
+        [(accrued_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
+        [(relayed_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
+        [(accrued_at[order_id] - relayed_at[order_id]) * 1000 for order_id, _ in measured],
+        (after["order"] - before["order"]) / count,
+        (after["incentive"] - before["incentive"]) / count)
 
 
 async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list[float]:
@@ -134,10 +162,11 @@ async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list
 
 async def run(workdir: Path, quick: bool) -> Result:
     rate, count = (50.0, 200) if quick else (100.0, 3000)
-    suite = await ProcessSuite(workdir, ("identity", "order", "incentive")).start()
+    suite = await ProcessSuite(workdir, ("identity", "order", "incentive"),
+                               metrics=("order", "incentive")).start()
     try:
-        total, order_hop, incentive_hop = await measure_ours(suite, rate, count)
-        ours = latency_summary(total)
+        measured = await measure_ours(suite, rate, count)
+        ours = latency_summary(measured.total)
         baseline = latency_summary(await measure_baseline(suite, rate, count))
     finally:
         await suite.stop()
@@ -156,6 +185,8 @@ async def run(workdir: Path, quick: bool) -> Result:
                       "order approved→outbox→JetStream→consumer→accrual path takes (lower is "
                       "better); target is our p99 under 200 ms",
         extra={**ours, "baseline": baseline,
-               "order_relay_hop": latency_summary(order_hop),
-               "incentive_hop": latency_summary(incentive_hop)},
+               "order_relay_hop": latency_summary(measured.order_hop),
+               "incentive_hop": latency_summary(measured.incentive_hop),
+               "order_statements_per_order": round(measured.order_statements, 1),
+               "incentive_statements_per_accrual": round(measured.incentive_statements, 1)},
     )
