@@ -11,6 +11,7 @@ same server."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,19 +70,32 @@ async def statements_sent(suite: ProcessSuite, service: str) -> float:
                 if line.startswith("qudao_db_statements_total "))
 
 
+def cpu_seconds(suite: ProcessSuite, service: str) -> float:
+    """User + system CPU the service's process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{suite.processes[service].pid}/stat").read_text().rpartition(")")[2]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+async def usage(suite: ProcessSuite) -> dict[str, tuple[float, float]]:
+    """Per process: (SQL statements sent, CPU seconds used) so far."""
+    return {s: (await statements_sent(suite, s), cpu_seconds(suite, s))
+            for s in ("order", "incentive")}
+
+
 @dataclass
 class Measured:
     """Per order (the warm-up left out), in ms: submission answered → accrual event
     received, and its two hops: → OrderApproved on the stream (order's relay), →
-    AccrualRecorded on the stream (incentive's consumer, booking and relay). And the
-    statements each process sent per order over the run (relays and health checks
-    included)."""
+    AccrualRecorded on the stream (incentive's consumer, booking and relay). And what
+    each process spent per order over the run, relays and health checks included:
+    SQL statements and CPU milliseconds (which a loaded machine inflates less than it
+    does latency)."""
 
     total: list[float]
     order_hop: list[float]
     incentive_hop: list[float]
-    order_statements: float
-    incentive_statements: float
+    per_order: dict[str, dict[str, float]]
 
 
 async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> Measured:
@@ -122,18 +136,19 @@ async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> Measured
 
         await submit(0)  # warm up the path (connections, statements) before measuring
         await asyncio.wait_for(warmed_up.wait(), 30)
-        before = {s: await statements_sent(suite, s) for s in ("order", "incentive")}
+        before = await usage(suite)
         await open_loop(rate, count, lambda i: submit(i + 1))
         await asyncio.wait_for(all_accrued.wait(), 120)
-        after = {s: await statements_sent(suite, s) for s in ("order", "incentive")}
+        after = await usage(suite)
     await nc.close()
     measured = list(submitted_at.items())[1:]
     return Measured(
         [(accrued_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
         [(relayed_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
         [(accrued_at[order_id] - relayed_at[order_id]) * 1000 for order_id, _ in measured],
-        (after["order"] - before["order"]) / count,
-        (after["incentive"] - before["incentive"]) / count)
+        {service: {"statements": round((after[service][0] - before[service][0]) / count, 1),
+                   "cpu_ms": round((after[service][1] - before[service][1]) * 1000 / count, 2)}
+         for service in after})
 
 
 async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list[float]:
@@ -187,6 +202,5 @@ async def run(workdir: Path, quick: bool) -> Result:
         extra={**ours, "baseline": baseline,
                "order_relay_hop": latency_summary(measured.order_hop),
                "incentive_hop": latency_summary(measured.incentive_hop),
-               "order_statements_per_order": round(measured.order_statements, 1),
-               "incentive_statements_per_accrual": round(measured.incentive_statements, 1)},
+               "per_order": measured.per_order},
     )
