@@ -230,18 +230,32 @@ class ConsumerRunner:
 
     async def _apply_batch(self, subscription: Subscription,
                            events: list[tuple[Msg, Event]]) -> list[str | Exception]:
-        """Each event's inbox row and effect in its own savepoint, all in one transaction:
-        a failing event rolls back alone, the others commit together (one commit per
-        batch instead of one per event). A batch of one needs no savepoint: its failure
-        rolls back the transaction. Returns "applied", "duplicate" or the error."""
+        """A batch in one transaction (one commit per batch instead of one per event).
+        First without savepoints, the common case; if an event fails, that transaction
+        rolls back and the batch is applied again with each event's inbox row and effect
+        in its own savepoint, so the failing event rolls back alone and the others
+        commit together. Returns "applied", "duplicate" or the error, per event."""
+        outcomes = await self._apply_in_one_transaction(subscription, events, savepoints=False)
+        if len(events) > 1 and any(isinstance(outcome, Exception) for outcome in outcomes):
+            outcomes = await self._apply_in_one_transaction(subscription, events,
+                                                            savepoints=True)
+        return outcomes
+
+    async def _apply_in_one_transaction(self, subscription: Subscription,
+                                        events: list[tuple[Msg, Event]], *,
+                                        savepoints: bool) -> list[str | Exception]:
+        """Without savepoints the first failure ends the attempt: nothing is committed,
+        and every event of it is answered with that error."""
         outcomes: list[str | Exception] = []
-        alone = len(events) == 1
         try:
             async with self.db.transaction(write=True) as session:
                 for message, event in events:
                     with _event_context(subscription, message, event):
-                        outcomes.append(await self._apply_one(session, subscription, event,
-                                                              savepoint=not alone))
+                        outcome = await self._apply_one(session, subscription, event,
+                                                        savepoint=savepoints)
+                    outcomes.append(outcome)
+                    if isinstance(outcome, Exception) and not savepoints:
+                        return [outcome] * len(events)
                 if "applied" in outcomes:
                     await session.commit()
         except asyncio.CancelledError:
