@@ -16,9 +16,9 @@ exclusive ``flock`` of a lock file beside it.
 On SQLite the relay never waits in the process's writer queue before publishing: rows
 are numbered in commit order (one writer at a time), so it reads on from the last row it
 published, and marks what JetStream acknowledged in the background, one UPDATE for all
-rows published meanwhile. It keeps its claim while it has work and gives it up (marks
-written) after a poll interval with nothing to do, so another relay on the file never
-publishes a row this one has sent and not yet marked."""
+rows published meanwhile. It keeps its claim while it has work and gives it up after a
+poll interval with nothing to do and every row it sent marked, so another relay on the
+file never publishes a row this one has sent and not yet marked."""
 
 from __future__ import annotations
 
@@ -238,6 +238,7 @@ class OutboxRelay:
         self._published_up_to = 0
         self._marked_up_to = 0
         self._marking: asyncio.Task | None = None
+        self._purging: asyncio.Task | None = None
 
     async def run(self) -> None:
         backoff = 0.2
@@ -248,7 +249,7 @@ class OutboxRelay:
                     await self._housekeeping()
                     if (published < self.batch_size
                             and not await self.outbox.wait_for_work(self.poll_interval)):
-                        await self.let_go()
+                        self.let_go()
                     backoff = 0.2
                 except asyncio.CancelledError:
                     raise
@@ -263,18 +264,31 @@ class OutboxRelay:
                     continue
                 raise_if_cancelled()
         finally:
+            if self._purging is not None:
+                self._purging.cancel()
             with contextlib.suppress(Exception):  # stopping: mark what we can, briefly
-                await asyncio.wait_for(self.let_go(), 2.0)
+                await asyncio.wait_for(self._flush_marks(), 2.0)
             self._release()
 
     async def _housekeeping(self) -> None:
-        """Now and then: the backlog gauge, and old published rows deleted."""
+        """Now and then: the backlog gauge, and old published rows deleted (a write that
+        waits for its turn behind the use cases', so beside the relay, not in its way)."""
         now = time.monotonic()
         if now - self._last_backlog > BACKLOG_REFRESH_SECONDS:
             self._last_backlog = now
             OUTBOX_BACKLOG.labels(self.outbox.producer).set(await self.pending_count())
         if now - self._last_purge > 3600:
+            self._last_purge = now
+            self._purging = asyncio.create_task(self._purge_in_background(),
+                                                name=f"outbox-purge-{self.outbox.producer}")
+
+    async def _purge_in_background(self) -> None:
+        try:
             await self.purge_published()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an hour later, again
+            log.warning("outbox_purge_failed", error=str(exc))
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows if this relay gets the claim; return how many
@@ -320,12 +334,15 @@ class OutboxRelay:
         self._claim = handle
         return True
 
-    async def let_go(self) -> None:
-        """Idle (SQLite): mark every acknowledged row sent, then give up the claim so
-        another relay on the file may take its turn."""
+    def let_go(self) -> None:
+        """Idle (SQLite): give up the claim so another relay on the file may take its
+        turn, once every acknowledged row is marked sent. Until then the claim is kept
+        and the marks go on in the background: the relay itself never waits for them."""
         if self._claim is None:
             return
-        await self._flush_marks()
+        if self._marked_up_to < self._published_up_to:
+            self._mark_later()
+            return
         self._release()
 
     def _release(self) -> None:
