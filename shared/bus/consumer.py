@@ -19,7 +19,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
@@ -28,7 +27,7 @@ from shared.bus.pull import PullLoop
 from shared.bus.streams import DEAD_LETTER_STREAM, dead_letter_subject
 from shared.cancellation import raise_if_cancelled
 from shared.context import Principal, principal_var, request_id_var
-from shared.db import Database
+from shared.db import Database, dialect_insert
 from shared.events.catalog import EventType
 from shared.logging import get_logger
 
@@ -281,9 +280,8 @@ class ConsumerRunner:
     async def _first_delivery(self, session: AsyncSession, subscription: Subscription,
                               event: Event) -> bool:
         """Record the event in the inbox; False when it is there already (a repeat)."""
-        dialect = sqlite if self.db.is_sqlite else postgresql
         recorded = await session.execute(
-            dialect.insert(self.inbox).values(
+            dialect_insert(session, self.inbox).values(
                 consumer=subscription.durable, event_id=event.event_id,
                 subject=event.subject, processed_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=[self.inbox.c.consumer,
