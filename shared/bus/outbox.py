@@ -279,16 +279,20 @@ class OutboxRelay:
             OUTBOX_BACKLOG.labels(self.outbox.producer).set(await self.pending_count())
         if now - self._last_purge > 3600:
             self._last_purge = now
-            self._purging = asyncio.create_task(self._purge_in_background(),
-                                                name=f"outbox-purge-{self.outbox.producer}")
+            # A failure is tried again an hour later.
+            self._purging = self._beside(self.purge_published, "purge")
 
-    async def _purge_in_background(self) -> None:
-        try:
-            await self.purge_published()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an hour later, again
-            log.warning("outbox_purge_failed", error=str(exc))
+    def _beside(self, operation, what: str) -> asyncio.Task:
+        """``operation()`` in a task of its own; a failure is logged, never raised."""
+        async def logged() -> None:
+            try:
+                await operation()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(f"outbox_{what}_failed", error=str(exc))
+
+        return asyncio.create_task(logged(), name=f"outbox-{what}-{self.outbox.producer}")
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows if this relay gets the claim; return how many
@@ -359,16 +363,8 @@ class OutboxRelay:
 
     def _mark_later(self) -> None:
         if self._marking is None or self._marking.done():
-            self._marking = asyncio.create_task(self._mark_in_background(),
-                                                name=f"outbox-marks-{self.outbox.producer}")
-
-    async def _mark_in_background(self) -> None:
-        try:
-            await self._mark_published()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the next batch, or going idle, tries again
-            log.warning("outbox_mark_retry", error=str(exc))
+            # A failure is tried again after the next batch, or when going idle.
+            self._marking = self._beside(self._mark_published, "marks")
 
     async def _flush_marks(self) -> None:
         if self._marking is not None:
