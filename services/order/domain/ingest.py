@@ -20,8 +20,13 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
+
+# Who pushes shipments, invoices and payments, and confirms returned goods.
+ERP = ("erp",)
 
 OVER_SHIPPED = "OVER_SHIPPED"
 UNKNOWN_ORDER = "UNKNOWN_ORDER"
@@ -37,6 +42,9 @@ SERIAL_COUNT = "SERIAL_COUNT_MISMATCH"
 UNKNOWN_SHIPMENT = "UNKNOWN_SHIPMENT"
 UNKNOWN_RETURN = "UNKNOWN_RETURN"
 UNKNOWN_INVOICE = "UNKNOWN_INVOICE"
+
+
+R = TypeVar("R", "InvoiceIn", "PaymentIn")
 
 
 class Outcome(enum.IntEnum):
@@ -220,3 +228,227 @@ def summarize(results: list[LineResult]) -> dict[str, int]:
     for result in results:
         counts[names[result.outcome]] += 1
     return counts
+
+
+# ------------------------------------------------------------------ records pushed
+
+@dataclass
+class ShipmentIn:
+    """A shipment as the ERP pushed it: its header (company defaulted), the digest of
+    the header as pushed, and its lines."""
+
+    shipment_id: str
+    dealer_id: str
+    selling_company: str
+    ship_date: str
+    carrier: str
+    waybill_no: str
+    header_hash: str
+    lines: list[ShipLine]
+
+    def problem(self) -> str:
+        """Why the header cannot be recorded ("" when it can)."""
+        if not self.shipment_id:
+            return "shipment_id is required"
+        if not self.dealer_id:
+            return "dealer_id is required"
+        if parse_day(self.ship_date) is None:
+            return f"ship_date {self.ship_date!r} is not YYYY-MM-DD"
+        if not self.lines:
+            return "a shipment needs at least one line"
+        return ""
+
+
+@dataclass(frozen=True)
+class ShipmentBatch:
+    """One stream message: shipments and the mode they are stored under."""
+
+    shipments: list[ShipmentIn]
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class OrderShipping:
+    """What shipping an order looks at and changes: its dealer, decision and status."""
+
+    order_id: str
+    dealer_id: str
+    decision: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ProductIdentity:
+    code: str
+    gtin: str
+    product_line: str
+
+
+@dataclass(frozen=True)
+class RecordedLine:
+    """A shipment line as stored: the line as pushed with the product resolved, the
+    order line's GTIN and the product's line."""
+
+    line: ShipLine
+    gtin: str
+    product_line: str
+
+
+@dataclass(frozen=True)
+class RecordedShipment:
+    shipment: ShipmentIn
+    lines: list[RecordedLine]
+    # False when the header is stored already (more lines of a known shipment).
+    new: bool
+
+
+@dataclass(frozen=True)
+class InvoiceLineIn:
+    line_no: int
+    shipment_id: str
+    shipment_line_no: int
+    product_code: str
+    quantity: int
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class InvoiceIn:
+    """An invoice or credit note as pushed (company defaulted, the amounts' currency
+    defaulted), with the digest of its content as pushed."""
+
+    invoice_id: str
+    kind: int
+    dealer_id: str
+    selling_company: str
+    invoice_no: str
+    issued_on: str
+    due_on: str
+    amount_minor: int
+    tax_minor: int
+    currency: str
+    tax_currency: str
+    return_id: str
+    lines: tuple[InvoiceLineIn, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class AllocationIn:
+    invoice_id: str
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class PaymentIn:
+    payment_id: str
+    dealer_id: str
+    selling_company: str
+    received_on: str
+    amount_minor: int
+    currency: str
+    method: str
+    reference: str
+    allocations: tuple[AllocationIn, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class ReturnToCredit:
+    """What a credit note needs of the return it credits."""
+
+    return_id: str
+    dealer_id: str
+    status: int
+
+
+def invoice_problem(invoice: InvoiceIn, shipment_dealers: dict[str, str],
+                    returns: dict[str, ReturnToCredit], credit_note: int,
+                    awaiting_credit: int) -> tuple[str, str] | None:
+    """(reason code, message) if the invoice must be rejected, else None.
+    ``shipment_dealers``: the dealer of each shipment the lines name; ``returns``: the
+    returns credit notes name; a credit note must credit a return in status
+    ``awaiting_credit``."""
+    if not invoice.invoice_id:
+        return INVALID_FIELD, "invoice_id is required"
+    if not invoice.dealer_id:
+        return INVALID_FIELD, "dealer_id is required"
+    if parse_day(invoice.issued_on) is None:
+        return INVALID_FIELD, f"issued_on {invoice.issued_on!r} is not YYYY-MM-DD"
+    if invoice.due_on and parse_day(invoice.due_on) is None:
+        return INVALID_FIELD, f"due_on {invoice.due_on!r} is not YYYY-MM-DD"
+    if invoice.amount_minor <= 0:
+        return INVALID_QUANTITY, "amount must be positive"
+    if invoice.tax_minor < 0:
+        return INVALID_QUANTITY, "tax must not be negative"
+    for index, line in enumerate(invoice.lines):
+        if line.quantity <= 0:
+            return INVALID_QUANTITY, f"lines[{index}].quantity must be positive"
+        if line.shipment_id:
+            owner = shipment_dealers.get(line.shipment_id)
+            if owner is None:
+                return UNKNOWN_SHIPMENT, f"lines[{index}]: no shipment {line.shipment_id}"
+            if owner != invoice.dealer_id:
+                return DEALER_MISMATCH, (f"lines[{index}]: shipment {line.shipment_id} "
+                                         "went to another dealer")
+    if invoice.kind == credit_note and invoice.return_id:
+        credited = returns.get(invoice.return_id)
+        if credited is None or credited.dealer_id != invoice.dealer_id:
+            return UNKNOWN_RETURN, f"no return {invoice.return_id} of this dealer"
+        if credited.status != awaiting_credit:
+            return INVALID_FIELD, (f"return {invoice.return_id} is not awaiting a credit note "
+                                   "(the ERP must confirm receipt first)")
+    return None
+
+
+def payment_problem(payment: PaymentIn,
+                    invoice_dealers: dict[str, str]) -> tuple[str, str] | None:
+    """(reason code, message) if the payment must be rejected, else None."""
+    if not payment.payment_id:
+        return INVALID_FIELD, "payment_id is required"
+    if not payment.dealer_id:
+        return INVALID_FIELD, "dealer_id is required"
+    if parse_day(payment.received_on) is None:
+        return INVALID_FIELD, f"received_on {payment.received_on!r} is not YYYY-MM-DD"
+    if payment.amount_minor <= 0:
+        return INVALID_QUANTITY, "amount must be positive"
+    allocated = 0
+    for index, allocation in enumerate(payment.allocations):
+        owner = invoice_dealers.get(allocation.invoice_id)
+        if owner is None:
+            return UNKNOWN_INVOICE, (f"allocations[{index}]: no invoice "
+                                     f"{allocation.invoice_id}")
+        if owner != payment.dealer_id:
+            return DEALER_MISMATCH, (f"allocations[{index}]: invoice "
+                                     f"{allocation.invoice_id} is another dealer's")
+        if allocation.amount_minor <= 0:
+            return INVALID_QUANTITY, f"allocations[{index}].amount must be positive"
+        allocated += allocation.amount_minor
+    if allocated > payment.amount_minor:
+        return INVALID_QUANTITY, "allocations exceed the payment amount"
+    return None
+
+
+def judge_records(records: list[R], key: Callable[[R], str],
+                  stored: dict[str, str], what: str,
+                  problem: Callable[[R], tuple[str, str] | None]) -> list[LineResult]:
+    """One result per invoice or payment pushed: DUPLICATE when its id is stored (or
+    came earlier in the call) with the same content, REJECTED when with other content
+    or when ``problem`` names one, else ACCEPTED."""
+    results: list[LineResult] = []
+    seen: dict[str, str] = {}
+    for record in records:
+        record_id, digest = key(record), record.content_hash
+        previous = stored.get(record_id) or seen.get(record_id)
+        if previous is not None:
+            results.append(LineResult(record_id, 0, Outcome.DUPLICATE) if previous == digest
+                           else LineResult(record_id, 0, Outcome.REJECTED, CONFLICTING_REPUSH,
+                                           f"{what} already recorded with different content"))
+            continue
+        seen[record_id] = digest
+        failure = problem(record)
+        results.append(LineResult(record_id, 0, Outcome.REJECTED, *failure) if failure
+                       else LineResult(record_id, 0, Outcome.ACCEPTED))
+    return results
