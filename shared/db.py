@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from prometheus_client import Counter
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, event, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -36,6 +37,12 @@ NAMING_CONVENTION = {
 }
 
 
+DB_STATEMENTS = Counter(
+    "qudao_db_statements_total",
+    "SQL statements this process sent to its database (BEGIN and savepoints included; "
+    "a driver's commit is not a statement)")
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -49,6 +56,13 @@ def dialect_insert(session: AsyncSession, table):
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    engine = _create_engine(url, echo=echo)
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda *_statement: DB_STATEMENTS.inc())
+    return engine
+
+
+def _create_engine(url: str, *, echo: bool) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -18,8 +18,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
@@ -28,7 +27,7 @@ from shared.bus.pull import PullLoop
 from shared.bus.streams import DEAD_LETTER_STREAM, dead_letter_subject
 from shared.cancellation import raise_if_cancelled
 from shared.context import Principal, principal_var, request_id_var
-from shared.db import Database
+from shared.db import Database, dialect_insert
 from shared.events.catalog import EventType
 from shared.logging import get_logger
 
@@ -230,15 +229,34 @@ class ConsumerRunner:
 
     async def _apply_batch(self, subscription: Subscription,
                            events: list[tuple[Msg, Event]]) -> list[str | Exception]:
-        """Each event's inbox row and effect in its own savepoint, all in one transaction:
-        a failing event rolls back alone, the others commit together (one commit per
-        batch instead of one per event). Returns "applied", "duplicate" or the error."""
+        """A batch in one transaction (one commit per batch instead of one per event).
+        First without savepoints, the common case; if an event fails, that transaction
+        rolls back and the batch is applied again with each event's inbox row and effect
+        in its own savepoint, so the failing event rolls back alone and the others
+        commit together. Returns "applied", "duplicate" or the error, per event."""
+        outcomes = await self._apply_in_one_transaction(subscription, events, savepoints=False)
+        if len(events) > 1 and any(isinstance(outcome, Exception) for outcome in outcomes):
+            outcomes = await self._apply_in_one_transaction(subscription, events,
+                                                            savepoints=True)
+        return outcomes
+
+    async def _apply_in_one_transaction(self, subscription: Subscription,
+                                        events: list[tuple[Msg, Event]], *,
+                                        savepoints: bool) -> list[str | Exception]:
+        """Without savepoints the first failure ends the attempt: nothing is committed,
+        and every event of it is answered with that error."""
         outcomes: list[str | Exception] = []
         try:
-            async with self.db.write() as session:
+            async with self.db.transaction(write=True) as session:
                 for message, event in events:
                     with _event_context(subscription, message, event):
-                        outcomes.append(await self._apply_one(session, subscription, event))
+                        outcome = await self._apply_one(session, subscription, event,
+                                                        savepoint=savepoints)
+                    outcomes.append(outcome)
+                    if isinstance(outcome, Exception) and not savepoints:
+                        return [outcome] * len(events)
+                if "applied" in outcomes:
+                    await session.commit()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the commit failed: nothing of the batch took effect
@@ -247,15 +265,10 @@ class ConsumerRunner:
         return outcomes
 
     async def _apply_one(self, session: AsyncSession, subscription: Subscription,
-                         event: Event) -> str | Exception:
+                         event: Event, *, savepoint: bool = True) -> str | Exception:
         try:
-            async with session.begin_nested():
-                try:
-                    async with session.begin_nested():
-                        await session.execute(insert(self.inbox).values(
-                            consumer=subscription.durable, event_id=event.event_id,
-                            subject=event.subject, processed_at=datetime.now(UTC)))
-                except IntegrityError:
+            async with session.begin_nested() if savepoint else contextlib.nullcontext():
+                if not await self._first_delivery(session, subscription, event):
                     return "duplicate"
                 await subscription.handler(self.deps, session, event)
         except asyncio.CancelledError:
@@ -263,6 +276,17 @@ class ConsumerRunner:
         except Exception as exc:
             return exc
         return "applied"
+
+    async def _first_delivery(self, session: AsyncSession, subscription: Subscription,
+                              event: Event) -> bool:
+        """Record the event in the inbox; False when it is there already (a repeat)."""
+        recorded = await session.execute(
+            dialect_insert(session, self.inbox).values(
+                consumer=subscription.durable, event_id=event.event_id,
+                subject=event.subject, processed_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=[self.inbox.c.consumer,
+                                                    self.inbox.c.event_id]))
+        return recorded.rowcount == 1
 
     async def _settle(self, subscription: Subscription, message: Msg, event: Event,
                       outcome: str | Exception) -> None:

@@ -11,7 +11,14 @@ stream keeps commit order) and locks the rows with ``FOR UPDATE SKIP LOCKED``; t
 transaction stays open until the acks are in and the rows are marked sent, so a relay
 that dies mid-batch releases its claim with its connection. On SQLite (one process per
 database file in the embedded default) relays on the same file take turns on an
-exclusive ``flock`` of a lock file beside it."""
+exclusive ``flock`` of a lock file beside it.
+
+On SQLite the relay never waits in the process's writer queue before publishing: rows
+are numbered in commit order (one writer at a time), so it reads on from the last row it
+published, and marks what JetStream acknowledged in the background, one UPDATE for all
+rows published meanwhile. It keeps its claim while it has work and gives it up after a
+poll interval with nothing to do and every row it sent marked, so another relay on the
+file never publishes a row this one has sent and not yet marked."""
 
 from __future__ import annotations
 
@@ -165,10 +172,15 @@ class Outbox:
     def _after_commit(self, _session) -> None:
         self._wakeup.set()
 
-    async def wait_for_work(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Wait for a commit that recorded events; False when ``timeout`` passed without."""
+        woken = True
+        try:
             await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            woken = False
         self._wakeup.clear()
+        return woken
 
 
 def nats_headers(event_id: str, envelope_bytes: bytes) -> dict[str, str]:
@@ -219,45 +231,78 @@ class OutboxRelay:
         self._last_backlog = 0.0
         # Rows this relay published (acknowledged by JetStream), for tests and logs.
         self.published = 0
+        # On SQLite: the claim file held (None: not held; True: an in-memory database,
+        # which belongs to this process alone), the last position published and
+        # acknowledged, the last one marked sent, and the task marking those in between.
+        self._claim: object | None = None
+        self._published_up_to = 0
+        self._marked_up_to = 0
+        self._marking: asyncio.Task | None = None
+        self._purging: asyncio.Task | None = None
 
     async def run(self) -> None:
         backoff = 0.2
-        while True:
-            try:
-                published = await self.publish_pending()
-                await self._housekeeping()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # NATS down, DB busy: keep the rows, try again
+        try:
+            while True:
+                try:
+                    published = await self.publish_pending()
+                    await self._housekeeping()
+                    if (published < self.batch_size
+                            and not await self.outbox.wait_for_work(self.poll_interval)):
+                        self.let_go()
+                    backoff = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # NATS down, DB busy: keep the rows, try again
+                    raise_if_cancelled()
+                    # Rows published and not marked go out again (JetStream drops the
+                    # repeats within its window, the consumers' inbox after it).
+                    self._release()
+                    log.warning("outbox_relay_retry", error=str(exc), backoff=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
                 raise_if_cancelled()
-                log.warning("outbox_relay_retry", error=str(exc), backoff=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            raise_if_cancelled()
-            if published < self.batch_size:
-                await self.outbox.wait_for_work(self.poll_interval)
+        finally:
+            if self._purging is not None:
+                self._purging.cancel()
+            with contextlib.suppress(Exception):  # stopping: mark what we can, briefly
+                await asyncio.wait_for(self._flush_marks(), 2.0)
+            self._release()
 
     async def _housekeeping(self) -> None:
-        """Now and then: the backlog gauge, and old published rows deleted."""
+        """Now and then: the backlog gauge, and old published rows deleted (a write that
+        waits for its turn behind the use cases', so beside the relay, not in its way)."""
         now = time.monotonic()
         if now - self._last_backlog > BACKLOG_REFRESH_SECONDS:
             self._last_backlog = now
             OUTBOX_BACKLOG.labels(self.outbox.producer).set(await self.pending_count())
         if now - self._last_purge > 3600:
-            await self.purge_published()
+            self._last_purge = now
+            # A failure is tried again an hour later.
+            self._purging = self._beside(self.purge_published, "purge")
+
+    def _beside(self, operation, what: str) -> asyncio.Task:
+        """``operation()`` in a task of its own; a failure is logged, never raised."""
+        async def logged() -> None:
+            try:
+                await operation()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(f"outbox_{what}_failed", error=str(exc))
+
+        return asyncio.create_task(logged(), name=f"outbox-{what}-{self.outbox.producer}")
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows if this relay gets the claim; return how many
         rows the batch had (0 when there was nothing to do or another relay holds it)."""
         if self.db.is_sqlite:
-            with self._file_claim() as claimed:
-                if not claimed:
-                    return 0
-                async with self.db.read() as session:
-                    rows = await self._unsent(session, lock=False)
-                return await self._publish_rows(rows, None)
+            if not self._hold_claim():
+                return 0
+            async with self.db.read() as session:
+                rows = await self._unsent(session, lock=False, after=self._published_up_to)
+            return await self._publish_rows(rows, None)
         async with self.db.transaction(write=True) as session:
             await session.execute(text(
                 f"SET LOCAL idle_in_transaction_session_timeout = {CLAIM_IDLE_TIMEOUT_MS}"))
@@ -275,28 +320,75 @@ class OutboxRelay:
         """The outbox's advisory lock key: stable across processes and releases."""
         return zlib.crc32(f"qudao-outbox:{self.outbox.table.name}".encode())
 
-    @contextlib.contextmanager
-    def _file_claim(self):
+    def _hold_claim(self) -> bool:
+        """SQLite: hold the file claim (kept until ``let_go``); False when another relay
+        on the file holds it."""
+        if self._claim is not None:
+            return True
         path = _sqlite_path(self.db.url)
-        if path is None:  # an in-memory database belongs to this process alone
-            yield True
-            return
-        with open(f"{path}.relay-lock", "a+b") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        if path is None:
+            self._claim = True
+            return True
+        handle = open(f"{path}.relay-lock", "a+b")  # noqa: SIM115 - held across calls
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._claim = handle
+        return True
 
-    async def _unsent(self, session: AsyncSession, *, lock: bool) -> list:
+    def let_go(self) -> None:
+        """Idle (SQLite): give up the claim so another relay on the file may take its
+        turn, once every acknowledged row is marked sent. Until then the claim is kept
+        and the marks go on in the background: the relay itself never waits for them."""
+        if self._claim is None:
+            return
+        if self._marked_up_to < self._published_up_to:
+            self._mark_later()
+            return
+        self._release()
+
+    def _release(self) -> None:
+        """Give up the claim and forget how far this relay got: the next claim reads
+        every unmarked row again."""
+        if self._marking is not None:
+            self._marking.cancel()
+            self._marking = None
+        claim, self._claim = self._claim, None
+        if claim is not None and claim is not True:
+            fcntl.flock(claim, fcntl.LOCK_UN)
+            claim.close()
+        self._published_up_to = self._marked_up_to = 0
+
+    def _mark_later(self) -> None:
+        if self._marking is None or self._marking.done():
+            # A failure is tried again after the next batch, or when going idle.
+            self._marking = self._beside(self._mark_published, "marks")
+
+    async def _flush_marks(self) -> None:
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
+        await self._mark_published()
+
+    async def _mark_published(self) -> None:
+        """One UPDATE for every row published since the last mark: in commit order, every
+        unsent row up to the last published one was in the batches that went out."""
+        table = self.outbox.table
+        while self._marked_up_to < self._published_up_to:
+            low, high = self._marked_up_to, self._published_up_to
+            async with self.db.write() as session:
+                await session.execute(
+                    update(table).where(table.c.position > low, table.c.position <= high,
+                                        table.c.published_at.is_(None))
+                    .values(published_at=datetime.now(UTC)))
+            self._marked_up_to = high
+
+    async def _unsent(self, session: AsyncSession, *, lock: bool, after: int = 0) -> list:
         table = self.outbox.table
         query = (select(table.c.position, table.c.event_id, table.c.subject,
                         table.c.envelope, table.c.created_at)
-                 .where(table.c.published_at.is_(None))
+                 .where(table.c.published_at.is_(None), table.c.position > after)
                  .order_by(table.c.position)
                  .limit(self.batch_size))
         if lock:
@@ -332,7 +424,12 @@ class OutboxRelay:
             raise
         acked = [row.position for row, result in zip(rows, results, strict=True)
                  if isinstance(result, PubAck)]
-        if acked:
+        if session is None and len(acked) == len(rows):
+            self._published_up_to = rows[-1].position
+            self._mark_later()
+            EVENTS_PUBLISHED.labels(self.outbox.producer).inc(len(acked))
+            self.published += len(acked)
+        elif acked:
             mark = (update(table).where(table.c.position.in_(acked))
                     .values(published_at=datetime.now(UTC)))
             if session is not None:

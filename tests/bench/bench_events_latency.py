@@ -6,15 +6,19 @@ OrderSubmitted and OrderApproved fully_approved events), and incentive books it 
 commission rule whose base is approved orders. Measured from SubmitOrder answered to the
 accrual's own AccrualRecorded event received (so our figure includes one more relay hop
 than needed), under an open-loop load. Baseline: a raw nats-py publish→receive on the
-same server."""
+same server. The extra figures split the path into its two hops (order's relay; incentive's
+consumer, booking and relay) and give each process's SQL statements and CPU per order."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 import nats
 from qudao.common.v1 import money_pb2
 from qudao.incentive.v1 import events_pb2 as incentive_events  # noqa: F401 - registers type
@@ -22,6 +26,8 @@ from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 
 from shared.bus.envelope import decode_envelope
+from shared.events.incentive import ACCRUAL_RECORDED
+from shared.events.order import ORDER_APPROVED
 from tests.bench.common import ProcessSuite, Result, latency_summary, seed_dealer_with_catalog
 
 NAME = "events.latency"
@@ -57,22 +63,66 @@ async def commission_on_approved_orders(suite: ProcessSuite, seed: dict) -> None
             metadata=admin)
 
 
-async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> list[float]:
+async def statements_sent(suite: ProcessSuite, service: str) -> float:
+    """The service process's SQL statements so far (its qudao_db_statements_total)."""
+    async with httpx.AsyncClient() as client:
+        page = (await client.get(f"http://127.0.0.1:{suite.metrics_ports[service]}/metrics")).text
+    return next(float(line.split()[-1]) for line in page.splitlines()
+                if line.startswith("qudao_db_statements_total "))
+
+
+def cpu_seconds(suite: ProcessSuite, service: str) -> float:
+    """User + system CPU the service's process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{suite.processes[service].pid}/stat").read_text().rpartition(")")[2]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+async def usage(suite: ProcessSuite) -> dict[str, tuple[float, float]]:
+    """Per process: (SQL statements sent, CPU seconds used) so far."""
+    return {s: (await statements_sent(suite, s), cpu_seconds(suite, s))
+            for s in ("order", "incentive")}
+
+
+@dataclass
+class Measured:
+    """Per order (the warm-up left out), in ms: submission answered → accrual event
+    received, and its two hops: → OrderApproved on the stream (order's relay), →
+    AccrualRecorded on the stream (incentive's consumer, booking and relay). And what
+    each process spent per order over the run, relays and health checks included:
+    SQL statements and CPU milliseconds (which a loaded machine inflates less than it
+    does latency)."""
+
+    total: list[float]
+    order_hop: list[float]
+    incentive_hop: list[float]
+    per_order: dict[str, dict[str, float]]
+
+
+async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> Measured:
     seed = await seed_dealer_with_catalog(suite)
     await commission_on_approved_orders(suite, seed)
     submitted_at: dict[str, float] = {}
+    relayed_at: dict[str, float] = {}
     accrued_at: dict[str, float] = {}
     all_accrued = asyncio.Event()
+    warmed_up = asyncio.Event()
+
+    async def on_approval(message):
+        relayed_at[decode_envelope(message.subject, message.data).payload.order.id] = (
+            time.perf_counter())
 
     async def on_accrual(message):
         received = time.perf_counter()
         event = decode_envelope(message.subject, message.data)
         accrued_at[event.payload.accrual.source_id] = received
+        warmed_up.set()
         if len(accrued_at) >= count + 1:
             all_accrued.set()
 
     nc = await nats.connect(suite.nats.url)
-    await nc.subscribe("qudao.incentive.accrual.recorded", cb=on_accrual)
+    await nc.subscribe(ACCRUAL_RECORDED.subject, cb=on_accrual)
+    await nc.subscribe(ORDER_APPROVED.subject, cb=on_approval)
     metadata = (("authorization", f"Bearer {seed['dealer_token']}"),)
     async with grpc.aio.insecure_channel(suite.addr("order")) as channel:
         stub = order_pb2_grpc.OrderServiceStub(channel)
@@ -86,11 +136,20 @@ async def measure_ours(suite: ProcessSuite, rate: float, count: int) -> list[flo
             assert response.order.status == order_pb2.ORDER_STATUS_APPROVED, response.order
 
         await submit(0)  # warm up the path (connections, statements) before measuring
+        await asyncio.wait_for(warmed_up.wait(), 30)
+        before = await usage(suite)
         await open_loop(rate, count, lambda i: submit(i + 1))
         await asyncio.wait_for(all_accrued.wait(), 120)
+        after = await usage(suite)
     await nc.close()
-    return [(accrued_at[order_id] - submitted) * 1000 for order_id, submitted
-            in list(submitted_at.items())[1:]]
+    measured = list(submitted_at.items())[1:]
+    return Measured(
+        [(accrued_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
+        [(relayed_at[order_id] - submitted) * 1000 for order_id, submitted in measured],
+        [(accrued_at[order_id] - relayed_at[order_id]) * 1000 for order_id, _ in measured],
+        {service: {"statements": round((after[service][0] - before[service][0]) / count, 1),
+                   "cpu_ms": round((after[service][1] - before[service][1]) * 1000 / count, 2)}
+         for service in after})
 
 
 async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list[float]:
@@ -119,9 +178,11 @@ async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list
 
 async def run(workdir: Path, quick: bool) -> Result:
     rate, count = (50.0, 200) if quick else (100.0, 3000)
-    suite = await ProcessSuite(workdir, ("identity", "order", "incentive")).start()
+    suite = await ProcessSuite(workdir, ("identity", "order", "incentive"),
+                               metrics=("order", "incentive")).start()
     try:
-        ours = latency_summary(await measure_ours(suite, rate, count))
+        measured = await measure_ours(suite, rate, count)
+        ours = latency_summary(measured.total)
         baseline = latency_summary(await measure_baseline(suite, rate, count))
     finally:
         await suite.stop()
@@ -139,5 +200,8 @@ async def run(workdir: Path, quick: bool) -> Result:
         ratio_meaning="our p99 / raw NATS publish→receive p99: how many times longer the "
                       "order approved→outbox→JetStream→consumer→accrual path takes (lower is "
                       "better); target is our p99 under 200 ms",
-        extra={**ours, "baseline": baseline},
+        extra={**ours, "baseline": baseline,
+               "order_relay_hop": latency_summary(measured.order_hop),
+               "incentive_hop": latency_summary(measured.incentive_hop),
+               "per_order": measured.per_order},
     )

@@ -90,7 +90,8 @@ class ProcessSuite:
 
     def __init__(self, root: Path, services: tuple[str, ...], gateway: bool = False,
                  extra_env: dict[str, str] | None = None,
-                 database_urls: dict[str, str] | None = None) -> None:
+                 database_urls: dict[str, str] | None = None,
+                 metrics: tuple[str, ...] = ()) -> None:
         self.root = root
         self.database_urls = database_urls or {}
         self.services = services
@@ -99,6 +100,8 @@ class ProcessSuite:
         self.ports = {s: free_port() for s in
                       ("identity", "registration", "order", "flow", "incentive")}
         self.gateway_port = free_port()
+        # Services that serve their Prometheus metrics, on these ports.
+        self.metrics_ports = {s: free_port() for s in metrics}
         self.extra_env = extra_env or {}
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -120,6 +123,8 @@ class ProcessSuite:
             env[f"QUDAO_GATEWAY_{upper}_ADDR"] = f"127.0.0.1:{port}"
             env[f"QUDAO_{upper}_DATABASE_URL"] = self.database_urls.get(
                 service, f"sqlite+aiosqlite:///{self.root / service}.db")
+        for service, port in self.metrics_ports.items():
+            env[f"QUDAO_{service.upper()}_METRICS_PORT"] = str(port)
         env.update(self.extra_env)
         return env
 

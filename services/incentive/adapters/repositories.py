@@ -141,6 +141,21 @@ def _where(which: AccrualFilter) -> list:
     return conditions
 
 
+def _memo(session: AsyncSession, table: str) -> dict | None:
+    """Reads of ``table`` kept for the rest of the transaction (the events after the
+    first of a consumer's batch ask the same), or None once the transaction wrote the
+    table: from then on it is read every time, so a rolled-back savepoint never leaves
+    a memo of rows that never were."""
+    memos = session.info.setdefault("incentive.memos", {})
+    if table not in memos:
+        memos[table] = {}
+    return memos[table]
+
+
+def _wrote(session: AsyncSession, table: str) -> None:
+    session.info.setdefault("incentive.memos", {})[table] = None
+
+
 class SqlAccruals:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -369,18 +384,33 @@ def _shipped(row: ShipmentLinkRow) -> ShippedLine:
 class SqlOrders:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # The order rows this unit of work read or wrote (None: known not to exist). The
+        # session's identity map holds its rows weakly, so without these an order read,
+        # stored and recomputed in one event would be read three times.
+        self._rows: dict[str, OrderRow | None] = {}
+
+    async def _row(self, order_id: str) -> OrderRow | None:
+        if order_id not in self._rows:
+            self._rows[order_id] = await self.session.get(OrderRow, order_id)
+        return self._rows[order_id]
 
     async def get(self, order_id: str) -> Order | None:
-        row = await self.session.get(OrderRow, order_id)
+        row = await self._row(order_id)
         return _order(row) if row else None
 
     async def put(self, order: Order) -> None:
-        await self.session.merge(OrderRow(
-            order_id=order.order_id, dealer_id=order.dealer_id,
-            selling_company=order.selling_company, approved_on=order.approved_on,
-            voided=order.voided, currency=order.currency,
+        values = dict(
+            dealer_id=order.dealer_id, selling_company=order.selling_company,
+            approved_on=order.approved_on, voided=order.voided, currency=order.currency,
             lines=[[ln.line_no, ln.product_code, ln.product_line, ln.quantity, ln.amount_minor,
-                    ln.quantity_closed] for ln in order.lines]))
+                    ln.quantity_closed] for ln in order.lines])
+        row = await self._row(order.order_id)
+        if row is None:
+            row = self._rows[order.order_id] = OrderRow(order_id=order.order_id, **values)
+            self.session.add(row)
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
         await self.session.flush()
 
     async def counted(self, dealer_ids, start, end) -> list[Order]:
@@ -399,6 +429,7 @@ class SqlOrders:
         return _return(row) if row else None
 
     async def put_return(self, returned: Return) -> None:
+        _wrote(self.session, "returns")
         self.session.add(ReturnRow(
             return_id=returned.return_id, dealer_id=returned.dealer_id,
             selling_company=returned.selling_company, received_on=returned.received_on,
@@ -408,11 +439,19 @@ class SqlOrders:
         await self.session.flush()
 
     async def returns(self, dealer_ids, start, end) -> list[Return]:
+        memo = _memo(self.session, "returns")
+        key = (frozenset(dealer_ids) if dealer_ids is not None else None, start, end)
+        if memo is not None and key in memo:
+            return list(memo[key])
         query = select(ReturnRow).where(ReturnRow.received_on >= start,
                                         ReturnRow.received_on <= end)
         if dealer_ids is not None:
             query = query.where(ReturnRow.dealer_id.in_(sorted(dealer_ids)))
-        return [_return(r) for r in await self.session.scalars(query.order_by(ReturnRow.return_id))]
+        found = [_return(r) for r in await self.session.scalars(
+            query.order_by(ReturnRow.return_id))]
+        if memo is not None:
+            memo[key] = found
+        return list(found)
 
     async def link_shipment(self, lines: list[ShippedLine]) -> None:
         for line in lines:
@@ -590,14 +629,21 @@ class SqlRules:
         self.session = session
 
     async def all(self) -> list[CommissionRule]:
-        return [rule_from_document(r.id, r.body) for r in await self.session.scalars(
+        memo = _memo(self.session, "commission_rules")
+        if memo is not None and "all" in memo:
+            return list(memo["all"])
+        rules = [rule_from_document(r.id, r.body) for r in await self.session.scalars(
             select(CommissionRuleRow).order_by(CommissionRuleRow.id))]
+        if memo is not None:
+            memo["all"] = rules
+        return list(rules)
 
     async def get(self, rule_id: str) -> CommissionRule | None:
         row = await self.session.get(CommissionRuleRow, rule_id)
         return rule_from_document(row.id, row.body) if row else None
 
     async def put(self, rule: CommissionRule) -> None:
+        _wrote(self.session, "commission_rules")
         await self.session.merge(CommissionRuleRow(id=rule.id, body=rule_document(rule)))
         await self.session.flush()
 
@@ -658,6 +704,7 @@ class SqlPrograms:
             ProgramMemberRow.program_id == program_id))).all())
 
     async def set_member(self, program_id: str, dealer_id: str, member: bool) -> None:
+        _wrote(self.session, "program_members")
         if member:
             await self.session.merge(ProgramMemberRow(program_id=program_id,
                                                       dealer_id=dealer_id))
@@ -668,13 +715,20 @@ class SqlPrograms:
 
     async def add_members(self, program_id: str, dealer_ids: set[str]) -> None:
         fresh = sorted(dealer_ids - await self.members(program_id))
+        _wrote(self.session, "program_members")
         if fresh:
             await self.session.execute(insert(ProgramMemberRow), [
                 {"program_id": program_id, "dealer_id": dealer_id} for dealer_id in fresh])
 
     async def programs_of(self, dealer_id: str) -> set[str]:
-        return set((await self.session.scalars(select(ProgramMemberRow.program_id).where(
+        memo = _memo(self.session, "program_members")
+        if memo is not None and dealer_id in memo:
+            return set(memo[dealer_id])
+        found = set((await self.session.scalars(select(ProgramMemberRow.program_id).where(
             ProgramMemberRow.dealer_id == dealer_id))).all())
+        if memo is not None:
+            memo[dealer_id] = found
+        return set(found)
 
 
 def _target(row: TargetRow) -> Target:
