@@ -16,12 +16,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from nats.aio.client import Client as NatsClient
 from prometheus_client import start_http_server
+from qudao.common.v1 import progress_pb2, progress_pb2_grpc
 
 from shared.auth import TokenVerifier
 from shared.bus.connection import established
 from shared.db import Database
 from shared.interceptors import ContextInterceptor
 from shared.logging import get_logger
+from shared.progress import ImportProgressServicer
 from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -49,6 +51,7 @@ class Wiring:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+IMPORT_PROGRESS = progress_pb2.DESCRIPTOR.services_by_name["ImportProgressService"].full_name
 STOP_STEP_SECONDS = 5.0
 # The health service name of the liveness probe: SERVING from start to stop, whatever the
 # database or NATS do, so a dependency's outage never gets the pod restarted. The overall
@@ -81,7 +84,10 @@ class ServiceHost:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        names = [reflection.SERVICE_NAME, health.SERVICE_NAME, IMPORT_PROGRESS]
+        # Every service answers how far its running file imports have come.
+        progress_pb2_grpc.add_ImportProgressServiceServicer_to_server(
+            ImportProgressServicer(), server)
         for grpc_service in self.wiring.services:
             grpc_service.add(grpc_service.servicer, server)
             names.append(grpc_service.full_name)
