@@ -16,7 +16,7 @@ from services.order.adapters.orm import ProductRow
 
 # Rows per statement: well under SQLite's 32,766 bound parameters for an IN list, and
 # short enough between event-loop turns (a few milliseconds of Python each).
-PART_ROWS = 2_000
+PART_ROWS = 1_000
 PRODUCT_FIELDS = ("name", "spec", "gtin", "product_line", "unit", "list_price_minor",
                   "currency", "serial_tracked")
 

@@ -4,7 +4,9 @@ parsing and the row → message converters."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from qudao.order.v1 import order_pb2
@@ -185,11 +187,21 @@ def line_to_proto(line: OrderLineRow, currency: str) -> order_pb2.OrderLine:
     )
 
 
+PRODUCT_COLUMNS = ("code", "name", "spec", "gtin", "product_line", "unit", "serial_tracked",
+                   "list_price_minor", "currency")
+
+
 def product_to_proto(row: ProductRow) -> order_pb2.Product:
+    return product_values_to_proto({name: getattr(row, name) for name in PRODUCT_COLUMNS})
+
+
+def product_values_to_proto(values: Mapping[str, Any]) -> order_pb2.Product:
+    """A product from its column values (bulk imports build no ORM objects)."""
     return order_pb2.Product(
-        code=row.code, name=row.name, spec=row.spec, gtin=row.gtin,
-        product_line=row.product_line, unit=row.unit, serial_tracked=bool(row.serial_tracked),
-        list_price=money_to_proto(Money(row.list_price_minor, row.currency)),
+        code=values["code"], name=values["name"], spec=values["spec"], gtin=values["gtin"],
+        product_line=values["product_line"], unit=values["unit"],
+        serial_tracked=bool(values["serial_tracked"]),
+        list_price=money_to_proto(Money(values["list_price_minor"], values["currency"])),
     )
 
 

@@ -3,7 +3,7 @@ stages, reject, cancel, close a line, read."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import uuid
 from datetime import UTC
 
@@ -48,6 +48,7 @@ from services.order.usecases.common import (
     order_to_proto,
     price_list_to_proto,
     product_to_proto,
+    product_values_to_proto,
     refresh_status,
     reload_order,
     today,
@@ -120,11 +121,11 @@ class OrderUseCases(UseCaseBase):
         few thousand per statement, with progress for the import job."""
         self.require_role(*CATALOG_WRITERS, what="maintain the catalog")
         with tracked_import() as progress:
-            table = await read_table_isolated(request.content, request.filename,
-                                              request.format, request.encoding)
-            progress.update(VALIDATING, 0, len(table.rows))
-            numbered, errors = await asyncio.to_thread(products_from_table, table,
-                                                       self.currency)
+            # The parsing process checks the rows too (off this process's GIL).
+            numbered, errors = await read_table_isolated(
+                request.content, request.filename, request.format, request.encoding,
+                then=functools.partial(products_from_table, currency=self.currency))
+            progress.update(VALIDATING, 0, len(numbered) + len(errors))
             async with self.db.write() as session:
                 gtins = {p.gtin.strip().zfill(14): (n, p) for n, p in numbered}
                 for gtin, code in (await catalog.gtin_holders(session, gtins)).items():
@@ -178,7 +179,7 @@ class OrderUseCases(UseCaseBase):
                 await catalog.update_products(
                     session, [row for row in part if row["code"] in stored])
                 await self.outbox.record_many(session, PRODUCT_UPSERTED, [
-                    (events_pb2.ProductUpserted(product=product_to_proto(ProductRow(**row))),
+                    (events_pb2.ProductUpserted(product=product_values_to_proto(row)),
                      row["code"]) for row in part])
                 if progress is not None:
                     progress.advance(len(part))
