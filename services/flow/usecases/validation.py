@@ -429,7 +429,7 @@ class Validator:
         upstream = pl.col("f_dealer") == platform if platform else pl.lit(False)
         diverted = unreached_batch & pl.col("f_dealer").is_not_null() & ~upstream
         errors.append(_errors(frame, diverted, "DIVERTED", batch_header, pl.col("batch_key"),
-                              pl.format("发货单 shipment {}", pl.col("f_shipment"))))
+                              pl.format("发货单 {}", pl.col("f_shipment"))))
         errors.append(_errors(
             frame, unreached_batch & ~diverted, "BATCH_NOT_RECEIVED", batch_header,
             pl.col("batch_key"),
@@ -440,7 +440,7 @@ class Validator:
                            & (pl.col("s_dealer") != (platform or "")))
         errors.append(_errors(frame, serial_diverted & ~diverted, "DIVERTED", serial_header,
                               pl.col("serial_key"),
-                              pl.format("发货单 shipment {}", pl.col("s_shipment"))))
+                              pl.format("发货单 {}", pl.col("s_shipment"))))
         errors.append(_errors(frame, serial_checked & ~pl.col("s_reached") & ~serial_diverted,
                               "SERIAL_NOT_RECEIVED", serial_header, pl.col("serial_key")))
         errors.append(_errors(frame, serial_checked & pl.col("s_gone"), "SERIAL_ALREADY_SOLD",
@@ -448,13 +448,13 @@ class Validator:
         errors.append(_errors(frame, serial_checked & pl.col("s_batch").is_not_null()
                               & (pl.col("s_batch") != pl.col("batch_key")),
                               "SERIAL_BATCH_MISMATCH", serial_header, pl.col("serial_key"),
-                              pl.format("批号 batch {}", pl.col("s_batch"))))
+                              pl.format("发货批号 {}", pl.col("s_batch"))))
         errors.append(_errors(frame, pl.col("expiry_key").is_not_null()
                               & pl.col("stock_expiry").is_not_null()
                               & (pl.col("expiry_key") != pl.col("stock_expiry")),
                               "EXPIRY_MISMATCH", self._header(C.EXPIRY_DATE),
                               pl.col("expiry_key").cast(pl.Utf8),
-                              pl.format("发货 shipped {}", pl.col("stock_expiry").cast(pl.Utf8))))
+                              pl.format("发货效期 {}", pl.col("stock_expiry").cast(pl.Utf8))))
         self._diversions(frame.filter(diverted | serial_diverted))
         # Dates.
         sold = pl.col("sold")
@@ -476,7 +476,7 @@ class Validator:
         reached_on = pl.coalesce(pl.when(serial_row & pl.col("s_reached") & pl.col(
             "s_dealer").eq(dealer_id)).then(pl.col("s_date")), pl.col("reached_on"))
         errors.append(_errors(frame, sold < reached_on, "BEFORE_RECEIPT", date_header,
-                              pl.col("sold_on"), pl.format("到货 reached {}",
+                              pl.col("sold_on"), pl.format("到货 {}",
                                                            reached_on.cast(pl.Utf8))))
         errors += self._authorizations(frame)
         # Already reported in an accepted upload (same day, customer, department, batch).
@@ -565,13 +565,13 @@ class Validator:
             probe = rows.join(first, on="raw_hash", how="left")
             repeated = pl.col("row") != pl.col("first_row")
             errors.append(_errors(probe, repeated, "DUPLICATE_ROW", "", pl.lit(""),
-                                  pl.format("第 row {}", pl.col("first_row"))))
+                                  pl.format("第 {} 行", pl.col("first_row"))))
             duplicates = set(probe.filter(repeated).get_column("row").to_list())
             serials = rows.filter(pl.col("serial").is_not_null() & pl.col("gtin").is_not_null())
             first = serials.group_by("gtin", "serial").agg(pl.col("row").min().alias("first_row"))
             probe = serials.join(first, on=["gtin", "serial"], how="left")
             errors.append(_errors(probe, repeated, "DUPLICATE_SERIAL", self._header(C.SERIAL),
-                                  pl.col("serial"), pl.format("第 row {}", pl.col("first_row"))))
+                                  pl.col("serial"), pl.format("第 {} 行", pl.col("first_row"))))
             duplicates |= set(probe.filter(repeated).get_column("row").to_list())
             # A repeated row is reported as such; counting its units again would blame
             # the rows after it for exceeding the stock.
@@ -597,7 +597,7 @@ class Validator:
             limits, on=["gtin", "batch"], how="left")
         return _errors(ordered, pl.col("cumulative") > pl.col("available"), "EXCEEDS_STOCK",
                        self._header(C.QUANTITY), pl.col("quantity").cast(pl.Utf8),
-                       pl.format("可售 available {}，累计 cumulative {}",
+                       pl.format("可售 {}，累计 {}",
                                  pl.col("available"), pl.col("cumulative")))
 
 
