@@ -11,6 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Select, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -36,6 +37,14 @@ NAMING_CONVENTION = {
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def dialect_insert(session: AsyncSession, table):
+    """An ``INSERT`` that can say ``ON CONFLICT`` (and ``RETURNING``), in the dialect of
+    the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:

@@ -94,6 +94,9 @@ class FakeUnitOfWork:
             for name, state in saved.items():
                 setattr(self, name, state)
 
+    async def exclusive(self, name: str) -> bool:
+        return True
+
     async def __aenter__(self) -> Self:
         return self._open(write=True)
 

@@ -23,10 +23,12 @@ back."""
 from __future__ import annotations
 
 import contextlib
+import zlib
 from collections.abc import AsyncIterator
 from typing import Self
 
 from google.protobuf.message import Message
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.outbox import Outbox
@@ -95,6 +97,17 @@ class UnitOfWork:
             yield self
         finally:
             await self._close()
+
+    async def exclusive(self, name: str) -> bool:
+        """Whether this write transaction is, across every replica, the only one doing
+        ``name`` (a sweep each replica runs on a timer); held until it ends. On PostgreSQL
+        a transaction advisory lock, taken without waiting; SQLite's writer runs one write
+        transaction at a time, so the second sweep starts after the first committed and
+        finds nothing left to do."""
+        if self.db.is_sqlite:
+            return True
+        key = zlib.crc32(f"qudao-exclusive:{name}".encode())
+        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
     async def flush(self) -> None:
         """Write pending changes (not the events) without committing, e.g. before a

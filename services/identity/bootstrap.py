@@ -20,7 +20,7 @@ from services.identity.adapters.sheets import XlsxSheets
 from services.identity.adapters.uow import SqlIdentityUnitOfWork
 from services.identity.api.grpc import IdentityServicer
 from services.identity.settings import IdentitySettings
-from services.identity.usecases import users
+from services.identity.usecases import sessions, users
 from services.identity.usecases.ports import Deps
 from shared.auth import TokenIssuer
 from shared.bus.connection import connect_in_background, stop_connecting
@@ -33,6 +33,7 @@ from shared.events.identity import USER_LOGGED_IN
 from shared.host import GrpcService, Wiring
 from shared.ids import RandomIds
 from shared.revocation import IdentityEvents, RevocationList
+from shared.workers import every
 
 Settings = IdentitySettings
 SERVICE = Settings.process
@@ -89,7 +90,9 @@ async def build(settings: IdentitySettings) -> Wiring:
         services=[GrpcService(identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                               IdentityServicer(deps),
                               identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name)],
-        workers=[OutboxRelay(db, outbox, js).run],
+        workers=[OutboxRelay(db, outbox, js).run,
+                 every(600, lambda: sessions.forget_sign_ins(uow=deps.uow(), clock=deps.clock),
+                       "sign_in_records")],
         public_methods=PUBLIC_METHODS,
         is_revoked=revocations.is_revoked,
         on_stop=[identity_events.stop, lambda: stop_connecting(nc)],

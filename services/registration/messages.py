@@ -292,6 +292,12 @@ def customer_updated(customer: Customer, changed: list[str]) -> events_pb2.Custo
                                       changed_fields=changed)
 
 
+def customer_merged(kept: Customer, merged: Customer) -> events_pb2.CustomerMerged:
+    return events_pb2.CustomerMerged(customer=customer_to_proto(kept),
+                                     merged_customer_id=merged.id,
+                                     merged_customer_name=merged.name)
+
+
 def registration_submitted(registration: Registration) -> events_pb2.RegistrationSubmitted:
     return events_pb2.RegistrationSubmitted(registration=registration_to_proto(registration))
 

@@ -12,6 +12,10 @@ CUSTOMER_CREATED = declare(
 CUSTOMER_UPDATED = declare(
     "registration", "customer", "updated", pb.CustomerUpdated,
     "A customer's name, aliases, address or division changed.")
+CUSTOMER_MERGED = declare(
+    "registration", "customer", "merged", pb.CustomerMerged,
+    "HQ folded one customer into another (a merge or a conflict decided as one hospital): "
+    "what named the merged customer now names the kept one.")
 REGISTRATION_SUBMITTED = declare(
     "registration", "registration", "submitted", pb.RegistrationSubmitted,
     "A dealer registered (报备) a customer for a product line.")

@@ -268,3 +268,47 @@ async def test_bad_input_gets_a_clear_result_and_nothing_is_partly_accepted(suit
         assert sum(r["quantity"] for r in rows) == 5
     finally:
         await flow.close()
+
+
+async def test_a_merged_hospital_is_sold_to_under_the_one_kept(suite):
+    """The same hospital entered twice; dealer a reports sales under the second entry.
+    HQ merges it into the first: the rows already accepted and the ones reported later
+    under the old name are all the kept hospital's, and no stale entry stays in flow's
+    hospital directory (the old name resolves to one customer, not two)."""
+    flow = await build_flow_world(suite)
+    try:
+        async with flow.client("admin") as admin:
+            ids = []
+            for name in ("上海市肺科医院", "同济大学附属上海市肺科医院"):
+                response = await admin.post("/api/v1/customers", json={
+                    "name": name, "division_code": "310110", "departments": ["心内科"]})
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["customer"]["id"])
+        kept, merged = ids
+        await ship(flow, "a", [{"product": "A-001", "batch": "LM", "quantity": 10}])
+        await caught_up(suite)
+        before = await upload(flow, "a", csv_bytes([
+            sale(hospital="同济大学附属上海市肺科医院", batch="LM", quantity="2")]))
+        assert (await finished(flow, before["id"]))["status"] == "accepted", \
+            await errors_of(flow, before["id"])
+
+        async with flow.client("admin") as admin:
+            response = await admin.post(f"/api/v1/customers/{kept}/merge", json={
+                "merged_customer_id": merged, "note": "同一家医院"})
+            assert response.status_code == 200, response.text
+        await caught_up(suite)
+
+        after = await upload(flow, "a", csv_bytes([
+            sale(day="2026-03-06", hospital="同济大学附属上海市肺科医院", batch="LM",
+                 quantity="3")]))
+        assert (await finished(flow, after["id"]))["status"] == "accepted", \
+            await errors_of(flow, after["id"])
+        async with flow.client("a") as dealer:
+            rows = (await dealer.get("/api/v1/flow/rows", params={"batch": "LM"})).json()["rows"]
+        assert sorted((r["customer_id"], r["quantity"]) for r in rows) == [(kept, 2), (kept, 3)]
+        async with flow.client("a") as dealer:
+            rows = (await dealer.get("/api/v1/flow/rows",
+                                     params={"customer_id": merged})).json().get("rows", [])
+        assert rows == []
+    finally:
+        await flow.close()

@@ -118,6 +118,8 @@ async def sweep_health(*, uow: EngagementUnitOfWork, clock: Clock, ids: IdSource
     now = clock.now()
     flagged = 0
     async with uow:
+        if not await uow.exclusive("engagement.health_sweep"):
+            return {"flagged": 0, "expiring": 0}
         policy = await uow.health.policy()
         for facts in await uow.health.all_facts(None):
             health = evaluate(facts, policy, now)

@@ -167,6 +167,9 @@ class EngagementUnitOfWork(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Self]: ...
 
+    async def exclusive(self, name: str) -> bool:
+        """Whether no other replica runs ``name`` in a transaction now."""
+
     async def commit(self) -> None: ...
 
 

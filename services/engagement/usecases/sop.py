@@ -95,6 +95,9 @@ async def sweep_overdue(*, uow: EngagementUnitOfWork, clock: Clock, ids: IdSourc
     supervisors (an event and an inbox item)."""
     now = clock.now()
     async with uow:
+        # Two replicas overlap during a rolling update: one sweep at a time tells once.
+        if not await uow.exclusive("engagement.task_sweep"):
+            return {"overdue": 0}
         late = await uow.tasks.due(now, SWEEP_BATCH)
         for task in late:
             red = task.marked_overdue()

@@ -29,6 +29,11 @@ class CustomerDirectory:
     def put(self, customer: Customer) -> None:
         for key in self._keys.pop(customer.id, []):
             self._names[key].discard(customer.id)
+        if customer.merged_into:
+            # Its spellings are aliases of the customer it was folded into now.
+            self.index.remove(customer.id)
+            self._described.pop(customer.id, None)
+            return
         aliases = [normalize_name(alias) for alias in customer.aliases]
         self.index.put(customer.id, customer.city_code, customer.normalized_name, aliases)
         keys = [k for k in {customer.normalized_name, *aliases} if k]

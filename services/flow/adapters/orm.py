@@ -217,6 +217,7 @@ class CustomerRow(Base):
     aliases: Mapped[list] = mapped_column(JSON, default=list)
     departments: Mapped[list] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    merged_into: Mapped[str] = mapped_column(String(36), default="", server_default="")
 
 
 class DealerRow(Base):

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime
+from functools import partial
 
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,7 +56,7 @@ from services.flow.domain.model import (
     UploadStatus,
 )
 from shared.clock import aware
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.money import Money
 from shared.pagination import Page, PageRequest
 
@@ -66,11 +67,7 @@ WIDE_IN_BATCH = 10_000
 
 
 def _dialect_insert(session: AsyncSession):
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return partial(dialect_insert, session)
 
 
 async def _rows_for_pairs(session: AsyncSession, table: str, columns: list[str],
@@ -342,6 +339,11 @@ class SqlFlowRows:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> int:
+        moved = await self.session.execute(update(FlowRowRow).where(
+            FlowRowRow.customer_id == from_id).values(customer_id=to_id, customer_name=to_name))
+        return moved.rowcount
+
     async def add(self, rows: list[FlowRow], currency: str) -> None:
         for part in _chunks(rows, 5000):
             await self.session.execute(FlowRowRow.__table__.insert(), [dict(
@@ -473,6 +475,11 @@ class SqlDiversions:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> int:
+        moved = await self.session.execute(update(DiversionRow).where(
+            DiversionRow.customer_id == from_id).values(customer_id=to_id, customer_name=to_name))
+        return moved.rowcount
+
     async def add(self, diversion: Diversion) -> None:
         self.session.add(DiversionRow(id=diversion.id, **_diversion_values(diversion)))
         await self.session.flush()
@@ -557,11 +564,19 @@ class SqlProjections:
 
     async def customers_changed_since(self, since: datetime | None) -> list[Customer]:
         query = select(CustomerRow.id, CustomerRow.name, CustomerRow.normalized_name,
-                       CustomerRow.city_code, CustomerRow.aliases, CustomerRow.departments)
+                       CustomerRow.city_code, CustomerRow.aliases, CustomerRow.departments,
+                       CustomerRow.merged_into)
         if since is not None:
             query = query.where(CustomerRow.updated_at >= since)
-        return [Customer(i, n, nn, c, tuple(a or ()), tuple(d or ()))
-                for i, n, nn, c, a, d in (await self.session.execute(query)).all()]
+        return [Customer(i, n, nn, c, tuple(a or ()), tuple(d or ()), m or "")
+                for i, n, nn, c, a, d, m in (await self.session.execute(query)).all()]
+
+    async def merge_customer(self, kept: Customer, merged_id: str, at: datetime) -> None:
+        await self.upsert_customer(kept, at)
+        await self.session.execute(update(CustomerRow).where(CustomerRow.id == merged_id)
+                                   .values(merged_into=kept.id, updated_at=at))
+        await self.session.execute(update(AuthorizationRow).where(
+            AuthorizationRow.customer_id == merged_id).values(customer_id=kept.id))
 
     async def upsert_dealer(self, dealer: Dealer) -> None:
         await self._upsert(DealerRow, ["id"], dict(

@@ -29,6 +29,7 @@ from shared.events.registration import (
     AUTHORIZATION_GRANTED,
     AUTHORIZATION_REVOKED,
     CUSTOMER_CREATED,
+    CUSTOMER_MERGED,
     CUSTOMER_UPDATED,
 )
 from shared.text import normalize_name
@@ -81,8 +82,13 @@ def _customer(message: registration_pb2.Customer) -> Customer:
 
 
 async def on_customer(deps: Deps, transaction, event: Event) -> None:
-    customer = event.payload.customer
-    await projections.apply_customer(_customer(customer), deps.clock.now(),
+    payload = event.payload
+    if isinstance(payload, registration_events.CustomerMerged):
+        await projections.apply_customer_merge(
+            _customer(payload.customer), payload.merged_customer_id, deps.clock.now(),
+            uow=deps.uow_in(transaction))
+        return
+    await projections.apply_customer(_customer(payload.customer), deps.clock.now(),
                                      uow=deps.uow_in(transaction))
 
 
@@ -112,7 +118,8 @@ SUBSCRIPTIONS = [
     Subscription("flow-catalog", (PRODUCT_UPSERTED,), on_product),
     Subscription("flow-shipments", (SHIPMENT_RECORDED, RECEIPT_CONFIRMED, RETURN_RECEIVED),
                  on_shipment_event),
-    Subscription("flow-customers", (CUSTOMER_CREATED, CUSTOMER_UPDATED), on_customer),
+    Subscription("flow-customers", (CUSTOMER_CREATED, CUSTOMER_UPDATED, CUSTOMER_MERGED),
+                 on_customer),
     Subscription("flow-authorizations", (AUTHORIZATION_GRANTED, AUTHORIZATION_REVOKED,
                                          AUTHORIZATION_EXPIRED), on_authorization),
     Subscription("flow-dealers", (ORG_UNIT_CREATED, ORG_UNIT_UPDATED), on_org_unit),

@@ -143,6 +143,8 @@ class Customer:
     city_code: str
     aliases: tuple[str, ...] = ()
     departments: tuple[str, ...] = ()
+    # Set once HQ folded this customer into another: names no longer resolve to it.
+    merged_into: str = ""
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ class FlowRowRepository(Protocol):
 
     async def of_upload(self, upload_id: str) -> list[FlowRow]: ...
 
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> int: ...
+
 
 class DiversionRepository(Protocol):
     async def add(self, diversion: Diversion) -> None: ...
@@ -134,6 +136,8 @@ class DiversionRepository(Protocol):
 
     async def page(self, which: DiversionFilter, page: PageRequest) -> Page[Diversion]: ...
 
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> int: ...
+
 
 class ProjectionRepository(Protocol):
     """The facts flow keeps from other services' events."""
@@ -145,6 +149,10 @@ class ProjectionRepository(Protocol):
     async def upsert_customer(self, customer: Customer, at: datetime) -> None: ...
 
     async def customers_changed_since(self, since: datetime | None) -> list[Customer]: ...
+
+    async def merge_customer(self, kept: Customer, merged_id: str, at: datetime) -> None:
+        """``kept`` as it is now; ``merged_id`` kept as a tombstone pointing at it (so
+        every replica's directory drops it) and its authorizations moved over."""
 
     async def upsert_dealer(self, dealer: Dealer) -> None: ...
 

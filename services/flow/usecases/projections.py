@@ -28,6 +28,18 @@ async def apply_customer(customer: Customer, at: datetime, *, uow: FlowUnitOfWor
         await uow.commit()
 
 
+async def apply_customer_merge(kept: Customer, merged_id: str, at: datetime, *,
+                               uow: FlowUnitOfWork) -> None:
+    """HQ folded ``merged_id`` into ``kept``: its accepted flow, diversions and
+    authorizations follow, so the duplicate check, authorization check and reports see
+    one hospital."""
+    async with uow:
+        await uow.projections.merge_customer(kept, merged_id, at)
+        await uow.flow_rows.move_customer(merged_id, kept.id, kept.name)
+        await uow.diversions.move_customer(merged_id, kept.id, kept.name)
+        await uow.commit()
+
+
 async def apply_dealer(dealer: Dealer, *, uow: FlowUnitOfWork) -> None:
     async with uow:
         await uow.projections.upsert_dealer(dealer)

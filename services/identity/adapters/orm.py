@@ -188,3 +188,28 @@ class MaterialDownloadRow(Base):
     user_id: Mapped[str] = mapped_column(String(36))
     dealer_id: Mapped[str] = mapped_column(String(36), index=True)
     downloaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignInSourceRow(Base):
+    """One address's sign-in history with one account (by the name's digest)."""
+
+    __tablename__ = "sign_in_sources"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+    trusted: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SignInWindowRow(Base):
+    """Password checks of one account in one clock minute."""
+
+    __tablename__ = "sign_in_windows"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True,
+                                                   index=True)
+    checks: Mapped[int] = mapped_column(Integer)

@@ -21,6 +21,8 @@ from services.identity.adapters.orm import (
     NoticeRow,
     OrgUnitRow,
     RefreshTokenRow,
+    SignInSourceRow,
+    SignInWindowRow,
     UserRow,
 )
 from services.identity.domain.audience import DealerSummary
@@ -39,10 +41,11 @@ from services.identity.domain.model import (
 )
 from services.identity.domain.notices import Attachment, Audience, Category, Notice, Receipt
 from services.identity.domain.org import Node
-from services.identity.domain.rules import OrgKind
+from services.identity.domain.rules import LoginState, OrgKind
+from services.identity.domain.throttle import STREAK_KEPT, TRUST_KEPT, WINDOW, SourceRecord
 from shared.clock import aware
 from shared.context import current_request_id
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.errors import AlreadyExists, FieldViolation
 from shared.pagination import Page, PageRequest
 
@@ -624,3 +627,46 @@ class SqlMaterials:
             found += [Download(row.material_id, row.version, row.user_id, row.dealer_id,
                                aware(row.downloaded_at)) for row in rows.all()]
         return found
+
+
+class SqlSignIns:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, source: str, account: str) -> SourceRecord:
+        row = (await self.session.execute(select(SignInSourceRow).where(
+            SignInSourceRow.source == source[:64], SignInSourceRow.account == account)
+            .with_for_update())).scalar_one_or_none()
+        if row is None:
+            return SourceRecord()
+        return SourceRecord(LoginState(row.failed_attempts,
+                                       aware(row.locked_until) if row.locked_until else None),
+                            row.trusted)
+
+    async def save(self, source: str, account: str, record: SourceRecord,
+                   now: datetime) -> None:
+        values = dict(failed_attempts=record.state.failed_attempts,
+                      locked_until=record.state.locked_until, trusted=record.trusted,
+                      updated_at=now)
+        statement = dialect_insert(self.session, SignInSourceRow).values(
+            source=source[:64], account=account, **values)
+        await self.session.execute(statement.on_conflict_do_update(
+            index_elements=["source", "account"], set_=values))
+
+    async def count_check(self, account: str, window: datetime) -> int:
+        statement = dialect_insert(self.session, SignInWindowRow).values(
+            account=account, window_start=window, checks=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=["account", "window_start"],
+            set_={"checks": SignInWindowRow.checks + 1}).returning(SignInWindowRow.checks)
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def forget(self, now: datetime) -> int:
+        windows = await self.session.execute(delete(SignInWindowRow).where(
+            SignInWindowRow.window_start < now - WINDOW))
+        streaks = await self.session.execute(delete(SignInSourceRow).where(
+            SignInSourceRow.trusted.is_(False), SignInSourceRow.updated_at < now - STREAK_KEPT,
+            or_(SignInSourceRow.locked_until.is_(None), SignInSourceRow.locked_until < now)))
+        trust = await self.session.execute(delete(SignInSourceRow).where(
+            SignInSourceRow.trusted.is_(True), SignInSourceRow.updated_at < now - TRUST_KEPT))
+        return windows.rowcount + streaks.rowcount + trust.rowcount

@@ -13,6 +13,7 @@ from services.identity.adapters.repositories import (
     SqlNotices,
     SqlOrgUnits,
     SqlRefreshTokens,
+    SqlSignIns,
     SqlUsers,
 )
 from shared.bus.outbox import Outbox
@@ -45,6 +46,7 @@ class SqlIdentityUnitOfWork(UnitOfWork):
         self.audit = SqlAuditLog(session)
         self.notices = SqlNotices(session)
         self.materials = SqlMaterials(session)
+        self.sign_ins = SqlSignIns(session)
 
     async def commit(self) -> None:
         changed = self.audit.written

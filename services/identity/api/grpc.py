@@ -102,7 +102,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         session = await sessions.login(request.username, request.password,
                                        source=_client_address(context), uow=d.uow(),
                                        passwords=d.passwords, tokens=d.tokens, clock=d.clock,
-                                       throttle=d.throttle)
+                                       limits=d.sign_in)
         return messages.login_to_proto(session, d.clock.now())
 
     async def RefreshToken(self, request, context):

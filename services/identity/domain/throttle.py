@@ -9,71 +9,69 @@ while the account's owner keeps signing in:
   account's owner signed in before (the owner at the office is never held back).
 
 Refusals say when to come back (429 Retry-After) and are the same for every username,
-known or not, so they tell nothing about which accounts exist. State is per process,
-bounded in size (the oldest entries are dropped first), and forgotten at restart."""
+known or not, so they tell nothing about which accounts exist. The state lives in
+identity's database, so every replica counts the same attempts; accounts are kept as
+digests of the typed name (people type passwords into the username field)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.identity.domain.rules import LoginState
 
 WINDOW = timedelta(minutes=1)
-MAX_TRACKED = 100_000
+NO_FAILURES = LoginState(0, None)
+# How long an address the owner signed in from stays trusted, and a failure streak
+# without a lock is remembered.
+TRUST_KEPT = timedelta(days=90)
+STREAK_KEPT = timedelta(days=1)
+
+
+@dataclass
+class SignInLimits:
+    attempts_per_minute: int = 20
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One address's history with one account."""
+
+    state: LoginState = NO_FAILURES
+    trusted: bool = False
+
+    def after_failure(self, now: datetime) -> SourceRecord:
+        return SourceRecord(self.state.after_failure(now), self.trusted)
+
+
+SIGNED_IN = SourceRecord(NO_FAILURES, trusted=True)
+
+
+def account_key(username: str) -> str:
+    return hashlib.sha256(username.encode()).hexdigest()
+
+
+def window_of(now: datetime) -> datetime:
+    return now.replace(second=0, microsecond=0)
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
-@dataclass
-class SignInThrottle:
-    attempts_per_minute: int = 20
-    # (source, username) → failures in a row and the lock they earned.
-    _pairs: OrderedDict[tuple[str, str], LoginState] = field(default_factory=OrderedDict)
-    # username → when its recent password checks were made (the last minute's).
-    _checks: OrderedDict[str, deque[datetime]] = field(default_factory=OrderedDict)
-    # (source, username) pairs the owner signed in from.
-    _trusted: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+def locked_for(record: SourceRecord, now: datetime) -> int:
+    """Seconds this address must wait before trying this account again, 0 if none."""
+    if record.state.is_locked(now):
+        return _seconds_until(record.state.locked_until, now)
+    return 0
 
-    def retry_after(self, source: str, username: str, now: datetime) -> int:
-        """0 if this attempt may check a password now, else the seconds to wait."""
-        pair = self._pairs.get((source, username))
-        if pair is not None and pair.is_locked(now):
-            return _seconds_until(pair.locked_until, now)
-        if (source, username) in self._trusted:
-            return 0
-        checks = self._recent_checks(username, now)
-        if len(checks) >= self.attempts_per_minute:
-            return _seconds_until(checks[0] + WINDOW, now)
+
+def over_account_limit(record: SourceRecord, checks: int, limits: SignInLimits,
+                       now: datetime) -> int:
+    """``checks``: the account's password checks this window, this one included.
+    Seconds until the next window when over the limit (never for a trusted address)."""
+    if record.trusted or checks <= limits.attempts_per_minute:
         return 0
-
-    def checking(self, username: str, now: datetime) -> None:
-        """A password of this account is being checked."""
-        self._recent_checks(username, now).append(now)
-        _remember(self._checks, username, self._checks[username])
-
-    def failed(self, source: str, username: str, now: datetime) -> None:
-        state = self._pairs.get((source, username), LoginState(0, None))
-        _remember(self._pairs, (source, username), state.after_failure(now))
-
-    def succeeded(self, source: str, username: str) -> None:
-        self._pairs.pop((source, username), None)
-        _remember(self._trusted, (source, username), None)
-
-    def _recent_checks(self, username: str, now: datetime) -> deque[datetime]:
-        checks = self._checks.setdefault(username, deque())
-        while checks and checks[0] <= now - WINDOW:
-            checks.popleft()
-        return checks
-
-
-def _remember(table: OrderedDict, key, value) -> None:
-    """Set ``key`` as the newest entry, dropping the oldest beyond MAX_TRACKED."""
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > MAX_TRACKED:
-        table.popitem(last=False)
+    return _seconds_until(window_of(now) + WINDOW, now)

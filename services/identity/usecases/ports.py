@@ -27,7 +27,7 @@ from services.identity.domain.model import (
 from services.identity.domain.notices import Notice, Receipt
 from services.identity.domain.org import Node
 from services.identity.domain.rules import ScopeAnswer
-from services.identity.domain.throttle import SignInThrottle
+from services.identity.domain.throttle import SignInLimits, SourceRecord
 from shared.clock import Clock
 from shared.context import Principal
 from shared.ids import IdSource
@@ -185,6 +185,22 @@ class MaterialRepository(Protocol):
     async def downloads_of(self, material_ids: Iterable[str]) -> list[Download]: ...
 
 
+class SignInRepository(Protocol):
+    """Sign-in attempts, shared by every replica (domain/throttle.py)."""
+
+    async def record(self, source: str, account: str) -> SourceRecord:
+        """This address's history with the account, locked until the transaction ends."""
+
+    async def save(self, source: str, account: str, record: SourceRecord,
+                   now: datetime) -> None: ...
+
+    async def count_check(self, account: str, window: datetime) -> int:
+        """Count one password check of the account in ``window``; the count after it."""
+
+    async def forget(self, now: datetime) -> int:
+        """Drop windows gone by, lapsed failure streaks and trust not renewed."""
+
+
 class IdentityUnitOfWork(Protocol):
     """One transaction over identity's data. A commit that wrote an audit entry (every
     change of the org, users, tags or assignments does) also clears the scope cache."""
@@ -196,6 +212,7 @@ class IdentityUnitOfWork(Protocol):
     audit: AuditLog
     notices: NoticeRepository
     materials: MaterialRepository
+    sign_ins: SignInRepository
     events: EventLog
 
     async def __aenter__(self) -> Self: ...
@@ -279,5 +296,4 @@ class Deps:
     revocations: Revocations
     scope_cache: ScopeCache
     sheets: Sheets
-    # Sign-in attempts of this process (per source and account).
-    throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    sign_in: SignInLimits = field(default_factory=SignInLimits)

@@ -4,7 +4,8 @@ here and, through SessionRevoked, in every other process.
 
 Every failed login answers the same (BAD_CREDENTIALS) in the same time, whether the
 username is unknown, the account deactivated or the password wrong: each checks a
-password hash (a dummy one for an unknown name) and writes nothing."""
+password hash (a dummy one for an unknown name) and writes the same thing, the failure
+of that address for that name."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from datetime import timedelta
 
 from services.identity import messages
 from services.identity.domain.model import RefreshToken, Session, Tokens, User
-from services.identity.domain.throttle import SignInThrottle
+from services.identity.domain.throttle import (
+    SIGNED_IN,
+    SignInLimits,
+    account_key,
+    locked_for,
+    over_account_limit,
+    window_of,
+)
 from services.identity.usecases.ports import (
     IdentityUnitOfWork,
     Passwords,
@@ -62,9 +70,38 @@ async def _issue(uow: IdentityUnitOfWork, user: User, *, tokens: TokenIssuer,
     return Tokens(access, refresh, tokens.ttl_seconds)
 
 
+async def _admit(source: str, account: str, *, uow: IdentityUnitOfWork, now,
+                 limits: SignInLimits) -> None:
+    """Count this attempt's password check, or refuse it (429 with Retry-After)."""
+    async with uow:
+        record = await uow.sign_ins.record(source, account)
+        wait = locked_for(record, now)
+        if not wait:
+            checks = await uow.sign_ins.count_check(account, window_of(now))
+            wait = over_account_limit(record, checks, limits, now)
+        await uow.commit()
+    if wait:
+        raise ResourceExhausted("too many sign-in attempts; try again later", wait)
+
+
+async def _failed(source: str, account: str, *, uow: IdentityUnitOfWork, now) -> None:
+    async with uow:
+        record = await uow.sign_ins.record(source, account)
+        await uow.sign_ins.save(source, account, record.after_failure(now), now)
+        await uow.commit()
+
+
+async def forget_sign_ins(*, uow: IdentityUnitOfWork, clock: Clock) -> dict:
+    """Drop sign-in records that no longer slow anyone (bootstrap runs it on a timer)."""
+    async with uow:
+        dropped = await uow.sign_ins.forget(clock.now())
+        await uow.commit()
+    return {"dropped": dropped}
+
+
 async def login(username: str, password: str, *, source: str, uow: IdentityUnitOfWork,
                 passwords: Passwords, tokens: TokenIssuer, clock: Clock,
-                throttle: SignInThrottle) -> Session:
+                limits: SignInLimits) -> Session:
     """``source`` is the address the attempt came from (the gateway's client)."""
     username = username.strip().lower()
     violations = []
@@ -74,16 +111,15 @@ async def login(username: str, password: str, *, source: str, uow: IdentityUnitO
         violations.append(FieldViolation("password", "is required"))
     collect(violations)
     now = clock.now()
-    if wait := throttle.retry_after(source, username, now):
-        raise ResourceExhausted("too many sign-in attempts; try again later", wait)
-    throttle.checking(username, now)
+    account = account_key(username)
+    await _admit(source, account, uow=uow, now=now, limits=limits)
     async with uow.read():
         user = await uow.users.by_username(username)
     checked = user.password_hash if user is not None else None
     # Unknown names are checked against a dummy hash, at the cost of a real one.
     matches = await passwords.verify(checked, password)
     if not matches or user is None or not user.active:
-        throttle.failed(source, username, now)
+        await _failed(source, account, uow=uow, now=now)
         raise _bad_credentials()
     async with uow:
         # The user as it is by now: deactivated or given a new password meanwhile, the
@@ -95,8 +131,8 @@ async def login(username: str, password: str, *, source: str, uow: IdentityUnitO
         await uow.users.update(user)
         session = Session(await _issue(uow, user, tokens=tokens, clock=clock), user)
         uow.events.record(USER_LOGGED_IN, messages.user_logged_in(user), user.id)
+        await uow.sign_ins.save(source, account, SIGNED_IN, clock.now())
         await uow.commit()
-    throttle.succeeded(source, username)
     return session
 
 

@@ -470,6 +470,17 @@ class SqlOwnership:
         await self.session.flush()
         return True
 
+    async def move_customer(self, from_id: str, to_id: str) -> list[Registration]:
+        rows = (await self.session.scalars(select(RegistrationRow).where(
+            RegistrationRow.customer_id == from_id))).all()
+        await self.session.execute(update(RegistrationRow).where(
+            RegistrationRow.customer_id == from_id).values(customer_id=to_id))
+        await self.session.execute(update(LeadEventRow).where(
+            LeadEventRow.customer_id == from_id).values(customer_id=to_id))
+        return [Registration(r.registration_id, r.dealer_id, to_id, r.product_line,
+                             CustomerSource(r.source), r.approved_on, r.ended_on)
+                for r in rows]
+
     async def spans(self, dealer_id: str, customer_ids: set[str]) -> list[Ownership]:
         ids = sorted(customer_ids)
         spans = [Registration(r.registration_id, r.dealer_id, r.customer_id, r.product_line,

@@ -54,6 +54,7 @@ from shared.events.order import (
     SHIPMENT_RECORDED,
 )
 from shared.events.registration import (
+    CUSTOMER_MERGED,
     LEAD_ASSIGNED,
     LEAD_CLAIMED,
     LEAD_RETURNED,
@@ -170,6 +171,10 @@ async def on_order(deps: Deps, transaction, event: Event) -> None:
 async def on_registration(deps: Deps, transaction, event: Event) -> None:
     payload = event.payload
     subject = event.subject
+    if subject == CUSTOMER_MERGED.subject:
+        await facts.record_customer_merge(payload.customer.id, payload.merged_customer_id,
+                                          **_collaborators(deps, transaction))
+        return
     if subject in (LEAD_ASSIGNED.subject, LEAD_CLAIMED.subject, LEAD_RETURNED.subject):
         lead = payload.lead
         assigned = subject == LEAD_ASSIGNED.subject
@@ -239,7 +244,8 @@ SUBSCRIPTIONS = [
                                      PRODUCT_UPSERTED), on_order),
     Subscription("incentive-registration", (REGISTRATION_APPROVED, REGISTRATION_EXPIRED,
                                             REGISTRATION_RECALLED, REGISTRATION_REJECTED,
-                                            LEAD_ASSIGNED, LEAD_CLAIMED, LEAD_RETURNED),
+                                            LEAD_ASSIGNED, LEAD_CLAIMED, LEAD_RETURNED,
+                                            CUSTOMER_MERGED),
                  on_registration),
     Subscription("incentive-identity", (ORG_UNIT_CREATED, ORG_UNIT_UPDATED, TAGS_CHANGED,
                                         ASSIGNMENT_CHANGED), on_identity),

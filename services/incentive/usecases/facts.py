@@ -226,6 +226,20 @@ async def record_registration(seen: Registration, cause: str, *, uow: IncentiveU
     return booking.booked
 
 
+async def record_customer_merge(kept_id: str, merged_id: str, *, uow: IncentiveUnitOfWork,
+                                clock: Clock, ids: IdSource, policy: Policy) -> list[Accrual]:
+    """HQ folded customer ``merged_id`` into ``kept_id``: who registered the merged
+    customer now holds the kept one from the same day, so the commission of their sales
+    to the kept customer since then is recomputed with that source."""
+    async with uow:
+        booking = _booking(uow, clock, ids, policy, "registration.customer.merged", merged_id)
+        for moved in await uow.ownership.move_customer(merged_id, kept_id):
+            if moved.approved_on:
+                await _recompute_customer(booking, moved.dealer_id, kept_id, moved.approved_on)
+        await uow.commit()
+    return booking.booked
+
+
 async def record_lead_event(event: LeadEvent, *, uow: IncentiveUnitOfWork, clock: Clock,
                             ids: IdSource, policy: Policy) -> list[Accrual]:
     """An HQ lead assigned to a dealer (its customer counts as HQ-sourced) or leaving

@@ -116,6 +116,10 @@ class OwnershipRepository(Protocol):
 
     async def spans(self, dealer_id: str, customer_ids: set[str]) -> list[Ownership]: ...
 
+    async def move_customer(self, from_id: str, to_id: str) -> list[Registration]:
+        """Registrations and lead assignments of ``from_id`` now name ``to_id``; returns
+        the registrations moved."""
+
 
 class DealerRepository(Protocol):
     """Identity's dealers as incentive needs them (region, tags, managers)."""

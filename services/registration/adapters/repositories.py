@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,7 +66,7 @@ from services.registration.domain.rules import (
 )
 from shared import divisions
 from shared.clock import aware
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.pagination import Page, PageRequest
 
 customers_table = CustomerRow.__table__
@@ -84,12 +83,6 @@ assignments_table = ManagerAssignmentRow.__table__
 def _violation(error: IntegrityError) -> str:
     """The database's words for a constraint violation, lower case."""
     return str(error.orig if error.orig is not None else error).lower()
-
-
-def _upsert(session: AsyncSession, table):
-    """``INSERT`` with ``ON CONFLICT`` in the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 async def _get(session: AsyncSession, table, key: str, for_update: bool = False):
@@ -188,7 +181,7 @@ class SqlCustomers:
         """Each alias once per city: one another customer of the city has is skipped."""
         for key in customer.alias_keys:
             await self.session.execute(
-                _upsert(self.session, aliases_table)
+                dialect_insert(self.session, aliases_table)
                 .values(city_code=customer.city_code, normalized_alias=key,
                         customer_id=customer.id, source=sources.get(key, source))
                 .on_conflict_do_nothing())
@@ -703,7 +696,7 @@ class SqlDealers:
                       product_lines=list(dealer.product_lines), active=dealer.active,
                       updated_at=now)
         await self.session.execute(
-            _upsert(self.session, dealers_table).values(id=dealer.id, **values)
+            dialect_insert(self.session, dealers_table).values(id=dealer.id, **values)
             .on_conflict_do_update(index_elements=[dealers_table.c.id], set_=values))
 
     async def active(self) -> list[DealerView]:
@@ -721,7 +714,7 @@ class SqlDealers:
 
     async def assign(self, assignment: Assignment) -> None:
         await self.session.execute(
-            _upsert(self.session, assignments_table)
+            dialect_insert(self.session, assignments_table)
             .values(manager_user_id=assignment.manager_user_id,
                     dealer_id=assignment.dealer_id, product_line=assignment.product_line)
             .on_conflict_do_nothing())

@@ -24,7 +24,7 @@ from shared.errors import (
     PermissionDenied,
     collect,
 )
-from shared.events.registration import CUSTOMER_UPDATED
+from shared.events.registration import CUSTOMER_MERGED, CUSTOMER_UPDATED
 from shared.scope import Scopes
 from shared.tabular import Table
 from shared.text import normalize_name
@@ -145,6 +145,9 @@ async def merge_into(uow: RegistrationUnitOfWork, kept: Customer, merged: Custom
     await uow.leads.move_customer(merged.id, kept.id)
     uow.events.record(CUSTOMER_UPDATED, messages.customer_updated(result, ["aliases"]),
                       result.id)
+    # Registrations, grants and leads moved without events of their own: this one tells
+    # the projections of other services to follow.
+    uow.events.record(CUSTOMER_MERGED, messages.customer_merged(result, merged), result.id)
     return result
 
 

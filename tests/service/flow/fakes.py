@@ -155,6 +155,13 @@ class FakeFlowRows:
     def active(self) -> list[FlowRow]:
         return [row for row, active in self.rows if active]
 
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> int:
+        moved = [(replace(row, customer_id=to_id, customer_name=to_name), active)
+                 if row.customer_id == from_id else (row, active) for row, active in self.rows]
+        count = sum(row.customer_id == from_id for row, _ in self.rows)
+        self.rows = moved
+        return count
+
     async def movements(self, dealer_id: str, exclude_upload: str) -> dict:
         out: dict = defaultdict(int)
         incoming: dict = {}
@@ -223,6 +230,13 @@ class FakeDiversions:
     async def add(self, diversion: Diversion) -> None:
         self.items[diversion.id] = diversion
 
+    async def move_customer(self, from_id: str, to_id: str, to_name: str) -> int:
+        moving = [d for d in self.items.values() if d.customer_id == from_id]
+        for diversion in moving:
+            self.items[diversion.id] = replace(diversion, customer_id=to_id,
+                                               customer_name=to_name)
+        return len(moving)
+
     async def get(self, diversion_id: str) -> Diversion | None:
         return self.items.get(diversion_id)
 
@@ -277,6 +291,14 @@ class FakeProjections:
 
     async def authorizations(self, dealer_id: str) -> list[Authorization]:
         return [g for g in self.grants.values() if g.dealer_id == dealer_id and g.active]
+
+    async def merge_customer(self, kept: Customer, merged_id: str, at: datetime) -> None:
+        self.customers[kept.id] = (kept, at)
+        if merged_id in self.customers:
+            self.customers[merged_id] = (replace(self.customers[merged_id][0],
+                                                 merged_into=kept.id), at)
+        for grant in [g for g in self.grants.values() if g.customer_id == merged_id]:
+            self.grants[grant.id] = replace(grant, customer_id=kept.id)
 
     async def add_shipment_lines(self, lines: list[ShipmentLine]) -> int:
         fresh = [x for x in lines if (x.shipment_id, x.line_no) not in self.lines]

@@ -430,3 +430,30 @@ async def test_the_error_report_is_the_file_with_reasons_and_no_formulas(env):
         await results.error_report(upload.id, False, who=STAFF[B], deps=deps)
     _, _, text = await results.error_report(upload.id, True, who=STAFF[A], deps=deps)
     assert text.startswith("\ufeff".encode()) and results.ERROR_COLUMN.encode() in text
+
+
+async def test_a_merged_customer_is_sold_to_under_the_customer_it_was_folded_into(env):
+    """HQ folds 中山医院 into 瑞金医院 (say a data-entry duplicate): the old name now names
+    the kept hospital, the grant made for the old one authorizes sales to the kept one,
+    and sell-through accepted before the merge is reported under the kept hospital."""
+    uow, clock, scopes, _ = env
+    deps = make_deps(uow, clock, scopes, authorization_lines=frozenset({"A系列"}))
+    await seed(deps)
+    await projections.apply_authorization(Authorization(
+        "g1", A, "c-zhongshan", product_line="A系列",
+        valid_from=date(2026, 1, 1), valid_to=date(2026, 12, 31)), uow=deps.uow())
+    before = await run(deps, A, csv_file([row(hospital="中山医院", day="2026-03-05")]))
+    assert before.status == UploadStatus.ACCEPTED, await codes_of(deps, before.id)
+
+    kept = Customer("c-ruijin", "上海交通大学医学院附属瑞金医院", "上海交通大学瑞金医院",
+                    "310100", ("瑞金医院", "复旦大学附属中山医院"))
+    # The directory each replica keeps refreshes by wall-clock watermark.
+    await projections.apply_customer_merge(kept, "c-zhongshan", datetime.now(UTC),
+                                           uow=deps.uow())
+
+    assert {r.customer_id for r in uow.flow_rows.active()} == {"c-ruijin"}
+    after = await run(deps, A, csv_file([row(hospital="复旦大学附属中山医院", day="2026-03-06")]))
+    assert after.status == UploadStatus.ACCEPTED, await codes_of(deps, after.id)
+    rows = [r for e in uow.published_of(FLOW_UPLOAD_ACCEPTED) for r in e.rows
+            if e.upload_id == after.id]
+    assert {r.customer_id for r in rows} == {"c-ruijin"}

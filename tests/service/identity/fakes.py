@@ -30,6 +30,7 @@ from services.identity.domain.model import (
 )
 from services.identity.domain.notices import Notice, Receipt
 from services.identity.domain.rules import OrgKind, Role, Tier
+from services.identity.domain.throttle import WINDOW, SourceRecord
 from services.identity.usecases import org, users
 from services.identity.usecases.ports import Deps
 from shared.auth import TokenIssuer
@@ -332,11 +333,33 @@ class FakeMaterials:
         return [d for d in self.downloads if d.material_id in wanted]
 
 
+class FakeSignIns:
+    def __init__(self) -> None:
+        self.sources: dict[tuple[str, str], tuple[SourceRecord, datetime]] = {}
+        self.windows: dict[tuple[str, datetime], int] = {}
+
+    async def record(self, source, account):
+        return self.sources.get((source, account), (SourceRecord(), None))[0]
+
+    async def save(self, source, account, record, now):
+        self.sources[(source, account)] = (record, now)
+
+    async def count_check(self, account, window):
+        self.windows[(account, window)] = self.windows.get((account, window), 0) + 1
+        return self.windows[(account, window)]
+
+    async def forget(self, now):
+        gone = [key for key in self.windows if key[1] < now - WINDOW]
+        for key in gone:
+            del self.windows[key]
+        return len(gone)
+
+
 class FakeIdentityUnitOfWork(FakeUnitOfWork):
     """Like the SQL one, a commit that wrote an audit entry calls ``on_change``."""
 
     repositories = ("org_units", "users", "refresh_tokens", "assignments", "audit", "notices",
-                    "materials")
+                    "materials", "sign_ins")
 
     def __init__(self, on_change=lambda: None) -> None:
         super().__init__()
@@ -347,6 +370,7 @@ class FakeIdentityUnitOfWork(FakeUnitOfWork):
         self.audit = FakeAuditLog()
         self.notices = FakeNotices()
         self.materials = FakeMaterials()
+        self.sign_ins = FakeSignIns()
         self.on_change = on_change
         self._audited = 0
 

@@ -34,7 +34,7 @@ async def login(world: Org, username: str = "d.sales", password: str = STAFF_PAS
                 source: str = OFFICE):
     return await sessions.login(username, password, source=source, uow=world.uow,
                                 passwords=world.deps.passwords, tokens=world.deps.tokens,
-                                clock=world.deps.clock, throttle=world.deps.throttle)
+                                clock=world.deps.clock, limits=world.deps.sign_in)
 
 
 async def refresh(world: Org, token: str):
@@ -129,7 +129,7 @@ async def test_every_refusal_looks_the_same_and_checks_a_password_hash():
 async def test_a_guessing_run_spread_over_addresses_is_limited_per_account():
     world = await staff_world()
     assert await login(world, source=OFFICE)  # the owner has signed in from the office
-    world.deps.throttle.attempts_per_minute = 10
+    world.deps.sign_in.attempts_per_minute = 10
     for number in range(9):  # ten checks of its password in a minute, the owner's included
         await refused(login(world, password=WRONG, source=f"198.51.100.{number}"))
     wait = await throttled(login(world, password=WRONG, source="198.51.100.200"))

@@ -53,7 +53,7 @@ async def create(world: Org, who: Principal, username: str, roles, unit, passwor
 async def login(world: Org, username: str, password: str = STAFF_PASSWORD):
     return await sessions.login(username, password, source="10.0.0.1", uow=world.uow,
                                 passwords=world.deps.passwords, tokens=world.deps.tokens,
-                                clock=world.deps.clock, throttle=world.deps.throttle)
+                                clock=world.deps.clock, limits=world.deps.sign_in)
 
 
 def token_principal(world: Org, user: User) -> Principal:

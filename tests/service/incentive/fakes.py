@@ -188,6 +188,14 @@ class FakeOwnership:
         self.leads[key] = event
         return True
 
+    async def move_customer(self, from_id, to_id):
+        moved = [replace(r, customer_id=to_id) for r in self.registrations.values()
+                 if r.customer_id == from_id]
+        self.registrations.update({r.registration_id: r for r in moved})
+        self.leads = {key: replace(e, customer_id=to_id) if e.customer_id == from_id else e
+                      for key, e in self.leads.items()}
+        return moved
+
     async def spans(self, dealer_id, customer_ids) -> list[Ownership]:
         spans = [r.span() for r in self.registrations.values()
                  if r.dealer_id == dealer_id and r.customer_id in customer_ids]

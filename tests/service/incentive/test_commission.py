@@ -79,6 +79,20 @@ async def test_a_registration_arriving_late_reprices_the_sales_it_covers():
     assert total(uow) == 500
 
 
+async def test_a_merge_carries_the_registration_to_the_customer_kept():
+    """The dealer registered 中山医院 as h-1; its sales were reported under h-2, the same
+    hospital entered twice. When HQ folds h-1 into h-2 the registration covers h-2 from
+    the day it was approved, and those sales earn the dealer-sourced rate."""
+    deps, uow = fake_deps()
+    await with_rule(deps)
+    await register(deps, "r-1", "d-1", "h-1", CustomerSource.DEALER_SOURCED, date(2026, 1, 10))
+    await accept(deps, "u-1", "d-1", [sale("u-1", 2, "d-1", "h-2", 1, 50_000, JAN)])
+    assert total(uow) == 500
+    await facts.record_customer_merge("h-2", "h-1", uow=deps.uow(), clock=deps.clock,
+                                      ids=deps.ids, policy=deps.policy)
+    assert total(uow) == 1_500
+
+
 async def test_unregistered_customers_can_earn_nothing_and_overrides_win():
     deps, uow = fake_deps()
     rule = await with_rule(deps, CommissionRule(

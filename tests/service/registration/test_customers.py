@@ -8,9 +8,9 @@ import pytest
 
 from services.registration.domain.customers import CustomerInput, CustomerQuery, DuplicateQuery
 from services.registration.domain.registrations import SubmitRegistration
-from services.registration.usecases import customers, registrations
+from services.registration.usecases import aliases, customers, registrations
 from shared.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_UPDATED
+from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDATED
 from shared.names.matching import MatchKind, Verdict
 from shared.pagination import PageRequest
 from shared.tabular import read_table
@@ -214,3 +214,18 @@ async def test_a_dealer_sees_only_the_customers_it_is_tied_to():
     hq = await check(deps, who=HQ, name="复旦大学附属中山医院", product_line="A系列",
                      address="上海市徐汇区")
     assert hq.candidates[0].claims[0].dealer_id == A
+
+
+async def test_a_merge_tells_the_other_services_which_customer_went_where():
+    deps, uow = await world()
+    kept = await create(deps, FIRST)
+    merged = await create(deps, CustomerInput(name="上海交通大学附属第一人民医院",
+                                              address="上海市虹口区武进路85号"))
+    with pytest.raises(PermissionDenied):
+        await run(deps, aliases.merge_customers, kept.id, merged.id, "同一家", who=DEALER_A)
+    result = await run(deps, aliases.merge_customers, kept.id, merged.id, "同一家", who=HQ)
+    assert "上海交通大学附属第一人民医院" in result.aliases
+    [event] = uow.published_of(CUSTOMER_MERGED)
+    assert (event.customer.id, event.merged_customer_id, event.merged_customer_name) == (
+        kept.id, merged.id, "上海交通大学附属第一人民医院")
+    assert "上海交通大学附属第一人民医院" in event.customer.aliases
