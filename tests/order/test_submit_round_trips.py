@@ -1,31 +1,30 @@
 """What one order submission costs the database (issue 18.3): SQL statements and hops to
 aiosqlite's worker thread, per order of two lines, auto-approved, with a client
-reference, priced from the catalog (a dealer whose tier has a price list adds one
-statement). Before the running exposure and the leaner submission the same order took 9
-statements and 32 hops; the figures are printed and bounded here so a regression
-shows."""
+reference, priced from the catalog and the dealer's tier's price list (read in the same
+statement as the products). Before the running exposure and the leaner submission the
+same order took 9 statements and 32 hops; the figures are printed and bounded here so a
+regression shows."""
 
 from __future__ import annotations
 
 import uuid
 
 import aiosqlite.core
-from qudao.order.v1 import order_pb2
 from sqlalchemy import event
 
-from services.order.domain.orders import LineInput
+from services.order.domain.orders import LineInput, OrderStatus
 from shared.context import principal_var
-from tests.order.test_credit_exposure import EVERYONE, set_limit, world
+from tests.order.test_credit_exposure import EVERYONE, set_limit, submit, world
 
 ORDERS = 30
 
 
 async def test_an_order_submission_takes_eight_statements(monkeypatch, capsys):
-    db, service = await world()
+    db, deps = await world()
     principal_var.set(EVERYONE)
     dealer = str(uuid.uuid4())
-    await set_limit(service, dealer, 10**12)
-    await service.submit_order(dealer, [LineInput("EX-1", 1)], "RT-warm")
+    await set_limit(deps, dealer, 10**12)
+    await submit(deps, dealer, [LineInput("EX-1", 1)], "RT-warm")
     statements = hops = 0
 
     def count_statement(*_args, **_kwargs):
@@ -44,19 +43,18 @@ async def test_an_order_submission_takes_eight_statements(monkeypatch, capsys):
     first = None
     try:
         for n in range(ORDERS):
-            order = await service.submit_order(
-                dealer, [LineInput("EX-1", 2), LineInput("EX-2", 1)], f"RT-{n}")
-            assert order.status == order_pb2.ORDER_STATUS_APPROVED
+            order = await submit(deps, dealer, [LineInput("EX-1", 2), LineInput("EX-2", 1)],
+                                 f"RT-{n}")
+            assert order.status == OrderStatus.APPROVED
             first = first or order
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count_statement)
     with capsys.disabled():
         print(f"\norder submission: {statements / ORDERS:.1f} statements, "
               f"{hops / ORDERS:.1f} worker hops per order")
-    # BEGIN, products, credit figures, orders, approval, lines, exposure, outbox.
+    # BEGIN, priced products, credit figures, orders, approval, lines, exposure, outbox.
     assert statements / ORDERS == 8
     assert hops / ORDERS <= 30
     # A repeated reference still answers with the stored order, and stores nothing.
-    again = await service.submit_order(dealer, [LineInput("EX-1", 2), LineInput("EX-2", 1)],
-                                       "RT-0")
+    again = await submit(deps, dealer, [LineInput("EX-1", 2), LineInput("EX-2", 1)], "RT-0")
     assert again.id == first.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from sqlalchemy import (
@@ -442,3 +443,20 @@ class CreditExposureRow(Base):
     selling_company: Mapped[str] = mapped_column(String(64), primary_key=True)
     outstanding_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     open_orders_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def to_domain(cls, row, **given):
+    """A domain record from a row whose columns carry the record's field names (fields
+    in ``given`` are taken from there instead)."""
+    return cls(**{f.name: given[f.name] if f.name in given else getattr(row, f.name)
+                  for f in dataclasses.fields(cls)})
+
+
+def of_dealers(statement, column, query):
+    """The statement kept to the dealer a query names (``query.dealer_id``) and to the
+    dealers in the caller's scope (``query.dealer_ids``; None: every dealer)."""
+    if query.dealer_id:
+        statement = statement.where(column == query.dealer_id)
+    if query.dealer_ids is not None:
+        statement = statement.where(column.in_(query.dealer_ids))
+    return statement

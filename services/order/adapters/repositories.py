@@ -1,9 +1,9 @@
-"""The order repositories over SQL for the use cases written as handlers: domain objects
-in, domain objects out. Upserts are ``INSERT … ON CONFLICT``, spelled by the dialect in
-use; a part or a rebate credit recorded twice is the primary key refusing it.
-``get(..., for_update=True)`` is ``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write
-transactions hold the database lock from their start (shared/db.py), so it is left out
-there."""
+"""The order repositories over SQL for channel inventory, accepted sell-through, dealer
+accounts and rebate credits: domain objects in, domain objects out. Upserts are
+``INSERT … ON CONFLICT``, spelled by the dialect in use; a part or a rebate credit
+recorded twice is the primary key refusing it. ``get(..., for_update=True)`` is
+``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write transactions hold the database
+lock from their start (shared/db.py), so it is left out there."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from services.order.adapters.orm import (
     FlowSupersededRow,
     InvoiceRow,
     PaymentRow,
+    ProductRow,
     RebateCreditRow,
+    of_dealers,
 )
 from services.order.domain.accounts import (
     CREDIT_NOTE,
@@ -32,8 +34,16 @@ from services.order.domain.accounts import (
     AccountFilter,
     RebateCredit,
 )
-from services.order.domain.inventory import Stock, StockKey, StockMove
+from services.order.domain.inventory import Stock, StockKey, StockMove, StockQuery
 from services.order.domain.statements import DueItem
+from shared.db import fetch_page
+from shared.pagination import Page, PageRequest
+
+
+def _stock(row: ChannelInventoryRow) -> Stock:
+    return Stock(StockKey(row.dealer_id, row.product_code, row.batch), row.gtin,
+                 row.product_line, row.expiry_date, row.quantity_received, row.quantity_sold,
+                 row.quantity_returned, row.updated_at)
 
 
 class SqlStock:
@@ -66,10 +76,44 @@ class SqlStock:
         rows = (await self.session.scalars(select(table).where(or_(*(
             and_(table.dealer_id == k.dealer_id, table.product_code == k.product_code,
                  table.batch == k.batch) for k in keys))))).all()
-        return {StockKey(r.dealer_id, r.product_code, r.batch): Stock(
-            StockKey(r.dealer_id, r.product_code, r.batch), r.gtin, r.product_line,
-            r.expiry_date, r.quantity_received, r.quantity_sold, r.quantity_returned)
-            for r in rows}
+        return {StockKey(r.dealer_id, r.product_code, r.batch): _stock(r) for r in rows}
+
+    async def adjust(self, dealer_id: str, changes: dict[tuple[str, str], tuple[int, int]],
+                     moment: datetime) -> None:
+        table = ChannelInventoryRow
+        for (product_code, batch), (received, returned) in changes.items():
+            await self.session.execute(
+                update(table)
+                .where(table.dealer_id == dealer_id, table.product_code == product_code,
+                       table.batch == batch)
+                .values(quantity_received=table.quantity_received + received,
+                        quantity_returned=table.quantity_returned + returned,
+                        updated_at=moment)
+                .execution_options(synchronize_session=False))
+
+    async def expiries(self, dealer_id: str) -> dict[tuple[str, str], str]:
+        table = ChannelInventoryRow
+        return {(r.product_code, r.batch): r.expiry_date for r in (await self.session.execute(
+            select(table.product_code, table.batch, table.expiry_date)
+            .where(table.dealer_id == dealer_id))).all()}
+
+    async def page(self, query: StockQuery, page: PageRequest) -> Page[Stock]:
+        table = ChannelInventoryRow
+        statement = select(table).order_by(table.dealer_id, table.product_code, table.batch)
+        statement = of_dealers(statement, table.dealer_id, query)
+        if query.product_code:
+            statement = statement.where(table.product_code == query.product_code)
+        if query.gtin:
+            statement = statement.where(table.gtin == query.gtin.zfill(14))
+        if query.batch:
+            statement = statement.where(table.batch == query.batch)
+        if query.product_line:
+            statement = statement.where(table.product_code.in_(
+                select(ProductRow.code).where(ProductRow.product_line == query.product_line)))
+        if not query.include_empty:
+            statement = statement.where(table.quantity_received - table.quantity_sold
+                                        - table.quantity_returned > 0)
+        return (await fetch_page(self.session, statement, page)).map(_stock)
 
 
 class SqlAcceptedFlow:
@@ -160,8 +204,14 @@ class SqlAccounts:
         owed, pending, _ = await exposure.figures(self.session, dealer_id, company)
         return owed, pending
 
+    async def credit_figures(self, dealer_id: str, company: str) -> tuple[int, int, int]:
+        return await exposure.figures(self.session, dealer_id, company, lock=True)
+
     async def add_outstanding(self, dealer_id: str, company: str, amount_minor: int) -> None:
         await exposure.add(self.session, outstanding={(dealer_id, company): amount_minor})
+
+    async def add_open_orders(self, dealer_id: str, company: str, amount_minor: int) -> None:
+        await exposure.add(self.session, open_orders={(dealer_id, company): amount_minor})
 
     async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
         invoices = (await self.session.execute(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.order.adapters.ledger import SqlInvoices, SqlPayments
-from services.order.adapters.orders import SqlOrders, SqlProducts
+from services.order.adapters.ledger import SqlInvoices, SqlPayments, SqlStatements
+from services.order.adapters.orders import SqlOrders, SqlPriceLists, SqlProducts
 from services.order.adapters.repositories import (
     SqlAcceptedFlow,
     SqlAccounts,
@@ -14,7 +14,8 @@ from services.order.adapters.repositories import (
     SqlStock,
 )
 from services.order.adapters.returns import SqlReturns
-from services.order.adapters.shipments import SqlShipments
+from services.order.adapters.shipments import SqlDiscrepancies, SqlReceipts, SqlShipments
+from services.order.adapters.stats import SqlStats
 from shared.uow import UnitOfWork
 
 
@@ -29,6 +30,11 @@ class SqlOrderUnitOfWork(UnitOfWork):
     invoices: SqlInvoices
     payments: SqlPayments
     returns: SqlReturns
+    price_lists: SqlPriceLists
+    receipts: SqlReceipts
+    discrepancies: SqlDiscrepancies
+    statements: SqlStatements
+    stats: SqlStats
 
     def bind(self, session: AsyncSession) -> None:
         self.stock = SqlStock(session)
@@ -41,3 +47,8 @@ class SqlOrderUnitOfWork(UnitOfWork):
         self.invoices = SqlInvoices(session)
         self.payments = SqlPayments(session)
         self.returns = SqlReturns(session)
+        self.price_lists = SqlPriceLists(session)
+        self.receipts = SqlReceipts(session)
+        self.discrepancies = SqlDiscrepancies(session)
+        self.statements = SqlStatements(session)
+        self.stats = SqlStats(session)

@@ -20,8 +20,13 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
+
+# Who pushes shipments, invoices and payments, and confirms returned goods.
+ERP = ("erp",)
 
 OVER_SHIPPED = "OVER_SHIPPED"
 UNKNOWN_ORDER = "UNKNOWN_ORDER"
@@ -37,6 +42,9 @@ SERIAL_COUNT = "SERIAL_COUNT_MISMATCH"
 UNKNOWN_SHIPMENT = "UNKNOWN_SHIPMENT"
 UNKNOWN_RETURN = "UNKNOWN_RETURN"
 UNKNOWN_INVOICE = "UNKNOWN_INVOICE"
+
+
+R = TypeVar("R", "InvoiceIn", "PaymentIn")
 
 
 class Outcome(enum.IntEnum):
@@ -423,9 +431,24 @@ def payment_problem(payment: PaymentIn,
     return None
 
 
-def repush_result(record_id: str, stored_digest: str, digest: str, what: str) -> LineResult:
-    """A record pushed again: DUPLICATE when its content is the same, else REJECTED."""
-    if stored_digest == digest:
-        return LineResult(record_id, 0, Outcome.DUPLICATE)
-    return LineResult(record_id, 0, Outcome.REJECTED, CONFLICTING_REPUSH,
-                      f"{what} already recorded with different content")
+def judge_records(records: list[R], key: Callable[[R], str],
+                  stored: dict[str, str], what: str,
+                  problem: Callable[[R], tuple[str, str] | None]) -> list[LineResult]:
+    """One result per invoice or payment pushed: DUPLICATE when its id is stored (or
+    came earlier in the call) with the same content, REJECTED when with other content
+    or when ``problem`` names one, else ACCEPTED."""
+    results: list[LineResult] = []
+    seen: dict[str, str] = {}
+    for record in records:
+        record_id, digest = key(record), record.content_hash
+        previous = stored.get(record_id) or seen.get(record_id)
+        if previous is not None:
+            results.append(LineResult(record_id, 0, Outcome.DUPLICATE) if previous == digest
+                           else LineResult(record_id, 0, Outcome.REJECTED, CONFLICTING_REPUSH,
+                                           f"{what} already recorded with different content"))
+            continue
+        seen[record_id] = digest
+        failure = problem(record)
+        results.append(LineResult(record_id, 0, Outcome.REJECTED, *failure) if failure
+                       else LineResult(record_id, 0, Outcome.ACCEPTED))
+    return results

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Stock:
     received: int = 0
     sold: int = 0
     returned: int = 0
+    updated_at: datetime | None = None
 
     @property
     def on_hand(self) -> int:
@@ -117,3 +119,33 @@ def apply_moves(stock: dict[StockKey, Stock], moves: Iterable[StockMove]) -> Non
         position = stock.get(move.key) or Stock(move.key, move.gtin, move.product_line,
                                                  move.expiry_date)
         stock[move.key] = position.moved(move)
+
+
+@dataclass(frozen=True)
+class StockQuery:
+    dealer_id: str = ""
+    # None: every dealer.
+    dealer_ids: frozenset[str] | None = None
+    product_code: str = ""
+    gtin: str = ""
+    batch: str = ""
+    product_line: str = ""
+    include_empty: bool = False
+
+
+@dataclass(frozen=True)
+class ProductStock:
+    """Channel inventory of a product summed over dealers (or per dealer)."""
+
+    product_code: str
+    product_name: str
+    product_line: str
+    dealer_id: str
+    received: int
+    sold: int
+    returned: int
+    dealers: int
+
+    @property
+    def on_hand(self) -> int:
+        return self.received - self.sold - self.returned

@@ -4,7 +4,10 @@ order's status from its lines. Pure Python, no I/O."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from stdnum import ean
 
 from shared.errors import FieldViolation, collect
 from shared.money import Money
@@ -228,3 +231,210 @@ def open_value(status: OrderStatus, lines: list[LineValue]) -> int:
         return 0
     return sum(max(0, line.ordered - line.closed - line.invoiced) * line.unit_price_minor
                for line in lines)
+
+
+# ------------------------------------------------------------------ stored records
+
+# Who may change the catalog, price lists (the ERP pushes the lists it keeps) and close
+# order lines.
+CATALOG_WRITERS = ("hq_admin", "erp")
+PRICE_WRITERS = ("hq_admin", "finance", "erp")
+LINE_CLOSERS = ("hq_admin", "customer_service")
+APPROVED, REJECTED = 1, 2  # an approval's decision
+
+
+class RefTaken(Exception):
+    """The dealer's client order reference belongs to an order already (the unique key
+    refused the insert)."""
+
+
+class GtinTaken(Exception):
+    """Another product holds the GTIN."""
+
+
+@dataclass
+class Product:
+    code: str
+    name: str
+    spec: str
+    gtin: str
+    product_line: str
+    unit: str
+    list_price_minor: int
+    currency: str
+    serial_tracked: bool
+    updated_at: datetime | None = None
+
+    def same_as(self, other: Product) -> bool:
+        """Equal in everything but the time of the last change."""
+        return all(getattr(self, name) == getattr(other, name) for name in (
+            "name", "spec", "gtin", "product_line", "unit", "list_price_minor", "currency",
+            "serial_tracked"))
+
+
+@dataclass(frozen=True)
+class PriceItem:
+    product_code: str
+    unit_price_minor: int
+    currency: str
+
+
+@dataclass
+class PriceList:
+    id: str
+    name: str
+    tier: int
+    selling_company: str
+    valid_from: str
+    valid_to: str
+    updated_at: datetime | None
+    items: list[PriceItem]
+
+
+@dataclass(frozen=True)
+class PriceListQuery:
+    tier: int = 0
+    selling_company: str = ""
+    valid_on: str = ""
+
+
+@dataclass
+class OrderLine:
+    line_no: int
+    product_code: str
+    gtin: str
+    product_line: str
+    quantity_ordered: int
+    unit_price_minor: int
+    amount_minor: int
+    quantity_shipped: int = 0
+    quantity_received: int = 0
+    quantity_closed: int = 0
+    quantity_returned: int = 0
+    quantity_invoiced: int = 0
+    quantity_receipted: int = 0
+    close_reason: str = ""
+
+    def quantities(self) -> LineQuantities:
+        return LineQuantities(self.quantity_ordered, self.quantity_shipped,
+                              self.quantity_closed, self.quantity_receipted)
+
+
+@dataclass(frozen=True)
+class Approval:
+    stage: int
+    decision: int
+    decided_by: str
+    decided_at: datetime
+    comment: str = ""
+
+
+@dataclass
+class Order:
+    id: str
+    dealer_id: str
+    # The approval decision; the shipping states are derived from the lines.
+    decision: OrderStatus
+    status: OrderStatus
+    client_order_ref: str
+    total_minor: int
+    currency: str
+    submitted_by: str
+    submitted_at: datetime
+    selling_company: str
+    awaiting_stage: int
+    decision_reason: str
+    note: str
+    updated_at: datetime | None
+    credit_passed: bool
+    credit_limit_minor: int
+    credit_outstanding_minor: int
+    credit_open_orders_minor: int
+    # What the order adds to its dealer's credit exposure now (``open_value``).
+    open_value_minor: int = 0
+    lines: list[OrderLine] = field(default_factory=list)
+    approvals: list[Approval] = field(default_factory=list)
+
+    def line(self, line_no: int) -> OrderLine | None:
+        return next((line for line in self.lines if line.line_no == line_no), None)
+
+    def refresh_status(self, moment: datetime) -> bool:
+        """Recompute the status from the lines; True if it changed."""
+        status = derive_status(OrderStatus(self.decision),
+                               [line.quantities() for line in self.lines])
+        if status == self.status:
+            return False
+        self.status = status
+        self.updated_at = moment
+        return True
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    dealer_id: str = ""
+    # None: every dealer (the caller sees all).
+    dealer_ids: frozenset[str] | None = None
+    statuses: frozenset[OrderStatus] = frozenset()
+    awaiting_stage: int = 0
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+
+
+def product_violations(index: int, product: Product) -> list[FieldViolation]:
+    """What makes a product (as given, before it is normalized) invalid, each naming its
+    field under ``products[index]``."""
+    where = f"products[{index}]"
+    violations = []
+    if not product.code.strip():
+        violations.append(FieldViolation(f"{where}.code", "is required"))
+    if not product.name.strip():
+        violations.append(FieldViolation(f"{where}.name", "is required"))
+    if not product.product_line.strip():
+        violations.append(FieldViolation(f"{where}.product_line", "is required"))
+    gtin = product.gtin.strip()
+    if not (gtin.isdigit() and len(gtin) in (8, 12, 13, 14) and ean.is_valid(gtin)):
+        violations.append(FieldViolation(f"{where}.gtin",
+                                         f"{gtin!r} is not a GTIN with a valid check digit"))
+    if product.list_price_minor < 0:
+        violations.append(FieldViolation(f"{where}.list_price.amount_minor",
+                                         "must not be negative"))
+    return violations
+
+
+def normalized(product: Product, currency: str) -> Product:
+    """The product as stored: text trimmed, the GTIN as GTIN-14, a currency."""
+    return Product(product.code.strip(), product.name.strip(), product.spec.strip(),
+                   product.gtin.strip().zfill(14), product.product_line.strip(),
+                   product.unit.strip(), product.list_price_minor,
+                   product.currency or currency, product.serial_tracked, product.updated_at)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row of an imported file that cannot be taken, as the user sees the file."""
+
+    row_number: int
+    column: str
+    code: str
+    message_zh: str
+    message_en: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class ProductImport:
+    accepted: bool
+    errors: list[RowError] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class DealerMonthOrders:
+    """Approved orders of a dealer submitted in a month ("YYYY-MM")."""
+
+    dealer_id: str
+    month: str
+    orders: int
+    amount_minor: int

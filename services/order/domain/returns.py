@@ -5,7 +5,8 @@ the dealer in that batch and not returned already. Pure Python, no I/O."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from shared.errors import FieldViolation
 
@@ -19,6 +20,9 @@ class ReturnStatus(enum.IntEnum):
     RECEIVED = 4
     CREDITED = 5
 
+
+# Who approves or rejects returns.
+RETURN_DECIDERS = ("hq_admin", "customer_service", "channel_manager", "region_manager")
 
 # Returns that still hold (or have taken) stock of the batch.
 OPEN_OR_DONE = (ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.RECEIVED,
@@ -99,4 +103,76 @@ def check_return_lines(lines: list[ReturnLineInput],
                     f"{where}.serials", f"already returned or requested: {', '.join(again[:5])}"))
                 continue
         taken[key] = taken.get(key, 0) + line.quantity
+    return violations
+
+
+class ReturnRepeated(Exception):
+    """The dealer's client request id belongs to a return already."""
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    dealer_id: str
+    selling_company: str
+    reason: str
+    client_request_id: str
+    lines: list[ReturnLineInput]
+
+
+@dataclass
+class ReturnLine:
+    line_no: int
+    product_code: str
+    gtin: str
+    batch: str
+    expiry_date: str
+    serials: tuple[str, ...]
+    quantity_requested: int
+    quantity_received: int = 0
+    shipment_id: str = ""
+
+
+@dataclass
+class ProductReturn:
+    id: str
+    dealer_id: str
+    selling_company: str
+    status: ReturnStatus
+    reason: str
+    client_request_id: str
+    requested_at: datetime
+    requested_by: str
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    decision_note: str = ""
+    received_on: str = ""
+    credit_note_invoice_id: str = ""
+    lines: list[ReturnLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReturnQuery:
+    dealer_id: str = ""
+    dealer_ids: frozenset[str] | None = None
+    statuses: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReceivedLine:
+    line_no: int
+    quantity_received: int
+
+
+def received_violations(given: list[ReceivedLine],
+                        lines: dict[int, ReturnLine]) -> list[FieldViolation]:
+    """What is wrong with the quantities the ERP says came back, each naming its field."""
+    violations = []
+    for index, item in enumerate(given):
+        line = lines.get(item.line_no)
+        if line is None:
+            violations.append(FieldViolation(f"lines[{index}].line_no",
+                                             f"return has no line {item.line_no}"))
+        elif not 0 <= item.quantity_received <= line.quantity_requested:
+            violations.append(FieldViolation(f"lines[{index}].quantity_received",
+                                             f"must be 0..{line.quantity_requested}"))
     return violations

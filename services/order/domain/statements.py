@@ -19,7 +19,8 @@ ledger, not carried over from the previous statement).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class LineKind(enum.IntEnum):
@@ -122,3 +123,91 @@ def overdue(invoices: list[DueItem], credits_total: int, today: str) -> int:
         if item.due_on < today:
             late += item.amount - settled
     return late
+
+
+ISSUED, CONFIRMED, DISPUTED, SUPERSEDED = 1, 2, 3, 4
+# Who issues statements; who confirms or disputes them (the dealer's side).
+STATEMENT_ISSUERS = ("finance", "hq_admin")
+DEALER_STAFF = ("dealer_admin", "dealer_sales")
+KIND_LABELS = {
+    LineKind.ORDER: "订单 order", LineKind.SHIPMENT: "发货 shipment",
+    LineKind.INVOICE: "发票 invoice", LineKind.PAYMENT: "回款 payment",
+    LineKind.CREDIT_NOTE: "红字发票 credit note", LineKind.REBATE_CREDIT: "返利 rebate",
+    LineKind.ADJUSTMENT: "调整 adjustment",
+}
+
+
+@dataclass
+class IssuedLine:
+    line_no: int
+    kind: int
+    ref_id: str
+    date: str
+    description: str
+    debit_minor: int
+    credit_minor: int
+    balance_minor: int
+    disputed: bool = False
+    dispute_reason: str = ""
+    disputed_amount_minor: int | None = None
+
+
+@dataclass
+class Statement:
+    id: str
+    dealer_id: str
+    selling_company: str
+    period_start: str
+    period_end: str
+    status: int
+    currency: str
+    opening_minor: int
+    total_debit_minor: int
+    total_credit_minor: int
+    closing_minor: int
+    issued_at: datetime
+    issued_by: str
+    confirmed_at: datetime | None = None
+    confirmed_by: str = ""
+    supersedes_statement_id: str = ""
+    lines: list[IssuedLine] = field(default_factory=list)
+
+    def line(self, line_no: int) -> IssuedLine | None:
+        return next((line for line in self.lines if line.line_no == line_no), None)
+
+
+@dataclass(frozen=True)
+class StatementQuery:
+    dealer_id: str = ""
+    dealer_ids: frozenset[str] | None = None
+    selling_company: str = ""
+    statuses: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Dispute:
+    statement_id: str
+    line_no: int
+    reason: str
+    # None: the whole line.
+    amount_minor: int | None = None
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    """Invoices or payments: of a dealer (or the dealers in scope), a company, a
+    statement's lines, a period ("YYYY-MM-DD", inclusive)."""
+
+    dealer_id: str = ""
+    dealer_ids: frozenset[str] | None = None
+    selling_company: str = ""
+    statement_id: str = ""
+    day_from: str = ""
+    day_to: str = ""
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    filename: str
+    content_type: str
+    content: bytes

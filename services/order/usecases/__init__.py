@@ -1,2 +1,2 @@
-"""The order service's use cases, one module per area; ``OrderService`` (service.py)
-combines them."""
+"""The order service's use cases, one module per area; each is a function whose
+parameters name exactly its collaborators (usecases/ports.py)."""

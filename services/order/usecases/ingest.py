@@ -14,6 +14,7 @@ from services.order import messages
 from services.order.domain import ingest as rules
 from services.order.domain.accounts import CREDIT_NOTE, DEFAULT_TERMS_DAYS, INVOICE, due_date
 from services.order.domain.ingest import (
+    ERP,
     InvoiceIn,
     LineResult,
     Mode,
@@ -30,25 +31,17 @@ from services.order.domain.ingest import (
 from services.order.domain.inventory import StockKey, StockMove
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
 from services.order.domain.returns import ReturnStatus
+from services.order.usecases.common import require_role
 from services.order.usecases.ports import OrderUnitOfWork
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import PermissionDenied
 from shared.events.order import INVOICE_RECORDED, PAYMENT_RECORDED, SHIPMENT_RECORDED
-
-ERP = ("erp",)
-
-
-def _require_erp(who: Principal, what: str) -> None:
-    if not who.has_role(*ERP):
-        raise PermissionDenied(f"only {', '.join(ERP)} may {what}")
-
 
 # ------------------------------------------------------------------------ shipments
 
 async def record_shipments(shipments: list[ShipmentIn], mode: Mode, *, who: Principal,
                            uow: OrderUnitOfWork, clock: Clock) -> list[LineResult]:
-    _require_erp(who, "push shipments")
+    require_role(who, ERP, "push shipments")
     async with uow:
         results = await _ingest_shipments(shipments, mode, uow, clock)
         await uow.commit()
@@ -62,7 +55,7 @@ async def stream_shipments(batches: AsyncIterable[ShipmentBatch], *, who: Princi
     current one. If the stream breaks, what was committed stays, the message in flight
     is rolled back and the one read ahead is dropped; re-sending the whole stream is
     safe (DUPLICATE). Returns the results and how many messages were committed."""
-    _require_erp(who, "push shipments")
+    require_role(who, ERP, "push shipments")
     results: list[LineResult] = []
     committed = 0
     iterator = batches.__aiter__()
@@ -229,26 +222,16 @@ async def _store_shipments(uow: OrderUnitOfWork, recorded: list[RecordedShipment
 
 async def record_invoices(invoices: list[InvoiceIn], mode: Mode, *, who: Principal,
                           uow: OrderUnitOfWork, clock: Clock) -> list[LineResult]:
-    _require_erp(who, "push invoices")
+    require_role(who, ERP, "push invoices")
     async with uow:
         stored = await uow.invoices.digests({i.invoice_id for i in invoices})
         shipment_dealers = await uow.shipments.dealers(
             {line.shipment_id for i in invoices for line in i.lines})
         returns = await uow.returns.to_credit({i.return_id for i in invoices if i.return_id})
-        results: list[LineResult] = []
-        seen: dict[str, str] = {}
-        for invoice in invoices:
-            iid = invoice.invoice_id
-            previous = stored.get(iid) or seen.get(iid)
-            if previous is not None:
-                results.append(rules.repush_result(iid, previous, invoice.content_hash,
-                                                   "invoice"))
-                continue
-            problem = rules.invoice_problem(invoice, shipment_dealers, returns, CREDIT_NOTE,
-                                            ReturnStatus.RECEIVED)
-            seen[iid] = invoice.content_hash
-            results.append(LineResult(iid, 0, Outcome.REJECTED, *problem) if problem
-                           else LineResult(iid, 0, Outcome.ACCEPTED))
+        results = rules.judge_records(
+            invoices, lambda i: i.invoice_id, stored, "invoice",
+            lambda i: rules.invoice_problem(i, shipment_dealers, returns, CREDIT_NOTE,
+                                            ReturnStatus.RECEIVED))
         store = rules.apply_mode(results, mode)
         for invoice in invoices:
             if invoice.invoice_id in store:
@@ -275,7 +258,7 @@ async def _store_invoice(uow: OrderUnitOfWork, invoice: InvoiceIn, moment: datet
                 continue
             target = await uow.shipments.order_line_of(line.shipment_id, line.shipment_line_no)
             if target is not None:
-                await uow.orders.add_invoiced(*target, line.quantity)
+                await uow.orders.add_to_line(*target, quantity_invoiced=line.quantity)
                 invoiced_orders.add(target[0])
         await uow.orders.refresh_exposure(invoiced_orders)
     elif invoice.return_id:
@@ -287,24 +270,14 @@ async def _store_invoice(uow: OrderUnitOfWork, invoice: InvoiceIn, moment: datet
 
 async def record_payments(payments: list[PaymentIn], mode: Mode, *, who: Principal,
                           uow: OrderUnitOfWork, clock: Clock) -> list[LineResult]:
-    _require_erp(who, "push payments")
+    require_role(who, ERP, "push payments")
     async with uow:
         stored = await uow.payments.digests({p.payment_id for p in payments})
         invoice_dealers = await uow.invoices.dealers(
             {a.invoice_id for p in payments for a in p.allocations})
-        results: list[LineResult] = []
-        seen: dict[str, str] = {}
-        for payment in payments:
-            pid = payment.payment_id
-            previous = stored.get(pid) or seen.get(pid)
-            if previous is not None:
-                results.append(rules.repush_result(pid, previous, payment.content_hash,
-                                                   "payment"))
-                continue
-            seen[pid] = payment.content_hash
-            problem = rules.payment_problem(payment, invoice_dealers)
-            results.append(LineResult(pid, 0, Outcome.REJECTED, *problem) if problem
-                           else LineResult(pid, 0, Outcome.ACCEPTED))
+        results = rules.judge_records(
+            payments, lambda p: p.payment_id, stored, "payment",
+            lambda p: rules.payment_problem(p, invoice_dealers))
         store = rules.apply_mode(results, mode)
         for payment in payments:
             if payment.payment_id not in store:

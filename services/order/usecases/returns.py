@@ -1,41 +1,30 @@
-"""Returns: the dealer requests by batch (and serial), HQ approves or rejects, the ERP
-confirms receipt (channel inventory adjusts), a credit note (RecordInvoices with
-return_id) closes it."""
+"""Returns, as handlers: the dealer requests by batch (and serial), never more than it
+received of the batch minus what is returned or claimed already; HQ approves or
+rejects; the ERP confirms what came back (channel inventory adjusts); a credit note
+(ingest, with return_id) closes it."""
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
+from dataclasses import replace
 
-from qudao.order.v1 import events_pb2, order_pb2
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
-from services.order.adapters.orm import (
-    ChannelInventoryRow,
-    OrderLineRow,
-    ProductRow,
-    ReturnLineRow,
-    ReturnRow,
-    ShipmentLineRow,
-    ShipmentRow,
-)
+from services.order import messages
+from services.order.domain.ingest import ERP
 from services.order.domain.returns import (
-    OPEN_OR_DONE,
-    BatchStock,
-    ReturnLineInput,
+    RETURN_DECIDERS,
+    ProductReturn,
+    ReceivedLine,
+    ReturnLine,
+    ReturnQuery,
+    ReturnRepeated,
+    ReturnRequest,
     ReturnStatus,
     check_return_lines,
+    received_violations,
 )
-from services.order.usecases.common import (
-    ERP,
-    RETURN_DECIDERS,
-    UseCaseBase,
-    day,
-    now,
-    return_to_proto,
-)
-from shared.context import current_principal
+from services.order.usecases.common import day, require_role, visible
+from services.order.usecases.ports import OrderUnitOfWork
+from shared.clock import Clock
+from shared.context import Principal
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -45,251 +34,155 @@ from shared.errors import (
     collect,
 )
 from shared.events.order import RETURN_APPROVED, RETURN_RECEIVED, RETURN_REJECTED, RETURN_REQUESTED
-from shared.pagination import decode_page_token, encode_page_token
+from shared.ids import IdSource
+from shared.pagination import Page, PageRequest
+from shared.scope import Scopes
 
 
-class ReturnUseCases(UseCaseBase):
-    async def _return_in_scope(self, session, return_id: str, action: str,
-                               lock: bool = False) -> ReturnRow:
-        scope = await self.scope(action)
-        row = await session.get(ReturnRow, return_id, populate_existing=True,
-                                with_for_update=lock or None)
-        if row is None or not scope.allows(row.dealer_id):
-            raise NotFound(f"return {return_id} not found")
-        return row
+async def _return_in_scope(uow: OrderUnitOfWork, scopes: Scopes, who: Principal,
+                           return_id: str, action: str, *,
+                           for_update: bool = False) -> ProductReturn:
+    scope = await scopes.resolve(who, action)
+    found = await uow.returns.get(return_id, for_update=for_update)
+    if found is None or not scope.allows(found.dealer_id):
+        raise NotFound(f"return {return_id} not found")
+    return found
 
-    async def request_return(self, request: order_pb2.RequestReturnRequest):
-        principal = current_principal()
-        dealer_id = request.dealer_id or principal.dealer_id
-        if dealer_id:
-            (await self.scope("order.return")).require(dealer_id)
-        if not (principal.is_dealer_staff or principal.has_role("hq_admin",
-                                                                "customer_service")):
-            raise PermissionDenied("only the dealer's staff (or HQ for them) request returns")
-        violations = []
-        if not dealer_id:
-            violations.append(FieldViolation("dealer_id", "is required"))
-        if not request.reason.strip():
-            violations.append(FieldViolation("reason", "is required"))
-        if len(request.client_request_id) > 64:
-            violations.append(FieldViolation("client_request_id", "at most 64 characters"))
-        collect(violations)
-        (await self.scope("order.return")).require(dealer_id)
-        company = self.company(request.selling_company)
-        lines = [ReturnLineInput(line.product_code.strip(), line.batch.strip(),
-                                 tuple(s.strip() for s in line.serials), line.quantity,
-                                 line.shipment_id) for line in request.lines]
-        client_id = request.client_request_id or uuid.uuid4().hex
-        try:
-            async with self.db.write() as session:
-                existing = (await session.scalars(select(ReturnRow).where(
-                    ReturnRow.dealer_id == dealer_id,
-                    ReturnRow.client_request_id == client_id))).first()
-                if existing is not None:
-                    return return_to_proto(existing)
-                stock = await self._stock(session, dealer_id, lines)
-                collect(check_return_lines(lines, stock))
-                products = {p.code: p for p in (await session.scalars(select(ProductRow).where(
-                    ProductRow.code.in_({line.product_code for line in lines})))).all()}
-                expiry = await self._expiries(session, dealer_id, lines)
-                row = ReturnRow(
-                    id=str(uuid.uuid4()), dealer_id=dealer_id, selling_company=company,
-                    status=ReturnStatus.REQUESTED, reason=request.reason.strip()[:500],
-                    client_request_id=client_id, requested_at=now(),
-                    requested_by=principal.subject, decided_by="", decision_note="",
-                    received_on="", credit_note_invoice_id="",
-                    lines=[ReturnLineRow(
-                        line_no=index + 1, product_code=line.product_code,
-                        gtin=products[line.product_code].gtin, batch=line.batch,
-                        expiry_date=expiry.get((line.product_code, line.batch), ""),
-                        serials="\n".join(line.serials), quantity_requested=line.quantity,
-                        quantity_received=0, shipment_id=line.shipment_id)
-                        for index, line in enumerate(lines)])
-                session.add(row)
-                await session.flush()
-                message = return_to_proto(row)
-                await self.outbox.record(session, RETURN_REQUESTED,
-                                         events_pb2.ReturnRequested(product_return=message),
-                                         row.id)
-        except IntegrityError:
-            async with self.db.read() as session:
-                existing = (await session.scalars(select(ReturnRow).where(
-                    ReturnRow.dealer_id == dealer_id,
-                    ReturnRow.client_request_id == client_id))).first()
-            if existing is None:
-                raise
-            return return_to_proto(existing)
-        return message
 
-    async def _stock(self, session, dealer_id: str,
-                     lines: list[ReturnLineInput]) -> dict[tuple[str, str], BatchStock]:
-        keys = {(line.product_code, line.batch) for line in lines}
-        codes = {code for code, _ in keys}
-        inventory = {(r.product_code, r.batch): r for r in (await session.scalars(
-            select(ChannelInventoryRow).where(ChannelInventoryRow.dealer_id == dealer_id,
-                                              ChannelInventoryRow.product_code.in_(codes))
-            .with_for_update())).all()}
-        tracked = dict((await session.execute(
-            select(ProductRow.code, ProductRow.serial_tracked)
-            .where(ProductRow.code.in_(codes)))).all())
-        shipped_serials: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for code, batch, serials in (await session.execute(
-                select(ShipmentLineRow.product_code, ShipmentLineRow.batch,
-                       ShipmentLineRow.serials)
-                .join(ShipmentRow, ShipmentRow.id == ShipmentLineRow.shipment_id)
-                .where(ShipmentRow.dealer_id == dealer_id,
-                       ShipmentLineRow.product_code.in_(codes),
-                       ShipmentLineRow.serials != ""))).all():
-            shipped_serials[(code, batch)].update(s for s in serials.split("\n") if s)
-        claimed: dict[tuple[str, str], int] = defaultdict(int)
-        claimed_serials: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for line in (await session.execute(
-                select(ReturnLineRow.product_code, ReturnLineRow.batch,
-                       ReturnLineRow.quantity_requested, ReturnLineRow.quantity_received,
-                       ReturnLineRow.serials, ReturnRow.status)
-                .join(ReturnRow, ReturnRow.id == ReturnLineRow.return_id)
-                .where(ReturnRow.dealer_id == dealer_id,
-                       ReturnRow.status.in_([int(s) for s in OPEN_OR_DONE]),
-                       ReturnLineRow.product_code.in_(codes)))).all():
-            key = (line.product_code, line.batch)
-            # Received returns are already in the inventory's returned count.
-            if line.status in (ReturnStatus.REQUESTED, ReturnStatus.APPROVED):
-                claimed[key] += line.quantity_requested
-            claimed_serials[key].update(s for s in line.serials.split("\n") if s)
-        stock = {}
-        for key in keys:
-            row = inventory.get(key)
-            if row is None:
-                continue
-            stock[key] = BatchStock(
-                received=row.quantity_received - row.quantity_sold - row.quantity_returned,
-                claimed=claimed[key], shipped_serials=frozenset(shipped_serials[key]),
-                claimed_serials=frozenset(claimed_serials[key]),
-                serial_tracked=bool(tracked.get(key[0])))
-        return stock
+async def request_return(request: ReturnRequest, *, who: Principal, uow: OrderUnitOfWork,
+                         clock: Clock, ids: IdSource, scopes: Scopes) -> ProductReturn:
+    """A client request id given again answers the return it made."""
+    dealer_id = request.dealer_id or who.dealer_id
+    if dealer_id:
+        (await scopes.resolve(who, "order.return")).require(dealer_id)
+    if not (who.is_dealer_staff or who.has_role("hq_admin", "customer_service")):
+        raise PermissionDenied("only the dealer's staff (or HQ for them) request returns")
+    violations = []
+    if not dealer_id:
+        violations.append(FieldViolation("dealer_id", "is required"))
+    if not request.reason.strip():
+        violations.append(FieldViolation("reason", "is required"))
+    if len(request.client_request_id) > 64:
+        violations.append(FieldViolation("client_request_id", "at most 64 characters"))
+    collect(violations)
+    lines = request.lines
+    client_id = request.client_request_id or ids.new_id().replace("-", "")
+    try:
+        async with uow:
+            existing = await uow.returns.by_request(dealer_id, client_id)
+            if existing is not None:
+                return existing
+            collect(check_return_lines(lines, await uow.returns.batch_stock(dealer_id, lines)))
+            catalog = await uow.products.catalog({line.product_code for line in lines})
+            expiry = await uow.stock.expiries(dealer_id)
+            created = ProductReturn(
+                id=ids.new_id(), dealer_id=dealer_id, selling_company=request.selling_company,
+                status=ReturnStatus.REQUESTED, reason=request.reason.strip()[:500],
+                client_request_id=client_id, requested_at=clock.now(),
+                requested_by=who.subject,
+                lines=[ReturnLine(
+                    line_no=index + 1, product_code=line.product_code,
+                    gtin=catalog[line.product_code].gtin, batch=line.batch,
+                    expiry_date=expiry.get((line.product_code, line.batch), ""),
+                    serials=line.serials, quantity_requested=line.quantity,
+                    shipment_id=line.shipment_id)
+                    for index, line in enumerate(lines)])
+            await uow.returns.add(created)
+            uow.events.record(RETURN_REQUESTED, messages.return_requested(created), created.id)
+            await uow.commit()
+    except ReturnRepeated:
+        async with uow.read():
+            existing = await uow.returns.by_request(dealer_id, client_id)
+        if existing is None:
+            raise
+        return existing
+    return created
 
-    async def _expiries(self, session, dealer_id: str, lines) -> dict[tuple[str, str], str]:
-        rows = (await session.execute(
-            select(ChannelInventoryRow.product_code, ChannelInventoryRow.batch,
-                   ChannelInventoryRow.expiry_date)
-            .where(ChannelInventoryRow.dealer_id == dealer_id))).all()
-        return {(r.product_code, r.batch): r.expiry_date for r in rows}
 
-    async def decide_return(self, return_id: str, approve: bool, text: str):
-        principal = current_principal()
-        if not approve and not text.strip():
-            raise InvalidArgument.field("reason", "is required to reject a return")
-        async with self.db.write() as session:
-            await self._return_in_scope(session, return_id, "return.approve")
-            self.require_role(*RETURN_DECIDERS, what="approve or reject returns")
-            status = ReturnStatus.APPROVED if approve else ReturnStatus.REJECTED
-            result = await session.execute(
-                update(ReturnRow)
-                .where(ReturnRow.id == return_id, ReturnRow.status == ReturnStatus.REQUESTED)
-                .values(status=status, decided_at=now(), decided_by=principal.subject,
-                        decision_note=text.strip()[:500])
-                .execution_options(synchronize_session=False))
-            if result.rowcount != 1:
-                raise FailedPrecondition(f"return {return_id} is not awaiting a decision",
-                                         reason="NOT_REQUESTED")
-            row = await self._return_in_scope(session, return_id, "return.approve")
-            message = return_to_proto(row)
-            if approve:
-                await self.outbox.record(session, RETURN_APPROVED,
-                                         events_pb2.ReturnApproved(product_return=message),
-                                         return_id)
-            else:
-                await self.outbox.record(session, RETURN_REJECTED,
-                                         events_pb2.ReturnRejected(product_return=message),
-                                         return_id)
-        return message
+async def decide_return(return_id: str, approve: bool, text: str, *, who: Principal,
+                        uow: OrderUnitOfWork, clock: Clock, scopes: Scopes) -> ProductReturn:
+    if not approve and not text.strip():
+        raise InvalidArgument.field("reason", "is required to reject a return")
+    async with uow:
+        found = await _return_in_scope(uow, scopes, who, return_id, "return.approve")
+        require_role(who, RETURN_DECIDERS, "approve or reject returns")
+        decided = replace(found, status=ReturnStatus.APPROVED if approve
+                          else ReturnStatus.REJECTED, decided_at=clock.now(),
+                          decided_by=who.subject, decision_note=text.strip()[:500])
+        if not await uow.returns.decide(decided):
+            raise FailedPrecondition(f"return {return_id} is not awaiting a decision",
+                                     reason="NOT_REQUESTED")
+        if approve:
+            uow.events.record(RETURN_APPROVED, messages.return_approved(decided), return_id)
+        else:
+            uow.events.record(RETURN_REJECTED, messages.return_rejected(decided), return_id)
+        await uow.commit()
+    return decided
 
-    async def confirm_return_received(self, request: order_pb2.ConfirmReturnReceivedRequest):
-        self.require_role(*ERP, what="confirm returned goods")
-        received_on = day(request.received_on, "received_on")
-        async with self.db.write() as session:
-            row = await self._return_in_scope(session, request.return_id, "order.read",
-                                              lock=True)
-            if row.status != ReturnStatus.APPROVED:
-                raise FailedPrecondition(
-                    f"return {row.id} is {ReturnStatus(row.status).name.lower()}, not approved",
-                    reason="NOT_APPROVED")
-            lines = {line.line_no: line for line in row.lines}
-            given = {}
-            violations = []
-            for index, item in enumerate(request.lines):
-                line = lines.get(item.line_no)
-                if line is None:
-                    violations.append(FieldViolation(f"lines[{index}].line_no",
-                                                     f"return has no line {item.line_no}"))
-                elif not 0 <= item.quantity_received <= line.quantity_requested:
-                    violations.append(FieldViolation(
-                        f"lines[{index}].quantity_received",
-                        f"must be 0..{line.quantity_requested}"))
-                given[item.line_no] = item.quantity_received
-            collect(violations)
-            moment = now()
-            for line_no, line in lines.items():
-                line.quantity_received = given.get(line_no, line.quantity_requested)
-                if line.quantity_received and line.shipment_id:
-                    await self._count_returned_on_order(session, row.dealer_id, line)
-                if line.quantity_received:
-                    await session.execute(
-                        update(ChannelInventoryRow)
-                        .where(ChannelInventoryRow.dealer_id == row.dealer_id,
-                               ChannelInventoryRow.product_code == line.product_code,
-                               ChannelInventoryRow.batch == line.batch)
-                        .values(quantity_returned=ChannelInventoryRow.quantity_returned
-                                + line.quantity_received, updated_at=moment))
-            row.status = ReturnStatus.RECEIVED
-            row.received_on = received_on
-            await session.flush()
-            message = return_to_proto(row)
-            await self.outbox.record(session, RETURN_RECEIVED,
-                                     events_pb2.ReturnReceived(product_return=message), row.id)
-        return message
 
-    async def _count_returned_on_order(self, session, dealer_id: str,
-                                       line: ReturnLineRow) -> None:
-        """A return that names its shipment is counted on the order lines it came from
-        (quantity_returned), the earliest lines first."""
-        left = line.quantity_received
-        for shipped in (await session.scalars(
-                select(ShipmentLineRow)
-                .join(ShipmentRow, ShipmentRow.id == ShipmentLineRow.shipment_id)
-                .where(ShipmentLineRow.shipment_id == line.shipment_id,
-                       ShipmentRow.dealer_id == dealer_id,
-                       ShipmentLineRow.product_code == line.product_code,
-                       ShipmentLineRow.batch == line.batch)
-                .order_by(ShipmentLineRow.line_no))).all():
-            if left <= 0:
-                break
-            take = min(left, shipped.quantity)
-            await session.execute(
-                update(OrderLineRow)
-                .where(OrderLineRow.order_id == shipped.order_id,
-                       OrderLineRow.line_no == shipped.order_line_no)
-                .values(quantity_returned=OrderLineRow.quantity_returned + take))
-            left -= take
+async def confirm_return_received(return_id: str, received_on: str,
+                                  given: list[ReceivedLine], *, who: Principal,
+                                  uow: OrderUnitOfWork, clock: Clock,
+                                  scopes: Scopes) -> ProductReturn:
+    """What the ERP received of an approved return (a line not listed came back whole):
+    it leaves the dealer's channel inventory and, for a return naming its shipment, is
+    counted as returned on the order lines it was shipped on."""
+    require_role(who, ERP, "confirm returned goods")
+    received_on = day(received_on, "received_on")
+    async with uow:
+        found = await _return_in_scope(uow, scopes, who, return_id, "order.read",
+                                       for_update=True)
+        if found.status != ReturnStatus.APPROVED:
+            raise FailedPrecondition(
+                f"return {found.id} is {ReturnStatus(found.status).name.lower()}, not approved",
+                reason="NOT_APPROVED")
+        lines = {line.line_no: line for line in found.lines}
+        collect(received_violations(given, lines))
+        quantities = {item.line_no: item.quantity_received for item in given}
+        moment = clock.now()
+        back: dict[tuple[str, str], int] = {}
+        for line_no, line in lines.items():
+            line.quantity_received = quantities.get(line_no, line.quantity_requested)
+            if line.quantity_received and line.shipment_id:
+                await _count_returned_on_order(uow, found.dealer_id, line)
+            if line.quantity_received:
+                key = (line.product_code, line.batch)
+                back[key] = back.get(key, 0) + line.quantity_received
+        await uow.stock.adjust(found.dealer_id, {key: (0, q) for key, q in back.items()},
+                               moment)
+        found.status = ReturnStatus.RECEIVED
+        found.received_on = received_on
+        await uow.returns.save(found)
+        uow.events.record(RETURN_RECEIVED, messages.return_received(found), found.id)
+        await uow.commit()
+    return found
 
-    async def get_return(self, return_id: str):
-        async with self.db.read() as session:
-            return return_to_proto(await self._return_in_scope(session, return_id,
-                                                               "order.read"))
 
-    async def list_returns(self, dealer_id: str, statuses, size: int, token: str):
-        scope = await self.scope("order.read")
-        offset = decode_page_token(token)
-        query = select(ReturnRow).order_by(ReturnRow.requested_at.desc(), ReturnRow.id)
-        if dealer_id:
-            if not scope.allows(dealer_id):
-                return [], ""
-            query = query.where(ReturnRow.dealer_id == dealer_id)
-        elif not scope.all_dealers:
-            query = query.where(ReturnRow.dealer_id.in_(scope.dealer_ids))
-        if statuses:
-            query = query.where(ReturnRow.status.in_(list(statuses)))
-        async with self.db.read() as session:
-            rows = (await session.scalars(query.offset(offset).limit(size + 1))).all()
-        return ([return_to_proto(r) for r in rows[:size]],
-                encode_page_token(offset + size) if len(rows) > size else "")
+async def _count_returned_on_order(uow: OrderUnitOfWork, dealer_id: str,
+                                   line: ReturnLine) -> None:
+    """A return that names its shipment is counted on the order lines it came from
+    (quantity_returned), the earliest shipment lines first."""
+    left = line.quantity_received
+    for shipped in await uow.shipments.lines_of_batch(line.shipment_id, dealer_id,
+                                                      line.product_code, line.batch):
+        if left <= 0:
+            break
+        take = min(left, shipped.quantity)
+        await uow.orders.add_to_line(shipped.order_id, shipped.order_line_no,
+                                     quantity_returned=take)
+        left -= take
+
+
+async def get_return(return_id: str, *, who: Principal, uow: OrderUnitOfWork,
+                     scopes: Scopes) -> ProductReturn:
+    async with uow.read():
+        return await _return_in_scope(uow, scopes, who, return_id, "order.read")
+
+
+async def list_returns(query: ReturnQuery, page: PageRequest, *, who: Principal,
+                       uow: OrderUnitOfWork, scopes: Scopes) -> Page[ProductReturn]:
+    dealers = visible(await scopes.resolve(who, "order.read"), query.dealer_id)
+    if dealers is not None and not dealers:
+        return Page([])
+    async with uow.read():
+        return await uow.returns.page(replace(query, dealer_ids=dealers), page)

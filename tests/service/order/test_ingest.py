@@ -18,15 +18,13 @@ from services.order.domain.ingest import (
     Mode,
     Outcome,
     PaymentIn,
-    ProductIdentity,
-    ReturnToCredit,
     ShipLine,
     ShipmentBatch,
     ShipmentIn,
 )
 from services.order.domain.inventory import StockKey
 from services.order.domain.orders import OrderStatus
-from services.order.domain.returns import ReturnStatus
+from services.order.domain.returns import ProductReturn, ReturnStatus
 from services.order.usecases.ingest import (
     record_invoices,
     record_payments,
@@ -48,9 +46,9 @@ GTIN = "06901234567892"
 @pytest.fixture
 def world():
     uow = FakeOrderUnitOfWork()
-    uow.products.rows["P-1"] = ProductIdentity("P-1", GTIN, "A系列")
-    uow.orders.put("o1", "d1", OrderStatus.APPROVED, ("P-1", GTIN, 10))
-    uow.orders.put("o2", "d2", OrderStatus.SUBMITTED, ("P-1", GTIN, 5))
+    uow.put_product("P-1", GTIN)
+    uow.put_order("o1", "d1", OrderStatus.APPROVED, ("P-1", GTIN, 10, 1_000))
+    uow.put_order("o2", "d2", OrderStatus.SUBMITTED, ("P-1", GTIN, 5, 1_000))
     return uow, FakeClock(datetime(2026, 11, 20, tzinfo=UTC))
 
 
@@ -69,6 +67,10 @@ async def ship(world, *shipments: ShipmentIn, mode: Mode = Mode.ALL_OR_NOTHING):
     return await record_shipments(list(shipments), mode, who=ERP, uow=uow, clock=clock)
 
 
+def shipped(uow: FakeOrderUnitOfWork) -> int:
+    return uow.orders.rows["o1"].line(1).quantity_shipped
+
+
 def outcomes(results) -> list[tuple[str, int, Outcome]]:
     return [(r.record_id, r.line_no, r.outcome) for r in results]
 
@@ -79,12 +81,12 @@ async def test_the_same_shipment_pushed_twice_is_recorded_once(world):
     again = await ship(world, shipment("S1", (1, "o1", 1, 4)))
     assert outcomes(first) == [("S1", 1, Outcome.ACCEPTED)]
     assert outcomes(again) == [("S1", 1, Outcome.DUPLICATE)]
-    assert uow.orders.lines[("o1", 1)].shipped == 4
+    assert shipped(uow) == 4
     assert uow.stock.positions[StockKey("d1", "P-1", "B1")].received == 4
     [event] = uow.published_of(SHIPMENT_RECORDED)
     assert event.shipment.lines[0].gtin == GTIN
     assert event.shipment.lines[0].product_line == "A系列"
-    assert uow.orders.heads["o1"].status == OrderStatus.PARTIALLY_SHIPPED
+    assert uow.orders.rows["o1"].status == OrderStatus.PARTIALLY_SHIPPED
 
 
 async def test_a_repush_with_changed_content_is_refused_and_the_first_stands(world):
@@ -94,7 +96,7 @@ async def test_a_repush_with_changed_content_is_refused_and_the_first_stands(wor
     header_changed = await ship(world, shipment("S1", (1, "o1", 1, 4), carrier="EMS"))
     assert [r.reason_code for r in line_changed + header_changed] == [
         rules.CONFLICTING_REPUSH, rules.CONFLICTING_REPUSH]
-    assert uow.orders.lines[("o1", 1)].shipped == 4
+    assert shipped(uow) == 4
 
 
 async def test_all_or_nothing_stores_nothing_when_one_line_fails(world):
@@ -104,7 +106,7 @@ async def test_all_or_nothing_stores_nothing_when_one_line_fails(world):
     assert outcomes(results) == [("S1", 1, Outcome.NOT_APPLIED),
                                  ("S2", 1, Outcome.REJECTED)]
     assert results[1].reason_code == rules.ORDER_NOT_APPROVED
-    assert uow.shipments.headers == {} and uow.published == []
+    assert uow.shipments.rows == {} and uow.published == []
 
 
 async def test_keep_valid_stores_the_shipments_without_a_rejected_line(world):
@@ -112,7 +114,7 @@ async def test_keep_valid_stores_the_shipments_without_a_rejected_line(world):
     results = await ship(world, shipment("S1", (1, "o1", 1, 4)),
                          shipment("S2", (1, "o2", 1, 1), dealer="d2"), mode=Mode.KEEP_VALID)
     assert outcomes(results)[0] == ("S1", 1, Outcome.ACCEPTED)
-    assert set(uow.shipments.headers) == {"S1"}
+    assert set(uow.shipments.rows) == {"S1"}
 
 
 async def test_two_lines_together_cannot_ship_more_than_the_order_line_has_left(world):
@@ -121,7 +123,7 @@ async def test_two_lines_together_cannot_ship_more_than_the_order_line_has_left(
     results = await ship(world, shipment("S2", (1, "o1", 1, 3), (2, "o1", 1, 2)))
     assert results[1].reason_code == rules.OVER_SHIPPED
     assert "only 1 of 10 remain" in results[1].message
-    assert uow.orders.lines[("o1", 1)].shipped == 6
+    assert shipped(uow) == 6
 
 
 async def test_only_the_erp_may_push(world):
@@ -143,7 +145,7 @@ async def test_a_broken_stream_keeps_the_messages_it_committed(world):
 
     with pytest.raises(ConnectionError):
         await stream_shipments(messages(), who=ERP, uow=uow, clock=clock)
-    assert set(uow.shipments.headers) == {"S1", "S2"}
+    assert set(uow.shipments.rows) == {"S1", "S2"}
 
     async def again():
         yield ShipmentBatch([shipment("S1", (1, "o1", 1, 2)), shipment("S2", (1, "o1", 1, 2))],
@@ -152,7 +154,7 @@ async def test_a_broken_stream_keeps_the_messages_it_committed(world):
     results, committed = await stream_shipments(again(), who=ERP, uow=uow, clock=clock)
     assert committed == 1
     assert {r.outcome for r in results} == {Outcome.DUPLICATE}
-    assert uow.orders.lines[("o1", 1)].shipped == 4
+    assert shipped(uow) == 4
 
 
 def invoice(iid: str, amount: int, *, kind: int = INVOICE, return_id: str = "",
@@ -171,7 +173,7 @@ async def test_an_invoice_pushed_twice_is_owed_once_and_counts_toward_its_order_
                                         who=ERP, uow=uow, clock=clock)
     assert outcomes(results) == [("I1", 0, Outcome.DUPLICATE)]
     assert uow.accounts.exposures[("d1", COMPANY)][0] == 2_000
-    assert uow.orders.invoiced == {("o1", 1): 2}
+    assert uow.orders.rows["o1"].line(1).quantity_invoiced == 2
     # No due date pushed: the default payment terms from the issue date.
     assert uow.invoices.rows["I1"].due_on == "2026-12-19"
     assert len(uow.published_of(INVOICE_RECORDED)) == 1
@@ -190,16 +192,17 @@ async def test_an_invoice_for_a_shipment_of_another_dealer_is_refused(world):
 
 async def test_a_credit_note_credits_a_received_return_only(world):
     uow, clock = world
-    uow.returns.credits["r1"] = ReturnToCredit("r1", "d1", ReturnStatus.APPROVED)
-    uow.returns.credits["r2"] = ReturnToCredit("r2", "d1", ReturnStatus.RECEIVED)
+    for return_id, status in (("r1", ReturnStatus.APPROVED), ("r2", ReturnStatus.RECEIVED)):
+        uow.returns.rows[return_id] = ProductReturn(
+            return_id, "d1", COMPANY, status, "broken", return_id, clock.now(), "user:d1")
     results = await record_invoices(
         [invoice("C1", 500, kind=CREDIT_NOTE, return_id="r1"),
          invoice("C2", 500, kind=CREDIT_NOTE, return_id="r2")], Mode.KEEP_VALID, who=ERP,
         uow=uow, clock=clock)
     assert outcomes(results) == [("C1", 0, Outcome.REJECTED), ("C2", 0, Outcome.ACCEPTED)]
     assert "not awaiting a credit note" in results[0].message
-    assert uow.returns.credits["r2"].status == ReturnStatus.CREDITED
-    assert uow.returns.credit_notes == {"r2": "C2"}
+    assert uow.returns.rows["r2"].status == ReturnStatus.CREDITED
+    assert uow.returns.rows["r2"].credit_note_invoice_id == "C2"
     assert uow.accounts.exposures[("d1", COMPANY)][0] == -500
 
 
