@@ -155,6 +155,7 @@ async def _store_products(uow: OrderUnitOfWork, products: list[Product], clock: 
             for product in part:
                 uow.events.record(PRODUCT_UPSERTED, messages.product_upserted(product),
                                   product.code)
+            await uow.write_events()
             if progress is not None:
                 progress.advance(len(part))
             await asyncio.sleep(0)  # the service's other calls get their turn

@@ -384,6 +384,9 @@ class OrderUnitOfWork(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Self]: ...
 
+    async def write_events(self) -> None:
+        """The events recorded so far into the outbox now (a bulk write's parts)."""
+
     async def commit(self) -> None: ...
 
 
