@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 from prometheus_client import start_http_server
 
@@ -21,7 +23,12 @@ def main() -> None:
     tracing.configure("gateway", settings.tracing)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings)
+    # The ~100k objects of start-up (modules, the app, its models) live as long as the
+    # process: frozen, the collector stops walking them on every full collection (a
+    # tenth of the CPU per request under load went to those walks).
+    gc.freeze()
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="warning", access_log=False, log_config=None, **uvicorn_options())
 
 

@@ -34,6 +34,7 @@ from gateway.routes import (
     stats,
     system,
 )
+from gateway.routing import index_routes
 from gateway.schemas import typed_openapi
 from gateway.security import cors_middleware
 from gateway.uploads import FORM_ALLOWANCE_BYTES, MAX_IMPORT_BYTES
@@ -157,6 +158,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.include_router(router)
     # The web portal answers the GETs no route takes (its routes live in the browser).
     portal.mount(app)
+    index_routes(app)
 
     untyped_openapi = app.openapi
 

@@ -28,7 +28,8 @@ HTTP_FOR_GRPC = {
 }
 TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    409: "Conflict", 413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large",
+    414: "URI Too Long", 415: "Unsupported Media Type",
     422: "Unprocessable Content", 429: "Too Many Requests", 499: "Client Closed Request",
     500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
     504: "Gateway Timeout",
@@ -81,6 +82,9 @@ def from_rpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONRespons
                 reason = info.reason
                 if info.metadata:
                     extra["metadata"] = dict(info.metadata)
+    if reason == "STALE_VERSION":
+        # The service compared the If-Match version with the current one and refused.
+        status = 412
     if status >= 500 and error.code() != grpc.StatusCode.UNAVAILABLE:
         detail = f"internal error (request id {current_request_id()})"
     if error.code() == grpc.StatusCode.UNAVAILABLE:

@@ -186,6 +186,19 @@ PROBLEM_RESPONSE = {"description": "an error, as problem+json", "content": {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
+ETAG_HEADER = {
+    "description": "the resource's version (its ``version`` field), for ``If-Match``",
+    "schema": {"type": "string", "examples": ['"3"']}}
+
+
+def _tags_its_answer(endpoint) -> bool:
+    """The handler answers through ``tagged`` (gateway/routes/common.py): an ETag."""
+    try:
+        return "tagged(response," in inspect.getsource(endpoint)
+    except (OSError, TypeError):
+        return False
+
+
 def typed_openapi(routers, document: dict) -> dict:
     """``document`` with a response schema for every route of ``routers`` answering a
     proto message, and the problem+json schema for every error."""
@@ -224,6 +237,8 @@ def typed_openapi(routers, document: dict) -> dict:
             # FastAPI's own schema of a ``-> dict`` handler says nothing: replace it.
             if "$ref" not in json_content.get("schema", {}):
                 json_content["schema"] = add_message(message, components)
+            if _tags_its_answer(route.endpoint):
+                ok.setdefault("headers", {})["ETag"] = ETAG_HEADER
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     return document

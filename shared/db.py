@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Select, event, func, select
+from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, event, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import operators
 
-from shared.pagination import Page, PageRequest, page_of
+from shared.pagination import Page, PageRequest, decode_cursor, encode_cursor, page_of
 
 # Every service's MetaData uses these names, so migrations name constraints the same way
 # on SQLite and PostgreSQL.
@@ -192,14 +193,54 @@ def _migration_lock(url: str):
 
 
 async def fetch_page(session: AsyncSession, query: Select, request: PageRequest, *,
-                     count: bool = False, scalars: bool = True) -> Page:
+                     count: bool = False, scalars: bool = True, keyset: bool = False) -> Page:
     """One page of ``query`` (which must be ordered): ORM objects when ``scalars``, rows
-    otherwise; with ``count``, the total number of matches too."""
-    paged = query.offset(request.offset).limit(request.size + 1)
-    result = await session.execute(paged)
+    otherwise; with ``count``, the total number of matches too. With ``keyset`` the
+    token is a cursor after the last item's sort key (``query``'s ORDER BY, columns
+    ending in a unique one), so inserts between pages neither skip nor repeat items."""
+    order = _sort_columns(query) if keyset else []
+    if keyset:
+        after = decode_cursor(request.token, len(order))
+        paged = query.where(_after(order, after)) if after is not None else query
+    else:
+        paged = query.offset(request.offset)
+    result = await session.execute(paged.limit(request.size + 1))
     items = list(result.scalars().all() if scalars else result.all())
     total = None
     if count:
         counted = select(func.count()).select_from(query.order_by(None).subquery())
         total = (await session.execute(counted)).scalar_one()
-    return page_of(items, request, total)
+    if not keyset:
+        return page_of(items, request, total)
+    more = len(items) > request.size
+    items = items[:request.size]
+    token = encode_cursor(_sort_key(items[-1], order, scalars)) if more else ""
+    return Page(items, token, total)
+
+
+def _sort_columns(query: Select) -> list[tuple[ColumnElement, bool]]:
+    """(column, descending) of each ORDER BY term."""
+    order = []
+    for term in query._order_by_clauses:
+        descending = getattr(term, "modifier", None) is operators.desc_op
+        column = term.element if isinstance(term, UnaryExpression) else term
+        order.append((column, descending))
+    return order
+
+
+def _after(order: list[tuple[ColumnElement, bool]], values: list) -> ColumnElement:
+    """Rows past ``values`` in ``order``: beyond on the first key, or equal on it and
+    past on the rest."""
+    (column, descending), value = order[0], values[0]
+    beyond = column < value if descending else column > value
+    if len(order) == 1:
+        return beyond
+    return or_(beyond, and_(column == value, _after(order[1:], values[1:])))
+
+
+def _sort_key(item, order: list[tuple[ColumnElement, bool]], scalars: bool) -> list:
+    if scalars:
+        return [getattr(item, column.key) for column, _ in order]
+    mapping = item._mapping
+    return [mapping[column] if column in mapping else getattr(item[0], column.key)
+            for column, _ in order]

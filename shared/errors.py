@@ -57,6 +57,24 @@ class FailedPrecondition(DomainError):
     reason = "FAILED_PRECONDITION"
 
 
+class StaleVersion(FailedPrecondition):
+    """The caller edited a version of the resource that is no longer the current one
+    (the gateway's 412 for an ``If-Match`` that no longer matches)."""
+
+    reason = "STALE_VERSION"
+
+    def __init__(self, what: str, expected: int, current: int) -> None:
+        super().__init__(f"{what} has changed meanwhile (version {current}, not "
+                         f"{expected}); read it again and redo the change",
+                         metadata={"current_version": str(current)})
+
+
+def check_version(what: str, expected: int, current: int) -> None:
+    """``expected`` 0 asks for no check (``If-Match`` is optional)."""
+    if expected and expected != current:
+        raise StaleVersion(what, expected, current)
+
+
 class Conflict(DomainError):
     code = "ABORTED"
     reason = "CONFLICT"

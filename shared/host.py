@@ -17,14 +17,17 @@ from grpc_reflection.v1alpha import reflection
 from nats.aio.client import Client as NatsClient
 from prometheus_client import start_http_server
 from qudao.common.v1 import progress_pb2, progress_pb2_grpc
+from sqlalchemy import Table
 
 from shared.auth import TokenVerifier
 from shared.bus.connection import established
 from shared.db import Database
+from shared.idempotency import PRUNE_SECONDS, ClientRequests, IdempotencyInterceptor
 from shared.interceptors import ContextInterceptor
 from shared.logging import get_logger
 from shared.progress import ImportProgressServicer
 from shared.settings import ServiceSettings
+from shared.workers import every
 
 log = get_logger(__name__)
 
@@ -49,6 +52,8 @@ class Wiring:
     public_methods: frozenset[str] = frozenset()
     is_revoked: Callable[[object], bool] | None = None
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The service's ``client_requests`` table: calls with an Idempotency-Key answer once.
+    client_requests: Table | None = None
 
 
 IMPORT_PROGRESS = progress_pb2.DESCRIPTOR.services_by_name["ImportProgressService"].full_name
@@ -76,8 +81,15 @@ class ServiceHost:
             public_methods=self.wiring.public_methods,
             is_revoked=self.wiring.is_revoked,
         )
+        interceptors: list[grpc.aio.ServerInterceptor] = [interceptor]
+        workers = list(self.wiring.workers)
+        if self.wiring.client_requests is not None:
+            requests = ClientRequests(self.wiring.db, self.wiring.client_requests)
+            interceptors.append(IdempotencyInterceptor(requests))
+            workers.append(every(PRUNE_SECONDS, requests.prune, "idempotency_keys_prune",
+                                 first_wait=True))
         server = grpc.aio.server(
-            interceptors=[interceptor],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -103,7 +115,7 @@ class ServiceHost:
         self.server = server
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.grpc_host)
-        for worker in self.wiring.workers:
+        for worker in workers:
             self._tasks.append(asyncio.create_task(
                 self._supervise(worker), name=getattr(worker, "__qualname__", "worker")))
         # SERVING once the database answers and NATS is connected (and the stream

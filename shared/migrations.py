@@ -81,3 +81,39 @@ def drop_bus_tables() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+
+
+def create_idempotency_table() -> None:
+    """The ``client_requests`` table (as ``shared.idempotency.idempotency_table``
+    declares it)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "client_requests",
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("response", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key_hash", name="pk_client_requests"),
+    )
+
+
+def add_version_columns(*tables: str) -> None:
+    """A ``version`` column (1 for the rows there are) on each of ``tables``: the updates
+    that can race compare it (``shared.versioning``)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    for table in tables:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False,
+                                          server_default="1"))
+
+
+def drop_version_columns(*tables: str) -> None:
+    from alembic import op
+
+    for table in reversed(tables):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("version")

@@ -1,12 +1,18 @@
 """Paging, the same for every list: a page request (size and opaque token) in, a page of
 items (with the next token and, where counted, the total) out. Pure Python; the SQL side
-is ``shared.db.fetch_page``."""
+is ``shared.db.fetch_page``.
+
+A token is one of two positions, opaque to clients: an offset (``o:``), or for lists
+ordered by when their items were created or changed, a cursor (``k:``): the sort key of
+the last item given, so rows inserted between pages neither shift nor repeat items."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Generic, TypeVar
 
 from shared.errors import InvalidArgument
@@ -15,6 +21,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 # Far beyond any real list; a token past it is forged or corrupt.
 MAX_OFFSET = 100_000_000
+# A cursor holds a time and an id or two; anything longer is forged.
+MAX_TOKEN_LENGTH = 200
 
 T = TypeVar("T")
 
@@ -27,24 +35,79 @@ def page_size(requested: int) -> int:
     return min(requested, MAX_PAGE_SIZE)
 
 
+def _token(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
 def encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+    return _token(f"o:{offset}")
 
 
-def decode_page_token(token: str) -> int:
-    if not token:
-        return 0
+def encode_cursor(values: list) -> str:
+    """The token of the position after an item whose sort key is ``values``."""
+    return _token("k:" + json.dumps([_plain(value) for value in values],
+                                    separators=(",", ":")))
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    return value
+
+
+def _typed(value):
+    if isinstance(value, dict):
+        ((kind, text),) = value.items()
+        return datetime.fromisoformat(text) if kind == "t" else date.fromisoformat(text)
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(value)
+    return value
+
+
+def _invalid(description: str = "is not a valid page token") -> InvalidArgument:
+    return InvalidArgument.field("page.page_token", description)
+
+
+def _decode(token: str) -> tuple[str, int | list]:
+    """("o", offset) or ("k", sort key values)."""
     try:
-        if len(token) > 64:
+        if len(token) > MAX_TOKEN_LENGTH:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         kind, _, value = raw.partition(":")
+        if kind == "k":
+            values = json.loads(value)
+            if not isinstance(values, list) or not values:
+                raise ValueError(raw)
+            return kind, [_typed(v) for v in values]
         offset = int(value)
         if kind != "o" or not 0 <= offset <= MAX_OFFSET:
             raise ValueError(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidArgument.field("page.page_token", "is not a valid page token") from exc
-    return offset
+        return kind, offset
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _invalid() from exc
+
+
+def decode_page_token(token: str) -> int:
+    """The offset an offset token names (0 for none)."""
+    if not token:
+        return 0
+    kind, value = _decode(token)
+    if kind != "o":
+        raise _invalid("is not a page token of this list")
+    return value
+
+
+def decode_cursor(token: str, width: int) -> list | None:
+    """The sort key (``width`` values) a cursor names; None for the first page."""
+    if not token:
+        return None
+    kind, value = _decode(token)
+    if kind != "k" or len(value) != width:
+        raise _invalid("is not a page token of this list")
+    return value
 
 
 @dataclass(frozen=True)
@@ -57,7 +120,8 @@ class PageRequest:
     @classmethod
     def of(cls, size: int, token: str) -> PageRequest:
         """Validated: the size bounded, the token decodable."""
-        decode_page_token(token)
+        if token:
+            _decode(token)
         return cls(page_size(size), token)
 
     @property

@@ -37,6 +37,7 @@ class Platform:
     scopes: ScopeResolver
     revocations: RevocationList
     identity_events: IdentityEvents
+    client_requests: Table | None = None
 
     def consumers(self, inbox: Table, subscriptions: list[Subscription],
                   deps: object) -> ConsumerRunner:
@@ -66,6 +67,7 @@ class Platform:
             public_methods=public_methods,
             is_revoked=self.revocations.is_revoked,
             on_stop=[self.close, *on_stop],
+            client_requests=self.client_requests,
         )
 
     async def close(self) -> None:
@@ -74,7 +76,10 @@ class Platform:
         await self.identity.close()
 
 
-async def start_platform(settings: ServiceSettings, outbox_table: Table) -> Platform:
+async def start_platform(settings: ServiceSettings, outbox_table: Table,
+                         client_requests: Table | None = None) -> Platform:
+    """``client_requests``: the service's table of Idempotency-Key answers
+    (``shared.idempotency``), for services with creating calls."""
     service = settings.service
     db = Database(settings.database_url)
     nc = connect_in_background(settings, once_connected=[
@@ -87,4 +92,4 @@ async def start_platform(settings: ServiceSettings, outbox_table: Table) -> Plat
     identity_events = IdentityEvents(nc, revocations, [scopes.invalidate])
     await identity_events.start()
     return Platform(settings, db, nc, js, Outbox(outbox_table, service), identity, scopes,
-                    revocations, identity_events)
+                    revocations, identity_events, client_requests)

@@ -92,3 +92,36 @@ def client_reference(body_value: str, key: str, field: str) -> str:
     if body_value and key and body_value != key:
         raise InvalidArgument.field(field, "differs from the Idempotency-Key header")
     return body_value or key
+
+
+def if_match(if_match: Annotated[str, Header(
+        max_length=64, description='the ETag of the version being edited (``"3"``): the '
+                                   'update is refused with 412 when the resource has '
+                                   'changed since')] = "") -> int:
+    """The version ``If-Match`` names (0: none given, update whatever is current); the
+    owning service compares it in the updating transaction."""
+    value = if_match.strip()
+    if not value or value == "*":
+        return 0
+    tag = value.split(",")[0].strip()
+    if not (tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit()
+            and 0 < int(tag[1:-1]) < 2**63):
+        raise InvalidArgument.field("If-Match", 'give the ETag of a GET, e.g. "3"')
+    return int(tag[1:-1])
+
+
+IfMatch = Annotated[int, Depends(if_match)]
+
+
+def tagged(response: Response, resource: dict) -> dict:
+    """``resource`` (JSON of a message with a ``version``) with its ETag header set (none
+    for version 0: nothing stored yet, such as a dealer account without terms)."""
+    if resource.get("version"):
+        response.headers["ETag"] = f'"{resource["version"]}"'
+    return resource
+
+
+def idempotent(key: str) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata carrying the Idempotency-Key to the service, which keeps the first
+    answer to the key (``shared.idempotency``)."""
+    return (("idempotency-key", key),) if key else ()

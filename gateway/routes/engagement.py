@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from qudao.engagement.v1 import engagement_pb2 as pb
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.common import (
+    Body,
+    Caller,
+    IdempotencyKey,
+    IfMatch,
+    Page,
+    Services,
+    idempotent,
+    tagged,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["engagement"])
 
@@ -58,21 +67,25 @@ async def list_sop_rules(caller: Caller, services: Services, page: Page) -> dict
 
 
 @router.post("/sop-rules", status_code=201)
-async def create_sop_rule(body: RuleBody, caller: Caller, services: Services) -> dict:
+async def create_sop_rule(body: RuleBody, caller: Caller, services: Services,
+                          key: IdempotencyKey) -> dict:
     rule = pb.SopRule(name=body.name, trigger=body.trigger, closing=body.closing,
                       deadline_minutes=body.deadline_minutes,
                       assignee_role=enum_number(pb.AssigneeRole.DESCRIPTOR, body.assignee_role))
     return to_json((await call(services.engagement.CreateSopRule,
-                               pb.CreateSopRuleRequest(rule=rule))).rule)
+                               pb.CreateSopRuleRequest(rule=rule),
+                               metadata=idempotent(key))).rule)
 
 
 @router.patch("/sop-rules/{rule_id}")
 async def switch_sop_rule(rule_id: str, body: RuleSwitchBody, caller: Caller,
-                          services: Services) -> dict:
+                          services: Services, version: IfMatch, response: Response) -> dict:
     """Stop a rule opening tasks (``active: false``; its open tasks still close) or
-    resume it."""
-    return to_json((await call(services.engagement.SetSopRuleActive,
-                               pb.SetSopRuleActiveRequest(id=rule_id, active=body.active))).rule)
+    resume it. With ``If-Match`` (the rule's ``version`` as an ETag, ``"2"``) only while
+    no other switch came first (412 otherwise)."""
+    return tagged(response, to_json((await call(
+        services.engagement.SetSopRuleActive, pb.SetSopRuleActiveRequest(
+            id=rule_id, active=body.active, expected_version=version))).rule))
 
 
 @router.get("/tasks")

@@ -20,7 +20,14 @@ from starlette.exceptions import HTTPException
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.common import (
+    Body,
+    Caller,
+    IdempotencyKey,
+    Page,
+    Services,
+    client_reference,
+)
 from gateway.uploads import IMPORT_BODY, MAX_FLOW_FILE_BYTES, format_of
 from shared.context import outgoing_metadata
 from shared.errors import InvalidArgument
@@ -86,7 +93,7 @@ async def _body_chunks(request: Request, seen: dict) -> AsyncIterator[bytes]:
 
 @router.post("/uploads", status_code=201, openapi_extra=IMPORT_BODY)
 async def upload_flow_file(
-        request: Request, caller: Caller, services: Services,
+        request: Request, caller: Caller, services: Services, key: IdempotencyKey,
         dealer_id: Annotated[str, Query(max_length=64)] = "",
         filename: Annotated[str, Query(max_length=200)] = "",
         period_start: Annotated[str, Query(max_length=10, description="YYYY-MM-DD")] = "",
@@ -105,7 +112,8 @@ async def upload_flow_file(
     body or a form upload (field ``file``). Answers at once with the queued upload; follow
     it at ``/flow/uploads/{id}`` or ``/flow/uploads/{id}/events``. The upload is accepted
     only when every row passes; ``replaces_upload_id`` replaces an accepted upload of an
-    open period."""
+    open period. ``Idempotency-Key`` stands for ``client_request_id``: a retry answers the
+    first upload."""
     entries = []
     if mapping:
         try:
@@ -127,7 +135,8 @@ async def upload_flow_file(
         dealer_id=dealer_id or caller.dealer_id, filename=name or "flow.csv",
         format=file_format, header_row=header_row, sheet_name=sheet_name,
         size_bytes=size_bytes, sha256=sha256.lower(), period_start=period_start,
-        period_end=period_end, client_request_id=client_request_id,
+        period_end=period_end,
+        client_request_id=client_reference(client_request_id, key, "client_request_id"),
         replaces_upload_id=replaces_upload_id,
         encoding=enum_number(files_pb2.TextEncoding.DESCRIPTOR, encoding) or 0
         if encoding else 0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from google.protobuf import field_mask_pb2
 from pydantic import Field
 from qudao.common.v1 import files_pb2
@@ -15,7 +15,16 @@ from qudao.identity.v1 import identity_pb2
 from gateway.clients import call
 from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, Page, Services
+from gateway.routes.common import (
+    Body,
+    Caller,
+    IdempotencyKey,
+    IfMatch,
+    Page,
+    Services,
+    idempotent,
+    tagged,
+)
 from gateway.uploads import IMPORT_BODY, read_upload
 from shared.audience import count_part
 from shared.errors import FieldViolation, InvalidArgument, collect
@@ -180,7 +189,8 @@ def audience_expression(value: Any, path: str = "expression", depth: int = 0,
 
 
 @router.post("/org-units", status_code=201)
-async def create_org_unit(body: OrgUnitBody, caller: Caller, services: Services) -> dict:
+async def create_org_unit(body: OrgUnitBody, caller: Caller, services: Services,
+                          key: IdempotencyKey) -> dict:
     request = identity_pb2.CreateOrgUnitRequest(
         kind=enum_number(identity_pb2.OrgUnitKind.DESCRIPTOR, body.kind),
         name=body.name, parent_id=body.parent_id, region_code=body.region_code,
@@ -188,7 +198,8 @@ async def create_org_unit(body: OrgUnitBody, caller: Caller, services: Services)
         platform_dealer_id=body.platform_dealer_id, division_codes=body.division_codes,
         product_lines=body.product_lines, city_code=body.city_code,
         shared_with_platform=body.shared_with_platform, custom_tags=body.custom_tags)
-    return to_json((await call(services.identity.CreateOrgUnit, request)).org_unit)
+    return to_json((await call(services.identity.CreateOrgUnit, request,
+                               metadata=idempotent(key))).org_unit)
 
 
 @router.get("/org-units")
@@ -205,15 +216,18 @@ async def list_org_units(caller: Caller, services: Services, page: Page,
 
 
 @router.get("/org-units/{org_unit_id}")
-async def get_org_unit(org_unit_id: str, caller: Caller, services: Services) -> dict:
-    response = await call(services.identity.GetOrgUnit,
-                          identity_pb2.GetOrgUnitRequest(id=org_unit_id))
-    return to_json(response.org_unit)
+async def get_org_unit(org_unit_id: str, caller: Caller, services: Services,
+                       response: Response) -> dict:
+    answer = await call(services.identity.GetOrgUnit,
+                        identity_pb2.GetOrgUnitRequest(id=org_unit_id))
+    return tagged(response, to_json(answer.org_unit))
 
 
 @router.patch("/org-units/{org_unit_id}")
 async def update_org_unit(org_unit_id: str, body: OrgUnitPatch, caller: Caller,
-                          services: Services) -> dict:
+                          services: Services, version: IfMatch, response: Response) -> dict:
+    """Change the named fields only; with ``If-Match`` (the ETag of a GET) only while the
+    unit is still that version (412 otherwise)."""
     unit = identity_pb2.OrgUnit()
     paths = []
     for name in body.model_fields_set - {"reason"}:
@@ -231,8 +245,9 @@ async def update_org_unit(org_unit_id: str, body: OrgUnitPatch, caller: Caller,
             setattr(unit, name, value)
     request = identity_pb2.UpdateOrgUnitRequest(
         id=org_unit_id, org_unit=unit, update_mask=field_mask_pb2.FieldMask(paths=sorted(paths)),
-        reason=body.reason)
-    return to_json((await call(services.identity.UpdateOrgUnit, request)).org_unit)
+        reason=body.reason, expected_version=version)
+    return tagged(response, to_json((await call(services.identity.UpdateOrgUnit,
+                                                request)).org_unit))
 
 
 @router.post("/dealers/import", openapi_extra=IMPORT_BODY)
@@ -298,11 +313,13 @@ async def query_audience(body: AudienceBody, caller: Caller, services: Services)
 
 
 @router.post("/users", status_code=201)
-async def create_user(body: UserBody, caller: Caller, services: Services) -> dict:
+async def create_user(body: UserBody, caller: Caller, services: Services,
+                      key: IdempotencyKey) -> dict:
     request = identity_pb2.CreateUserRequest(
         username=body.username, password=body.password, display_name=body.display_name,
         roles=_roles(body.roles), org_unit_id=body.org_unit_id)
-    return to_json((await call(services.identity.CreateUser, request)).user)
+    return to_json((await call(services.identity.CreateUser, request,
+                               metadata=idempotent(key))).user)
 
 
 @router.get("/users")
@@ -315,20 +332,24 @@ async def list_users(caller: Caller, services: Services, page: Page, org_unit_id
 
 
 @router.get("/users/{user_id}")
-async def get_user(user_id: str, caller: Caller, services: Services) -> dict:
-    return to_json((await call(services.identity.GetUser,
-                               identity_pb2.GetUserRequest(id=user_id))).user)
+async def get_user(user_id: str, caller: Caller, services: Services,
+                   response: Response) -> dict:
+    """The user; its ETag is the version ``PUT /users/{id}/roles`` compares."""
+    return tagged(response, to_json((await call(services.identity.GetUser,
+                                                identity_pb2.GetUserRequest(id=user_id))).user))
 
 
 @router.put("/users/{user_id}/roles")
 async def update_user_roles(user_id: str, body: RolesBody, caller: Caller,
-                            services: Services) -> dict:
+                            services: Services, version: IfMatch,
+                            response: Response) -> dict:
     """Replace the user's roles. A dealer admin may only grant dealer roles to its own
-    dealer's staff."""
-    return to_json((await call(services.identity.UpdateUserRoles,
-                               identity_pb2.UpdateUserRolesRequest(
-                                   user_id=user_id, roles=_roles(body.roles),
-                                   reason=body.reason))).user)
+    dealer's staff. With ``If-Match`` (the user's ETag) only while no other change of
+    roles came first (412 otherwise)."""
+    return tagged(response, to_json((await call(
+        services.identity.UpdateUserRoles, identity_pb2.UpdateUserRolesRequest(
+            user_id=user_id, roles=_roles(body.roles), reason=body.reason,
+            expected_version=version))).user))
 
 
 @router.post("/users/{user_id}/password", status_code=204)

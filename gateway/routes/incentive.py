@@ -12,7 +12,16 @@ from qudao.incentive.v1 import incentive_pb2 as pb
 from gateway.clients import call
 from gateway.import_jobs import run_import
 from gateway.protojson import from_json, to_json
-from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Page, Services, file_response
+from gateway.routes.common import (
+    XLSX_RESPONSES,
+    Body,
+    Caller,
+    IdempotencyKey,
+    Page,
+    Services,
+    file_response,
+    idempotent,
+)
 from gateway.uploads import IMPORT_BODY, read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["incentive"])
@@ -64,10 +73,12 @@ async def list_rules(caller: Caller, services: Services, page: Page, product_lin
 
 
 @router.post("/commission-rules", status_code=201)
-async def upsert_rule(body: RuleBody, caller: Caller, services: Services) -> dict:
+async def upsert_rule(body: RuleBody, caller: Caller, services: Services,
+                      key: IdempotencyKey) -> dict:
     return to_json(await call(services.incentive.UpsertCommissionRule,
                               pb.UpsertCommissionRuleRequest(
-                                  rule=from_json(pb.CommissionRule, body.rule))))
+                                  rule=from_json(pb.CommissionRule, body.rule)),
+                              metadata=idempotent(key)))
 
 
 @router.get("/rebate-programs")
@@ -80,10 +91,12 @@ async def list_programs(caller: Caller, services: Services, page: Page, product_
 
 
 @router.post("/rebate-programs", status_code=201)
-async def create_program(body: ProgramBody, caller: Caller, services: Services) -> dict:
+async def create_program(body: ProgramBody, caller: Caller, services: Services,
+                         key: IdempotencyKey) -> dict:
     return to_json(await call(services.incentive.CreateRebateProgram,
                               pb.CreateRebateProgramRequest(
-                                  program=from_json(pb.RebateProgram, body.program))))
+                                  program=from_json(pb.RebateProgram, body.program)),
+                              metadata=idempotent(key)))
 
 
 @router.get("/rebate-programs/{program_id}")
@@ -94,12 +107,13 @@ async def get_program(program_id: str, caller: Caller, services: Services) -> di
 
 @router.post("/rebate-programs/{program_id}/versions", status_code=201)
 async def new_version(program_id: str, body: ProgramVersionBody, caller: Caller,
-                      services: Services) -> dict:
+                      services: Services, key: IdempotencyKey) -> dict:
     return to_json((await call(services.incentive.UpdateRebateProgram,
                                pb.UpdateRebateProgramRequest(
                                    id=program_id, program=from_json(pb.RebateProgram,
                                                                    body.program),
-                                   effective_from=body.effective_from))).program)
+                                   effective_from=body.effective_from),
+                               metadata=idempotent(key))).program)
 
 
 @router.get("/rebate-programs/{program_id}/what-if")
@@ -167,11 +181,12 @@ async def list_periods(caller: Caller, services: Services, page: Page,
 
 
 @router.post("/settlement-periods", status_code=201)
-async def close_period(body: CloseBody, caller: Caller, services: Services) -> dict:
+async def close_period(body: CloseBody, caller: Caller, services: Services,
+                       key: IdempotencyKey) -> dict:
     return to_json((await call(services.incentive.CloseSettlementPeriod,
                                pb.CloseSettlementPeriodRequest(
-                                   period=body.period,
-                                   selling_company=body.selling_company))).period)
+                                   period=body.period, selling_company=body.selling_company),
+                               metadata=idempotent(key))).period)
 
 
 @router.post("/settlement-periods/{period_id}/approve")

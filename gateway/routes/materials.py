@@ -12,7 +12,15 @@ from qudao.identity.v1 import identity_pb2
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, Page, Services, file_response
+from gateway.routes.common import (
+    Body,
+    Caller,
+    IdempotencyKey,
+    Page,
+    Services,
+    file_response,
+    idempotent,
+)
 from gateway.routes.identity import audience_expression
 from gateway.routes.notices import decode_base64
 
@@ -49,7 +57,8 @@ def _file(body: FileBody) -> identity_pb2.NewMaterialFile:
 
 
 @router.post("/materials", status_code=201)
-async def publish_material(body: MaterialBody, caller: Caller, services: Services) -> dict:
+async def publish_material(body: MaterialBody, caller: Caller, services: Services,
+                           key: IdempotencyKey) -> dict:
     """Publish a material with its first version (HQ admins to any dealers, region
     managers to their region's); the answer says how many dealers it reaches now."""
     request = identity_pb2.PublishMaterialRequest(
@@ -58,16 +67,18 @@ async def publish_material(body: MaterialBody, caller: Caller, services: Service
         audience=audience_expression(body.audience, "audience")
         if body.audience is not None else None,
         dealer_ids=body.dealer_ids, file=_file(body.file))
-    return to_json(await call(services.identity.PublishMaterial, request))
+    return to_json(await call(services.identity.PublishMaterial, request,
+                              metadata=idempotent(key)))
 
 
 @router.post("/materials/{material_id}/versions", status_code=201)
 async def add_version(material_id: str, body: FileBody, caller: Caller,
-                      services: Services) -> dict:
+                      services: Services, key: IdempotencyKey) -> dict:
     """A new file becomes the current version."""
     return to_json((await call(services.identity.AddMaterialVersion,
                                identity_pb2.AddMaterialVersionRequest(
-                                   material_id=material_id, file=_file(body)))).material)
+                                   material_id=material_id, file=_file(body)),
+                               metadata=idempotent(key))).material)
 
 
 @router.get("/materials")

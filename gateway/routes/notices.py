@@ -14,7 +14,16 @@ from qudao.identity.v1 import identity_pb2
 
 from gateway.clients import call
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import XLSX_RESPONSES, Body, Caller, Page, Services, file_response
+from gateway.routes.common import (
+    XLSX_RESPONSES,
+    Body,
+    Caller,
+    IdempotencyKey,
+    Page,
+    Services,
+    file_response,
+    idempotent,
+)
 from gateway.routes.identity import audience_expression
 from shared.convert import to_timestamp
 from shared.errors import FieldViolation, InvalidArgument, collect
@@ -71,7 +80,8 @@ def _attachments(given: list[AttachmentBody]) -> list[identity_pb2.NewNoticeAtta
 
 
 @router.post("/notices", status_code=201)
-async def publish_notice(body: NoticeBody, caller: Caller, services: Services) -> dict:
+async def publish_notice(body: NoticeBody, caller: Caller, services: Services,
+                         key: IdempotencyKey) -> dict:
     """Publish a notice (HQ admins to any dealers, region managers to their region's);
     the answer says how many dealers it reaches now."""
     moment = body.in_force_until
@@ -85,7 +95,8 @@ async def publish_notice(body: NoticeBody, caller: Caller, services: Services) -
         audience=audience_expression(body.audience, "audience")
         if body.audience is not None else None,
         dealer_ids=body.dealer_ids, attachments=_attachments(body.attachments))
-    return to_json(await call(services.identity.PublishNotice, request))
+    return to_json(await call(services.identity.PublishNotice, request,
+                              metadata=idempotent(key)))
 
 
 @router.get("/notices")

@@ -21,12 +21,15 @@ from gateway.routes.common import (
     Body,
     Caller,
     IdempotencyKey,
+    IfMatch,
     LineNo,
     Page,
     Quantity,
     Services,
     client_reference,
     file_response,
+    idempotent,
+    tagged,
 )
 from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import FieldViolation, InvalidArgument
@@ -335,24 +338,26 @@ async def list_dealer_accounts(caller: Caller, services: Services, page: Page,
 
 @router.get("/dealer-accounts/{dealer_id}")
 async def get_dealer_account(dealer_id: str, caller: Caller, services: Services,
-                             selling_company: str = "") -> dict:
+                             response: Response, selling_company: str = "") -> dict:
     """Credit limit and terms, with balances derived from invoices, payments and
-    credits (never edited by hand)."""
-    return to_json((await call(services.order.GetDealerAccount,
-                               order_pb2.GetDealerAccountRequest(
-                                   dealer_id=dealer_id,
-                                   selling_company=selling_company))).account)
+    credits (never edited by hand). The ETag is the version of the limit and terms."""
+    return tagged(response, to_json((await call(
+        services.order.GetDealerAccount, order_pb2.GetDealerAccountRequest(
+            dealer_id=dealer_id, selling_company=selling_company))).account))
 
 
 @router.put("/dealer-accounts/{dealer_id}/credit-limit")
 async def set_credit_limit(dealer_id: str, body: CreditLimitBody, caller: Caller,
-                           services: Services) -> dict:
+                           services: Services, version: IfMatch, response: Response) -> dict:
+    """With ``If-Match`` (the account's ETag) only while no other change of the limit or
+    terms came first (412 otherwise)."""
     request = order_pb2.SetCreditLimitRequest(
         dealer_id=dealer_id, selling_company=body.selling_company,
-        credit_limit=_money(body.credit_limit), reason=body.reason)
+        credit_limit=_money(body.credit_limit), reason=body.reason, expected_version=version)
     if body.payment_terms_days is not None:
         request.payment_terms_days = body.payment_terms_days
-    return to_json((await call(services.order.SetCreditLimit, request)).account)
+    return tagged(response, to_json((await call(services.order.SetCreditLimit,
+                                                request)).account))
 
 
 @router.get("/shipments")
@@ -372,14 +377,15 @@ async def get_shipment(shipment_id: str, caller: Caller, services: Services) -> 
 
 @router.post("/shipments/{shipment_id}/receipt", status_code=201)
 async def confirm_receipt(shipment_id: str, body: ReceiptBody, caller: Caller,
-                          services: Services) -> dict:
+                          services: Services, key: IdempotencyKey) -> dict:
     """The dealer confirms what arrived; shortages and damage become discrepancies."""
     request = order_pb2.ConfirmReceiptRequest(shipment_id=shipment_id, lines=[
         order_pb2.ReceiptLineInput(shipment_line_no=line.shipment_line_no,
                                    quantity_received=line.quantity_received,
                                    quantity_damaged=line.quantity_damaged, note=line.note)
         for line in body.lines])
-    return to_json((await call(services.order.ConfirmReceipt, request)).receipt)
+    return to_json((await call(services.order.ConfirmReceipt, request,
+                               metadata=idempotent(key))).receipt)
 
 
 @router.get("/discrepancies")
@@ -448,11 +454,14 @@ async def reject_return(return_id: str, body: ReasonBody, caller: Caller,
 
 
 @router.post("/statements", status_code=201)
-async def issue_statement(body: StatementBody, caller: Caller, services: Services) -> dict:
-    """Finance issues a statement (对账单); issuing a period again supersedes it."""
+async def issue_statement(body: StatementBody, caller: Caller, services: Services,
+                          key: IdempotencyKey) -> dict:
+    """Finance issues a statement (对账单); issuing a period again supersedes it (but not
+    a retry with the first one's Idempotency-Key: that answers the first)."""
     return to_json((await call(services.order.IssueStatement, order_pb2.IssueStatementRequest(
         dealer_id=body.dealer_id, selling_company=body.selling_company,
-        period_start=body.period_start, period_end=body.period_end))).statement)
+        period_start=body.period_start, period_end=body.period_end),
+        metadata=idempotent(key))).statement)
 
 
 StatementStatusName = Literal["issued", "confirmed", "disputed", "superseded"]
@@ -510,12 +519,14 @@ async def confirm_statement(statement_id: str, body: CommentBody, caller: Caller
 
 @router.post("/statements/{statement_id}/lines/{line_no}/dispute")
 async def dispute_statement_line(statement_id: str, line_no: LineNo, body: DisputeBody,
-                                 caller: Caller, services: Services) -> dict:
+                                 caller: Caller, services: Services,
+                                 key: IdempotencyKey) -> dict:
     request = order_pb2.DisputeStatementLineRequest(statement_id=statement_id,
                                                     line_no=line_no, reason=body.reason)
     if body.disputed_amount is not None:
         request.disputed_amount.CopyFrom(_money(body.disputed_amount))
-    return to_json((await call(services.order.DisputeStatementLine, request)).statement)
+    return to_json((await call(services.order.DisputeStatementLine, request,
+                               metadata=idempotent(key))).statement)
 
 
 @router.get("/statements/{statement_id}/export", responses=XLSX_RESPONSES)

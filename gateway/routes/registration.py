@@ -16,7 +16,17 @@ from qudao.registration.v1 import registration_pb2 as pb
 from gateway.clients import call
 from gateway.import_jobs import run_import
 from gateway.protojson import enum_number, to_json
-from gateway.routes.common import Body, Caller, IdempotencyKey, Page, Services, client_reference
+from gateway.routes.common import (
+    Body,
+    Caller,
+    IdempotencyKey,
+    IfMatch,
+    Page,
+    Services,
+    client_reference,
+    idempotent,
+    tagged,
+)
 from gateway.routes.stats import region_names
 from gateway.uploads import IMPORT_BODY, read_upload
 from shared.errors import InvalidArgument
@@ -162,12 +172,14 @@ Encoding = Literal["utf8", "gbk", "gb18030", ""]
 
 
 @router.post("/customers", status_code=201)
-async def create_customer(body: CustomerBody, caller: Caller, services: Services) -> dict:
+async def create_customer(body: CustomerBody, caller: Caller, services: Services,
+                          key: IdempotencyKey) -> dict:
     """Create a customer. The duplicate check runs first: an exact duplicate (credit
     code, normalized name or alias in the same city) is refused with 409 naming the
     existing customer; fuzzy look-alikes are returned in ``possible_duplicates``."""
     return to_json(await call(services.registration.CreateCustomer,
-                              pb.CreateCustomerRequest(customer=body.to_proto())))
+                              pb.CreateCustomerRequest(customer=body.to_proto()),
+                              metadata=idempotent(key)))
 
 
 @router.get("/customers")
@@ -230,15 +242,18 @@ async def merge_customers(customer_id: str, body: MergeBody, caller: Caller,
 
 
 @router.get("/customers/{customer_id}")
-async def get_customer(customer_id: str, caller: Caller, services: Services) -> dict:
-    return to_json((await call(services.registration.GetCustomer,
-                               pb.GetCustomerRequest(id=customer_id))).customer)
+async def get_customer(customer_id: str, caller: Caller, services: Services,
+                       response: Response) -> dict:
+    return tagged(response, to_json((await call(services.registration.GetCustomer,
+                                                pb.GetCustomerRequest(id=customer_id))).customer))
 
 
 @router.patch("/customers/{customer_id}")
 async def update_customer(customer_id: str, body: CustomerPatch, caller: Caller,
-                          services: Services) -> dict:
-    """Change the named fields only. Setting division_code marks it as overridden."""
+                          services: Services, version: IfMatch, response: Response) -> dict:
+    """Change the named fields only. Setting division_code marks it as overridden. With
+    ``If-Match`` (the ETag of a GET) only while the customer is still that version (412
+    otherwise)."""
     values = body.model_dump(exclude_unset=True)
     customer = pb.Customer()
     for name, value in values.items():
@@ -250,9 +265,10 @@ async def update_customer(customer_id: str, body: CustomerPatch, caller: Caller,
             getattr(customer, name).extend(value)
         else:
             setattr(customer, name, value)
-    return to_json((await call(services.registration.UpdateCustomer, pb.UpdateCustomerRequest(
-        id=customer_id, customer=customer,
-        update_mask=field_mask_pb2.FieldMask(paths=sorted(values))))).customer)
+    return tagged(response, to_json((await call(
+        services.registration.UpdateCustomer, pb.UpdateCustomerRequest(
+            id=customer_id, customer=customer, expected_version=version,
+            update_mask=field_mask_pb2.FieldMask(paths=sorted(values))))).customer))
 
 
 # ---- registrations --------------------------------------------------------------------
@@ -359,10 +375,10 @@ async def advance_stage(registration_id: str, body: StageBody, caller: Caller,
 
 @router.post("/registrations/{registration_id}/notes", status_code=201)
 async def add_note(registration_id: str, body: NoteBody, caller: Caller,
-                   services: Services) -> dict:
+                   services: Services, key: IdempotencyKey) -> dict:
     return to_json((await call(services.registration.AddNote, pb.AddNoteRequest(
         registration_id=registration_id, text=body.text, next_step=body.next_step,
-        next_step_due=body.next_step_due))).note)
+        next_step_due=body.next_step_due), metadata=idempotent(key))).note)
 
 
 @router.get("/registrations/{registration_id}/notes")
@@ -418,12 +434,14 @@ async def resolve_conflict(conflict_id: str, body: ResolveBody, caller: Caller,
 
 
 @router.post("/leads", status_code=201)
-async def create_lead(body: LeadBody, caller: Caller, services: Services) -> dict:
+async def create_lead(body: LeadBody, caller: Caller, services: Services,
+                      key: IdempotencyKey) -> dict:
     """HQ enters a lead (公海); it is assigned at once to a dealer whose territory covers
     its division: the lowest tier number first (platform, tier one, tier two), then the
     least loaded (fewest unclaimed leads), then the one assigned longest ago."""
     return to_json((await call(services.registration.CreateLead,
-                               pb.CreateLeadRequest(**body.model_dump()))).lead)
+                               pb.CreateLeadRequest(**body.model_dump()),
+                               metadata=idempotent(key))).lead)
 
 
 @router.post("/leads/import", openapi_extra=IMPORT_BODY)
@@ -479,9 +497,11 @@ async def release_lead(lead_id: str, body: ReasonBody, caller: Caller,
 
 
 @router.post("/authorizations", status_code=201)
-async def grant_authorization(body: GrantBody, caller: Caller, services: Services) -> dict:
+async def grant_authorization(body: GrantBody, caller: Caller, services: Services,
+                              key: IdempotencyKey) -> dict:
     return to_json((await call(services.registration.GrantAuthorization,
-                               pb.GrantAuthorizationRequest(**body.model_dump()))).authorization)
+                               pb.GrantAuthorizationRequest(**body.model_dump()),
+                               metadata=idempotent(key))).authorization)
 
 
 @router.get("/authorizations")

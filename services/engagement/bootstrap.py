@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qudao.engagement.v1 import engagement_pb2, engagement_pb2_grpc
 
-from services.engagement.adapters.orm import inbox_table, outbox_table
+from services.engagement.adapters.orm import client_requests_table, inbox_table, outbox_table
 from services.engagement.adapters.uow import SqlEngagementUnitOfWork
 from services.engagement.api.grpc import EngagementServicer
 from services.engagement.consumers import SUBSCRIPTIONS
@@ -26,7 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def build(settings: EngagementSettings, clock: Clock | None = None) -> Wiring:
     """``clock``: the time the service lives in (tests move it past deadlines)."""
-    platform = await start_platform(settings, outbox_table)
+    platform = await start_platform(settings, outbox_table, client_requests_table)
     deps = Deps(
         uow=partial(SqlEngagementUnitOfWork, platform.db, platform.outbox),
         uow_in=lambda session: SqlEngagementUnitOfWork(platform.db, platform.outbox,

@@ -27,7 +27,7 @@ def rule_to_proto(rule: SopRule) -> pb.SopRule:
     return pb.SopRule(id=rule.id, name=rule.name, trigger=rule.trigger, closing=rule.closing,
                       deadline_minutes=rule.deadline_minutes,
                       assignee_role=ROLE_TO_PROTO[rule.assignee_role], active=rule.active,
-                      created_at=to_timestamp(rule.created_at))
+                      created_at=to_timestamp(rule.created_at), version=rule.version)
 
 
 def task_to_proto(task: Task) -> pb.Task:

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from services.identity.adapters.caches import InProcessScopeCache
-from services.identity.adapters.orm import outbox_table
+from services.identity.adapters.orm import client_requests_table, outbox_table
 from services.identity.adapters.passwords import Argon2Passwords
 from services.identity.adapters.sheets import XlsxSheets
 from services.identity.adapters.uow import SqlIdentityUnitOfWork
@@ -95,5 +95,6 @@ async def build(settings: IdentitySettings) -> Wiring:
                        "sign_in_records")],
         public_methods=PUBLIC_METHODS,
         is_revoked=revocations.is_revoked,
+        client_requests=client_requests_table,
         on_stop=[identity_events.stop, lambda: stop_connecting(nc)],
     )

@@ -69,7 +69,7 @@ def org_unit_to_proto(unit: OrgUnit) -> identity_pb2.OrgUnit:
         region_code=unit.region_code, derived_tags=unit.derived_tags,
         custom_tags=unit.custom_tags, shared_with_platform=unit.shared_with_platform,
         city_code=unit.city_code, created_at=to_timestamp(unit.created_at),
-        updated_at=to_timestamp(unit.updated_at))
+        updated_at=to_timestamp(unit.updated_at), version=unit.version)
 
 
 def user_to_proto(user: User, now: datetime) -> identity_pb2.User:
@@ -80,7 +80,7 @@ def user_to_proto(user: User, now: datetime) -> identity_pb2.User:
         roles=[ROLE_TO_PROTO[Role(role)] for role in user.roles], org_unit_id=user.org_unit_id,
         dealer_id=user.dealer_id, active=user.active, created_at=to_timestamp(user.created_at),
         last_login_at=to_timestamp(user.last_login_at), locked_until=to_timestamp(locked),
-        deactivated_at=to_timestamp(user.deactivated_at))
+        deactivated_at=to_timestamp(user.deactivated_at), version=user.version)
 
 
 def assignment_to_proto(assignment: Assignment) -> identity_pb2.Assignment:

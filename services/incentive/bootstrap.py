@@ -8,7 +8,7 @@ from pathlib import Path
 from qudao.incentive.v1 import incentive_pb2, incentive_pb2_grpc
 
 from services.incentive.adapters.identity import IdentityAudiences
-from services.incentive.adapters.orm import inbox_table, outbox_table
+from services.incentive.adapters.orm import client_requests_table, inbox_table, outbox_table
 from services.incentive.adapters.statements import XlsxStatements
 from services.incentive.adapters.uow import SqlIncentiveUnitOfWork
 from services.incentive.api.grpc import IncentiveServicer
@@ -25,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def build(settings: IncentiveSettings) -> Wiring:
-    platform = await start_platform(settings, outbox_table)
+    platform = await start_platform(settings, outbox_table, client_requests_table)
     deps = Deps(
         uow=partial(SqlIncentiveUnitOfWork, platform.db, platform.outbox),
         uow_in=lambda session: SqlIncentiveUnitOfWork(platform.db, platform.outbox,

@@ -11,7 +11,7 @@ from qudao.order.v1 import order_pb2, order_pb2_grpc
 
 from services.order.adapters import export
 from services.order.adapters.identity import DealerTiers
-from services.order.adapters.orm import inbox_table, outbox_table
+from services.order.adapters.orm import client_requests_table, inbox_table, outbox_table
 from services.order.adapters.uow import SqlOrderUnitOfWork
 from services.order.api.grpc import OrderServicer
 from services.order.consumers import SUBSCRIPTIONS
@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def build(settings: OrderSettings) -> Wiring:
-    platform = await start_platform(settings, outbox_table)
+    platform = await start_platform(settings, outbox_table, client_requests_table)
     deps = Deps(
         uow=partial(SqlOrderUnitOfWork, platform.db, platform.outbox),
         uow_in=lambda session: SqlOrderUnitOfWork(platform.db, platform.outbox,

@@ -181,7 +181,7 @@ def account_to_proto(view: AccountView) -> order_pb2.DealerAccount:
         outstanding=money_to_proto(Money(view.outstanding_minor, currency)),
         open_orders=money_to_proto(Money(view.open_orders_minor, currency)),
         available_credit=money_to_proto(Money(view.available_minor, currency)),
-        overdue=money_to_proto(Money(view.overdue_minor, currency)))
+        overdue=money_to_proto(Money(view.overdue_minor, currency)), version=account.version)
     if account.updated_at is not None:
         message.updated_at.CopyFrom(to_timestamp(aware(account.updated_at)))
     return message
@@ -196,7 +196,7 @@ def limit_change(request: order_pb2.SetCreditLimitRequest, default_company: str,
         currency=request.credit_limit.currency or currency,
         payment_terms_days=request.payment_terms_days
         if request.HasField("payment_terms_days") else None,
-        reason=request.reason)
+        reason=request.reason, expected_version=request.expected_version)
 
 
 def account_updated(view: AccountView, before: Account,

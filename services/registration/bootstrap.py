@@ -13,7 +13,7 @@ from qudao.registration.v1 import registration_pb2, registration_pb2_grpc
 
 from services.registration.adapters import letters, places
 from services.registration.adapters.identity import IdentityDealers
-from services.registration.adapters.orm import inbox_table, outbox_table
+from services.registration.adapters.orm import client_requests_table, inbox_table, outbox_table
 from services.registration.adapters.uow import SqlRegistrationUnitOfWork
 from services.registration.api.grpc import RegistrationServicer
 from services.registration.consumers import SUBSCRIPTIONS
@@ -35,7 +35,7 @@ log = get_logger(__name__)
 
 async def build(settings: RegistrationSettings) -> Wiring:
     policy = settings.policy()
-    platform = await start_platform(settings, outbox_table)
+    platform = await start_platform(settings, outbox_table, client_requests_table)
     deps = Deps(
         uow=partial(SqlRegistrationUnitOfWork, platform.db, platform.outbox),
         uow_in=lambda session: SqlRegistrationUnitOfWork(platform.db, platform.outbox,

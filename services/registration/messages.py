@@ -79,7 +79,7 @@ def customer_to_proto(customer: Customer) -> pb.Customer:
         customer_type=customer.customer_type, grade=customer.grade,
         departments=list(customer.departments), created_by=customer.created_by,
         created_at=to_timestamp(customer.created_at),
-        updated_at=to_timestamp(customer.updated_at))
+        updated_at=to_timestamp(customer.updated_at), version=customer.version)
 
 
 def customer_from_proto(message: pb.Customer) -> Customer:
@@ -92,7 +92,7 @@ def customer_from_proto(message: pb.Customer) -> Customer:
         departments=tuple(message.departments), created_by=message.created_by,
         address_key=address_key(message.address, message.division_code),
         created_at=from_timestamp(message.created_at),
-        updated_at=from_timestamp(message.updated_at))
+        updated_at=from_timestamp(message.updated_at), version=message.version or 1)
 
 
 def customer_input_from_proto(message: pb.CustomerInput | pb.Customer) -> CustomerInput:

@@ -90,7 +90,9 @@ async def run(workdir: Path, quick: bool) -> Result:
         name=NAME,
         params={"connections": connections, "seconds_per_run": seconds,
                 "alternating_rounds": rounds, "generator": "wrk -t1 (own process)",
-                "processes": "nats, identity, order, gateway; the bare app alone"},
+                "processes": "nats, identity, order, gateway; the bare app alone",
+                "server": "uvicorn, uvloop and httptools for both (the gateway's with its "
+                          "head limits, gateway/server.py)"},
         value=ours_summary["requests_per_second"], unit="requests/s",
         baseline="bare_fastapi_app", baseline_value=bare_summary["requests_per_second"],
         baseline_unit="requests/s", ratio=round(ratio, 3),

@@ -48,6 +48,15 @@ def test_every_route_documents_its_answer_and_its_errors(tmp_path):
     assert order["properties"]["status"]["enum"][:2] == ["unspecified", "submitted"]
     money = document["components"]["schemas"]["qudao.common.v1.Money"]
     assert money["properties"]["amount_minor"]["examples"] == [128050]
+    # Versioned resources: the ETag answered, If-Match and Idempotency-Key accepted.
+    customer = document["paths"]["/api/v1/customers/{customer_id}"]
+    assert "ETag" in customer["get"]["responses"]["200"]["headers"]
+    assert "ETag" in customer["patch"]["responses"]["200"]["headers"]
+    assert "if-match" in {p["name"].lower() for p in customer["patch"]["parameters"]}
+    assert "idempotency-key" in {p["name"].lower() for p in document["paths"][
+        "/api/v1/customers"]["post"]["parameters"]}
+    assert "version" in document["components"]["schemas"][
+        "qudao.registration.v1.Customer"]["properties"]
 
 
 class Contract:

@@ -28,6 +28,7 @@ from services.engagement.usecases.ports import TaskFilter
 from shared.clock import aware
 from shared.db import fetch_page
 from shared.pagination import Page, PageRequest
+from shared.versioning import update_versioned
 
 DEALER_KIND = "dealer"
 
@@ -43,7 +44,8 @@ class SqlRules:
     @staticmethod
     def _rule(row: SopRuleRow) -> SopRule:
         return SopRule(row.id, row.name, row.trigger, row.closing, row.deadline_minutes,
-                       AssigneeRole(row.assignee_role), row.active, _aware(row.created_at))
+                       AssigneeRole(row.assignee_role), row.active, _aware(row.created_at),
+                       row.version)
 
     async def add(self, rule: SopRule) -> None:
         self.session.add(SopRuleRow(
@@ -53,15 +55,16 @@ class SqlRules:
 
     async def list(self, page: PageRequest) -> Page[SopRule]:
         query = select(SopRuleRow).order_by(SopRuleRow.created_at, SopRuleRow.id)
-        return (await fetch_page(self.session, query, page, count=True)).map(self._rule)
+        found = await fetch_page(self.session, query, page, count=True, keyset=True)
+        return found.map(self._rule)
 
     async def get(self, rule_id: str) -> SopRule | None:
         row = await self.session.get(SopRuleRow, rule_id)
         return self._rule(row) if row is not None else None
 
-    async def set_active(self, rule_id: str, active: bool) -> None:
-        await self.session.execute(update(SopRuleRow).where(SopRuleRow.id == rule_id)
-                                   .values(active=active))
+    async def set_active(self, rule: SopRule, active: bool) -> int:
+        return await update_versioned(self.session, SopRuleRow.__table__, rule.id,
+                                      rule.version, {"active": active}, f"SOP rule {rule.id}")
 
     async def triggered_by(self, signal: str) -> list[SopRule]:
         rows = await self.session.scalars(select(SopRuleRow).where(
@@ -350,7 +353,8 @@ class SqlInbox:
         if unread_only:
             query = query.where(InboxItemRow.read_at.is_(None))
         query = query.order_by(InboxItemRow.created_at.desc(), InboxItemRow.id.desc())
-        return (await fetch_page(self.session, query, page, count=True)).map(self._item)
+        found = await fetch_page(self.session, query, page, count=True, keyset=True)
+        return found.map(self._item)
 
     async def unread_count(self, user_id: str) -> int:
         return await self.session.scalar(select(func.count()).where(

@@ -63,7 +63,9 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
                                        page=_info(page))
 
     async def SetSopRuleActive(self, request, context):
-        rule = await sop.set_rule_active(request.id, request.active, **self._read())
+        rule = await sop.set_rule_active(request.id, request.active,
+                                         expected_version=request.expected_version,
+                                         **self._read())
         return pb.SetSopRuleActiveResponse(rule=rule_to_proto(rule))
 
     async def ListTasks(self, request, context):

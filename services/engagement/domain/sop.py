@@ -36,6 +36,8 @@ class SopRule:
     assignee_role: AssigneeRole
     active: bool = True
     created_at: datetime | None = None
+    # Increases with every switch (the REST API's ETag).
+    version: int = 1
 
     @property
     def deadline(self) -> timedelta:

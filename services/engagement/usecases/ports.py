@@ -40,7 +40,9 @@ class RuleRepository(Protocol):
 
     async def get(self, rule_id: str) -> SopRule | None: ...
 
-    async def set_active(self, rule_id: str, active: bool) -> None: ...
+    async def set_active(self, rule: SopRule, active: bool) -> int:
+        """Stored if the rule is still at ``rule.version`` (StaleVersion otherwise); the
+        new version."""
 
     async def triggered_by(self, signal: str) -> list[SopRule]:
         """Active rules whose trigger is ``signal``."""

@@ -23,7 +23,7 @@ from services.engagement.usecases.directory import directory_of
 from services.engagement.usecases.ports import EngagementUnitOfWork, TaskFilter
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import InvalidArgument, NotFound, PermissionDenied
+from shared.errors import InvalidArgument, NotFound, PermissionDenied, check_version
 from shared.events.engagement import TASK_CLOSED, TASK_OPENED, TASK_OVERDUE
 from shared.ids import IdSource
 from shared.pagination import Page, PageRequest
@@ -46,17 +46,19 @@ async def create_rule(rule: SopRule, *, who: Principal, uow: EngagementUnitOfWor
 
 
 async def set_rule_active(rule_id: str, active: bool, *, who: Principal,
-                          uow: EngagementUnitOfWork) -> SopRule:
+                          uow: EngagementUnitOfWork, expected_version: int = 0) -> SopRule:
     """Stop a rule opening tasks (those it opened still close on their events), or
-    resume it."""
+    resume it; refused (StaleVersion) when the rule is no longer at ``expected_version``
+    (If-Match; 0: none)."""
     access.require(who, access.CONFIGURERS, "switching SOP rules")
     async with uow:
         rule = await uow.rules.get(rule_id) if rule_id else None
         if rule is None:
             raise NotFound(f"SOP rule {rule_id} not found")
-        await uow.rules.set_active(rule_id, active)
+        check_version(f"SOP rule {rule_id}", expected_version, rule.version)
+        version = await uow.rules.set_active(rule, active)
         await uow.commit()
-    return replace(rule, active=active)
+    return replace(rule, active=active, version=version)
 
 
 async def list_rules(page: PageRequest, *, who: Principal,

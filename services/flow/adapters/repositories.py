@@ -211,7 +211,7 @@ class SqlUploads:
             query = query.where(UploadRow.uploaded_at >= which.uploaded_after)
         if which.uploaded_before:
             query = query.where(UploadRow.uploaded_at < which.uploaded_before)
-        return (await fetch_page(self.session, query, page, count=True)).map(_upload)
+        return (await fetch_page(self.session, query, page, count=True, keyset=True)).map(_upload)
 
 
 class SqlBlobs:
@@ -515,7 +515,8 @@ class SqlDiversions:
             query = query.where(DiversionRow.detected_at >= which.detected_after)
         if which.detected_before:
             query = query.where(DiversionRow.detected_at < which.detected_before)
-        return (await fetch_page(self.session, query, page, count=True)).map(_diversion)
+        found = await fetch_page(self.session, query, page, count=True, keyset=True)
+        return found.map(_diversion)
 
 
 # ---- projections ------------------------------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus.outbox import bus_tables
 from shared.db import NAMING_CONVENTION
+from shared.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -27,6 +28,7 @@ class Base(DeclarativeBase):
 
 
 outbox_table, inbox_table = bus_tables(Base.metadata)
+client_requests_table = idempotency_table(Base.metadata)
 
 
 class OrgUnitRow(Base):
@@ -52,6 +54,8 @@ class OrgUnitRow(Base):
     shared_with_platform: Mapped[bool] = mapped_column(Boolean, default=False,
                                                        server_default="0")
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Compared and increased by the updates that can race (shared.versioning).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class UserRow(Base):
@@ -69,6 +73,8 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Compared and increased by the updates that can race (shared.versioning).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class RefreshTokenRow(Base):

@@ -48,6 +48,7 @@ from shared.context import current_request_id
 from shared.db import dialect_insert, fetch_page
 from shared.errors import AlreadyExists, FieldViolation
 from shared.pagination import Page, PageRequest
+from shared.versioning import update_versioned
 
 # Bound parameters per IN list, well below SQLite's limit.
 CHUNK = 5_000
@@ -90,7 +91,7 @@ def _unit(row: OrgUnitRow) -> OrgUnit:
         custom_tags=tuple(row.custom_tags or ()),
         shared_with_platform=bool(row.shared_with_platform),
         created_at=aware(row.created_at) if row.created_at else None,
-        updated_at=aware(row.updated_at) if row.updated_at else None)
+        updated_at=aware(row.updated_at) if row.updated_at else None, version=row.version)
 
 
 def _unit_columns(unit: OrgUnit) -> dict:
@@ -209,7 +210,7 @@ class SqlOrgUnits:
             if seen.structure:
                 clauses.append(OrgUnitRow.kind != OrgKind.DEALER)
             query = query.where(or_(*clauses))
-        return (await fetch_page(self.session, query, page, count=True)).map(_unit)
+        return (await fetch_page(self.session, query, page, count=True, keyset=True)).map(_unit)
 
     async def add(self, unit: OrgUnit) -> None:
         await self.add_many([unit])
@@ -230,6 +231,12 @@ class SqlOrgUnits:
         except IntegrityError as exc:
             raise _taken(exc, "credit_code", "an org unit with this credit code") from exc
 
+    async def next_version(self, unit: OrgUnit) -> int:
+        """The unit's version moved on from the one ``unit`` was read at (StaleVersion
+        when another change moved it first)."""
+        return await update_versioned(self.session, OrgUnitRow.__table__, unit.id,
+                                      unit.version, {}, f"org unit {unit.id}")
+
 
 # ---- users and sessions ----------------------------------------------------------------
 
@@ -246,7 +253,8 @@ def _user(row: UserRow, unit_kind: str) -> User:
         locked_until=aware(row.locked_until) if row.locked_until else None,
         created_at=aware(row.created_at) if row.created_at else None,
         deactivated_at=aware(row.deactivated_at) if row.deactivated_at else None,
-        last_login_at=aware(row.last_login_at) if row.last_login_at else None)
+        last_login_at=aware(row.last_login_at) if row.last_login_at else None,
+        version=row.version)
 
 
 def _user_columns(user: User) -> dict:
@@ -289,6 +297,12 @@ class SqlUsers:
         for key, value in _user_columns(user).items():
             setattr(row, key, value)
 
+    async def next_version(self, user: User) -> int:
+        """The user's version moved on from the one ``user`` was read at (StaleVersion
+        when another change of roles moved it first)."""
+        return await update_versioned(self.session, UserRow.__table__, user.id,
+                                      user.version, {}, f"user {user.id}")
+
     async def page(self, which: UserFilter, page: PageRequest) -> Page[User]:
         query = _equal(_USERS.order_by(UserRow.created_at, UserRow.id),
                        (UserRow.org_unit_id, which.org_unit_id))
@@ -308,7 +322,8 @@ class SqlUsers:
             # exactly when the list holds it, on SQLite and PostgreSQL alike.
             query = query.where(cast(UserRow.roles, String).contains(f'"{which.role}"',
                                                                      autoescape=True))
-        result = await fetch_page(self.session, query, page, count=True, scalars=False)
+        result = await fetch_page(self.session, query, page, count=True, scalars=False,
+                                  keyset=True)
         return result.map(lambda row: _user(*row))
 
     async def active_of_dealers(self, dealer_ids: Iterable[str]) -> list[User]:
@@ -460,7 +475,7 @@ class SqlAuditLog:
             query = query.where(AuditRow.occurred_at >= which.occurred_after)
         if which.occurred_before is not None:
             query = query.where(AuditRow.occurred_at < which.occurred_before)
-        return (await fetch_page(self.session, query, page, count=True)).map(_entry)
+        return (await fetch_page(self.session, query, page, count=True, keyset=True)).map(_entry)
 
 
 # ---- notices ---------------------------------------------------------------------------

@@ -168,7 +168,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             division_codes=tuple(new.division_codes), product_lines=tuple(new.product_lines),
             status=messages.PROTO_TO_STATUS.get(new.status, ""), region_code=new.region_code,
             city_code=new.city_code, shared_with_platform=new.shared_with_platform,
-            reason=request.reason)
+            reason=request.reason, expected_version=request.expected_version)
         unit = await org.update_org_unit(change, who=current_principal(), uow=d.uow(),
                                          clock=d.clock, ids=d.ids)
         return identity_pb2.UpdateOrgUnitResponse(org_unit=messages.org_unit_to_proto(unit))
@@ -241,7 +241,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         d = self.deps
         user = await users.update_user_roles(
             request.user_id, _roles(request.roles), request.reason, who=current_principal(),
-            uow=d.uow(), clock=d.clock, ids=d.ids, revocations=d.revocations)
+            uow=d.uow(), clock=d.clock, ids=d.ids, revocations=d.revocations,
+            expected_version=request.expected_version)
         return identity_pb2.UpdateUserRolesResponse(user=self._user(user))
 
     async def ChangePassword(self, request, context):

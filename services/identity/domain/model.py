@@ -36,6 +36,8 @@ class OrgUnit:
     shared_with_platform: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Increases with every update (the REST API's ETag).
+    version: int = 1
 
     @property
     def is_dealer(self) -> bool:
@@ -85,6 +87,8 @@ class User:
     created_at: datetime | None = None
     deactivated_at: datetime | None = None
     last_login_at: datetime | None = None
+    # Increases with every change of roles (the ETag of PUT /users/{id}/roles).
+    version: int = 1
 
     @property
     def principal(self) -> Principal:

@@ -20,7 +20,13 @@ from services.identity.usecases.access import audit, require_admin, visibility, 
 from services.identity.usecases.ports import IdentityUnitOfWork
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import AlreadyExists, FieldViolation, InvalidArgument, collect
+from shared.errors import (
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    check_version,
+    collect,
+)
 from shared.events.identity import ORG_UNIT_CREATED, ORG_UNIT_UPDATED, TAGS_CHANGED
 from shared.ids import IdSource
 from shared.pagination import Page, PageRequest
@@ -74,6 +80,8 @@ class OrgUnitChange:
     city_code: str = ""
     shared_with_platform: bool = False
     reason: str = ""
+    # The version the change was made against (If-Match); 0: whatever is current.
+    expected_version: int = 0
 
     def proposed(self, path: str):
         """The value for ``path``, normalized as the unit keeps it."""
@@ -214,6 +222,7 @@ async def update_org_unit(change: OrgUnitChange, *, who: Principal, uow: Identit
     async with uow:
         unit = await visible_unit(uow, who, change.org_unit_id)
         require_admin(who, "change the org structure")
+        check_version(f"org unit {unit.id}", change.expected_version, unit.version)
         values = {path: getattr(unit, path) for path in UPDATABLE_PATHS}
         values.update({path: change.proposed(path) for path in paths})
         collect(_change_violations(unit, change, values))
@@ -246,6 +255,7 @@ async def update_org_unit(change: OrgUnitChange, *, who: Principal, uow: Identit
             return unit
         updated = replace(updated, updated_at=clock.now())
         await uow.org_units.update(updated)
+        updated = replace(updated, version=await uow.org_units.next_version(unit))
         await audit(uow, "org_unit.update", "org_unit", unit.id, before, after, change.reason,
                     who=who, clock=clock, ids=ids)
         uow.events.record(ORG_UNIT_UPDATED, messages.org_unit_updated(updated, unit, changed),

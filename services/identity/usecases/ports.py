@@ -79,6 +79,10 @@ class OrgUnitRepository(Protocol):
 
     async def update(self, unit: OrgUnit) -> None: ...
 
+    async def next_version(self, unit: OrgUnit) -> int:
+        """Moves the stored version on from ``unit.version``; StaleVersion when another
+        change moved it first."""
+
 
 class UserRepository(Protocol):
     async def get(self, user_id: str) -> User | None: ...
@@ -92,6 +96,10 @@ class UserRepository(Protocol):
         """Raises AlreadyExists (username) when the username is taken."""
 
     async def update(self, user: User) -> None: ...
+
+    async def next_version(self, user: User) -> int:
+        """Moves the stored version on from ``user.version``; StaleVersion when another
+        change of roles moved it first."""
 
     async def page(self, which: UserFilter, page: PageRequest) -> Page[User]: ...
 

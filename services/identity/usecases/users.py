@@ -31,6 +31,7 @@ from shared.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    check_version,
     collect,
 )
 from shared.events.identity import (
@@ -202,13 +203,16 @@ def _revoke_older_tokens(uow: IdentityUnitOfWork, user: User, reason: str,
 
 async def update_user_roles(user_id: str, roles: Iterable[Role | None], reason: str, *,
                             who: Principal, uow: IdentityUnitOfWork, clock: Clock,
-                            ids: IdSource, revocations: Revocations) -> User:
+                            ids: IdSource, revocations: Revocations,
+                            expected_version: int = 0) -> User:
     """Roles take effect at once: the user's access tokens issued before the change are
-    refused everywhere, and the next refresh carries the new roles."""
+    refused everywhere, and the next refresh carries the new roles. ``expected_version``
+    (If-Match; 0: none) must still be the user's."""
     granted, problems = role_list(roles)
     collect(problems)
     async with uow:
         user = await _managed_user(uow, who, user_id, "change roles")
+        check_version(f"user {user.id}", expected_version, user.version)
         if not who.has_role(Role.HQ_ADMIN) and not set(granted) <= DEALER_ROLES:
             raise PermissionDenied("a dealer admin may only grant dealer roles")
         _fit(granted, bool(user.dealer_id))
@@ -222,6 +226,7 @@ async def update_user_roles(user_id: str, roles: Iterable[Role | None], reason: 
         if changed.roles == user.roles:
             return user
         await uow.users.update(changed)
+        changed = replace(changed, version=await uow.users.next_version(user))
         await audit(uow, "user.roles.update", "user", user.id, user.snapshot(),
                     changed.snapshot(), reason, who=who, clock=clock, ids=ids)
         uow.events.record(USER_ROLES_CHANGED, messages.user_roles_changed(changed, user.roles),

@@ -185,7 +185,7 @@ class SqlAccruals:
     async def page(self, which: AccrualFilter, page: PageRequest) -> Page[Accrual]:
         query = (select(AccrualRow).where(*_where(which))
                  .order_by(AccrualRow.recorded_at.desc(), AccrualRow.id))
-        return (await fetch_page(self.session, query, page, count=True)).map(_accrual)
+        return (await fetch_page(self.session, query, page, count=True, keyset=True)).map(_accrual)
 
     async def matching(self, which: AccrualFilter) -> list[Accrual]:
         rows = await self.session.execute(select(*_ACCRUAL_COLUMNS).where(*_where(which))

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     CreditExposureRow,
     DealerAccountRow,
@@ -24,6 +23,7 @@ from services.order.adapters.orm import (
     OrderRow,
 )
 from services.order.domain.orders import LineValue, OrderStatus, open_value
+from shared.db import dialect_insert
 
 Account = tuple[str, str]  # (dealer id, selling company)
 

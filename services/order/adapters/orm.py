@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.bus.outbox import bus_tables
 from shared.db import NAMING_CONVENTION
+from shared.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -29,6 +30,7 @@ class Base(DeclarativeBase):
 
 
 outbox_table, inbox_table = bus_tables(Base.metadata)
+client_requests_table = idempotency_table(Base.metadata)
 
 
 class ProductRow(Base):
@@ -166,6 +168,8 @@ class DealerAccountRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_terms_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set from the row read under its lock plus one (If-Match compares it first).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class ShipmentRow(Base):

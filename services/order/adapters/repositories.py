@@ -7,16 +7,17 @@ lock from their start (shared/db.py), so it is left out there."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.order.adapters import exposure
-from services.order.adapters.dialect import dialect_insert
 from services.order.adapters.orm import (
     ChannelInventoryRow,
+    CreditExposureRow,
     DealerAccountRow,
     FlowPartRow,
     FlowStockMoveRow,
@@ -36,7 +37,7 @@ from services.order.domain.accounts import (
 )
 from services.order.domain.inventory import Stock, StockKey, StockMove, StockQuery
 from services.order.domain.statements import DueItem
-from shared.db import fetch_page
+from shared.db import dialect_insert, fetch_page
 from shared.pagination import Page, PageRequest
 
 
@@ -161,7 +162,7 @@ class SqlAcceptedFlow:
 
 def _account(row: DealerAccountRow) -> Account:
     return Account(row.dealer_id, row.selling_company, row.credit_limit_minor, row.currency,
-                   row.payment_terms_days, row.updated_at)
+                   row.payment_terms_days, row.updated_at, row.version)
 
 
 class SqlAccounts:
@@ -182,12 +183,13 @@ class SqlAccounts:
         values = dict(dealer_id=account.dealer_id, selling_company=account.selling_company,
                       credit_limit_minor=account.credit_limit_minor, currency=account.currency,
                       payment_terms_days=account.payment_terms_days,
-                      updated_at=account.updated_at)
+                      updated_at=account.updated_at, version=account.version)
         statement = dialect_insert(self.session, table).values(**values)
         await self.session.execute(statement.on_conflict_do_update(
             index_elements=[table.c.dealer_id, table.c.selling_company],
             set_={key: statement.excluded[key] for key in (
-                "credit_limit_minor", "currency", "payment_terms_days", "updated_at")}))
+                "credit_limit_minor", "currency", "payment_terms_days", "updated_at",
+                "version")}))
 
     async def matching(self, which: AccountFilter) -> list[Account]:
         query = select(DealerAccountRow).order_by(DealerAccountRow.dealer_id,
@@ -200,9 +202,16 @@ class SqlAccounts:
             query = query.where(DealerAccountRow.selling_company == which.selling_company)
         return [_account(row) for row in (await self.session.scalars(query)).all()]
 
-    async def exposure(self, dealer_id: str, company: str) -> tuple[int, int]:
-        owed, pending, _ = await exposure.figures(self.session, dealer_id, company)
-        return owed, pending
+    async def exposures(self, keys: Sequence[tuple[str, str]]
+                        ) -> dict[tuple[str, str], tuple[int, int]]:
+        found = {}
+        for dealers in _dealer_chunks(keys):
+            for row in (await self.session.execute(select(
+                    CreditExposureRow.dealer_id, CreditExposureRow.selling_company,
+                    CreditExposureRow.outstanding_minor, CreditExposureRow.open_orders_minor)
+                    .where(CreditExposureRow.dealer_id.in_(dealers)))).all():
+                found[(row[0], row[1])] = (int(row[2]), int(row[3]))
+        return {key: found[key] for key in keys if key in found}
 
     async def credit_figures(self, dealer_id: str, company: str) -> tuple[int, int, int]:
         return await exposure.figures(self.session, dealer_id, company, lock=True)
@@ -213,23 +222,29 @@ class SqlAccounts:
     async def add_open_orders(self, dealer_id: str, company: str, amount_minor: int) -> None:
         await exposure.add(self.session, open_orders={(dealer_id, company): amount_minor})
 
-    async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
-        invoices = (await self.session.execute(
-            select(InvoiceRow.due_on, InvoiceRow.amount_minor)
-            .where(InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company,
-                   InvoiceRow.kind == INVOICE))).all()
-        notes = select(func.coalesce(func.sum(case(
-            (InvoiceRow.kind == CREDIT_NOTE, InvoiceRow.amount_minor), else_=0)), 0)).where(
-            InvoiceRow.dealer_id == dealer_id, InvoiceRow.selling_company == company)
-        paid = select(func.coalesce(func.sum(PaymentRow.amount_minor), 0)).where(
-            PaymentRow.dealer_id == dealer_id, PaymentRow.selling_company == company)
-        credited = select(func.coalesce(func.sum(RebateCreditRow.amount_minor), 0)).where(
-            RebateCreditRow.dealer_id == dealer_id,
-            RebateCreditRow.selling_company == company)
-        settled = (await self.session.execute(select(
-            notes.scalar_subquery() + paid.scalar_subquery()
-            + credited.scalar_subquery()))).scalar_one()
-        return [DueItem(r.due_on, r.amount_minor) for r in invoices], int(settled)
+    async def dues(self, keys: Sequence[tuple[str, str]]
+                   ) -> dict[tuple[str, str], tuple[list[DueItem], int]]:
+        items: dict[tuple[str, str], list[DueItem]] = defaultdict(list)
+        settled: dict[tuple[str, str], int] = defaultdict(int)
+        for dealers in _dealer_chunks(keys):
+            for row in (await self.session.execute(select(
+                    InvoiceRow.dealer_id, InvoiceRow.selling_company, InvoiceRow.kind,
+                    InvoiceRow.due_on, InvoiceRow.amount_minor)
+                    .where(InvoiceRow.dealer_id.in_(dealers)))).all():
+                if row.kind == INVOICE:
+                    items[(row.dealer_id, row.selling_company)].append(
+                        DueItem(row.due_on, row.amount_minor))
+                elif row.kind == CREDIT_NOTE:
+                    settled[(row.dealer_id, row.selling_company)] += row.amount_minor
+            for table in (PaymentRow, RebateCreditRow):
+                for dealer, company, total in (await self.session.execute(
+                        select(table.dealer_id, table.selling_company,
+                               func.sum(table.amount_minor))
+                        .where(table.dealer_id.in_(dealers))
+                        .group_by(table.dealer_id, table.selling_company))).all():
+                    settled[(dealer, company)] += int(total or 0)
+        return {key: (items.get(key, []), settled.get(key, 0)) for key in keys
+                if key in items or key in settled}
 
 
 class SqlRebateCredits:
@@ -243,3 +258,10 @@ class SqlRebateCredits:
             currency=credit.currency, credited_on=credit.credited_on,
             description=credit.description, recorded_at=moment).on_conflict_do_nothing()
         return (await self.session.execute(statement)).rowcount == 1
+
+
+def _dealer_chunks(keys: Sequence[tuple[str, str]], size: int = 500):
+    """The keys' dealer ids in chunks of ``size`` (bounded IN lists)."""
+    dealers = sorted({dealer for dealer, _ in keys})
+    for start in range(0, len(dealers), size):
+        yield dealers[start:start + size]

@@ -24,6 +24,8 @@ class Account:
     payment_terms_days: int = DEFAULT_TERMS_DAYS
     # None: no account stored yet (a limit of 0, the default terms).
     updated_at: datetime | None = None
+    # Increases with every change of limit or terms (the REST API's ETag); 0: unstored.
+    version: int = 0
 
     @classmethod
     def unset(cls, dealer_id: str, company: str, currency: str) -> Account:
@@ -59,6 +61,8 @@ class LimitChange:
     # None: keep the terms as they are.
     payment_terms_days: int | None = None
     reason: str = ""
+    # The version the change was made against (If-Match); 0: whatever is current.
+    expected_version: int = 0
 
     def check(self) -> None:
         """Raise naming every bad field."""
@@ -77,7 +81,7 @@ class LimitChange:
             account.dealer_id, account.selling_company, self.credit_limit_minor,
             self.currency or account.currency,
             account.payment_terms_days if self.payment_terms_days is None
-            else self.payment_terms_days, moment)
+            else self.payment_terms_days, moment, account.version + 1)
 
 
 @dataclass(frozen=True)

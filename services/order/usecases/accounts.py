@@ -18,17 +18,30 @@ from services.order.domain.statements import overdue
 from services.order.usecases.ports import OrderUnitOfWork
 from shared.clock import Clock
 from shared.context import Principal
-from shared.errors import InvalidArgument, NotFound, PermissionDenied
+from shared.errors import InvalidArgument, NotFound, PermissionDenied, check_version
 from shared.events.order import CREDIT_APPLIED, DEALER_ACCOUNT_UPDATED
 from shared.pagination import Page, PageRequest, page_of_all
 from shared.scope import Scopes
 
 
+async def _views(uow: OrderUnitOfWork, accounts: list[Account],
+                 clock: Clock) -> list[AccountView]:
+    """Each account with what it owes, has on order and has overdue: two reads for all
+    of them, however many (a region's list is thousands of accounts)."""
+    keys = [(a.dealer_id, a.selling_company) for a in accounts]
+    exposures = await uow.accounts.exposures(keys)
+    dues = await uow.accounts.dues(keys)
+    today = clock.now().date().isoformat()
+    views = []
+    for account, key in zip(accounts, keys, strict=True):
+        owed, pending = exposures.get(key, (0, 0))
+        items, settled = dues.get(key, ([], 0))
+        views.append(AccountView(account, owed, pending, overdue(items, settled, today)))
+    return views
+
+
 async def _view(uow: OrderUnitOfWork, account: Account, clock: Clock) -> AccountView:
-    owed, pending = await uow.accounts.exposure(account.dealer_id, account.selling_company)
-    dues, settled = await uow.accounts.dues(account.dealer_id, account.selling_company)
-    late = overdue(dues, settled, clock.now().date().isoformat())
-    return AccountView(account, owed, pending, late)
+    return (await _views(uow, [account], clock))[0]
 
 
 async def get_dealer_account(dealer_id: str, company: str, *, who: Principal,
@@ -53,12 +66,14 @@ async def list_dealer_accounts(which: AccountFilter, overdue_only: bool, page: P
     if not scope.all_dealers:
         which = AccountFilter(which.dealer_id, which.selling_company, scope.dealer_ids)
     async with uow.read():
-        views = [await _view(uow, account, clock)
-                 for account in await uow.accounts.matching(which)]
-    if overdue_only:
-        views = [view for view in views if view.overdue_minor > 0]
-    listed = page_of_all(views, page)
-    return Page(listed.items, listed.next_token)
+        accounts = await uow.accounts.matching(which)
+        if overdue_only:
+            views = [v for v in await _views(uow, accounts, clock) if v.overdue_minor > 0]
+            listed = page_of_all(views, page)
+            return Page(listed.items, listed.next_token)
+        # Only the page's accounts get their figures.
+        listed = page_of_all(accounts, page)
+        return Page(await _views(uow, listed.items, clock), listed.next_token)
 
 
 async def set_credit_limit(change: LimitChange, *, who: Principal, uow: OrderUnitOfWork,
@@ -73,6 +88,9 @@ async def set_credit_limit(change: LimitChange, *, who: Principal, uow: OrderUni
         before = await uow.accounts.get(change.dealer_id, change.selling_company,
                                         for_update=True) or Account.unset(
             change.dealer_id, change.selling_company, change.currency)
+        # Compared under the row's lock: a change made meanwhile cannot slip between.
+        check_version(f"dealer account {change.dealer_id}", change.expected_version,
+                      before.version)
         account = change.applied_to(before, clock.now())
         await uow.accounts.save(account)
         view = await _view(uow, account, clock)

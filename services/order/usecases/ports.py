@@ -125,8 +125,10 @@ class AccountRepository(Protocol):
     async def matching(self, which: AccountFilter) -> list[Account]:
         """Stored accounts, by dealer and company."""
 
-    async def exposure(self, dealer_id: str, company: str) -> tuple[int, int]:
-        """(outstanding, open orders) from the running exposure."""
+    async def exposures(self, keys: Sequence[tuple[str, str]]
+                        ) -> dict[tuple[str, str], tuple[int, int]]:
+        """(outstanding, open orders) from the running exposure, per (dealer, company);
+        accounts without exposure yet are absent."""
 
     async def credit_figures(self, dealer_id: str, company: str) -> tuple[int, int, int]:
         """(outstanding, open orders, credit limit), the exposure locked until the
@@ -138,9 +140,11 @@ class AccountRepository(Protocol):
     async def add_open_orders(self, dealer_id: str, company: str, amount_minor: int) -> None:
         ...
 
-    async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
-        """The account's invoices (due date, amount) and everything that settles them
-        (credit notes, payments, rebate credits), for what is overdue."""
+    async def dues(self, keys: Sequence[tuple[str, str]]
+                   ) -> dict[tuple[str, str], tuple[list[DueItem], int]]:
+        """Per (dealer, company): the account's invoices (due date, amount) and the
+        total of everything that settles them (credit notes, payments, rebate credits),
+        for what is overdue; accounts with neither are absent."""
 
 
 class RebateCreditRepository(Protocol):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus.outbox import bus_tables
 from shared.db import NAMING_CONVENTION
+from shared.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -32,6 +33,7 @@ class Base(DeclarativeBase):
 
 
 outbox_table, inbox_table = bus_tables(Base.metadata)
+client_requests_table = idempotency_table(Base.metadata)
 
 
 class CustomerRow(Base):
@@ -60,6 +62,8 @@ class CustomerRow(Base):
     # "<division>|<street><number>" (shared.names.address), the address evidence.
     address_key: Mapped[str] = mapped_column(String(80), default="", server_default="",
                                              index=True)
+    # Compared and increased by the updates that can race (shared.versioning).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class CustomerAliasRow(Base):

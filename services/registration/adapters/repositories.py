@@ -68,6 +68,7 @@ from shared import divisions
 from shared.clock import aware
 from shared.db import dialect_insert, fetch_page
 from shared.pagination import Page, PageRequest
+from shared.versioning import update_versioned
 
 customers_table = CustomerRow.__table__
 aliases_table = CustomerAliasRow.__table__
@@ -96,8 +97,12 @@ async def _rows(session: AsyncSession, query) -> list:
     return list((await session.execute(query)).all())
 
 
-async def _page(session: AsyncSession, query, page: PageRequest, convert) -> Page:
-    return (await fetch_page(session, query, page, count=True, scalars=False)).map(convert)
+async def _page(session: AsyncSession, query, page: PageRequest, convert, *,
+                keyset: bool = True) -> Page:
+    """A counted page; a cursor after the last item (``fetch_page``'s keyset) unless the
+    list is ordered by something other than time (a name makes too long a token)."""
+    return (await fetch_page(session, query, page, count=True, scalars=False,
+                             keyset=keyset)).map(convert)
 
 
 def _at(moment: datetime | None) -> datetime | None:
@@ -114,7 +119,7 @@ def _customer(row) -> Customer:
         city_code=row.city_code, customer_type=row.customer_type, grade=row.grade,
         departments=tuple(row.departments or ()), address_key=row.address_key or "",
         created_at=aware(row.created_at), updated_at=aware(row.updated_at),
-        created_by=row.created_by)
+        created_by=row.created_by, version=row.version)
 
 
 def _customer_values(customer: Customer) -> dict:
@@ -155,12 +160,14 @@ class SqlCustomers:
             raise AlreadyStored(f"customer {customer.name}") from exc
         await self._put_aliases(customer, {}, "customer")
 
-    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
-        """Store the customer; aliases it had keep their source, new ones get
-        ``alias_source``."""
+    async def save(self, customer: Customer, alias_source: str = "customer") -> int:
+        """Store the customer if it is still at ``customer.version`` (StaleVersion
+        otherwise); aliases it had keep their source, new ones get ``alias_source``. The
+        customer's new version."""
         try:
-            await self.session.execute(update(customers_table).where(
-                customers_table.c.id == customer.id).values(**_customer_values(customer)))
+            version = await update_versioned(self.session, customers_table, customer.id,
+                                             customer.version, _customer_values(customer),
+                                             f"customer {customer.id}")
         except IntegrityError as exc:
             raise AlreadyStored(f"customer {customer.name}") from exc
         sources = dict((await self.session.execute(
@@ -169,6 +176,7 @@ class SqlCustomers:
         await self.session.execute(delete(aliases_table).where(
             aliases_table.c.customer_id == customer.id))
         await self._put_aliases(customer, sources, alias_source)
+        return version
 
     async def remove(self, customer_id: str) -> None:
         await self.session.execute(delete(aliases_table).where(
@@ -237,7 +245,7 @@ class SqlCustomers:
             statement = statement.where(c.division_code.startswith(query.division_prefix))
         if query.customer_type:
             statement = statement.where(c.customer_type == query.customer_type)
-        return await _page(self.session, statement, page, _customer)
+        return await _page(self.session, statement, page, _customer, keyset=False)
 
     async def name_entries(self, after_id: str, limit: int) -> list[NameEntry]:
         rows = await _rows(self.session, select(*NAME_COLUMNS).where(

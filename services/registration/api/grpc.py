@@ -90,7 +90,8 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         customer = await customers.update_customer(
             request.id, m.customer_input_from_proto(request.customer),
             list(request.update_mask.paths), who=current_principal(), uow=d.uow(),
-            clock=d.clock, scopes=d.scopes, names=d.names, places=d.places, policy=d.policy)
+            clock=d.clock, scopes=d.scopes, names=d.names, places=d.places, policy=d.policy,
+            expected_version=request.expected_version)
         return pb.UpdateCustomerResponse(customer=m.customer_to_proto(customer))
 
     async def ImportCustomers(self, request, context):

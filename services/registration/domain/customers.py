@@ -103,6 +103,8 @@ class Customer(CustomerValues):
     created_at: datetime
     updated_at: datetime
     created_by: str = ""
+    # Increases with every update (the REST API's ETag).
+    version: int = 1
 
     @property
     def alias_keys(self) -> tuple[str, ...]:

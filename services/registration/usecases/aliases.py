@@ -112,7 +112,8 @@ async def import_aliases(table: Table, *, dry_run: bool, who: Principal,
             if not spellings:
                 continue
             updated = replace(_with_aliases(customer, spellings), updated_at=now)
-            await uow.customers.save(updated, alias_source=f"import:{source or 'HQ'}")
+            updated = replace(updated, version=await uow.customers.save(
+                updated, alias_source=f"import:{source or 'HQ'}"))
             uow.events.record(CUSTOMER_UPDATED, messages.customer_updated(updated, ["aliases"]),
                               updated.id)
             saved.append(updated)
@@ -132,7 +133,7 @@ async def merge_into(uow: RegistrationUnitOfWork, kept: Customer, merged: Custom
                                  "it first", reason="CONFLICT_OPEN")
     await uow.customers.remove(merged.id)
     result = replace(_with_aliases(kept, [merged.name, *merged.aliases]), updated_at=now)
-    await uow.customers.save(result, alias_source=source)
+    result = replace(result, version=await uow.customers.save(result, alias_source=source))
     for registration in registrations:
         try:
             await uow.registrations.save(replace(registration, customer_id=kept.id,

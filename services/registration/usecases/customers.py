@@ -46,6 +46,7 @@ from shared.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    check_version,
     collect,
 )
 from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_UPDATED
@@ -329,10 +330,10 @@ async def list_customers(query: CustomerQuery, page: PageRequest, *, who: Princi
 async def update_customer(customer_id: str, values: CustomerInput, paths: list[str], *,
                           who: Principal, uow: RegistrationUnitOfWork, clock: Clock,
                           scopes: Scopes, names: Names, places: Places,
-                          policy: Policy) -> Customer:
+                          policy: Policy, expected_version: int = 0) -> Customer:
     """Change the fields named in ``paths``; naming division_code overrides the division,
     changing only the address places it again. A customer the editor may not see is not
-    found."""
+    found; one no longer at ``expected_version`` (If-Match; 0: none) is StaleVersion."""
     unknown = [p for p in paths if p not in EDITABLE]
     if not paths or unknown:
         raise InvalidArgument.field("update_mask", f"give paths among {sorted(EDITABLE)}"
@@ -342,6 +343,7 @@ async def update_customer(customer_id: str, values: CustomerInput, paths: list[s
         current = await visible_customer(uow, customer_id, visible)
         if not who.has_role(*CUSTOMER_EDITORS):
             raise PermissionDenied("only HQ and channel managers edit the customer master")
+        check_version(f"customer {current.id}", expected_version, current.version)
         changes = {path: getattr(values, path) for path in paths}
         if "address" in paths and "division_code" not in paths:
             changes["division_code"] = ""
@@ -352,7 +354,7 @@ async def update_customer(customer_id: str, values: CustomerInput, paths: list[s
             raise duplicate_error(exact[0])
         customer, changed = current.revised(prepared, clock.now())
         try:
-            await uow.customers.save(customer)
+            customer = replace(customer, version=await uow.customers.save(customer))
         except AlreadyStored as exc:
             raise FailedPrecondition("another change took this name or credit code "
                                      "meanwhile; edit again", reason="CONCURRENT_CHANGE"

@@ -60,8 +60,10 @@ class CustomerRepository(Protocol):
         ``AlreadyStored`` when the city and normalized name or the credit code is
         taken."""
 
-    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
-        """Aliases the customer had keep their source; new ones get ``alias_source``."""
+    async def save(self, customer: Customer, alias_source: str = "customer") -> int:
+        """Stored if still at ``customer.version`` (StaleVersion otherwise); the new
+        version. Aliases the customer had keep their source; new ones get
+        ``alias_source``."""
 
     async def remove(self, customer_id: str) -> None:
         """The customer and its aliases (a merged customer)."""

@@ -11,6 +11,7 @@ from services.engagement.domain.inbox import InboxItem
 from services.engagement.domain.people import Person
 from services.engagement.domain.sop import AssigneeRole, SopRule, Task, TaskStatus
 from services.engagement.usecases.ports import Deps, TaskFilter
+from shared.errors import check_version
 from shared.pagination import Page, PageRequest, page_of_all
 from shared.testing import FakeClock, FakeScopes, FakeUnitOfWork, SequentialIds
 
@@ -28,8 +29,10 @@ class FakeRules:
     async def get(self, rule_id):
         return self.rules.get(rule_id)
 
-    async def set_active(self, rule_id, active):
-        self.rules[rule_id] = replace(self.rules[rule_id], active=active)
+    async def set_active(self, rule, active):
+        check_version(f"SOP rule {rule.id}", rule.version, self.rules[rule.id].version)
+        self.rules[rule.id] = replace(rule, active=active, version=rule.version + 1)
+        return rule.version + 1
 
     async def triggered_by(self, signal):
         return [r for r in self.rules.values() if r.trigger == signal and r.active]

@@ -4,7 +4,7 @@ setting; tokens are really signed (a key made per test)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import jwt
@@ -137,6 +137,10 @@ class FakeOrgUnits:
             raise _taken("credit_code")
         self.units[unit.id] = unit
 
+    async def next_version(self, unit):
+        self.units[unit.id] = replace(self.units[unit.id], version=unit.version + 1)
+        return unit.version + 1
+
 
 @dataclass
 class FakeUsers:
@@ -158,6 +162,10 @@ class FakeUsers:
 
     async def update(self, user):
         self.users[user.id] = user
+
+    async def next_version(self, user):
+        self.users[user.id] = replace(self.users[user.id], version=user.version + 1)
+        return user.version + 1
 
     async def page(self, which: UserFilter, page: PageRequest) -> Page[User]:
         def keep(u: User) -> bool:

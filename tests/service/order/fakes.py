@@ -145,7 +145,7 @@ class FakeAcceptedFlow:
 class FakeAccounts:
     rows: dict[tuple[str, str], Account] = field(default_factory=dict)
     # (dealer, company) → [outstanding, open orders]
-    exposures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    running: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     # (dealer, company) → (invoices, everything settling them)
     due: dict[tuple[str, str], tuple[list[DueItem], int]] = field(default_factory=dict)
 
@@ -162,23 +162,22 @@ class FakeAccounts:
                 and (which.dealer_ids is None or a.dealer_id in which.dealer_ids)
                 and (not which.selling_company or a.selling_company == which.selling_company)]
 
-    async def exposure(self, dealer_id: str, company: str) -> tuple[int, int]:
-        owed, pending = self.exposures.get((dealer_id, company), [0, 0])
-        return owed, pending
+    async def exposures(self, keys):
+        return {key: tuple(self.running[key]) for key in keys if key in self.running}
 
     async def credit_figures(self, dealer_id: str, company: str) -> tuple[int, int, int]:
-        owed, pending = await self.exposure(dealer_id, company)
+        owed, pending = self.running.get((dealer_id, company), [0, 0])
         account = self.rows.get((dealer_id, company))
         return owed, pending, account.credit_limit_minor if account else 0
 
     async def add_outstanding(self, dealer_id: str, company: str, amount_minor: int) -> None:
-        self.exposures.setdefault((dealer_id, company), [0, 0])[0] += amount_minor
+        self.running.setdefault((dealer_id, company), [0, 0])[0] += amount_minor
 
     async def add_open_orders(self, dealer_id: str, company: str, amount_minor: int) -> None:
-        self.exposures.setdefault((dealer_id, company), [0, 0])[1] += amount_minor
+        self.running.setdefault((dealer_id, company), [0, 0])[1] += amount_minor
 
-    async def dues(self, dealer_id: str, company: str) -> tuple[list[DueItem], int]:
-        return self.due.get((dealer_id, company), ([], 0))
+    async def dues(self, keys):
+        return {key: self.due[key] for key in keys if key in self.due}
 
 
 @dataclass

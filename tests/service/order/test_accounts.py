@@ -40,7 +40,7 @@ def world():
 
 async def test_finance_sets_a_limit_and_the_view_shows_the_headroom(world):
     uow, scopes, clock = world
-    uow.accounts.exposures[("d1", COMPANY)] = [3_000, 2_000]
+    uow.accounts.running[("d1", COMPANY)] = [3_000, 2_000]
     view = await set_credit_limit(LimitChange("d1", COMPANY, 10_000, "CNY", 45, "annual"),
                                   who=FINANCE, uow=uow, scopes=scopes, clock=clock)
     assert view.available_minor == 5_000
@@ -115,5 +115,5 @@ async def test_a_rebate_credit_is_booked_once_and_lowers_what_is_owed(world):
     assert not await book_rebate_credit(credit, uow=uow, clock=clock)
     assert not await book_rebate_credit(
         RebateCredit("c-2", "d1", COMPANY, 0, "CNY", "2026-11-15", ""), uow=uow, clock=clock)
-    assert uow.accounts.exposures[("d1", COMPANY)] == [-800, 0]
+    assert uow.accounts.running[("d1", COMPANY)] == [-800, 0]
     assert [e.credit_id for e in uow.published_of(CREDIT_APPLIED)] == ["c-1"]

@@ -172,7 +172,7 @@ async def test_an_invoice_pushed_twice_is_owed_once_and_counts_toward_its_order_
         results = await record_invoices([invoice("I1", 2_000)], Mode.ALL_OR_NOTHING,
                                         who=ERP, uow=uow, clock=clock)
     assert outcomes(results) == [("I1", 0, Outcome.DUPLICATE)]
-    assert uow.accounts.exposures[("d1", COMPANY)][0] == 2_000
+    assert uow.accounts.running[("d1", COMPANY)][0] == 2_000
     assert uow.orders.rows["o1"].line(1).quantity_invoiced == 2
     # No due date pushed: the default payment terms from the issue date.
     assert uow.invoices.rows["I1"].due_on == "2026-12-19"
@@ -203,7 +203,7 @@ async def test_a_credit_note_credits_a_received_return_only(world):
     assert "not awaiting a credit note" in results[0].message
     assert uow.returns.rows["r2"].status == ReturnStatus.CREDITED
     assert uow.returns.rows["r2"].credit_note_invoice_id == "C2"
-    assert uow.accounts.exposures[("d1", COMPANY)][0] == -500
+    assert uow.accounts.running[("d1", COMPANY)][0] == -500
 
 
 def payment(pid: str, amount: int, *allocations: tuple[str, int]) -> PaymentIn:
@@ -225,5 +225,5 @@ async def test_payments_are_recorded_once_and_cannot_allocate_more_than_they_pay
     again = await record_payments([payment("P1", 1_500, ("I1", 1_500))], Mode.ALL_OR_NOTHING,
                                   who=ERP, uow=uow, clock=clock)
     assert outcomes(again) == [("P1", 0, Outcome.DUPLICATE)]
-    assert uow.accounts.exposures[("d1", COMPANY)][0] == 500
+    assert uow.accounts.running[("d1", COMPANY)][0] == 500
     assert len(uow.published_of(PAYMENT_RECORDED)) == 1

@@ -88,7 +88,7 @@ async def test_an_order_within_the_available_credit_is_approved_at_once(world):
     assert order.status == OrderStatus.APPROVED and order.credit_passed
     assert order.total_minor == 8_000
     assert [a.stage for a in order.approvals] == [Stage.AUTO]
-    assert world.uow.accounts.exposures[("d1", COMPANY)] == [0, 8_000]
+    assert world.uow.accounts.running[("d1", COMPANY)] == [0, 8_000]
     assert [e.order.id for e in world.uow.published_of(ORDER_APPROVED)] == [order.id]
 
 
@@ -114,7 +114,7 @@ async def test_an_order_over_the_available_credit_is_held_until_both_stages_appr
 
 async def test_raising_the_limit_or_a_payment_makes_room_for_the_next_order(world):
     await world.limit("d1", 5_000)
-    world.uow.accounts.exposures[("d1", COMPANY)] = [4_000, 0]  # owed from invoices
+    world.uow.accounts.running[("d1", COMPANY)] = [4_000, 0]  # owed from invoices
     assert (await world.submit(D1, ("P-1", 2))).status == OrderStatus.SUBMITTED
     await world.limit("d1", 20_000)
     assert (await world.submit(D1, ("P-1", 2))).status == OrderStatus.APPROVED
@@ -133,14 +133,14 @@ async def test_raising_the_limit_or_a_payment_makes_room_for_the_next_order(worl
 async def test_a_rejected_order_gives_its_credit_back(world):
     await world.limit("d1", 1_000)
     held = await world.submit(D1, ("P-1", 3))
-    assert world.uow.accounts.exposures[("d1", COMPANY)][1] == 3_000
+    assert world.uow.accounts.running[("d1", COMPANY)][1] == 3_000
     with pytest.raises(InvalidArgument):
         await orders.decide_order(held.id, Stage.CHANNEL_MANAGER, False, " ",
                                   **world.common(MANAGER))
     rejected = await orders.decide_order(held.id, Stage.CHANNEL_MANAGER, False, "too much",
                                          **world.common(MANAGER))
     assert rejected.status == OrderStatus.REJECTED and rejected.decision_reason == "too much"
-    assert world.uow.accounts.exposures[("d1", COMPANY)][1] == 0
+    assert world.uow.accounts.running[("d1", COMPANY)][1] == 0
     assert world.uow.published_of(ORDER_REJECTED)[0].reason == "too much"
     with pytest.raises(FailedPrecondition):  # the second decider of a race
         await orders.decide_order(held.id, Stage.CHANNEL_MANAGER, True, "",
@@ -164,7 +164,7 @@ async def test_a_client_reference_submitted_again_answers_the_first_order(world)
     assert again.id == first.id and again.lines[0].product_code == "P-1"
     assert len(world.uow.orders.rows) == 1
     assert len(world.uow.published_of(ORDER_SUBMITTED)) == 1
-    assert world.uow.accounts.exposures[("d1", COMPANY)][1] == 1_000
+    assert world.uow.accounts.running[("d1", COMPANY)][1] == 1_000
 
 
 async def test_bad_lines_are_named_and_store_nothing(world):
@@ -201,7 +201,7 @@ async def test_cancelling_frees_the_credit_and_a_shipped_order_cannot_be_cancell
     order = await world.submit(D1, ("P-1", 4))
     cancelled = await orders.cancel_order(order.id, "changed my mind", **world.common(D1))
     assert cancelled.status == OrderStatus.CANCELLED
-    assert world.uow.accounts.exposures[("d1", COMPANY)][1] == 0
+    assert world.uow.accounts.running[("d1", COMPANY)][1] == 0
     shipped = await world.submit(D1, ("P-1", 4))
     world.uow.orders.rows[shipped.id].lines[0].quantity_shipped = 1
     with pytest.raises(FailedPrecondition):
@@ -221,6 +221,6 @@ async def test_closing_a_line_takes_the_unshipped_remainder_off_the_credit(world
                                            **world.common(hq))
     assert closed.lines[0].quantity_closed == 3
     assert closed.status == OrderStatus.COMPLETED or closed.status == OrderStatus.SHIPPED
-    assert world.uow.accounts.exposures[("d1", COMPANY)][1] == 2_000
+    assert world.uow.accounts.running[("d1", COMPANY)][1] == 2_000
     with pytest.raises(PermissionDenied):
         await orders.close_order_line(order.id, 1, 0, "again", **world.common(D1))

@@ -47,6 +47,7 @@ from services.registration.domain.rules import (
 )
 from services.registration.usecases.ports import Deps
 from shared import divisions
+from shared.errors import check_version
 from shared.names.index import NameIndex
 from shared.pagination import Page, PageRequest, page_of_all
 from shared.testing import FakeClock, FakeScopes, FakeUnitOfWork, SequentialIds
@@ -94,13 +95,17 @@ class FakeCustomers:
         self.rows[customer.id] = customer
         self._put_aliases(customer, "customer")
 
-    async def save(self, customer: Customer, alias_source: str = "customer") -> None:
+    async def save(self, customer: Customer, alias_source: str = "customer") -> int:
         self._check_unique(customer)
+        if (stored := self.rows.get(customer.id)) is not None:
+            check_version(f"customer {customer.id}", customer.version, stored.version)
+        customer = replace(customer, version=customer.version + 1)
         self.rows[customer.id] = customer
         self.aliases = {k: v for k, v in self.aliases.items() if v != customer.id}
         self.sources = {k: v for k, v in self.sources.items()
                         if k[0] != customer.id or k[1] in customer.alias_keys}
         self._put_aliases(customer, alias_source)
+        return customer.version
 
     async def remove(self, customer_id: str) -> None:
         self.rows.pop(customer_id, None)

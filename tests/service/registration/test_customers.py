@@ -9,7 +9,13 @@ import pytest
 from services.registration.domain.customers import CustomerInput, CustomerQuery, DuplicateQuery
 from services.registration.domain.registrations import SubmitRegistration
 from services.registration.usecases import aliases, customers, registrations
-from shared.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from shared.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+)
 from shared.events.registration import CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDATED
 from shared.names.matching import MatchKind, Verdict
 from shared.pagination import PageRequest
@@ -130,6 +136,15 @@ async def test_hq_and_managers_edit_the_master():
                   CustomerInput(name="上海市第一人民医院"), ["name"], who=HQ)
     with pytest.raises(NotFound):
         await run(deps, customers.update_customer, "nope", CustomerInput(), ["grade"], who=HQ)
+    # Each update moves the version on; one made against an older version changes nothing.
+    assert (customer.version, updated.version, moved.version) == (1, 2, 3)
+    with pytest.raises(StaleVersion) as stale:
+        await run(deps, customers.update_customer, customer.id, CustomerInput(grade="一级"),
+                  ["grade"], who=HQ, expected_version=2)
+    assert stale.value.metadata == {"current_version": "3"}
+    again = await run(deps, customers.update_customer, customer.id, CustomerInput(grade="一级"),
+                      ["grade"], who=HQ, expected_version=3)
+    assert (again.grade, again.version) == ("一级", 4)
 
 
 async def test_list_by_division_and_text():
