@@ -13,7 +13,7 @@ from services.order.domain.accounts import AccountFilter, LimitChange
 from services.order.usecases import accounts
 from shared.context import principal_var
 from shared.pagination import PageRequest
-from tests.order.test_credit_exposure import EVERYONE, set_limit, world
+from tests.order.test_credit_exposure import EVERYONE, world
 
 ACCOUNTS = 120
 
