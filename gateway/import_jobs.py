@@ -5,7 +5,9 @@ An import request whose file is larger than ``SYNC_IMPORT_BYTES``, or that asks 
 ``Location`` (``/api/v1/import-jobs/{id}``); the import runs in the background with a
 deadline of ``JOB_DEADLINE_SECONDS`` and its result (the import's answer with every row
 error, or the problem that refused the file) is fetched later from that location.
-``DELETE`` on it cancels the job, which cancels the service's call and kills its parsing
+While it runs, the job shows the import's ``progress`` (phase, rows done of rows total),
+asked of the service every ``PROGRESS_SECONDS`` (shared/progress.py). ``DELETE`` on it
+cancels the job, which cancels the service's call and kills its parsing
 process. Smaller files are imported within the request, as the API always promised, and
 that call is cancelled when the client goes away.
 
@@ -26,12 +28,13 @@ import grpc
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from google.protobuf.message import Message
+from qudao.common.v1 import progress_pb2, progress_pb2_grpc
 
-from gateway.clients import CALL_TIMEOUT_SECONDS
+from gateway.clients import CALL_TIMEOUT_SECONDS, call
 from gateway.problems import from_rpc_error
 from gateway.protojson import to_json
 from gateway.uploads import Upload
-from shared.context import Principal
+from shared.context import Principal, current_request_id
 from shared.errors import DomainError, NotFound
 
 SYNC_IMPORT_BYTES = 1024 * 1024
@@ -40,6 +43,11 @@ KEEP_SECONDS = 3600.0
 # Imports running at once in this gateway (more wait, queued) and unfinished jobs per user.
 MAX_RUNNING = 2
 MAX_UNFINISHED_PER_USER = 4
+PROGRESS_SECONDS = 1.0
+# The service that runs each kind of import (and answers its progress).
+SERVICE_OF_KIND = {"products": "order", "dealers": "identity", "customers": "registration",
+                   "aliases": "registration", "leads": "registration",
+                   "targets": "incentive"}
 
 # The service's call for an import, given its deadline in seconds.
 ImportCall = Callable[[float], Awaitable[Message]]
@@ -61,6 +69,7 @@ class Job:
     finished_at: float | None = None
     result: dict | None = None
     problem: dict | None = None
+    progress: dict | None = None
     task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
@@ -74,6 +83,8 @@ class Job:
         if self.finished_at is not None:
             body["finished_at"] = _iso(self.finished_at)
             body["duration_ms"] = round((self.finished_at - self.created_at) * 1000)
+        if self.progress is not None and not self.finished:
+            body["progress"] = self.progress
         if self.result is not None:
             body["result"] = self.result
         if self.problem is not None:
@@ -108,7 +119,11 @@ class ImportJobs:
         try:
             async with self.running:
                 job.state = "running"
-                job.result = to_json(await work(JOB_DEADLINE_SECONDS))
+                watching = asyncio.create_task(self._watch_progress(job, request))
+                try:
+                    job.result = to_json(await work(JOB_DEADLINE_SECONDS))
+                finally:
+                    watching.cancel()
                 job.state = "succeeded"
         except asyncio.CancelledError:
             job.state = "cancelled"
@@ -117,6 +132,26 @@ class ImportJobs:
             job.problem = json.loads(from_rpc_error(request, error).body)
         finally:
             job.finished_at = time.time()
+
+    @staticmethod
+    async def _watch_progress(job: Job, request: Request) -> None:
+        """Ask the service how far the job's call has come, until it ends. The call
+        runs under this request's id (the task inherited its context)."""
+        service = SERVICE_OF_KIND.get(job.kind)
+        if service is None:
+            return
+        stub = progress_pb2_grpc.ImportProgressServiceStub(
+            request.app.state.clients.channels[service])
+        asking = progress_pb2.GetImportProgressRequest(request_id=current_request_id())
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            try:
+                answer = await call(stub.GetImportProgress, asking, PROGRESS_SECONDS)
+            except grpc.aio.AioRpcError:
+                continue  # progress is a courtesy: the job goes on without it
+            if answer.found:
+                job.progress = {"phase": answer.phase, "rows_done": answer.rows_done,
+                                "rows_total": answer.rows_total}
 
     def get(self, job_id: str, owner: Principal) -> Job:
         self._forget_old()

@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from nats.aio.client import Client as NatsClient
 from prometheus_client import start_http_server
+from qudao.common.v1 import progress_pb2, progress_pb2_grpc
 from sqlalchemy import Table
 
 from shared.auth import TokenVerifier
@@ -24,6 +25,7 @@ from shared.db import Database
 from shared.idempotency import PRUNE_SECONDS, ClientRequests, IdempotencyInterceptor
 from shared.interceptors import ContextInterceptor
 from shared.logging import get_logger
+from shared.progress import ImportProgressServicer
 from shared.settings import ServiceSettings
 from shared.workers import every
 
@@ -54,6 +56,7 @@ class Wiring:
     client_requests: Table | None = None
 
 
+IMPORT_PROGRESS = progress_pb2.DESCRIPTOR.services_by_name["ImportProgressService"].full_name
 STOP_STEP_SECONDS = 5.0
 # The health service name of the liveness probe: SERVING from start to stop, whatever the
 # database or NATS do, so a dependency's outage never gets the pod restarted. The overall
@@ -93,7 +96,10 @@ class ServiceHost:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        names = [reflection.SERVICE_NAME, health.SERVICE_NAME, IMPORT_PROGRESS]
+        # Every service answers how far its running file imports have come.
+        progress_pb2_grpc.add_ImportProgressServiceServicer_to_server(
+            ImportProgressServicer(), server)
         for grpc_service in self.wiring.services:
             grpc_service.add(grpc_service.servicer, server)
             names.append(grpc_service.full_name)

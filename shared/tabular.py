@@ -30,8 +30,9 @@ import pickle
 import sys
 import weakref
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from qudao.common.v1 import files_pb2
 
@@ -332,10 +333,16 @@ def _text(value) -> str:
 
 async def read_table_isolated(content: bytes, filename: str = "", file_format: int = 0,
                               encoding: int = 0, max_rows: int = MAX_ROWS,
-                              limits: Limits | None = None) -> Table:
+                              limits: Limits | None = None,
+                              then: Callable[[Table], Any] | None = None) -> Any:
     """``read_table`` in a child process with ``limits.memory_bytes`` of address space and
     ``limits.cpu_seconds`` of CPU: the caller's event loop keeps serving, and what the
-    file costs is freed when the child exits. Cancelling the caller kills the child."""
+    file costs is freed when the child exits. Cancelling the caller kills the child.
+
+    With ``then`` (a picklable function of the table: a module-level function or a
+    ``functools.partial`` of one), the child also applies it and answers its result
+    instead of the table: checking 100,000 rows then costs the service neither its
+    event loop nor its GIL."""
     limits = limits or Limits(max_rows=max_rows)
     if not content:
         raise InvalidArgument.field("content", "the file is empty")
@@ -343,18 +350,18 @@ async def read_table_isolated(content: bytes, filename: str = "", file_format: i
     if loop not in _parsers:
         _parsers[loop] = asyncio.Semaphore(MAX_PARSERS)
     async with _parsers[loop]:
-        return await _parse_in_child(content, filename, file_format, encoding, limits)
+        return await _parse_in_child(content, filename, file_format, encoding, limits, then)
 
 
 async def _parse_in_child(content: bytes, filename: str, file_format: int, encoding: int,
-                          limits: Limits) -> Table:
+                          limits: Limits, then: Callable[[Table], Any] | None) -> Any:
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from shared.tabular import _child; _child()",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
             path for path in sys.path if path)})
     try:
-        request = pickle.dumps((content, filename, file_format, encoding, limits))
+        request = pickle.dumps((content, filename, file_format, encoding, limits, then))
         output, errors = await child.communicate(request)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
@@ -369,6 +376,8 @@ async def _parse_in_child(content: bytes, filename: str, file_format: int, encod
     if outcome[0] == "error":
         _, message, violations = outcome
         raise InvalidArgument(message, violations=violations)
+    if outcome[0] == "then":
+        return outcome[1]
     _, header, rows, peak = outcome
     return Table(header, rows, peak)
 
@@ -401,14 +410,16 @@ def _child() -> None:
     error) pickled to stdout."""
     import resource
 
-    content, filename, file_format, encoding, limits = pickle.load(sys.stdin.buffer)
+    content, filename, file_format, encoding, limits, then = pickle.load(sys.stdin.buffer)
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     try:
         table = read_table(content, filename, file_format, encoding, limits=limits)
         del content
-        peak = _resident_high_water()
-        answer = ("ok", table.header, table.rows, peak)
+        if then is not None:
+            answer = ("then", then(table))
+        else:
+            answer = ("ok", table.header, table.rows, _resident_high_water())
     except InvalidArgument as exc:
         answer = ("error", exc.message, exc.violations)
     pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)

@@ -114,6 +114,10 @@ class FakeUnitOfWork:
     async def flush(self) -> None:
         return None
 
+    async def write_events(self) -> None:
+        # Written events stay in the transaction: kept pending, published at commit.
+        return None
+
     async def commit(self) -> None:
         self.published.extend(Published(*item) for item in self.events.pending)
         self.events.pending = []

@@ -114,9 +114,15 @@ class UnitOfWork:
         query that must see them or to surface a constraint violation early."""
         await self.session.flush()
 
-    async def commit(self) -> None:
+    async def write_events(self) -> None:
+        """Write the events recorded so far into the outbox now, in this transaction: a
+        bulk use case calls it between parts, so that its commit has not 100,000
+        envelopes to build in one go while the event loop waits."""
         pending, self.events.pending = self.events.pending, []
         await self.outbox.record_all(self.session, pending)
+
+    async def commit(self) -> None:
+        await self.write_events()
         if self._savepoint is not None:
             await self._savepoint.commit()
         else:

@@ -12,9 +12,11 @@ router = APIRouter(prefix="/api/v1/import-jobs", tags=["imports"])
 
 @router.get("/{job_id}")
 async def get_import_job(job_id: str, request: Request, caller: Caller) -> dict:
-    """The job: ``state`` (queued, running, succeeded, failed, cancelled), and when it has
-    ended either ``result`` (the import's answer, with every row error) or ``problem``
-    (why the file was refused, as problem+json)."""
+    """The job: ``state`` (queued, running, succeeded, failed, cancelled); while it runs,
+    ``progress`` once the service reports it (``phase``: reading, validating, storing;
+    ``rows_done`` of ``rows_total``); and when it has ended either ``result`` (the
+    import's answer, with every row error) or ``problem`` (why the file was refused, as
+    problem+json)."""
     return request.app.state.import_jobs.get(job_id, caller).view()
 
 

@@ -6,7 +6,7 @@ lock from their start, so SQLAlchemy leaves it out there)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.order.adapters import exposure
+from services.order.adapters import catalog, exposure
 from services.order.adapters.orm import (
     OrderApprovalRow,
     OrderLineRow,
@@ -214,22 +214,21 @@ class SqlProducts:
         return None if row is None else to_domain(Product, row,
                                                   serial_tracked=bool(row.serial_tracked))
 
-    async def add(self, product: Product) -> None:
-        self.session.add(ProductRow(**asdict(product)))
-        await self._flush(product)
+    async def stored(self, codes: Iterable[str]) -> dict[str, Product]:
+        return {code: Product(**values)
+                for code, values in (await catalog.stored_products(self.session, codes)).items()}
 
-    async def save(self, product: Product) -> None:
-        row = await self.session.get(ProductRow, product.code)
-        for name, value in asdict(product).items():
-            setattr(row, name, value)
-        await self._flush(product)
-
-    async def _flush(self, product: Product) -> None:
+    async def add_many(self, products: Sequence[Product]) -> None:
         try:
-            async with self.session.begin_nested():
-                await self.session.flush()
+            await catalog.insert_products(self.session, [asdict(p) for p in products])
         except IntegrityError as exc:
-            raise GtinTaken(product.gtin) from exc
+            raise GtinTaken("one of the GTINs") from exc
+
+    async def save_many(self, products: Sequence[Product]) -> None:
+        try:
+            await catalog.update_products(self.session, [asdict(p) for p in products])
+        except IntegrityError as exc:
+            raise GtinTaken("one of the GTINs") from exc
 
     async def page(self, product_line: str, page: PageRequest) -> Page[Product]:
         query = select(ProductRow).order_by(ProductRow.code)
@@ -260,9 +259,7 @@ class SqlProducts:
             select(ProductRow.code).where(ProductRow.code.in_(list(codes))))).all())
 
     async def gtin_owners(self, gtins: Iterable[str]) -> dict[str, str]:
-        return {gtin: code for code, gtin in (await self.session.execute(
-            select(ProductRow.code, ProductRow.gtin)
-            .where(ProductRow.gtin.in_(list(gtins))))).all()}
+        return await catalog.gtin_holders(self.session, gtins)
 
     async def identities(self, codes: Iterable[str],
                          gtins: Iterable[str]) -> list[ProductIdentity]:

@@ -127,11 +127,17 @@ class SqlShipments:
             for s in (r.shipment for r in shipments if r.new)]
         if headers:
             await self.session.execute(insert(ShipmentRow.__table__), headers)
-        rows = [(r.shipment.shipment_id, s.line.line_no, s.line.order_id,
-                 s.line.order_line_no, s.line.product_code, s.gtin, s.line.batch,
-                 s.line.expiry_date, s.line.production_date, "\n".join(s.line.serials),
-                 s.line.quantity, s.line.content_hash, 0, 0, "")
-                for r in shipments for s in r.lines]
+        rows = []
+        append = rows.append
+        for recorded in shipments:
+            shipment_id = recorded.shipment.shipment_id
+            for stored in recorded.lines:
+                line = stored.line
+                append((shipment_id, line.line_no, line.order_id, line.order_line_no,
+                        line.product_code, stored.gtin, line.batch, line.expiry_date,
+                        line.production_date,
+                        "\n".join(line.serials) if line.serials else "", line.quantity,
+                        line.content_hash, 0, 0, ""))
         if not rows:
             return
         # The hot insert goes straight to the driver's executemany (rows as tuples), which

@@ -6,6 +6,7 @@ one here, once."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC
 
@@ -34,6 +35,7 @@ from services.order.usecases import (
 from services.order.usecases.ports import Deps
 from shared.context import current_principal
 from shared.pagination import Page, PageRequest
+from shared.progress import tracked_import
 from shared.tabular import read_table_isolated
 
 
@@ -76,10 +78,14 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 
     async def ImportProducts(self, request, context):
         d = self.deps
-        table = await read_table_isolated(request.content, request.filename, request.format,
-                                          request.encoding)
-        report = await orders.import_products(table, request.dry_run, who=current_principal(),
-                                              uow=d.uow(), clock=d.clock, currency=d.currency)
+        with tracked_import() as progress:
+            # The parsing process checks the rows too (off this process's loop and GIL).
+            checked = await read_table_isolated(
+                request.content, request.filename, request.format, request.encoding,
+                then=functools.partial(messages.products_from_table, currency=d.currency))
+            report = await orders.import_products(
+                checked, request.dry_run, who=current_principal(), uow=d.uow(), clock=d.clock,
+                currency=d.currency, progress=progress)
         return messages.products_imported(report)
 
     async def GetProduct(self, request, context):

@@ -181,16 +181,20 @@ async def _store_shipments(uow: OrderUnitOfWork, recorded: list[RecordedShipment
         return
     await uow.shipments.add(recorded, moment)
     shipped: dict[tuple[str, int], int] = defaultdict(int)
-    stock: dict[StockKey, StockMove] = {}
+    # Summed per stock position under plain tuple keys first: a dataclass key and a
+    # replaced StockMove per line cost more than the rest of this loop together.
+    received: dict[tuple[str, str, str], int] = defaultdict(int)
+    first_of: dict[tuple[str, str, str], RecordedLine] = {}
     for shipment in recorded:
         for stored in shipment.lines:
             ship = stored.line
             shipped[(ship.order_id, ship.order_line_no)] += ship.quantity
-            key = StockKey(ship.dealer_id, ship.product_code, ship.batch)
-            move = stock.get(key)
-            stock[key] = (StockMove(key, stored.gtin, stored.product_line, ship.expiry_date,
-                                    received=ship.quantity) if move is None
-                          else replace(move, received=move.received + ship.quantity))
+            position = (ship.dealer_id, ship.product_code, ship.batch)
+            received[position] += ship.quantity
+            first_of.setdefault(position, stored)
+    stock = [StockMove(StockKey(*position), first.gtin, first.product_line,
+                       first.line.expiry_date, received=received[position])
+             for position, first in first_of.items()]
     await uow.orders.add_shipped(shipped)
     # The orders' statuses, derived from their lines after this shipment.
     by_order: dict[str, list[LineQuantities]] = defaultdict(list)
@@ -208,7 +212,7 @@ async def _store_shipments(uow: OrderUnitOfWork, recorded: list[RecordedShipment
             statuses[order_id] = status
     if statuses:
         await uow.orders.set_statuses(statuses, moment)
-    await uow.stock.move(stock.values(), moment)
+    await uow.stock.move(stock, moment)
     for shipment in recorded:
         uow.events.record(SHIPMENT_RECORDED, messages.shipment_recorded(shipment, moment),
                           shipment.shipment.shipment_id)

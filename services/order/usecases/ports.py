@@ -227,11 +227,15 @@ class OrderRepository(Protocol):
 class ProductRepository(Protocol):
     async def get(self, code: str) -> Product | None: ...
 
-    async def add(self, product: Product) -> None:
-        """``GtinTaken`` when another product holds the GTIN."""
+    async def stored(self, codes: Iterable[str]) -> dict[str, Product]:
+        """The stored products with these codes, by code (any number of codes)."""
 
-    async def save(self, product: Product) -> None:
-        """``GtinTaken`` as ``add``."""
+    async def add_many(self, products: Sequence[Product]) -> None:
+        """New products, a few statements per thousand. ``GtinTaken`` when another
+        product holds one of their GTINs (nothing of the call stored then)."""
+
+    async def save_many(self, products: Sequence[Product]) -> None:
+        """Changed products, as ``add_many``."""
 
     async def page(self, product_line: str, page: PageRequest) -> Page[Product]: ...
 
@@ -383,6 +387,9 @@ class OrderUnitOfWork(Protocol):
     async def __aexit__(self, *exc) -> None: ...
 
     def read(self) -> AbstractAsyncContextManager[Self]: ...
+
+    async def write_events(self) -> None:
+        """The events recorded so far into the outbox now (a bulk write's parts)."""
 
     async def commit(self) -> None: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -388,14 +388,19 @@ class FakeProducts:
     async def get(self, code: str) -> Product | None:
         return copy.deepcopy(self.rows.get(code))
 
-    async def add(self, product: Product) -> None:
-        await self.save(product)
+    async def stored(self, codes: Iterable[str]) -> dict[str, Product]:
+        return {code: copy.deepcopy(self.rows[code]) for code in codes if code in self.rows}
 
-    async def save(self, product: Product) -> None:
-        if any(p.gtin == product.gtin and p.code != product.code
-               for p in self.rows.values()):
-            raise GtinTaken(product.gtin)
-        self.rows[product.code] = copy.deepcopy(product)
+    async def add_many(self, products: Sequence[Product]) -> None:
+        await self.save_many(products)
+
+    async def save_many(self, products: Sequence[Product]) -> None:
+        for product in products:
+            if any(p.gtin == product.gtin and p.code != product.code
+                   for p in self.rows.values()):
+                raise GtinTaken(product.gtin)
+        for product in products:
+            self.rows[product.code] = copy.deepcopy(product)
 
     async def page(self, product_line: str, page: PageRequest) -> Page[Product]:
         return page_of_all([p for _, p in sorted(self.rows.items())
