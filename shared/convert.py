@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from qudao.common.v1 import money_pb2
+from qudao.common.v1 import money_pb2, page_pb2
 
 from shared.clock import aware
 from shared.money import DEFAULT_CURRENCY, Money
+from shared.pagination import Page, PageRequest
 
 
 def money_to_proto(money: Money) -> money_pb2.Money:
@@ -34,3 +35,13 @@ def from_timestamp(stamp: Timestamp) -> datetime | None:
     if not stamp.seconds and not stamp.nanos:
         return None
     return stamp.ToDatetime(tzinfo=UTC)
+
+
+def page_request_of(page: page_pb2.PageRequest) -> PageRequest:
+    """A list request's page, validated (size bounded, token decodable)."""
+    return PageRequest.of(page.page_size, page.page_token)
+
+
+def page_info_of(page: Page) -> page_pb2.PageInfo:
+    """The next token and, where the list was counted, the total (0 when not)."""
+    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)

@@ -3,7 +3,6 @@ translate the answer."""
 
 from __future__ import annotations
 
-from qudao.common.v1 import page_pb2
 from qudao.engagement.v1 import engagement_pb2 as pb
 from qudao.engagement.v1 import engagement_pb2_grpc
 
@@ -23,20 +22,14 @@ from services.engagement.messages import (
 from services.engagement.usecases import health, inbox, sop
 from services.engagement.usecases.ports import Deps
 from shared.context import current_principal
+from shared.convert import page_info_of, page_request_of
 from shared.errors import InvalidArgument
-from shared.pagination import PageRequest
 
 GROUPINGS = {pb.EXECUTION_GROUPING_RULE: "rule", pb.EXECUTION_GROUPING_MANAGER: "manager",
              pb.EXECUTION_GROUPING_DEALER: "dealer"}
 HEALTH_NAMES = {number: status.value for status, number in HEALTH_TO_PROTO.items()}
 
 
-def _page(request) -> PageRequest:
-    return PageRequest.of(request.page.page_size, request.page.page_token)
-
-
-def _info(page) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
 
 
 class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
@@ -58,9 +51,9 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         return pb.CreateSopRuleResponse(rule=rule_to_proto(created))
 
     async def ListSopRules(self, request, context):
-        page = await sop.list_rules(_page(request), **self._read())
+        page = await sop.list_rules(page_request_of(request.page), **self._read())
         return pb.ListSopRulesResponse(rules=[rule_to_proto(r) for r in page.items],
-                                       page=_info(page))
+                                       page=page_info_of(page))
 
     async def SetSopRuleActive(self, request, context):
         rule = await sop.set_rule_active(request.id, request.active,
@@ -70,13 +63,14 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
 
     async def ListTasks(self, request, context):
         status = PROTO_TO_STATUS.get(request.status)
+        requested = page_request_of(request.page)
         page = await sop.list_tasks(
-            _page(request), mine=request.mine, assignee_user_id=request.assignee_user_id,
+            requested, mine=request.mine, assignee_user_id=request.assignee_user_id,
             dealer_id=request.dealer_id, status=status.value if status else "",
             overdue_only=request.overdue_only, rule_id=request.rule_id,
             **self._read(scopes=self.deps.scopes))
         return pb.ListTasksResponse(tasks=[task_to_proto(t) for t in page.items],
-                                    page=_info(page))
+                                    page=page_info_of(page))
 
     async def GetSopExecution(self, request, context):
         rows = await sop.execution_view(GROUPINGS.get(request.group_by, ""),
@@ -95,11 +89,11 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
 
     async def ListDealerHealth(self, request, context):
         page = await health.list_health(
-            _page(request), manager_user_id=request.manager_user_id,
+            page_request_of(request.page), manager_user_id=request.manager_user_id,
             status=HEALTH_NAMES.get(request.status, ""),
             **self._read(scopes=self.deps.scopes, clock=self.deps.clock))
         return pb.ListDealerHealthResponse(dealers=[health_to_proto(h) for h in page.items],
-                                           page=_info(page))
+                                           page=page_info_of(page))
 
     async def GetDealerHealth(self, request, context):
         found = await health.get_health(request.dealer_id, **self._read(
@@ -108,10 +102,10 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
 
     # ----------------------------------------------------------------------- inbox
     async def ListInbox(self, request, context):
-        page, unread = await inbox.list_inbox(request.unread_only, _page(request),
+        page, unread = await inbox.list_inbox(request.unread_only, page_request_of(request.page),
                                               **self._read())
         return pb.ListInboxResponse(items=[inbox_item_to_proto(i) for i in page.items],
-                                    page=_info(page), unread_count=unread)
+                                    page=page_info_of(page), unread_count=unread)
 
     async def MarkInboxRead(self, request, context):
         marked, unread = await inbox.mark_read(list(request.ids), request.all,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from qudao.common.v1 import files_pb2, money_pb2, page_pb2
+from qudao.common.v1 import files_pb2, money_pb2
 from qudao.flow.v1 import flow_pb2, flow_pb2_grpc
 
 from services.flow.domain.checks import Check
@@ -32,9 +32,8 @@ from services.flow.messages import (
 from services.flow.usecases import diversions, projections, results, uploads
 from services.flow.usecases.ports import Deps
 from shared.context import current_principal
-from shared.convert import from_timestamp
+from shared.convert import from_timestamp, page_info_of, page_request_of
 from shared.errors import FailedPrecondition, InvalidArgument
-from shared.pagination import Page, PageRequest
 
 PROJECTION_NAMES = {flow_pb2.PROJECTION_SHIPMENTS: "shipments",
                     flow_pb2.PROJECTION_PRODUCTS: "products",
@@ -45,12 +44,6 @@ INLINE_LIMIT = 48 * 1024 * 1024
 WATCH_INTERVAL = 0.25
 
 
-def _page(request) -> PageRequest:
-    return PageRequest.of(request.page.page_size, request.page.page_token)
-
-
-def _info(page: Page) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
 
 
 def _day(text: str, field: str) -> date | None:
@@ -129,19 +122,19 @@ class FlowServicer(flow_pb2_grpc.FlowServiceServicer):
                                if s in UploadStatus._value2member_map_),
             uploaded_after=from_timestamp(request.uploaded_after),
             uploaded_before=from_timestamp(request.uploaded_before))
-        page = await uploads.list_uploads(request.dealer_id, which, _page(request),
+        page = await uploads.list_uploads(request.dealer_id, which, page_request_of(request.page),
                                           who=current_principal(), uow=self.deps.uow(),
                                           scopes=self.deps.scopes)
         return flow_pb2.ListUploadsResponse(uploads=[upload_to_proto(u) for u in page.items],
-                                            page=_info(page))
+                                            page=page_info_of(page))
 
     async def GetUploadErrors(self, request, context):
         check = Check(request.check) if request.check in Check._value2member_map_ else None
-        page = await results.list_errors(request.upload_id, check, _page(request),
+        page = await results.list_errors(request.upload_id, check, page_request_of(request.page),
                                          who=current_principal(), uow=self.deps.uow(),
                                          scopes=self.deps.scopes)
         return flow_pb2.GetUploadErrorsResponse(
-            errors=[row_error_to_proto(e) for e in page.items], page=_info(page))
+            errors=[row_error_to_proto(e) for e in page.items], page=page_info_of(page))
 
     async def ExportErrorReport(self, request, context):
         csv = request.format == files_pb2.EXPORT_FORMAT_CSV
@@ -164,11 +157,12 @@ class FlowServicer(flow_pb2_grpc.FlowServiceServicer):
             first = False
 
     async def ListFlowRows(self, request, context):
-        page = await results.list_flow_rows(_flow_filter(request.query), _page(request),
+        requested = page_request_of(request.page)
+        page = await results.list_flow_rows(_flow_filter(request.query), requested,
                                             who=current_principal(), uow=self.deps.uow(),
                                             scopes=self.deps.scopes)
         return flow_pb2.ListFlowRowsResponse(
-            rows=[accepted_row_to_proto(r) for r in page.items], page=_info(page))
+            rows=[accepted_row_to_proto(r) for r in page.items], page=page_info_of(page))
 
     async def GetFlowStats(self, request, context):
         sales = await results.monthly_sales(_flow_filter(request.query), who=current_principal(),
@@ -211,10 +205,11 @@ class FlowServicer(flow_pb2_grpc.FlowServiceServicer):
             batch=request.batch, status=status,
             detected_after=from_timestamp(request.detected_after),
             detected_before=from_timestamp(request.detected_before))
-        page = await diversions.list_diversions(which, _page(request), who=current_principal(),
+        requested = page_request_of(request.page)
+        page = await diversions.list_diversions(which, requested, who=current_principal(),
                                                 uow=self.deps.uow(), scopes=self.deps.scopes)
         return flow_pb2.ListDiversionsResponse(
-            diversions=[diversion_to_proto(d) for d in page.items], page=_info(page))
+            diversions=[diversion_to_proto(d) for d in page.items], page=page_info_of(page))
 
     async def GetDiversion(self, request, context):
         diversion = await diversions.get_diversion(request.id, who=current_principal(),

@@ -3,7 +3,7 @@ its collaborators from ``Deps``, translate the answer (messages.py)."""
 
 from __future__ import annotations
 
-from qudao.common.v1 import files_pb2, ids_pb2, page_pb2
+from qudao.common.v1 import files_pb2, ids_pb2
 from qudao.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from services.identity import messages
@@ -31,17 +31,8 @@ from services.identity.usecases import (
 )
 from services.identity.usecases.ports import Deps
 from shared.context import CLIENT_ADDRESS_KEY, current_principal
-from shared.convert import from_timestamp
+from shared.convert import from_timestamp, page_info_of, page_request_of
 from shared.errors import InvalidArgument
-from shared.pagination import Page, PageRequest
-
-
-def _page(request) -> PageRequest:
-    return PageRequest.of(request.page.page_size, request.page.page_token)
-
-
-def _page_info(page: Page) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
 
 
 def _known(mapping: dict, value: int, field: str, what: str):
@@ -151,11 +142,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             parent_id=request.parent_id,
             status=_known(messages.PROTO_TO_STATUS, request.status, "status", "status") or "",
             region_code=request.region_code.strip(), text=request.query.strip())
-        page = await org.list_org_units(which, _page(request), who=current_principal(),
+        requested = page_request_of(request.page)
+        page = await org.list_org_units(which, requested, who=current_principal(),
                                         uow=self.deps.uow())
         return identity_pb2.ListOrgUnitsResponse(
             org_units=[messages.org_unit_to_proto(u) for u in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def UpdateOrgUnit(self, request, context):
         d = self.deps
@@ -185,10 +177,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def ListTags(self, request, context):
         page = await tags.list_tags(
             request.prefix, _known(messages.PROTO_TO_TAG_KIND, request.kind, "kind", "tag kind"),
-            _page(request), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scope_cache=self.deps.scope_cache)
         return identity_pb2.ListTagsResponse(tags=[messages.tag_to_proto(t) for t in page.items],
-                                             page=_page_info(page))
+                                             page=page_info_of(page))
 
     async def _change_tags(self, request, add: bool) -> int:
         d = self.deps
@@ -207,10 +199,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def QueryAudience(self, request, context):
         page = await tags.query_audience(
             expression_from_proto(request.expression), request.include_inactive,
-            _page(request), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scope_cache=self.deps.scope_cache)
         return identity_pb2.QueryAudienceResponse(
-            dealers=[messages.org_unit_to_proto(u) for u in page.items], page=_page_info(page))
+            dealers=[messages.org_unit_to_proto(u) for u in page.items], page=page_info_of(page))
 
     # ---- users -----------------------------------------------------------------------
 
@@ -232,10 +224,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         which = UserFilter(org_unit_id=request.dealer_id or request.org_unit_id,
                            include_inactive=request.include_inactive, text=request.query,
                            role=role.value if role else "")
-        page = await users.list_users(which, _page(request), who=current_principal(),
+        page = await users.list_users(which, page_request_of(request.page), who=current_principal(),
                                       uow=self.deps.uow())
         return identity_pb2.ListUsersResponse(users=[self._user(u) for u in page.items],
-                                              page=_page_info(page))
+                                              page=page_info_of(page))
 
     async def UpdateUserRoles(self, request, context):
         d = self.deps
@@ -282,10 +274,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         page = await assignments.list_assignments(
             AssignmentFilter(manager_user_id=request.manager_user_id,
                              dealer_id=request.dealer_id, product_line=request.product_line),
-            _page(request), who=current_principal(), uow=self.deps.uow())
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow())
         return identity_pb2.ListAssignmentsResponse(
             assignments=[messages.assignment_to_proto(a) for a in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def TransferAssignments(self, request, context):
         d = self.deps
@@ -313,11 +305,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             if request.HasField("occurred_after") else None,
             occurred_before=from_timestamp(request.occurred_before)
             if request.HasField("occurred_before") else None)
-        page = await audit.list_audit_events(which, _page(request), who=current_principal(),
+        requested = page_request_of(request.page)
+        page = await audit.list_audit_events(which, requested, who=current_principal(),
                                              uow=self.deps.uow())
         return identity_pb2.ListAuditEventsResponse(
             audit_events=[messages.audit_entry_to_proto(e) for e in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     # ---- notices ---------------------------------------------------------------------
 
@@ -347,10 +340,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         listing = await notices.list_notices(
             request.unread_only,
             _known(messages.PROTO_TO_CATEGORY, request.category, "category", "category"),
-            _page(request), **self._shared_kw())
+            page_request_of(request.page), **self._shared_kw())
         return identity_pb2.ListNoticesResponse(
             notices=[messages.notice_to_proto(view) for view in listing.page.items],
-            page=_page_info(listing.page), unread_count=listing.unread)
+            page=page_info_of(listing.page), unread_count=listing.unread)
 
     async def GetNotice(self, request, context):
         view = await notices.get_notice(request.id, **self._shared_kw())
@@ -372,10 +365,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         page = await notices.list_receipts(
             request.notice_id,
             _known(messages.PROTO_TO_RECEIPT_STATE, request.state, "state", "receipt state"),
-            _page(request), **self._shared_kw())
+            page_request_of(request.page), **self._shared_kw())
         return identity_pb2.ListNoticeReceiptsResponse(
             receipts=[messages.receipt_row_to_proto(row) for row in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ExportNoticeReceipts(self, request, context):
         sheet = await notices.export_receipts(request.notice_id, sheets=self.deps.sheets,
@@ -422,11 +415,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         page = await materials.list_materials(
             request.query, _known(messages.PROTO_TO_MATERIAL_KIND, request.kind, "kind",
                                   "material kind"),
-            _page(request), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scope_cache=self.deps.scope_cache)
         return identity_pb2.ListMaterialsResponse(
             materials=[messages.material_to_proto(view.material, view.downloads)
-                       for view in page.items], page=_page_info(page))
+                       for view in page.items], page=page_info_of(page))
 
     async def DownloadMaterial(self, request, context):
         version, content = await materials.download(request.material_id, request.version,
@@ -438,8 +431,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     async def ListMaterialUsage(self, request, context):
         page = await materials.list_usage(request.material_id, request.dealer_id,
-                                          _page(request), who=current_principal(),
+                                          page_request_of(request.page), who=current_principal(),
                                           uow=self.deps.uow(),
                                           scope_cache=self.deps.scope_cache)
         return identity_pb2.ListMaterialUsageResponse(
-            usage=[messages.usage_to_proto(u) for u in page.items], page=_page_info(page))
+            usage=[messages.usage_to_proto(u) for u in page.items], page=page_info_of(page))

@@ -3,7 +3,7 @@ translate the answer."""
 
 from __future__ import annotations
 
-from qudao.common.v1 import files_pb2, page_pb2
+from qudao.common.v1 import files_pb2
 from qudao.incentive.v1 import incentive_pb2 as pb
 from qudao.incentive.v1 import incentive_pb2_grpc
 
@@ -32,10 +32,15 @@ from services.incentive.usecases import (
 )
 from services.incentive.usecases.ports import Deps
 from shared.context import current_principal
-from shared.convert import from_timestamp, money_to_proto
+from shared.convert import (
+    from_timestamp,
+    money_to_proto,
+    page_info_of,
+    page_request_of,
+)
 from shared.errors import InvalidArgument
 from shared.money import Money
-from shared.pagination import PageRequest, page_of
+from shared.pagination import page_of
 from shared.tabular import read_table_isolated
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -45,12 +50,6 @@ GROUPINGS = {pb.REPORT_GROUPING_DEALER: "dealer", pb.REPORT_GROUPING_CHANNEL_MAN
 STATUS_NAMES = {value: key.value for key, value in STATUS_TO_PROTO.items()}
 
 
-def _page(request) -> PageRequest:
-    return PageRequest.of(request.page.page_size, request.page.page_token)
-
-
-def _info(page) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
 
 
 def _period(text: str, field: str = "period") -> Period | None:
@@ -85,10 +84,11 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
             period_end=period.end if period else None,
             recorded_after=from_timestamp(request.recorded_after),
             recorded_before=from_timestamp(request.recorded_before))
-        page = await accruals.list_accruals(which, request.dealer_id.strip(), _page(request),
+        requested = page_request_of(request.page)
+        page = await accruals.list_accruals(which, request.dealer_id.strip(), requested,
                                             **self._use(scopes=self.deps.scopes))
         return pb.ListAccrualsResponse(accruals=[accrual_to_proto(a) for a in page.items],
-                                       page=_info(page))
+                                       page=page_info_of(page))
 
     async def GetAccrual(self, request, context):
         accrual = await accruals.get_accrual(request.id, **self._use(scopes=self.deps.scopes))
@@ -102,10 +102,11 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
 
     async def ListCommissionRules(self, request, context):
         on = parse_day(request.active_on, "active_on") if request.active_on else None
-        page = await rules.list_rules(request.product_line.strip(), on, _page(request),
+        requested = page_request_of(request.page)
+        page = await rules.list_rules(request.product_line.strip(), on, requested,
                                       **self._use(scopes=self.deps.scopes))
         return pb.ListCommissionRulesResponse(rules=[rule_to_proto(r) for r in page.items],
-                                              page=_info(page))
+                                              page=page_info_of(page))
 
     # --------------------------------------------------------------------- programs
     async def CreateRebateProgram(self, request, context):
@@ -138,10 +139,10 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
             request.product_line.strip(), statuses.get(request.status, ""),
             parse_day(request.active_on, "active_on") if request.active_on else None,
             request.dealer_id.strip())
-        page = await programs.list_programs(which, _page(request),
+        page = await programs.list_programs(which, page_request_of(request.page),
                                             **self._use(scopes=self.deps.scopes))
         return pb.ListRebateProgramsResponse(
-            programs=[program_to_proto(p, n) for p, n in page.items], page=_info(page))
+            programs=[program_to_proto(p, n) for p, n in page.items], page=page_info_of(page))
 
     async def GetWhatIf(self, request, context):
         more_amount = (request.additional_amount.amount_minor
@@ -194,11 +195,11 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
                                            request.product_line.strip(),
                                            _period(request.period),
                                            **self._use(scopes=self.deps.scopes))
-        page = _page(request)
+        page = page_request_of(request.page)
         chunk = found[page.offset:page.offset + page.size + 1]
         paged = page_of(chunk, page, len(found))
         return pb.ListTargetsResponse(targets=[target_to_proto(t) for t in paged.items],
-                                      page=_info(paged))
+                                      page=page_info_of(paged))
 
     async def GetAchievement(self, request, context):
         period = _period(request.period) or Period.of(PeriodKind.YEAR,
@@ -248,20 +249,21 @@ class IncentiveServicer(incentive_pb2_grpc.IncentiveServiceServicer):
                                        credited=credited)
 
     async def ListSettlementPeriods(self, request, context):
-        page = await settlement.list_periods(request.selling_company.strip(), _page(request),
+        requested = page_request_of(request.page)
+        page = await settlement.list_periods(request.selling_company.strip(), requested,
                                              **self._use())
         chosen = [p for p in page.items if not request.status
                   or STATUS_TO_PROTO[p.status] == request.status]
         return pb.ListSettlementPeriodsResponse(
-            periods=[settlement_period_to_proto(p) for p in chosen], page=_info(page))
+            periods=[settlement_period_to_proto(p) for p in chosen], page=page_info_of(page))
 
     async def ListSettlements(self, request, context):
         page = await settlement.list_settlements(
             request.settlement_period_id.strip(), request.dealer_id.strip(),
-            STATUS_NAMES.get(request.status, ""), _page(request),
+            STATUS_NAMES.get(request.status, ""), page_request_of(request.page),
             **self._use(scopes=self.deps.scopes))
         return pb.ListSettlementsResponse(
-            settlements=[settlement_to_proto(s) for s in page.items], page=_info(page))
+            settlements=[settlement_to_proto(s) for s in page.items], page=page_info_of(page))
 
     async def _statement(self, request):
         return await settlement.statement(

@@ -34,20 +34,9 @@ from services.order.usecases import (
 )
 from services.order.usecases.ports import Deps
 from shared.context import current_principal
-from shared.pagination import Page, PageRequest
+from shared.convert import page_info_of, page_request_of
 from shared.progress import tracked_import
 from shared.tabular import read_table_isolated
-
-
-def _page_request(page: page_pb2.PageRequest) -> PageRequest:
-    return PageRequest.of(page.page_size, page.page_token)
-
-
-def _page_info(page: Page) -> page_pb2.PageInfo:
-    info = page_pb2.PageInfo(next_page_token=page.next_token)
-    if page.total is not None:
-        info.total_size = page.total
-    return info
 
 
 async def _batches(request_iterator, default_company: str) -> AsyncIterator[ShipmentBatch]:
@@ -93,11 +82,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         return pb.GetProductResponse(product=messages.product_to_proto(product))
 
     async def ListProducts(self, request, context):
-        page = await orders.list_products(request.product_line, _page_request(request.page),
+        page = await orders.list_products(request.product_line, page_request_of(request.page),
                                           uow=self.deps.uow())
         return pb.ListProductsResponse(
             products=[messages.product_to_proto(p) for p in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def UpsertPriceList(self, request, context):
         d = self.deps
@@ -111,10 +100,10 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         d = self.deps
         page = await orders.list_price_lists(
             PriceListQuery(request.tier, request.selling_company, request.valid_on),
-            _page_request(request.page), who=current_principal(), uow=d.uow(), tiers=d.tiers)
+            page_request_of(request.page), who=current_principal(), uow=d.uow(), tiers=d.tiers)
         return pb.ListPriceListsResponse(
             price_lists=[messages.price_list_to_proto(p) for p in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     # accounts
 
@@ -130,7 +119,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         d = self.deps
         page = await accounts.list_dealer_accounts(
             AccountFilter(request.dealer_id, request.selling_company), request.overdue_only,
-            _page_request(request.page), who=current_principal(), uow=d.uow(),
+            page_request_of(request.page), who=current_principal(), uow=d.uow(),
             scopes=d.scopes, clock=d.clock)
         return pb.ListDealerAccountsResponse(
             accounts=[messages.account_to_proto(view) for view in page.items],
@@ -171,11 +160,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             if request.HasField("submitted_after") else None,
             submitted_before=request.submitted_before.ToDatetime(tzinfo=UTC)
             if request.HasField("submitted_before") else None)
-        page = await orders.list_orders(query, _page_request(request.page),
+        page = await orders.list_orders(query, page_request_of(request.page),
                                         who=current_principal(), uow=self.deps.uow(),
                                         scopes=self.deps.scopes)
         return pb.ListOrdersResponse(orders=[messages.order_to_proto(o) for o in page.items],
-                                     page=_page_info(page))
+                                     page=page_info_of(page))
 
     async def _decide(self, request, approve: bool, text: str):
         d = self.deps
@@ -254,11 +243,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         page = await fulfilment.list_shipments(
             ShipmentQuery(request.dealer_id, None, request.order_id, request.shipped_from,
                           request.shipped_to, request.unreceived_only),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListShipmentsResponse(
             shipments=[messages.shipment_to_proto(s) for s in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ConfirmReceipt(self, request, context):
         d = self.deps
@@ -270,11 +259,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     async def ListDiscrepancies(self, request, context):
         page = await fulfilment.list_discrepancies(
             DiscrepancyQuery(request.dealer_id, None, request.shipment_id, request.status),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListDiscrepanciesResponse(
             discrepancies=[messages.discrepancy_to_proto(c) for c in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ResolveDiscrepancy(self, request, context):
         d = self.deps
@@ -324,11 +313,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     async def ListReturns(self, request, context):
         page = await returns.list_returns(
             ReturnQuery(request.dealer_id, None, frozenset(request.statuses)),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListReturnsResponse(
             product_returns=[messages.return_to_proto(r) for r in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     # statements, invoices and payments
 
@@ -350,11 +339,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         page = await statements.list_statements(
             StatementQuery(request.dealer_id, None, request.selling_company,
                            frozenset(request.statuses)),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListStatementsResponse(
             statements=[messages.statement_to_proto(s) for s in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ConfirmStatement(self, request, context):
         d = self.deps
@@ -386,20 +375,20 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     async def ListInvoices(self, request, context):
         page = await ledger.list_invoices(
             self._ledger_query(request, request.issued_from, request.issued_to),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListInvoicesResponse(
             invoices=[messages.invoice_to_proto(i) for i in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ListPayments(self, request, context):
         page = await ledger.list_payments(
             self._ledger_query(request, request.received_from, request.received_to),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListPaymentsResponse(
             payments=[messages.payment_to_proto(p) for p in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     # channel inventory and dashboards
 
@@ -407,10 +396,10 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         page = await fulfilment.list_channel_inventory(
             StockQuery(request.dealer_id, None, request.product_code, request.gtin,
                        request.batch, request.product_line, request.include_empty),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListChannelInventoryResponse(
-            items=[messages.inventory_to_proto(s) for s in page.items], page=_page_info(page))
+            items=[messages.inventory_to_proto(s) for s in page.items], page=page_info_of(page))
 
     async def GetOrderStats(self, request, context):
         rows = await stats.order_stats(request.dealer_id, request.from_month,

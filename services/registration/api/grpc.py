@@ -4,7 +4,6 @@ call the use case with its collaborators from ``Deps``, translate the answer
 
 from __future__ import annotations
 
-from qudao.common.v1 import page_pb2
 from qudao.registration.v1 import registration_pb2 as pb
 from qudao.registration.v1 import registration_pb2_grpc
 
@@ -32,17 +31,8 @@ from services.registration.usecases import (
 )
 from services.registration.usecases.ports import Deps
 from shared.context import current_principal
-from shared.convert import to_timestamp
-from shared.pagination import Page, PageRequest
+from shared.convert import page_info_of, page_request_of, to_timestamp
 from shared.tabular import Table, read_table_isolated
-
-
-def _page_request(page: page_pb2.PageRequest) -> PageRequest:
-    return PageRequest.of(page.page_size, page.page_token)
-
-
-def _page_info(page: Page) -> page_pb2.PageInfo:
-    return page_pb2.PageInfo(next_page_token=page.next_token, total_size=page.total or 0)
 
 
 async def _table(request) -> Table:
@@ -80,10 +70,10 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     async def ListCustomers(self, request, context):
         page = await customers.list_customers(
             CustomerQuery(request.query, request.division_code, request.customer_type),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListCustomersResponse(customers=[m.customer_to_proto(c) for c in page.items],
-                                        page=_page_info(page))
+                                        page=page_info_of(page))
 
     async def UpdateCustomer(self, request, context):
         d = self.deps
@@ -189,21 +179,21 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
                 statuses=_set(m.PROTO_TO_STATUS, request.statuses),
                 region_code=request.region_code, approver_user_id=request.approver_user_id,
                 stage=request.stage),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListRegistrationsResponse(
             registrations=[m.registration_to_proto(r) for r in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ListExpiringRegistrations(self, request, context):
         d = self.deps
         page = await registrations.list_expiring(
-            request.dealer_id, request.within_days, _page_request(request.page),
+            request.dealer_id, request.within_days, page_request_of(request.page),
             who=current_principal(), uow=d.uow(), clock=d.clock, scopes=d.scopes,
             policy=d.policy)
         return pb.ListExpiringRegistrationsResponse(
             registrations=[m.registration_to_proto(r) for r in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     # conflicts
 
@@ -212,10 +202,10 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
             ConflictQuery(status=m.PROTO_TO_CONFLICT.get(request.status),
                           region_code=request.region_code, product_line=request.product_line,
                           dealer_id=request.dealer_id),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListConflictsResponse(conflicts=[m.conflict_to_proto(c) for c in page.items],
-                                        page=_page_info(page))
+                                        page=page_info_of(page))
 
     async def ResolveConflict(self, request, context):
         d = self.deps
@@ -268,10 +258,10 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
             LeadQuery(statuses=_set(m.PROTO_TO_LEAD, request.statuses),
                       assigned_dealer_id=request.assigned_dealer_id,
                       division_code=request.division_code, product_line=request.product_line),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListLeadsResponse(leads=[m.lead_to_proto(lead) for lead in page.items],
-                                    page=_page_info(page))
+                                    page=page_info_of(page))
 
     # pipeline
 
@@ -293,11 +283,11 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         return pb.AddNoteResponse(note=m.note_to_proto(note))
 
     async def ListNotes(self, request, context):
-        page = await pipeline.list_notes(request.registration_id, _page_request(request.page),
+        page = await pipeline.list_notes(request.registration_id, page_request_of(request.page),
                                          who=current_principal(), uow=self.deps.uow(),
                                          scopes=self.deps.scopes)
         return pb.ListNotesResponse(notes=[m.note_to_proto(n) for n in page.items],
-                                    page=_page_info(page))
+                                    page=page_info_of(page))
 
     async def GetFunnel(self, request, context):
         funnel = await pipeline.funnel(
@@ -337,11 +327,11 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
                                owner_user_id=request.owner_user_id,
                                statuses=_set(m.PROTO_TO_AUTH, request.statuses),
                                valid_on=request.valid_on),
-            _page_request(request.page), who=current_principal(), uow=self.deps.uow(),
+            page_request_of(request.page), who=current_principal(), uow=self.deps.uow(),
             scopes=self.deps.scopes)
         return pb.ListAuthorizationsResponse(
             authorizations=[m.authorization_to_proto(a) for a in page.items],
-            page=_page_info(page))
+            page=page_info_of(page))
 
     async def ExportAuthorizationLetter(self, request, context):
         d = self.deps
