@@ -176,6 +176,12 @@ async def _together(*steps: Awaitable[None]) -> None:
         raise first from None
 
 
+def _sale_amount(product, count: int) -> str:
+    """What the hospital paid, in yuan: the list price and the dealer's margin (15%);
+    sell-through commission and amount-based rebates are computed from it."""
+    return f"{count * product.list_price_minor * 115 // 100 / 100:.2f}"
+
+
 def _csv(header: list[str], rows: Iterable[list]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -615,9 +621,9 @@ class DemoLoader:
                                      else hospital.name, hospital.departments[0], code,
                                      product.gtin, self._batch(plan),
                                      (plan.ship_date + timedelta(days=730)).isoformat(),
-                                     serial, str(count)])
+                                     serial, str(count), _sale_amount(product, count)])
             header = ["销售日期", "医院名称", "科室", "产品编码", "产品标识", "批号", "有效期",
-                      "序列号", "数量"]
+                      "序列号", "数量", "金额"]
             first = min(p.ship_date for p in received)
             last = max(p.ship_date for p in received) + timedelta(days=3)
             params = {"dealer_id": dealers[credit], "period_start": first.isoformat(),

@@ -51,6 +51,14 @@ async def test_the_small_demo_builds_its_world_once(suite):
         assert Counter(u["status"] for u in uploads) >= Counter({"accepted": 1, "rejected": 1})
         programs = await _count(client, "/api/v1/rebate-programs", "programs")
         assert len(programs) == 2
+
+        # The files carry what hospitals paid, so sell-through earns commission.
+        async def commission_earned():
+            accruals = await _count(client, "/api/v1/accruals", "accruals")
+            return sum(int(a["amount"]["amount_minor"]) for a in accruals
+                       if a["kind"] == "commission" and a["source_type"] == "flow_upload") > 0
+
+        assert await eventually(commission_earned, timeout=30)
         notices = await _count(client, "/api/v1/notices", "notices")
         assert len(notices) == len(NOTICES)
         everyone = next(n for n in notices if n["title"] == NOTICES[0].title)
