@@ -18,7 +18,29 @@ import time
 from pathlib import Path
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A loopback port nobody holds, picked below the kernel's ephemeral range: a port the
+    kernel chose (bind to 0) can be given to some client's outgoing connection between
+    this pick and the server's own bind, which made test servers fail with "address
+    already in use" on a busy machine."""
+    floor = _ephemeral_floor()
+    if floor > 11_000:
+        for _ in range(200):
+            port = secrets.randbelow(floor - 10_000) + 10_000
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
