@@ -73,6 +73,7 @@ class Gateway:
             keepalive_expiry=2))
         self.tokens: dict[str, str] = {}
         self.passwords: dict[str, str] = {}
+        self._renewing: dict[str, asyncio.Lock] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -80,12 +81,25 @@ class Gateway:
     async def login(self, username: str, password: str) -> str:
         self.passwords[username] = password
         if username not in self.tokens:
-            answer = await self.client.post("/api/v1/auth/login", json={
-                "username": username, "password": password})
-            if answer.status_code != 200:
-                raise DemoError(f"login as {username}: {answer.status_code} {answer.text}")
-            self.tokens[username] = answer.json()["access_token"]
+            self.tokens[username] = await self._sign_in(username, password)
         return self.tokens[username]
+
+    async def _sign_in(self, username: str, password: str) -> str:
+        answer = await self.client.post("/api/v1/auth/login", json={
+            "username": username, "password": password})
+        if answer.status_code != 200:
+            raise DemoError(f"login as {username}: {answer.status_code} {answer.text}")
+        return answer.json()["access_token"]
+
+    async def _renewed(self, username: str, expired: str) -> str:
+        """A fresh token for ``username`` after ``expired`` was refused: the many
+        workers that find it expired at once sign in once, and none meanwhile finds no
+        token at all."""
+        async with self._renewing.setdefault(username, asyncio.Lock()):
+            if self.tokens[username] == expired:
+                self.tokens[username] = await self._sign_in(username,
+                                                            self.passwords[username])
+            return self.tokens[username]
 
     async def call(self, as_user: str, method: str, path: str, ok=(200, 201), headers=None,
                    **kwargs):
@@ -107,9 +121,8 @@ class Gateway:
                 continue
             if answer.status_code == 401 and attempt < 4:
                 # The access token outlived its 15 minutes in a long run: sign in again.
-                self.tokens.pop(as_user, None)
-                await self.login(as_user, self.passwords[as_user])
-                headers["Authorization"] = f"Bearer {self.tokens[as_user]}"
+                expired = headers["Authorization"].removeprefix("Bearer ")
+                headers["Authorization"] = f"Bearer {await self._renewed(as_user, expired)}"
                 continue
             if answer.status_code not in (429, 503):
                 break

@@ -34,3 +34,37 @@ def test_a_full_world_spreads_registrations_over_each_citys_hospitals():
     hospitals = {r.hospital for r in world.registrations}
     # A twentieth at most are conflicts on a hospital another dealer registered.
     assert len(hospitals) >= len(world.registrations) * 0.9
+
+
+async def test_an_expired_token_is_renewed_once_for_every_worker_that_finds_it_expired():
+    """A long demo outlives its 15-minute access token: the 32 workers that meet the 401
+    at once sign in again once between them, and none fails for want of a token."""
+    import asyncio
+
+    import httpx
+
+    from suite.demo.loader import Gateway
+
+    sign_ins = 0
+
+    async def gateway(request: httpx.Request) -> httpx.Response:
+        nonlocal sign_ins
+        if request.url.path == "/api/v1/auth/login":
+            sign_ins += 1
+            await asyncio.sleep(0.01)
+            return httpx.Response(200, json={"access_token": f"token-{sign_ins}"})
+        if request.headers["Authorization"] == "Bearer token-1":  # the expired one
+            return httpx.Response(401, json={"title": "expired"})
+        return httpx.Response(200, json={"ok": True})
+
+    client = Gateway("http://demo", concurrency=32)
+    client.client = httpx.AsyncClient(base_url="http://demo",
+                                      transport=httpx.MockTransport(gateway))
+    try:
+        await client.login("admin", "secret")
+        answers = await asyncio.gather(*(client.call("admin", "GET", "/api/v1/users")
+                                         for _ in range(32)))
+    finally:
+        await client.close()
+    assert answers == [{"ok": True}] * 32
+    assert sign_ins == 2
