@@ -16,6 +16,8 @@ import contextlib
 import time
 
 import nats
+import nats.errors
+import nats.js.errors
 import pytest
 from sqlalchemy import text
 
@@ -37,10 +39,25 @@ async def start_cluster_suite(root) -> Suite:
                        options={"QUDAO_NATS_STREAM_REPLICAS": "3"}).start()
 
 
+async def stream_info(js, stream: str, **filters):
+    """The stream's info, asked again while the cluster elects a leader: a JetStream API
+    request that lands mid-election goes unanswered (a 5 s timeout), as it would for any
+    client; the suite's own relays and consumers retry the same way."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return await js.stream_info(stream, **filters)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                nats.js.errors.ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def stream_replicas(js) -> dict[str, int]:
     replicas = {}
     for stream in STREAMS:
-        info = await js.stream_info(stream)
+        info = await stream_info(js, stream)
         replicas[stream] = info.config.num_replicas
         assert len(info.cluster.replicas or []) == info.config.num_replicas - 1
     return replicas
@@ -97,7 +114,7 @@ async def assert_nothing_lost_or_doubled(suite: Suite, js, acknowledged: list[st
     assert set(acknowledged) <= stored, "an acknowledged order is missing"
 
     async def in_stream() -> int:
-        info = await js.stream_info("QUDAO_ORDER", subjects_filter=SUBMITTED)
+        info = await stream_info(js, "QUDAO_ORDER", subjects_filter=SUBMITTED)
         return (info.state.subjects or {}).get(SUBMITTED, 0)
 
     # Each order is approved at once (orders_accrue_at_once): one commission accrual.
@@ -140,7 +157,7 @@ async def test_three_node_cluster_keeps_r3_and_loses_nothing_when_a_member_is_ki
         await orders_accrue_at_once(suite, world)
         orders = OrderStream(suite, world)
         await orders.submit(15)
-        leader = (await js.stream_info("QUDAO_ORDER")).cluster.leader
+        leader = (await stream_info(js, "QUDAO_ORDER")).cluster.leader
         killed = suite.nats.node(leader)
         during = asyncio.create_task(orders.submit(30))
         await eventually(lambda: len(orders.acknowledged) >= 20, timeout=30)
@@ -158,7 +175,7 @@ async def test_three_node_cluster_keeps_r3_and_loses_nothing_when_a_member_is_ki
         await assert_nothing_lost_or_doubled(suite, js, orders.acknowledged)
 
         async def all_current() -> bool:
-            info = await js.stream_info("QUDAO_ORDER")
+            info = await stream_info(js, "QUDAO_ORDER")
             return info.config.num_replicas == 3 and all(
                 replica.current for replica in info.cluster.replicas or []) and len(
                 info.cluster.replicas or []) == 2
