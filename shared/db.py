@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import operators
 
+from shared import sqlite_driver
 from shared.pagination import Page, PageRequest, decode_cursor, encode_cursor, page_of
 
 # Every service's MetaData uses these names, so migrations name constraints the same way
@@ -68,7 +69,8 @@ def _create_engine(url: str, *, echo: bool) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+            make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}"), echo=echo,
+            connect_args={"timeout": 30}, pool_size=8, max_overflow=8
         )
 
         @event.listens_for(engine.sync_engine, "connect")
