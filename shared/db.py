@@ -51,9 +51,12 @@ def is_sqlite(url: str) -> bool:
 def dialect_insert(session: AsyncSession, table):
     """An ``INSERT`` that can say ``ON CONFLICT`` (and ``RETURNING``), in the dialect of
     the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_in(session.get_bind().dialect.name, table)
+
+
+def insert_in(dialect_name: str, table):
+    """``dialect_insert`` for a statement built once, before any session."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
