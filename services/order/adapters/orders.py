@@ -248,7 +248,7 @@ class SqlProducts:
         query = select(ProductRow).order_by(ProductRow.code)
         if product_line:
             query = query.where(ProductRow.product_line == product_line)
-        return (await fetch_page(self.session, query, page)).map(
+        return (await fetch_page(self.session, query, page, count=True)).map(
             lambda row: to_domain(Product, row, serial_tracked=bool(row.serial_tracked)))
 
     async def priced(self, codes: Iterable[str], tier: int, company: str, on: str
@@ -328,4 +328,4 @@ class SqlPriceLists:
                 PriceListRow.valid_to == "", PriceListRow.valid_to >= on))
         if only_tier is not None:
             statement = statement.where(PriceListRow.tier == only_tier)
-        return (await fetch_page(self.session, statement, page)).map(_price_list)
+        return (await fetch_page(self.session, statement, page, count=True)).map(_price_list)
