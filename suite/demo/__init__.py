@@ -52,7 +52,8 @@ async def run_demo(scale_name: str, gateway_url: str, order_addr: str, admin_pas
                       "users": len(world.people), "products": len(world.products),
                       "hospitals": len(world.hospitals),
                       "registrations": len(world.registrations), "orders": len(world.orders),
-                      "flow_dealers": len(world.flow_dealers)},
+                      "flow_dealers": len(world.flow_dealers), "leads": len(world.leads),
+                      "statement_dealers": len(world.statements)},
             "logins": logins(world)}
 
 

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 
 import grpc
 import httpx
+from qudao.common.v1 import money_pb2
 from qudao.order.v1 import order_pb2, order_pb2_grpc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,7 +31,9 @@ from suite.demo.world import (
     PASSWORD,
     REGIONS,
     SOP_RULES,
+    STAGES,
     DemoWorld,
+    LeadPlan,
     OrderPlan,
     Product,
     notice_reading,
@@ -40,6 +43,18 @@ from suite.demo.world import (
 PAGE = 500
 SHIPMENT_BATCH = 200
 CREDIT_LIMIT = 5_000_000_00  # minor units: enough that only the planned orders are held
+
+
+# What the note of each move along the pipeline says.
+STAGE_NOTES = {"needs_confirmed": "科室确认采购需求，进入院内论证",
+               "quotation": "提交报价，与采购科协商价格",
+               "contract_signed": "合同已签订，等待首单"}
+
+
+def _stage(registration: dict) -> int:
+    """Where an approved registration is in the pipeline (0: the first stage)."""
+    stage = registration.get("stage") or STAGES[0]
+    return STAGES.index(stage) if stage in STAGES else 0
 
 
 class DemoError(RuntimeError):
@@ -220,12 +235,16 @@ class DemoLoader:
         each other: the dealers' staff (thousands of argon2 hashes: identity's work)
         while the others take the trade; the catalog, credit and orders (the order
         service) while the hospitals are imported and registered (registration). The
-        notices and materials, read by dealers' staff, come last."""
+        lead pool, statements, notices and materials, which dealers' staff claim,
+        confirm and read, come last."""
         await self.gateway.login("admin", admin_password)
         await self._timed("org", self.org)
         await self._timed("people", self.people)
         await self._timed("sop_rules", self.sop_rules)
         await _together(self._timed("dealer_staff", self.dealer_staff), self._trade())
+        # Dealers' staff claim leads and confirm statements: after they exist.
+        await self._timed("leads", self.leads)
+        await self._timed("statements", self.statements)
         await self._timed("notices", self.notices)
         await self._timed("materials", self.materials)
         return self.loaded
@@ -233,7 +252,8 @@ class DemoLoader:
     async def _trade(self) -> None:
         await _together(
             self._in_turn(("catalog", self.catalog), ("orders", self.orders),
-                          ("shipments", self.shipments), ("receipts", self.receipts)),
+                          ("shipments", self.shipments), ("receipts", self.receipts),
+                          ("invoices_and_payments", self.money)),
             self._in_turn(("customers", self.customers), ("registrations", self.registrations)),
             self._timed("incentives", self.incentives))
         # Sell-through names the hospitals and the goods received, under the programs.
@@ -423,6 +443,11 @@ class DemoLoader:
             return registration is None or (registration.get("status") == "submitted"
                                              and plan.outcome != "pending")
 
+        def behind(registration: dict | None, plan) -> bool:
+            """Approved, and not yet at the stage the plan works it up to."""
+            return (registration is not None and registration.get("status") == "approved"
+                    and _stage(registration) < STAGES.index(plan.stage))
+
         async def register(plan) -> None:
             dealer = world.dealer(plan.dealer)
             registration = existing.get(key(plan))
@@ -436,23 +461,31 @@ class DemoLoader:
                     "client_request_id": plan.client_request_id})
                 registration = created.get("registration", created)
                 loaded.sent["registrations"] += 1
-            if registration.get("status") != "submitted" or plan.outcome == "pending":
-                return
             manager = f"demo.{dealer.region_code}.cm"
-            verb = "approve" if plan.outcome == "approve" else "reject"
-            await g.call(manager, "POST",
-                         f"/api/v1/registrations/{registration['id']}/{verb}",
-                         json={"comment": "演示审批"} if verb == "approve"
-                         else {"reason": "信息不全"})
-            loaded.sent["registration_decisions"] += 1
-            if verb == "approve" and plan.visited:
-                department = world.hospitals[plan.hospital].departments[0]
-                await g.call("admin", "POST",
-                             f"/api/v1/registrations/{registration['id']}/notes",
-                             json={"text": f"首次拜访{department}主任，介绍产品"})
-                loaded.sent["visit_notes"] += 1
+            department = world.hospitals[plan.hospital].departments[0]
+            if registration.get("status") == "submitted" and plan.outcome != "pending":
+                verb = "approve" if plan.outcome == "approve" else "reject"
+                registration = await g.call(
+                    manager, "POST", f"/api/v1/registrations/{registration['id']}/{verb}",
+                    json={"comment": "演示审批"} if verb == "approve"
+                    else {"reason": "信息不全"})
+                loaded.sent["registration_decisions"] += 1
+                if verb == "approve" and plan.visited:
+                    await g.call("admin", "POST",
+                                 f"/api/v1/registrations/{registration['id']}/notes",
+                                 json={"text": f"首次拜访{department}主任，介绍产品"})
+                    loaded.sent["visit_notes"] += 1
+            # The channel manager works the customer up the pipeline, a stage at a time.
+            if registration.get("status") != "approved":
+                return
+            for stage in STAGES[_stage(registration) + 1:STAGES.index(plan.stage) + 1]:
+                registration = await g.call(
+                    manager, "POST", f"/api/v1/registrations/{registration['id']}/stage",
+                    json={"stage": stage, "note": f"{department}：{STAGE_NOTES[stage]}"})
+                loaded.sent["stage_advances"] += 1
 
-        await _each([r for r in world.registrations if undecided(existing.get(key(r)), r)],
+        await _each([r for r in world.registrations if undecided(existing.get(key(r)), r)
+                     or behind(existing.get(key(r)), r)],
                     register, self.concurrency, self.progress, "registrations")
 
     # ------------------------------------------------------------------ orders and goods
@@ -521,36 +554,41 @@ class DemoLoader:
                                           int(line["quantity_ordered"])),
                     quantity=int(line["quantity_ordered"]))
                     for line in order["lines"]]))
-        task = self.progress.add_task("shipments (ERP gRPC)", total=len(shipments))
+        await self._push("RecordShipments", "shipments", shipments)
+
+    async def _push(self, method: str, what: str, records: list) -> None:
+        """Records through the ERP's gRPC door, in batches of one call each rather than
+        one stream for all: each batch is stored when its call returns, so an
+        interrupted run keeps what went through and no single deadline has to cover a
+        year of records. The records' ERP ids are their idempotency keys."""
+        task = self.progress.add_task(f"{what} (ERP gRPC)", total=len(records))
+        request_type = getattr(order_pb2, f"{method}Request")
         async with grpc.aio.insecure_channel(self.order_addr, options=[
                 ("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
-            stub = order_pb2_grpc.OrderServiceStub(channel)
+            call = getattr(order_pb2_grpc.OrderServiceStub(channel), method)
 
-            # One call per batch rather than one stream for all: each batch is stored
-            # when its call returns, so an interrupted run keeps what went through and
-            # no single deadline has to cover the whole year of shipments.
             async def record(batch: list) -> None:
-                request = order_pb2.RecordShipmentsRequest(
-                    shipments=batch, mode=order_pb2.INGEST_MODE_KEEP_VALID)
+                request = request_type(**{what: batch},
+                                       mode=order_pb2.INGEST_MODE_KEEP_VALID)
                 try:
-                    reply = await stub.RecordShipments(request, metadata=self._erp(), timeout=600)
+                    reply = await call(request, metadata=self._erp(), timeout=600)
                 except grpc.aio.AioRpcError as error:
                     if error.code() != grpc.StatusCode.UNAUTHENTICATED:
                         raise
                     # The ERP's token outlived its 15 minutes: sign in again, once.
                     self.gateway.tokens.pop("demo.erp", None)
                     await self.gateway.login("demo.erp", PASSWORD)
-                    reply = await stub.RecordShipments(request, metadata=self._erp(), timeout=600)
+                    reply = await call(request, metadata=self._erp(), timeout=600)
                 rejected = [r for r in reply.results
                             if r.outcome == order_pb2.INGEST_OUTCOME_REJECTED]
                 if rejected:
-                    raise DemoError(f"the ERP's shipments were refused: {rejected[:3]}")
+                    raise DemoError(f"the ERP's {what} were refused: {rejected[:3]}")
                 self.progress.advance(task, len(batch))
 
-            await _each([shipments[start:start + SHIPMENT_BATCH]
-                         for start in range(0, len(shipments), SHIPMENT_BATCH)],
-                        record, 2, self.progress, "shipment batches")
-        self.loaded.sent["shipments"] += len(shipments)
+            await _each([records[start:start + SHIPMENT_BATCH]
+                         for start in range(0, len(records), SHIPMENT_BATCH)],
+                        record, 2, self.progress, f"{what} batches")
+        self.loaded.sent[what] += len(records)
 
     def _erp(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.gateway.tokens['demo.erp']}"),)
@@ -570,6 +608,132 @@ class DemoLoader:
             self.loaded.sent["receipts"] += 1
 
         await _each(shipments, receive, self.concurrency, self.progress, "receipts")
+
+    # ------------------------------------------------------------------ money
+    async def money(self) -> None:
+        """The ERP invoices most received orders and records the dealers' payments (in
+        full, in part, or not yet for the last month's), so dealers' accounts carry
+        outstanding balances and statements have lines."""
+        g, world = self.gateway, self.world
+        invoiced = {i["invoice_id"] for i in await g.pages("admin", "/api/v1/invoices",
+                                                           "invoices")}
+        paid = {p["payment_id"] for p in await g.pages("admin", "/api/v1/payments",
+                                                       "payments")}
+        today = date.today()
+        invoices, payments = [], []
+        for plan in world.orders:
+            order = self.loaded.orders.get(plan.client_order_ref)
+            if not plan.payment or not order or order["status"] not in (
+                    "approved", "partially_shipped", "shipped", "completed"):
+                continue
+            serial = plan.client_order_ref[-6:]
+            amount = sum(int(line["amount"]["amount_minor"]) for line in order["lines"])
+            issued_on = plan.ship_date + timedelta(days=2)
+            if f"DEMO-INV-{serial}" not in invoiced:
+                invoices.append(order_pb2.Invoice(
+                    invoice_id=f"DEMO-INV-{serial}", kind=order_pb2.INVOICE_KIND_INVOICE,
+                    dealer_id=order["dealer_id"], invoice_no=f"4400{serial}",
+                    issued_on=issued_on.isoformat(), amount=_cny(amount),
+                    tax=_cny(amount * 13 // 113),
+                    lines=[order_pb2.InvoiceLine(
+                        line_no=line["line_no"], shipment_id=f"DEMO-SHP-{serial}",
+                        shipment_line_no=line["line_no"], product_code=line["product_code"],
+                        quantity=int(line["quantity_ordered"]),
+                        amount=_cny(int(line["amount"]["amount_minor"])))
+                        for line in order["lines"]]))
+            if plan.payment == "none" or f"DEMO-PAY-{serial}" in paid:
+                continue
+            share = amount if plan.payment == "full" else amount // 2
+            received_on = min(issued_on + timedelta(days=30 + int(serial) % 25), today)
+            payments.append(order_pb2.Payment(
+                payment_id=f"DEMO-PAY-{serial}", dealer_id=order["dealer_id"],
+                received_on=received_on.isoformat(), amount=_cny(share),
+                method="bank_transfer", reference=f"BK{received_on:%Y%m%d}{serial}",
+                allocations=[order_pb2.PaymentAllocation(invoice_id=f"DEMO-INV-{serial}",
+                                                         amount=_cny(share))]))
+        if invoices:
+            await self.gateway.login("demo.erp", PASSWORD)
+            await self._push("RecordInvoices", "invoices", invoices)
+        if payments:
+            await self.gateway.login("demo.erp", PASSWORD)
+            await self._push("RecordPayments", "payments", payments)
+
+    async def statements(self) -> None:
+        """Finance sends the busiest dealers a statement of the last three closed months;
+        three in four dealers' admins confirm theirs, the others have not yet."""
+        g, loaded = self.gateway, self.loaded
+        await g.login("demo.finance", PASSWORD)
+        end = date.today().replace(day=1) - timedelta(days=1)
+        start = (end - timedelta(days=62)).replace(day=1)
+        issued = {s["dealer_id"]: s for s in await g.pages(
+            "demo.finance", "/api/v1/statements", "statements")
+            if s["period_start"] == start.isoformat() and s["period_end"] == end.isoformat()
+            and s.get("status") != "superseded"}
+        numbers = {d.credit_code: n for n, d in enumerate(self.world.dealers, start=1)}
+
+        async def send(planned: tuple[str, bool]) -> None:
+            credit, confirms = planned
+            dealer_id = loaded.dealers[credit]
+            statement = issued.get(dealer_id)
+            if statement is None:
+                statement = await g.call("demo.finance", "POST", "/api/v1/statements", json={
+                    "dealer_id": dealer_id, "period_start": start.isoformat(),
+                    "period_end": end.isoformat()},
+                    headers={"Idempotency-Key": f"DEMO-STM-{credit}-{end:%Y%m}"})
+                loaded.sent["statements"] += 1
+            if confirms and statement.get("status") == "issued":
+                username = f"demo.d{numbers[credit]:05d}.admin"
+                await g.login(username, PASSWORD)
+                await g.call(username, "POST", f"/api/v1/statements/{statement['id']}/confirm",
+                             json={"comment": "已核对无误"})
+                loaded.sent["statement_confirmations"] += 1
+
+        await _each(self.world.statements, send, self.concurrency, self.progress,
+                    "statements")
+
+    # ------------------------------------------------------------------ the lead pool
+    async def leads(self) -> None:
+        """HQ's leads (公海) for hospitals nobody registered: each goes at once to a
+        dealer covering it (the suite's rule), then the dealer's sales rep claims it or
+        gives it back to the pool, HQ re-assigns it by hand, or it stays open. A lead
+        that came back once (its claim deadline passed) is left where it is."""
+        g, world, loaded = self.gateway, self.world, self.loaded
+        existing = {(lead.get("customer_id"), lead["product_line"]): lead for lead in
+                    await g.pages("admin", "/api/v1/leads", "leads")}
+        numbers = {loaded.dealers[d.credit_code]: n for n, d in enumerate(world.dealers, 1)}
+
+        async def work(plan: LeadPlan) -> None:
+            hospital = world.hospitals[plan.hospital]
+            customer_id = loaded.customers[hospital.credit_code]
+            lead = existing.get((customer_id, plan.product_line))
+            if lead is None:
+                lead = await g.call("admin", "POST", "/api/v1/leads", json={
+                    "customer_id": customer_id, "product_line": plan.product_line,
+                    "department": hospital.departments[0],
+                    "contact_name": hospital.departments[0] + "主任",
+                    "note": "总部市场部收集的采购意向"},
+                    headers={"Idempotency-Key": plan.client_request_id})
+                loaded.sent["leads"] += 1
+            if lead.get("status") != "assigned" or int(lead.get("return_count") or 0):
+                return
+            if plan.fate == "reassign":
+                target = loaded.dealers[plan.dealer]
+                if lead["assigned_dealer_id"] != target:
+                    await g.call("admin", "POST", f"/api/v1/leads/{lead['id']}/assign", json={
+                        "dealer_id": target, "reason": "就近经销商跟进"})
+                    loaded.sent["lead_assignments"] += 1
+            elif plan.fate in ("claim", "release"):
+                username = f"demo.d{numbers[lead['assigned_dealer_id']]:05d}.sales"
+                await g.login(username, PASSWORD)
+                if plan.fate == "claim":
+                    await g.call(username, "POST", f"/api/v1/leads/{lead['id']}/claim",
+                                 json={})
+                else:
+                    await g.call(username, "POST", f"/api/v1/leads/{lead['id']}/release",
+                                 json={"reason": "该医院不在我司服务范围"})
+                loaded.sent[f"lead_{plan.fate}s"] += 1
+
+        await _each(world.leads, work, self.concurrency, self.progress, "leads")
 
     # ------------------------------------------------------------------ incentives
     async def sop_rules(self) -> None:
@@ -752,6 +916,10 @@ class DemoLoader:
             upload = await self.gateway.call("admin", "GET", f"/api/v1/flow/uploads/{upload['id']}")
             upload = upload.get("upload", upload)
         self.loaded.sent[f"flow_uploads_{upload.get('status', 'unknown')}"] += 1
+
+
+def _cny(amount_minor: int) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency="CNY")
 
 
 def _pdf(text: str) -> dict:

@@ -9,7 +9,9 @@ and the loader can skip what already exists. Pure Python, no I/O."""
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -63,15 +65,19 @@ class Scale:
     registrations: int
     orders: int
     flow_dealers: int
+    leads: int  # HQ's leads (公海), a twentieth of the hospitals
+    statement_dealers: int  # dealers finance sends a statement (对账单)
 
     @classmethod
     def named(cls, name: str) -> Scale:
         return {"small": cls(dealers=24, hospitals=120, products=12, registrations=48,
-                             orders=60, flow_dealers=4),
+                             orders=60, flow_dealers=4, leads=8, statement_dealers=4),
                 "medium": cls(dealers=300, hospitals=3_000, products=100,
-                              registrations=1_000, orders=1_500, flow_dealers=30),
+                              registrations=1_000, orders=1_500, flow_dealers=30, leads=150,
+                              statement_dealers=30),
                 "full": cls(dealers=5_000, hospitals=50_000, products=1_000,
-                            registrations=10_000, orders=12_000, flow_dealers=200)}[name]
+                            registrations=10_000, orders=12_000, flow_dealers=200,
+                            leads=2_500, statement_dealers=200)}[name]
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,14 @@ class Registration:
     # After approval the dealer notes its first visit (closing the SOP's visit task);
     # the others stay open and turn overdue.
     visited: bool = False
+    # The pipeline stage an approved registration is worked up to, one stage at a time.
+    stage: str = "initial_contact"
+
+
+# The registration service's pipeline (初步接触 → 需求确认 → 报价协商 → 合同签订) and how
+# far the approved registrations get: most stall early, a tenth sign.
+STAGES = ("initial_contact", "needs_confirmed", "quotation", "contract_signed")
+STAGE_SHARES = (40, 30, 20, 10)
 
 
 # Follow-up rules HQ sets (标准作业程序): each opens a task on its trigger, closed by
@@ -140,6 +154,27 @@ class OrderPlan:
     lines: tuple[tuple[str, int], ...]  # product code, quantity
     fate: str
     ship_date: date
+    # After receipt the ERP invoices most orders; the dealer pays them in full, in part
+    # or not yet (recent ones): "full", "part", "none", or "" when not invoiced.
+    payment: str = ""
+
+
+@dataclass(frozen=True)
+class LeadPlan:
+    """A lead HQ puts into the pool (公海) for a hospital nobody registered; the suite
+    gives it at once to a dealer covering it, then ``fate``: the dealer claims it,
+    releases it back to the pool, HQ re-assigns it by hand to ``dealer`` (a tier-two
+    dealer of the hospital's city), or it stays open."""
+
+    client_request_id: str
+    hospital: int
+    product_line: str
+    fate: str  # claim, release, reassign, open
+    dealer: str = ""  # credit code, for reassign
+
+
+LEAD_FATES = ("claim", "reassign", "release", "open", "claim", "claim", "reassign",
+              "release", "open", "claim")
 
 
 @dataclass
@@ -152,6 +187,9 @@ class DemoWorld:
     registrations: list[Registration] = field(default_factory=list)
     orders: list[OrderPlan] = field(default_factory=list)
     flow_dealers: list[str] = field(default_factory=list)  # credit codes
+    leads: list[LeadPlan] = field(default_factory=list)
+    # Dealers finance sends a statement, and whether the dealer confirms it.
+    statements: list[tuple[str, bool]] = field(default_factory=list)
     _by_code: dict[str, Dealer] = field(default_factory=dict, repr=False)
 
     def dealer(self, credit_code: str) -> Dealer:
@@ -241,6 +279,21 @@ def _products(rng: random.Random, count: int) -> list[Product]:
     return products
 
 
+# How much busier a dealer of a tier, or of a region, is on top of its own
+# heavy-tailed activity: platform and tier-one dealers, and the coast.
+TIER_ACTIVITY = {"platform": 3.0, "one": 2.0, "two": 1.0}
+REGION_ACTIVITY = {"east": 1.8, "south": 1.4, "north": 1.2, "central": 1.0, "southwest": 0.9,
+                   "northeast": 0.7, "northwest": 0.5}
+
+
+def activity_weights(rng: random.Random, dealers: list[Dealer]) -> list[float]:
+    """Each dealer's share of the trade: a Pareto draw (a few dealers do most of the
+    business, as in real channels), capped so no one dealer swallows a small world,
+    times its tier's and its region's factors."""
+    return [TIER_ACTIVITY[d.tier] * REGION_ACTIVITY[d.region_code]
+            * min(rng.paretovariate(1.2), 30.0) for d in dealers]
+
+
 def plan(scale: Scale, seed: int = 2026, today: date | None = None) -> DemoWorld:
     rng = random.Random(seed)
     today = today or date.today()
@@ -250,47 +303,131 @@ def plan(scale: Scale, seed: int = 2026, today: date | None = None) -> DemoWorld
     world.products = _products(rng, scale.products)
     cities = sorted({d.city_code for d in world.dealers})
     world.hospitals = hospitals_for(rng, cities, scale.hospitals)
-    trading = [d for d in world.dealers if d.tier != "platform"] or world.dealers
+    trading = world.dealers
+    weights = activity_weights(rng, trading)
     by_city: dict[str, list[int]] = {}
     for index, hospital in enumerate(world.hospitals):
         by_city.setdefault(hospital.city_code, []).append(index)
     outcomes = ("approve",) * 7 + ("reject",) + ("pending",) * 2
+    stages = [stage for stage, share in zip(STAGES, STAGE_SHARES, strict=True)
+              for _ in range(share)]
     # Each registration takes the next hospital of its dealer's city (the dealers of a
     # city once all took its first ones: 2,347 registrations named 29 hospitals); every
     # twentieth takes the one another dealer of the city has just registered: a conflict.
+    # Dealers are drawn by their activity; a city whose hospitals are all registered
+    # takes no more (a busy dealer of a small world's city draws another dealer).
     next_in_city: dict[str, int] = {}
     last_in_city: dict[str, tuple[str, int]] = {}
+    planned: set[tuple[str, int, str]] = set()
+    cumulative = list(itertools.accumulate(weights))
     for number in range(scale.registrations):
-        dealer = trading[number % len(trading)]
-        candidates = by_city.get(dealer.city_code) or list(range(len(world.hospitals)))
+        dealer = rng.choices(trading, cum_weights=cumulative)[0]
+        while next_in_city.get(dealer.city_code, 0) >= len(by_city.get(dealer.city_code, ())):
+            dealer = rng.choices(trading, cum_weights=cumulative)[0]
+        candidates = by_city[dealer.city_code]
         last = last_in_city.get(dealer.city_code)
-        if number % 20 == 19 and last and last[0] != dealer.credit_code:
+        line = dealer.product_lines[number % len(dealer.product_lines)]
+        if number % 20 == 19 and last and last[0] != dealer.credit_code \
+                and (dealer.credit_code, last[1], line) not in planned:
             hospital = last[1]
         else:
             turn = next_in_city.get(dealer.city_code, 0)
             next_in_city[dealer.city_code] = turn + 1
-            hospital = candidates[turn % len(candidates)]
+            hospital = candidates[turn]
         last_in_city[dealer.city_code] = (dealer.credit_code, hospital)
-        line = dealer.product_lines[number % len(dealer.product_lines)]
+        planned.add((dealer.credit_code, hospital, line))
         world.registrations.append(Registration(
             f"DEMO-REG-{number:06d}", dealer.credit_code, hospital, line,
-            outcomes[number % len(outcomes)], visited=number % 3 != 0))
+            outcomes[number % len(outcomes)], visited=number % 3 != 0,
+            stage=stages[(number * 37) % len(stages)]))
     fates = ("receive",) * 6 + ("ship",) * 2 + ("cancel",) + ("hold",)
     sold: dict[tuple[str, ...], list[Product]] = {}
-    for number in range(scale.orders):
-        dealer = trading[number % len(trading)]
+    ordering = rng.choices(trading, cum_weights=cumulative, k=scale.orders)
+    for number, dealer in enumerate(ordering):
         if dealer.product_lines not in sold:
             sold[dealer.product_lines] = [p for p in world.products
                                           if p.product_line in dealer.product_lines]
         products = sold[dealer.product_lines]
         chosen = rng.sample(products, min(len(products), rng.choice((1, 2, 3))))
+        fate = fates[number % len(fates)]
         world.orders.append(OrderPlan(
             f"DEMO-ORD-{number:06d}", dealer.credit_code,
             tuple((p.code, rng.choice((5, 10, 20, 50))) for p in chosen),
-            fates[number % len(fates)],
-            today - timedelta(days=360 * (scale.orders - number) // max(scale.orders, 1) + 1)))
-    world.flow_dealers = [d.credit_code for d in trading[:scale.flow_dealers]]
+            fate,
+            today - timedelta(days=360 * (scale.orders - number) // max(scale.orders, 1) + 1),
+            _payment(number, scale.orders) if fate == "receive" else ""))
+    world.flow_dealers = _busiest(world, scale.flow_dealers)
+    world.leads = _leads(world, scale.leads)
+    world.statements = [(credit, number % 4 != 3) for number, credit in
+                        enumerate(_busiest(world, scale.statement_dealers))]
     return world
+
+
+def _payment(number: int, count: int) -> str:
+    """A received order's money: one in twelve not invoiced yet; of the invoiced, the
+    last month's are not paid yet, one in six older ones is paid in part, the rest in
+    full."""
+    if number % 20 == 5:
+        return ""
+    if number >= count - count // 12:
+        return "none"
+    return "part" if number % 6 == 1 else "full"
+
+
+def _busiest(world: DemoWorld, count: int) -> list[str]:
+    """The ``count`` dealers with the most received orders (the ones that report
+    sell-through and get statements), busiest first."""
+    received = Counter(p.dealer for p in world.orders if p.fate == "receive")
+    return [credit for credit, _ in received.most_common(count)]
+
+
+def _leads(world: DemoWorld, count: int) -> list[LeadPlan]:
+    """HQ's leads for hospitals no dealer registered, spread over the cities."""
+    registered = {r.hospital for r in world.registrations}
+    free = [index for index in range(len(world.hospitals)) if index not in registered]
+    step = max(1, len(free) // max(count, 1))
+    # The suite gives a lead to a platform or tier-one dealer covering it (territory:
+    # the province) before any tier-two one (the city), so HQ's hand re-assigns leads
+    # such a dealer got to a tier-two dealer of the hospital's city.
+    upper_lines: dict[str, set[str]] = {}
+    tier_two: dict[str, list[Dealer]] = {}
+    for dealer in world.dealers:
+        if dealer.tier == "two":
+            tier_two.setdefault(dealer.city_code, []).append(dealer)
+        else:
+            for province in dealer.territory:
+                upper_lines.setdefault(province, set()).update(dealer.product_lines)
+    pairs_in: dict[str, list[tuple[Dealer, str]]] = {}
+
+    def pairs(city: str) -> list[tuple[Dealer, str]]:
+        if city not in pairs_in:
+            taken = upper_lines.get(city[:2] + "0000", set())
+            pairs_in[city] = [(dealer, line) for dealer in tier_two.get(city, [])
+                              for line in dealer.product_lines if line in taken]
+        return pairs_in[city]
+
+    chosen = free[::step][:count]
+    # Hospitals of cities where a re-assignment can happen, for the leads HQ re-assigns
+    # whose own hospital is elsewhere.
+    unchosen = set(free) - set(chosen)
+    spare = (index for index in free if index in unchosen
+             and pairs(world.hospitals[index].city_code))
+    leads = []
+    for number, hospital in enumerate(chosen):
+        fate = LEAD_FATES[number % len(LEAD_FATES)]
+        line = PRODUCT_LINES[number % len(PRODUCT_LINES)]
+        if fate == "reassign":
+            if not pairs(world.hospitals[hospital].city_code):
+                hospital = next(spare, hospital)
+            choices = pairs(world.hospitals[hospital].city_code)
+            if choices:
+                dealer, line = choices[number % len(choices)]
+                leads.append(LeadPlan(f"DEMO-LEAD-{number:06d}", hospital, line, fate,
+                                      dealer.credit_code))
+                continue
+            fate = "claim"
+        leads.append(LeadPlan(f"DEMO-LEAD-{number:06d}", hospital, line, fate))
+    return leads
 
 
 # ---- notices and the material library -----------------------------------------------

@@ -68,3 +68,47 @@ async def test_an_expired_token_is_renewed_once_for_every_worker_that_finds_it_e
         await client.close()
     assert answers == [{"ok": True}] * 32
     assert sign_ins == 2
+
+
+def test_activity_is_skewed_by_dealer_tier_and_region():
+    """Real channels are skewed: a few dealers do much of the business, platform and
+    tier-one dealers more than tier two, the coast more than the north-west (a world
+    where every region had exactly 1,000 registrations looked made up)."""
+    from collections import Counter
+
+    world = plan(Scale.named("medium"))
+    per_dealer = sorted(Counter(r.dealer for r in world.registrations).values())
+    assert per_dealer[-1] >= 5 * per_dealer[len(per_dealer) // 2], per_dealer
+    orders = Counter(o.dealer for o in world.orders)
+    busiest = sum(count for _, count in orders.most_common(len(world.dealers) // 10))
+    assert busiest > len(world.orders) * 0.3, busiest
+    regions = Counter(world.dealer(r.dealer).region_code for r in world.registrations)
+    assert regions["east"] > 2 * regions["northwest"], regions
+    per_tier = Counter(world.dealer(o.dealer).tier for o in world.orders)
+    tiers = Counter(d.tier for d in world.dealers)
+    assert per_tier["one"] / tiers["one"] > per_tier["two"] / tiers["two"], per_tier
+    # A dealer never registers one hospital for one product line twice.
+    keys = [(r.dealer, r.hospital, r.product_line) for r in world.registrations]
+    assert len(keys) == len(set(keys))
+
+
+def test_the_plan_works_the_pipeline_the_pool_and_the_money():
+    from collections import Counter
+
+    from suite.demo.world import STAGES
+
+    world = plan(Scale.named("small"))
+    stages = Counter(r.stage for r in world.registrations if r.outcome == "approve")
+    assert set(stages) == set(STAGES) and stages[STAGES[0]] > stages[STAGES[-1]], stages
+    assert {lead.fate for lead in world.leads} == {"claim", "release", "reassign", "open"}
+    registered = {r.hospital for r in world.registrations}
+    assert not registered & {lead.hospital for lead in world.leads}
+    for lead in world.leads:
+        if lead.fate == "reassign":
+            dealer = world.dealer(lead.dealer)
+            assert dealer.tier == "two" and lead.product_line in dealer.product_lines
+            assert dealer.city_code == world.hospitals[lead.hospital].city_code
+    payments = Counter(o.payment for o in world.orders if o.fate == "receive")
+    assert payments["full"] and payments["part"] and payments["none"] and payments[""]
+    assert {o.payment for o in world.orders if o.fate != "receive"} == {""}
+    assert [confirms for _, confirms in world.statements].count(False) >= 1
