@@ -243,8 +243,8 @@ class DemoLoader:
         await self._timed("sop_rules", self.sop_rules)
         await _together(self._timed("dealer_staff", self.dealer_staff), self._trade())
         # Dealers' staff claim leads and confirm statements: after they exist.
-        await self._timed("leads", self.leads)
-        await self._timed("statements", self.statements)
+        await _together(self._timed("leads", self.leads),
+                        self._timed("statements", self.statements))
         await self._timed("notices", self.notices)
         await self._timed("materials", self.materials)
         return self.loaded

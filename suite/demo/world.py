@@ -1,7 +1,10 @@
 """The demo world as data (../DESIGN.md §7), decided before anything is sent: regions,
 platform dealers with their sub-dealers and tier-one/two dealers with territories, their
 staff in every role, HQ staff, a catalog with valid GTINs and tier price lists, hospitals
-with realistic names, addresses and aliases, and the year of trade the loader plays.
+with realistic names, addresses and aliases, and the year of trade the loader plays:
+registrations worked along the pipeline, HQ's leads, orders with their invoices and
+payments, statements. Dealers are drawn by a heavy-tailed weight, so a few do much of
+the business, as in a real channel.
 
 Everything comes from one seeded random generator and carries a natural key (credit
 code, username, product code, client reference), so a second run plans the same world
