@@ -498,7 +498,7 @@ class DemoLoader:
         async def submit(plan: OrderPlan) -> None:
             order = loaded.orders.get(plan.client_order_ref)
             if order is None:
-                factor = 2000 if plan.fate == "hold" else 1  # over the credit line: held
+                factor = over_credit(plan) if plan.fate == "hold" else 1
                 order = await g.call("admin", "POST", "/api/v1/orders", json={
                     "dealer_id": loaded.dealers[plan.dealer],
                     "client_order_ref": plan.client_order_ref,
@@ -511,14 +511,27 @@ class DemoLoader:
                 loaded.sent["order_cancellations"] += 1
             loaded.orders[plan.client_order_ref] = order
 
+        prices = {p.code: p.list_price_minor for p in self.world.products}
+
+        def over_credit(plan: OrderPlan) -> int:
+            """How many times its planned quantities an order to be held asks for: more
+            than the credit line at any tier's price (2,000 times once left an order of
+            cheap goods within it, approved and never shipped)."""
+            value = sum(quantity * prices[code] for code, quantity in plan.lines) * 80 // 100
+            return CREDIT_LIMIT // max(value, 1) + 1
+
         def uncancelled(order: dict | None, plan: OrderPlan) -> bool:
             return (plan.fate == "cancel" and order is not None
                     and order["status"] in ("submitted", "approved"))
 
         # A re-run after an interruption between an order and its cancellation cancels it.
-        await _each([p for p in self.world.orders if p.client_order_ref not in loaded.orders
-                     or uncancelled(loaded.orders[p.client_order_ref], p)],
-                    submit, self.concurrency, self.progress, "orders")
+        # The orders to be held go last: a held order counts against its dealer's credit
+        # line while it waits, so a busy dealer's orders after it would be held too.
+        wanted = [p for p in self.world.orders if p.client_order_ref not in loaded.orders
+                  or uncancelled(loaded.orders[p.client_order_ref], p)]
+        for held in (False, True):
+            await _each([p for p in wanted if (p.fate == "hold") == held], submit,
+                        self.concurrency, self.progress, "held orders" if held else "orders")
 
     def _serials(self, product: Product, plan: OrderPlan, line_no: int, quantity: int) -> list:
         if not product.serialised:
@@ -527,6 +540,11 @@ class DemoLoader:
 
     def _batch(self, plan: OrderPlan) -> str:
         return f"L{plan.ship_date:%y%m}"
+
+    def _expiry(self, plan: OrderPlan) -> date:
+        """Two years after the batch (a month's) was made: one expiry per batch, however
+        many of a busy dealer's orders it ships in (the flow check compares them)."""
+        return plan.ship_date.replace(day=1) + timedelta(days=730)
 
     async def shipments(self) -> None:
         await self.gateway.login("demo.erp", PASSWORD)
@@ -538,8 +556,7 @@ class DemoLoader:
             if f"DEMO-SHP-{plan.client_order_ref[-6:]}" in known:
                 continue
             order = self.loaded.orders.get(plan.client_order_ref)
-            if plan.fate not in ("ship", "receive") or not order or order["status"] not in (
-                    "approved", "partially_shipped", "shipped", "completed"):
+            if plan.fate not in ("ship", "receive") or not _shippable(order):
                 continue
             shipments.append(order_pb2.Shipment(
                 shipment_id=f"DEMO-SHP-{plan.client_order_ref[-6:]}",
@@ -549,7 +566,7 @@ class DemoLoader:
                     line_no=line["line_no"], order_id=order["id"],
                     order_line_no=line["line_no"], product_code=line["product_code"],
                     batch=self._batch(plan),
-                    expiry_date=(plan.ship_date + timedelta(days=730)).isoformat(),
+                    expiry_date=self._expiry(plan).isoformat(),
                     serials=self._serials(products[line["product_code"]], plan, line["line_no"],
                                           int(line["quantity_ordered"])),
                     quantity=int(line["quantity_ordered"]))
@@ -623,8 +640,7 @@ class DemoLoader:
         invoices, payments = [], []
         for plan in world.orders:
             order = self.loaded.orders.get(plan.client_order_ref)
-            if not plan.payment or not order or order["status"] not in (
-                    "approved", "partially_shipped", "shipped", "completed"):
+            if not plan.payment or not _shippable(order):
                 continue
             serial = plan.client_order_ref[-6:]
             amount = sum(int(line["amount"]["amount_minor"]) for line in order["lines"])
@@ -796,7 +812,7 @@ class DemoLoader:
         async def report(credit: str) -> None:
             dealer = world.dealer(credit)
             received = [p for p in world.orders if p.dealer == credit and p.fate == "receive"
-                        and loaded.orders.get(p.client_order_ref)]
+                        and _shippable(loaded.orders.get(p.client_order_ref))]
             if not received:
                 return
             hospitals = by_city.get(dealer.city_code) or world.hospitals
@@ -814,7 +830,7 @@ class DemoLoader:
                                      hospital.aliases[0] if hospital.aliases and count > 1
                                      else hospital.name, hospital.departments[0], code,
                                      product.gtin, self._batch(plan),
-                                     (plan.ship_date + timedelta(days=730)).isoformat(),
+                                     self._expiry(plan).isoformat(),
                                      serial, str(count), _sale_amount(product, count)])
             header = ["销售日期", "医院名称", "科室", "产品编码", "产品标识", "批号", "有效期",
                       "序列号", "数量", "金额"]
@@ -916,6 +932,12 @@ class DemoLoader:
             upload = await self.gateway.call("admin", "GET", f"/api/v1/flow/uploads/{upload['id']}")
             upload = upload.get("upload", upload)
         self.loaded.sent[f"flow_uploads_{upload.get('status', 'unknown')}"] += 1
+
+
+def _shippable(order: dict | None) -> bool:
+    """The order went through (the ERP ships it): not held, not cancelled."""
+    return order is not None and order["status"] in (
+        "approved", "partially_shipped", "shipped", "completed")
 
 
 def _cny(amount_minor: int) -> money_pb2.Money:
