@@ -140,6 +140,12 @@ class Gateway:
                 expired = headers["Authorization"].removeprefix("Bearer ")
                 headers["Authorization"] = f"Bearer {await self._renewed(as_user, expired)}"
                 continue
+            if answer.status_code == 409 and attempt < 4 and _retry_asked(answer):
+                # A competing change landed meanwhile (a registration submitted while
+                # another dealer's claim on the hospital is decided): the suite asks for
+                # the request again.
+                await asyncio.sleep(0.5 * (1 + attempt))
+                continue
             if answer.status_code not in (429, 503):
                 break
             await asyncio.sleep(float(answer.headers.get("Retry-After", 1 + attempt)))
@@ -203,6 +209,14 @@ async def _together(*steps: Awaitable[None]) -> None:
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
+
+
+def _retry_asked(answer: httpx.Response) -> bool:
+    """A 409 whose problem's reason is RETRY: nothing was stored, send it again."""
+    try:
+        return answer.json().get("reason") == "RETRY"
+    except ValueError:
+        return False
 
 
 def _sale_amount(product, count: int) -> str:

@@ -112,3 +112,29 @@ def test_the_plan_works_the_pipeline_the_pool_and_the_money():
     assert payments["full"] and payments["part"] and payments["none"] and payments[""]
     assert {o.payment for o in world.orders if o.fate != "receive"} == {""}
     assert [confirms for _, confirms in world.statements].count(False) >= 1
+
+
+async def test_a_request_the_suite_asks_to_send_again_is_sent_again():
+    """A registration submitted while another dealer's claim on the hospital is decided
+    is answered 409 with reason RETRY (nothing stored): the demo sends it again instead
+    of stopping (a medium world once stopped there)."""
+    import httpx
+
+    from suite.demo.loader import Gateway
+
+    answers = [httpx.Response(409, json={"reason": "RETRY", "detail": "submit again"}),
+               httpx.Response(201, json={"id": "r1"})]
+
+    async def gateway(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    client = Gateway("http://demo", concurrency=1)
+    client.client = httpx.AsyncClient(base_url="http://demo",
+                                      transport=httpx.MockTransport(gateway))
+    client.tokens["admin"] = "token"
+    try:
+        assert await client.call("admin", "POST", "/api/v1/registrations", json={}) == {
+            "id": "r1"}
+    finally:
+        await client.close()
+    assert not answers
