@@ -820,7 +820,16 @@ class DemoLoader:
         by_city: dict[str, list] = {}
         for hospital in world.hospitals:
             by_city.setdefault(hospital.city_code, []).append(hospital)
+        # A clean file names a hospital by an alias only where the alias is its own (a
+        # branch shares its parent's short name: "青岛妇幼" matched five customers).
+        aliases = Counter(a for hospital in world.hospitals for a in set(hospital.aliases))
         existing = await self.gateway.pages("admin", "/api/v1/flow/uploads", "uploads")
+
+        def sold_on(plan: OrderPlan) -> date:
+            """Three days after shipping, or today for what shipped in the last days (a
+            busy dealer's file was refused for sales dated tomorrow)."""
+            return min(plan.ship_date + timedelta(days=3), date.today())
+
         done = {u.get("filename", "").removesuffix(".csv") for u in existing}
 
         async def report(credit: str) -> None:
@@ -840,8 +849,9 @@ class DemoLoader:
                         code), quantity)[:sold]
                     for count, serial in ([(1, s) for s in serials] if serials
                                           else [(sold, "")]):
-                        rows.append([(plan.ship_date + timedelta(days=3)).isoformat(),
+                        rows.append([sold_on(plan).isoformat(),
                                      hospital.aliases[0] if hospital.aliases and count > 1
+                                     and aliases[hospital.aliases[0]] == 1
                                      else hospital.name, hospital.departments[0], code,
                                      product.gtin, self._batch(plan),
                                      self._expiry(plan).isoformat(),
@@ -849,7 +859,7 @@ class DemoLoader:
             header = ["销售日期", "医院名称", "科室", "产品编码", "产品标识", "批号", "有效期",
                       "序列号", "数量", "金额"]
             first = min(p.ship_date for p in received)
-            last = max(p.ship_date for p in received) + timedelta(days=3)
+            last = max(sold_on(p) for p in received)
             params = {"dealer_id": dealers[credit], "period_start": first.isoformat(),
                       "period_end": last.isoformat()}
             if world.flow_dealers.index(credit) % 3 == 0:
