@@ -4,6 +4,7 @@ then serve until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def main(settings_class: type[ServiceSettings], build: Build, migrations_dir: Pa
 
     async def serve() -> None:
         host = ServiceHost(settings, await build(settings))
+        # The start-up objects (modules, mappers, the wiring) live as long as the
+        # process: frozen, full collections stop walking them (one took ~70 ms under
+        # load), as in the gateway.
+        gc.freeze()
         await run_until_signalled(host)
 
     asyncio.run(serve())
