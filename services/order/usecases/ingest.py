@@ -27,6 +27,7 @@ from services.order.domain.ingest import (
     ShipLine,
     ShipmentBatch,
     ShipmentIn,
+    StreamReport,
 )
 from services.order.domain.inventory import StockKey, StockMove
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
@@ -49,30 +50,30 @@ async def record_shipments(shipments: list[ShipmentIn], mode: Mode, *, who: Prin
 
 
 async def stream_shipments(batches: AsyncIterable[ShipmentBatch], *, who: Principal,
-                           uow: OrderUnitOfWork, clock: Clock) -> tuple[list[LineResult], int]:
+                           uow: OrderUnitOfWork, clock: Clock) -> StreamReport:
     """Each stream message is its own transaction, committed before the next one is
     processed. The next message is read (and converted) while the database works on the
     current one. If the stream breaks, what was committed stays, the message in flight
     is rolled back and the one read ahead is dropped; re-sending the whole stream is
-    safe (DUPLICATE). Returns the results and how many messages were committed."""
+    safe (DUPLICATE). Returns the counts of each outcome, the problems and how many
+    messages were committed (not every line's result: a stream may carry millions)."""
     require_role(who, ERP, "push shipments")
-    results: list[LineResult] = []
-    committed = 0
+    report = StreamReport()
     iterator = batches.__aiter__()
     batch = await anext(iterator, None)
     while batch is not None:
         upcoming = asyncio.ensure_future(_next(iterator))
         try:
             async with uow:
-                results.extend(await _ingest_shipments(batch.shipments, batch.mode, uow,
-                                                       clock))
+                results = await _ingest_shipments(batch.shipments, batch.mode, uow, clock)
                 await uow.commit()
         except BaseException:
             upcoming.cancel()
             raise
-        committed += 1
+        report.add(results)
+        report.committed += 1
         batch = await upcoming
-    return results, committed
+    return report
 
 
 async def _next(iterator: AsyncIterator[ShipmentBatch]) -> ShipmentBatch | None:
