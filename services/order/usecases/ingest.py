@@ -24,7 +24,6 @@ from services.order.domain.ingest import (
     PaymentIn,
     RecordedLine,
     RecordedShipment,
-    ShipLine,
     ShipmentBatch,
     ShipmentIn,
     StreamReport,
@@ -98,7 +97,7 @@ async def _ingest_shipments(shipments: list[ShipmentIn], mode: Mode, uow: OrderU
     product_lines = {p.code: p.product_line for p in products}
     check = rules.ShipmentCheck(states, set(orders), by_code, by_gtin)
 
-    accepted_lines: dict[str, list[ShipLine]] = defaultdict(list)
+    accepted_lines: dict[str, list[RecordedLine]] = defaultdict(list)
     append = results.append
     check_line = check.check
     ACCEPTED, DUPLICATE, REJECTED = Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED
@@ -122,7 +121,7 @@ async def _ingest_shipments(shipments: list[ShipmentIn], mode: Mode, uow: OrderU
                                   "the same shipment twice with different headers"))
                 continue
             new_headers.setdefault(sid, shipment)
-        mine: list[ShipLine] = []
+        mine: list[RecordedLine] = []
         failed = False
         for ship in shipment.lines:
             line_no = ship.line_no
@@ -154,21 +153,19 @@ async def _ingest_shipments(shipments: list[ShipmentIn], mode: Mode, uow: OrderU
                 append(LineResult(sid, line_no, REJECTED, *failure))
             else:
                 append(LineResult(sid, line_no, ACCEPTED))
-                mine.append(ship)
+                mine.append(RecordedLine(ship, states[(ship.order_id, ship.order_line_no)].gtin,
+                                         product_lines.get(ship.product_code, "")))
         if failed:
-            for ship in mine:
-                check.release(ship)
+            for stored in mine:
+                check.release(stored.line)
         else:
             accepted_lines[sid].extend(mine)
     store = rules.apply_mode(results, mode)
     if store:
         incoming = {s.shipment_id: s for s in shipments}
-        recorded = [RecordedShipment(
-            new_headers.get(sid) or incoming[sid],
-            [RecordedLine(ship, states[(ship.order_id, ship.order_line_no)].gtin,
-                          product_lines.get(ship.product_code, ""))
-             for ship in accepted_lines.get(sid, ())],
-            sid in new_headers) for sid in store]
+        recorded = [RecordedShipment(new_headers.get(sid) or incoming[sid],
+                                     accepted_lines.get(sid, []), sid in new_headers)
+                    for sid in store]
         await _store_shipments(uow, [r for r in recorded if r.lines], orders, states,
                                clock.now())
     return results
