@@ -243,9 +243,11 @@ def shipment_in(message: order_pb2.Shipment, default_company: str) -> ShipmentIn
         ship_date=message.ship_date, carrier=message.carrier, waybill_no=message.waybill_no,
         header_hash=ingest.fingerprint(dealer_id, message.selling_company, message.ship_date,
                                        message.carrier, message.waybill_no),
+        # (``tuple()`` of an empty repeated field costs a fifth of the whole line.)
         lines=[ShipLine(sid, dealer_id, line.line_no, line.order_id, line.order_line_no,
                         line.product_code.strip(), line.gtin, line.batch.strip(),
-                        line.expiry_date, line.production_date, tuple(line.serials),
+                        line.expiry_date, line.production_date,
+                        tuple(line.serials) if line.serials else (),
                         line.quantity, digest(line.SerializeToString(deterministic=True)))
                for line in message.lines])
 
