@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import operators
 
+from shared import sqlite_driver
 from shared.pagination import Page, PageRequest, decode_cursor, encode_cursor, page_of
 
 # Every service's MetaData uses these names, so migrations name constraints the same way
@@ -50,9 +51,12 @@ def is_sqlite(url: str) -> bool:
 def dialect_insert(session: AsyncSession, table):
     """An ``INSERT`` that can say ``ON CONFLICT`` (and ``RETURNING``), in the dialect of
     the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_in(session.get_bind().dialect.name, table)
+
+
+def insert_in(dialect_name: str, table):
+    """``dialect_insert`` for a statement built once, before any session."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -68,7 +72,8 @@ def _create_engine(url: str, *, echo: bool) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+            make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}"), echo=echo,
+            connect_args={"timeout": 30}, pool_size=8, max_overflow=8
         )
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -27,7 +27,7 @@ from shared.bus.pull import PullLoop
 from shared.bus.streams import DEAD_LETTER_STREAM, dead_letter_subject
 from shared.cancellation import raise_if_cancelled
 from shared.context import Principal, principal_var, request_id_var
-from shared.db import Database, dialect_insert
+from shared.db import Database, insert_in
 from shared.events.catalog import EventType
 from shared.logging import get_logger
 
@@ -124,6 +124,9 @@ class ConsumerRunner:
         self.nc = nc
         self.js = nc.jetstream()
         self.inbox = inbox
+        # Built once: every delivered event runs it.
+        self._record_delivery = insert_in(db.engine.dialect.name, inbox).on_conflict_do_nothing(
+            index_elements=[inbox.c.consumer, inbox.c.event_id])
         self.subscriptions = subscriptions
         self.deps = deps
         self.max_deliveries = max_deliveries
@@ -280,12 +283,9 @@ class ConsumerRunner:
     async def _first_delivery(self, session: AsyncSession, subscription: Subscription,
                               event: Event) -> bool:
         """Record the event in the inbox; False when it is there already (a repeat)."""
-        recorded = await session.execute(
-            dialect_insert(session, self.inbox).values(
-                consumer=subscription.durable, event_id=event.event_id,
-                subject=event.subject, processed_at=datetime.now(UTC))
-            .on_conflict_do_nothing(index_elements=[self.inbox.c.consumer,
-                                                    self.inbox.c.event_id]))
+        recorded = await session.execute(self._record_delivery, dict(
+            consumer=subscription.durable, event_id=event.event_id, subject=event.subject,
+            processed_at=datetime.now(UTC)))
         return recorded.rowcount == 1
 
     async def _settle(self, subscription: Subscription, message: Msg, event: Event,

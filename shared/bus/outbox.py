@@ -54,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from shared import tracing
 from shared.bus.envelope import build_envelope
@@ -124,6 +125,7 @@ class Outbox:
     def __init__(self, table: Table, producer: str) -> None:
         self.table = table
         self.producer = producer
+        self._insert = insert(table)
         self._wakeup = asyncio.Event()
 
     def _check(self, event_type: EventType[P], payload: P) -> None:
@@ -160,17 +162,11 @@ class Outbox:
             rows.append(dict(event_id=envelope.event_id, subject=event_type.subject,
                              event_type=envelope.event_type, aggregate_id=aggregate_id,
                              envelope=envelope.SerializeToString(), created_at=moment))
-        await session.execute(insert(self.table), rows)
-        self._wake_after_commit(session)
+        await session.execute(self._insert, rows)
+        # Woken by _wake_outboxes once the transaction commits (registering a listener
+        # on each session instead cost more than building the events).
+        session.sync_session.info.setdefault(_WAKE_AFTER_COMMIT, set()).add(self)
         return [row["event_id"] for row in rows]
-
-    def _wake_after_commit(self, session: AsyncSession) -> None:
-        sync_session = session.sync_session
-        if not event.contains(sync_session, "after_commit", self._after_commit):
-            event.listen(sync_session, "after_commit", self._after_commit, once=True)
-
-    def _after_commit(self, _session) -> None:
-        self._wakeup.set()
 
     async def wait_for_work(self, timeout: float) -> bool:
         """Wait for a commit that recorded events; False when ``timeout`` passed without."""
@@ -181,6 +177,20 @@ class Outbox:
             woken = False
         self._wakeup.clear()
         return woken
+
+
+_WAKE_AFTER_COMMIT = "qudao_outbox_wake_after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_outboxes(session: Session) -> None:
+    for outbox in session.info.pop(_WAKE_AFTER_COMMIT, ()):
+        outbox._wakeup.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_outboxes(session: Session) -> None:
+    session.info.pop(_WAKE_AFTER_COMMIT, None)
 
 
 def nats_headers(event_id: str, envelope_bytes: bytes) -> dict[str, str]:

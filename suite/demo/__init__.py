@@ -59,7 +59,7 @@ async def run_demo(scale_name: str, gateway_url: str, order_addr: str, admin_pas
 def logins(world) -> dict[str, str]:
     first = next(n for n, d in enumerate(world.dealers, start=1) if d.tier == "one")
     platform = next(n for n, d in enumerate(world.dealers, start=1) if d.tier == "platform")
-    return {"hq_admin": "admin (password in var/admin-password.txt) or demo.hq",
+    return {"hq_admin": "admin or demo.hq",
             "finance": "demo.finance", "customer_service": "demo.service",
             "region_manager": "demo.east.rm", "channel_manager": "demo.east.cm",
             "dealer_admin": f"demo.d{first:05d}.admin", "dealer_sales": f"demo.d{first:05d}.sales",
@@ -85,4 +85,5 @@ def main(args) -> None:
     print("Sign in at the portal as:")
     for role, login in summary["logins"].items():
         print(f"  {role:<22} {login}")
+    print(f"  (admin's own password is in {args.admin_password_file})")
     sys.stdout.flush()

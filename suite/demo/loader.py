@@ -29,6 +29,7 @@ from suite.demo.world import (
     NOTICES,
     PASSWORD,
     REGIONS,
+    SOP_RULES,
     DemoWorld,
     OrderPlan,
     Product,
@@ -223,6 +224,7 @@ class DemoLoader:
         await self.gateway.login("admin", admin_password)
         await self._timed("org", self.org)
         await self._timed("people", self.people)
+        await self._timed("sop_rules", self.sop_rules)
         await _together(self._timed("dealer_staff", self.dealer_staff), self._trade())
         await self._timed("notices", self.notices)
         await self._timed("materials", self.materials)
@@ -443,6 +445,12 @@ class DemoLoader:
                          json={"comment": "演示审批"} if verb == "approve"
                          else {"reason": "信息不全"})
             loaded.sent["registration_decisions"] += 1
+            if verb == "approve" and plan.visited:
+                department = world.hospitals[plan.hospital].departments[0]
+                await g.call("admin", "POST",
+                             f"/api/v1/registrations/{registration['id']}/notes",
+                             json={"text": f"首次拜访{department}主任，介绍产品"})
+                loaded.sent["visit_notes"] += 1
 
         await _each([r for r in world.registrations if undecided(existing.get(key(r)), r)],
                     register, self.concurrency, self.progress, "registrations")
@@ -564,6 +572,15 @@ class DemoLoader:
         await _each(shipments, receive, self.concurrency, self.progress, "receipts")
 
     # ------------------------------------------------------------------ incentives
+    async def sop_rules(self) -> None:
+        """HQ's follow-up rules, before the trade whose events open their tasks."""
+        g = self.gateway
+        names = {r["name"] for r in await g.pages("admin", "/api/v1/sop-rules", "rules")}
+        for rule in SOP_RULES:
+            if rule["name"] not in names:
+                await g.call("admin", "POST", "/api/v1/sop-rules", json=rule)
+                self.loaded.sent["sop_rules"] += 1
+
     async def incentives(self) -> None:
         g = self.gateway
         rules = await g.call("admin", "GET", "/api/v1/commission-rules")

@@ -114,6 +114,20 @@ class Registration:
     hospital: int  # index into hospitals
     product_line: str
     outcome: str  # approve, reject, pending
+    # After approval the dealer notes its first visit (closing the SOP's visit task);
+    # the others stay open and turn overdue.
+    visited: bool = False
+
+
+# Follow-up rules HQ sets (标准作业程序): each opens a task on its trigger, closed by
+# the closing event, red when late.
+SOP_RULES = (
+    {"name": "新报备7天内首次拜访", "trigger": "registration.approved",
+     "closing": "registration.note_added", "deadline_minutes": 7 * 24 * 60,
+     "assignee_role": "dealer"},
+    {"name": "待审订单当天处理", "trigger": "order.held", "closing": "order.decided",
+     "deadline_minutes": 8 * 60, "assignee_role": "channel_manager"},
+)
 
 
 @dataclass(frozen=True)
@@ -260,7 +274,7 @@ def plan(scale: Scale, seed: int = 2026, today: date | None = None) -> DemoWorld
         line = dealer.product_lines[number % len(dealer.product_lines)]
         world.registrations.append(Registration(
             f"DEMO-REG-{number:06d}", dealer.credit_code, hospital, line,
-            outcomes[number % len(outcomes)]))
+            outcomes[number % len(outcomes)], visited=number % 3 != 0))
     fates = ("receive",) * 6 + ("ship",) * 2 + ("cancel",) + ("hold",)
     sold: dict[tuple[str, ...], list[Product]] = {}
     for number in range(scale.orders):

@@ -8,20 +8,33 @@ from __future__ import annotations
 from collections import Counter
 
 from suite.demo import run_demo
-from suite.demo.world import MATERIALS, NOTICES, PASSWORD, Scale, plan
+from suite.demo.world import MATERIALS, NOTICES, PASSWORD, SOP_RULES, Scale, plan
 from tests.harness import ADMIN_PASSWORD, eventually
 
 
 async def _count(client, path: str, key: str, **params) -> list[dict]:
-    items, token = [], ""
+    """Every item of a list, page by page; each page's total is the whole list's."""
+    items, token, totals = [], "", set()
     while True:
         answer = await client.get(path, params={**params, "page_size": 500,
                                                 "page_token": token})
         assert answer.status_code == 200, answer.text
         items += answer.json()[key]
-        token = answer.json().get("page", {}).get("next_page_token", "")
+        page = answer.json().get("page", {})
+        totals.add(page.get("total_size", 0))
+        token = page.get("next_page_token", "")
         if not token:
+            assert totals == {len(items)}, f"{path} counts {totals}, lists {len(items)}"
             return items
+
+
+# The lists the portal pages through, with the key of their items: each says how many
+# there are (a page of products once said 0 of 1,000).
+LISTS = {"/api/v1/products": "products", "/api/v1/price-lists": "price_lists",
+         "/api/v1/dealer-accounts": "accounts", "/api/v1/shipments": "shipments",
+         "/api/v1/channel-inventory": "items", "/api/v1/customers": "customers",
+         "/api/v1/users": "users", "/api/v1/sop-rules": "rules", "/api/v1/tasks": "tasks",
+         "/api/v1/flow/rows": "rows", "/api/v1/dealer-health": "dealers"}
 
 
 async def test_the_small_demo_builds_its_world_once(suite):
@@ -69,6 +82,17 @@ async def test_the_small_demo_builds_its_world_once(suite):
         assert sorted(len(m["versions"]) for m in materials) == sorted(
             len(m.versions) for m in MATERIALS)
         assert await _count(client, "/api/v1/material-usage", "usage")
+        listed = {path: len(await _count(client, path, key)) for path, key in LISTS.items()}
+        assert all(listed.values()), listed
+
+        # HQ's follow-up rules: approved registrations opened visit tasks; the visit
+        # notes closed two of every three, the rest stay open.
+        async def visit_tasks() -> Counter | None:
+            tasks = await _count(client, "/api/v1/tasks", "tasks")
+            states = Counter(t["status"] for t in tasks if t["rule_name"] == SOP_RULES[0]["name"])
+            return states if states["done"] and states["open"] else None
+
+        assert await eventually(visit_tasks, timeout=30)
 
     # Every role named at the end can sign in with the printed password.
     for role, login in first["logins"].items():

@@ -335,6 +335,13 @@ class SqlUsers:
             found += [_user(*row) for row in rows]
         return sorted(found, key=lambda user: (user.dealer_id, user.username))
 
+    async def active_per_dealer(self) -> dict[str, int]:
+        return dict((await self.session.execute(
+            select(UserRow.org_unit_id, func.count())
+            .join(OrgUnitRow, OrgUnitRow.id == UserRow.org_unit_id)
+            .where(OrgUnitRow.kind == OrgKind.DEALER, UserRow.active.is_(True))
+            .group_by(UserRow.org_unit_id))).all())
+
     async def deactivated_since(self, moment: datetime) -> list[str]:
         return list((await self.session.scalars(select(UserRow.id).where(
             UserRow.active.is_(False), UserRow.deactivated_at >= moment))).all())
@@ -557,6 +564,20 @@ class SqlNotices:
                 NoticeReceiptRow.notice_id.in_(chunk)))
             found += [_receipt(row) for row in rows.all()]
         return found
+
+    async def receipt_counts(self, notice_ids: Iterable[str]) -> dict[str, dict[str, tuple[
+            int, int]]]:
+        counts: dict[str, dict[str, tuple[int, int]]] = {}
+        receipt = NoticeReceiptRow
+        for chunk in _chunks(notice_ids):
+            for notice_id, dealer_id, read, confirmed in (await self.session.execute(
+                    select(receipt.notice_id, UserRow.org_unit_id, func.count(),
+                           func.count(receipt.confirmed_at))
+                    .join(UserRow, UserRow.id == receipt.user_id)
+                    .where(receipt.notice_id.in_(chunk), UserRow.active.is_(True))
+                    .group_by(receipt.notice_id, UserRow.org_unit_id))).all():
+                counts.setdefault(notice_id, {})[dealer_id] = (read, confirmed)
+        return counts
 
     async def save_receipt(self, receipt: Receipt) -> None:
         row = await self.session.get(NoticeReceiptRow, (receipt.notice_id, receipt.user_id))

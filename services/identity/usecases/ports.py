@@ -108,6 +108,9 @@ class UserRepository(Protocol):
     async def active_of_dealers(self, dealer_ids: Iterable[str]) -> list[User]:
         """The active users working for those dealers, by dealer and username."""
 
+    async def active_per_dealer(self) -> dict[str, int]:
+        """How many active users each dealer has (dealers without any left out)."""
+
 
 class RefreshTokenRepository(Protocol):
     async def add(self, token: RefreshToken) -> None: ...
@@ -169,6 +172,10 @@ class NoticeRepository(Protocol):
         """The user's receipts by notice id."""
 
     async def receipts_of(self, notice_ids: Iterable[str]) -> list[Receipt]: ...
+
+    async def receipt_counts(self, notice_ids: Iterable[str]) -> dict[str, dict[str, tuple[
+            int, int]]]:
+        """Per notice, per dealer: (read, confirmed) by the dealer's active users."""
 
     async def save_receipt(self, receipt: Receipt) -> None:
         """Add or replace the user's receipt of the notice."""

@@ -6,7 +6,19 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from datetime import date, datetime
 
-from sqlalchemy import String, and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,7 +175,7 @@ class SqlAccruals:
     async def add_all(self, accruals: list[Accrual]) -> None:
         if not accruals:
             return
-        await self.session.execute(insert(AccrualRow), [
+        await self.session.execute(_INSERT_ACCRUAL, [
             {**{c.key: getattr(a.key, c.key) for c in _KEY_COLUMNS},
              "kind": a.key.kind.value, "unit_type": a.key.unit_type.value,
              "id": a.id, "base_minor": a.amounts.base_minor, "quantity": a.amounts.quantity,
@@ -186,8 +198,8 @@ class SqlAccruals:
         held: dict[str, Lines] = {}
         for start in range(0, len(unit_ids), 500):
             chunk = unit_ids[start:start + 500]
-            for row in await self._sums(AccrualRow.unit_type == unit_type.value,
-                                        AccrualRow.unit_id.in_(chunk)):
+            for row in (await self.session.execute(
+                    _BOOKED, {"unit_type": unit_type.value, "unit_ids": chunk})).all():
                 key = _key(row[:14])
                 held.setdefault(key.unit_id, {})[key] = Amounts(*(int(v) for v in row[14:]))
         return held
@@ -379,6 +391,16 @@ def _return(row: ReturnRow) -> Return:
 def _shipped(row: ShipmentLinkRow) -> ShippedLine:
     return ShippedLine(row.shipment_id, row.line_no, row.product_code, row.batch, row.order_id,
                        row.order_line_no, row.quantity)
+
+
+# Built once: every order event books through these (building them cost more than
+# running them).
+_INSERT_ACCRUAL = insert(AccrualRow.__table__)
+_BOOKED = (select(*_KEY_COLUMNS, func.sum(AccrualRow.base_minor), func.sum(AccrualRow.quantity),
+                  func.sum(AccrualRow.amount_minor))
+           .where(AccrualRow.unit_type == bindparam("unit_type"),
+                  AccrualRow.unit_id.in_(bindparam("unit_ids", expanding=True)))
+           .group_by(*_KEY_COLUMNS))
 
 
 class SqlOrders:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.order.adapters.orm import (
@@ -38,15 +39,7 @@ async def add(session: AsyncSession, outstanding: dict[Account, int] | None = No
     rows = [r for r in rows if r["outstanding_minor"] or r["open_orders_minor"]]
     if not rows:
         return
-    table = CreditExposureRow.__table__
-    statement = dialect_insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.dealer_id, table.c.selling_company],
-        set_=dict(outstanding_minor=table.c.outstanding_minor
-                  + statement.excluded.outstanding_minor,
-                  open_orders_minor=table.c.open_orders_minor
-                  + statement.excluded.open_orders_minor))
-    await session.execute(statement, rows)
+    await session.execute(_ADD[session.bind.dialect.name], rows)
 
 
 async def refresh_orders(session: AsyncSession, order_ids: Iterable[str]) -> None:
@@ -112,5 +105,18 @@ def _figures_statement():
                   one(account.credit_limit_minor, account))
 
 
-# Built once: the credit check runs on every order submission.
+def _add_statement(dialect):
+    table = CreditExposureRow.__table__
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.dealer_id, table.c.selling_company],
+        set_=dict(outstanding_minor=table.c.outstanding_minor
+                  + statement.excluded.outstanding_minor,
+                  open_orders_minor=table.c.open_orders_minor
+                  + statement.excluded.open_orders_minor))
+
+
+# Built once: the credit check and the upsert run on every order submission (building
+# the upsert cost more than executing it).
 FIGURES = _figures_statement()
+_ADD = {"sqlite": _add_statement(sqlite), "postgresql": _add_statement(postgresql)}

@@ -250,5 +250,5 @@ class SqlStatements:
             statement = statement.where(StatementRow.selling_company == query.selling_company)
         if query.statuses:
             statement = statement.where(StatementRow.status.in_(list(query.statuses)))
-        return (await fetch_page(self.session, statement, page)).map(
+        return (await fetch_page(self.session, statement, page, count=True)).map(
             lambda row: _statement(row, with_lines=False))

@@ -7,10 +7,10 @@ lock from their start, so SQLAlchemy leaves it out there)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +71,19 @@ def _order(row: OrderRow) -> Order:
         approvals=[to_domain(Approval, approval) for approval in row.approvals])
 
 
+_ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.name not in ("lines", "approvals"))
+_LINE_FIELDS = tuple(f.name for f in fields(OrderLine))
+_APPROVAL_FIELDS = tuple(f.name for f in fields(Approval))
+_INSERT_ORDER = insert(OrderRow.__table__)
+_INSERT_LINE = insert(OrderLineRow.__table__)
+_INSERT_APPROVAL = insert(OrderApprovalRow.__table__)
+
+
+def _columns(item, names: tuple[str, ...]) -> dict:
+    """A dataclass's fields as a row (``asdict`` also deep-copies, which costs)."""
+    return {name: getattr(item, name) for name in names}
+
+
 class SqlOrders:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -87,16 +100,17 @@ class SqlOrders:
         return None if row is None else _order(row)
 
     async def add(self, order: Order) -> None:
-        values = asdict(order)
-        del values["lines"], values["approvals"]
-        self.session.add(OrderRow(
-            **values,
-            lines=[OrderLineRow(**asdict(line)) for line in order.lines],
-            approvals=[OrderApprovalRow(**asdict(approval)) for approval in order.approvals]))
+        # Core inserts: the ORM's unit of work cost more CPU than the statements.
         try:
-            await self.session.flush()
+            await self.session.execute(_INSERT_ORDER, _columns(order, _ORDER_FIELDS))
         except IntegrityError as exc:
             raise RefTaken(order.client_order_ref) from exc
+        await self.session.execute(_INSERT_LINE, [
+            {"order_id": order.id, **_columns(line, _LINE_FIELDS)} for line in order.lines])
+        if order.approvals:
+            await self.session.execute(_INSERT_APPROVAL, [
+                {"order_id": order.id, **_columns(approval, _APPROVAL_FIELDS)}
+                for approval in order.approvals])
 
     async def save(self, order: Order) -> None:
         await self.session.execute(
@@ -234,7 +248,7 @@ class SqlProducts:
         query = select(ProductRow).order_by(ProductRow.code)
         if product_line:
             query = query.where(ProductRow.product_line == product_line)
-        return (await fetch_page(self.session, query, page)).map(
+        return (await fetch_page(self.session, query, page, count=True)).map(
             lambda row: to_domain(Product, row, serial_tracked=bool(row.serial_tracked)))
 
     async def priced(self, codes: Iterable[str], tier: int, company: str, on: str
@@ -314,4 +328,4 @@ class SqlPriceLists:
                 PriceListRow.valid_to == "", PriceListRow.valid_to >= on))
         if only_tier is not None:
             statement = statement.where(PriceListRow.tier == only_tier)
-        return (await fetch_page(self.session, statement, page)).map(_price_list)
+        return (await fetch_page(self.session, statement, page, count=True)).map(_price_list)

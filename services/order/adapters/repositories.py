@@ -114,7 +114,7 @@ class SqlStock:
         if not query.include_empty:
             statement = statement.where(table.quantity_received - table.quantity_sold
                                         - table.quantity_returned > 0)
-        return (await fetch_page(self.session, statement, page)).map(_stock)
+        return (await fetch_page(self.session, statement, page, count=True)).map(_stock)
 
 
 class SqlAcceptedFlow:

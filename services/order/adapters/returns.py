@@ -157,4 +157,4 @@ class SqlReturns:
         statement = of_dealers(statement, ReturnRow.dealer_id, query)
         if query.statuses:
             statement = statement.where(ReturnRow.status.in_(list(query.statuses)))
-        return (await fetch_page(self.session, statement, page)).map(_return)
+        return (await fetch_page(self.session, statement, page, count=True)).map(_return)

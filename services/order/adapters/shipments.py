@@ -80,8 +80,9 @@ class SqlShipments:
             statement = statement.where(ShipmentRow.ship_date <= query.shipped_to)
         if query.unreceived_only:
             statement = statement.where(ShipmentRow.received.is_(False))
-        found = await fetch_page(self.session, statement, page)
-        return Page([await self._shipment(row) for row in found.items], found.next_token)
+        found = await fetch_page(self.session, statement, page, count=True)
+        return Page([await self._shipment(row) for row in found.items], found.next_token,
+                    found.total)
 
     async def save_receipt(self, shipment: Shipment) -> None:
         table = ShipmentLineRow.__table__
@@ -200,5 +201,5 @@ class SqlDiscrepancies:
             statement = statement.where(DiscrepancyRow.shipment_id == query.shipment_id)
         if query.status:
             statement = statement.where(DiscrepancyRow.status == query.status)
-        return (await fetch_page(self.session, statement, page)).map(
+        return (await fetch_page(self.session, statement, page, count=True)).map(
             lambda row: to_domain(Discrepancy, row))

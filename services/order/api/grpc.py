@@ -10,7 +10,6 @@ import functools
 from collections.abc import AsyncIterator
 from datetime import UTC
 
-from qudao.common.v1 import page_pb2
 from qudao.order.v1 import order_pb2 as pb
 from qudao.order.v1 import order_pb2_grpc
 
@@ -123,7 +122,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             scopes=d.scopes, clock=d.clock)
         return pb.ListDealerAccountsResponse(
             accounts=[messages.account_to_proto(view) for view in page.items],
-            page=page_pb2.PageInfo(next_page_token=page.next_token))
+            page=page_info_of(page))
 
     async def SetCreditLimit(self, request, context):
         d = self.deps

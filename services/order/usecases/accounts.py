@@ -69,11 +69,10 @@ async def list_dealer_accounts(which: AccountFilter, overdue_only: bool, page: P
         accounts = await uow.accounts.matching(which)
         if overdue_only:
             views = [v for v in await _views(uow, accounts, clock) if v.overdue_minor > 0]
-            listed = page_of_all(views, page)
-            return Page(listed.items, listed.next_token)
+            return page_of_all(views, page)
         # Only the page's accounts get their figures.
         listed = page_of_all(accounts, page)
-        return Page(await _views(uow, listed.items, clock), listed.next_token)
+        return Page(await _views(uow, listed.items, clock), listed.next_token, listed.total)
 
 
 async def set_credit_limit(change: LimitChange, *, who: Principal, uow: OrderUnitOfWork,

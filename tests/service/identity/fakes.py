@@ -4,6 +4,8 @@ setting; tokens are really signed (a key made per test)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -185,6 +187,10 @@ class FakeUsers:
         return sorted((u for u in self.users.values() if u.active and u.dealer_id in dealers),
                       key=lambda u: (u.dealer_id, u.username))
 
+    async def active_per_dealer(self):
+        return dict(Counter(u.dealer_id for u in self.users.values()
+                            if u.active and u.dealer_id))
+
     async def deactivated_since(self, moment):
         return [u.id for u in self.users.values()
                 if not u.active and u.deactivated_at and u.deactivated_at >= moment]
@@ -279,6 +285,9 @@ class FakeAuditLog:
 
 @dataclass
 class FakeNotices:
+    # The unit of work's user by id, looked up when counting (copies of the repositories
+    # come and go with transactions).
+    user_of: Callable = lambda _user_id: None
     notices: dict[str, Notice] = field(default_factory=dict)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
@@ -305,6 +314,17 @@ class FakeNotices:
     async def receipts_of(self, notice_ids):
         wanted = set(notice_ids)
         return [r for r in self.receipts.values() if r.notice_id in wanted]
+
+    async def receipt_counts(self, notice_ids):
+        wanted, counts = set(notice_ids), {}
+        for receipt in self.receipts.values():
+            user = self.user_of(receipt.user_id)
+            if receipt.notice_id in wanted and user and user.active:
+                read, confirmed = counts.setdefault(receipt.notice_id, {}).get(
+                    user.dealer_id, (0, 0))
+                counts[receipt.notice_id][user.dealer_id] = (
+                    read + 1, confirmed + bool(receipt.confirmed_at))
+        return counts
 
     async def save_receipt(self, receipt):
         self.receipts[(receipt.notice_id, receipt.user_id)] = receipt
@@ -376,7 +396,8 @@ class FakeIdentityUnitOfWork(FakeUnitOfWork):
         self.refresh_tokens = FakeRefreshTokens()
         self.assignments = FakeAssignments()
         self.audit = FakeAuditLog()
-        self.notices = FakeNotices()
+        # Receipts are counted for the users who are active now, as the database joins.
+        self.notices = FakeNotices(user_of=lambda user_id: self.users.users.get(user_id))
         self.materials = FakeMaterials()
         self.sign_ins = FakeSignIns()
         self.on_change = on_change
