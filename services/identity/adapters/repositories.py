@@ -205,6 +205,8 @@ class SqlOrgUnits:
         if which.text:
             query = query.where(or_(OrgUnitRow.name.contains(which.text, autoescape=True),
                                     OrgUnitRow.credit_code == which.text.upper()))
+        if which.ids:
+            query = query.where(OrgUnitRow.id.in_(sorted(which.ids)))
         if (seen := which.visible) is not None:
             clauses = [OrgUnitRow.id.in_(seen.dealer_ids | {seen.own_unit})]
             if seen.structure:

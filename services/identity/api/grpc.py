@@ -33,6 +33,7 @@ from services.identity.usecases.ports import Deps
 from shared.context import CLIENT_ADDRESS_KEY, current_principal
 from shared.convert import from_timestamp, page_info_of, page_request_of
 from shared.errors import InvalidArgument
+from shared.pagination import MAX_PAGE_SIZE
 
 
 def _known(mapping: dict, value: int, field: str, what: str):
@@ -42,6 +43,12 @@ def _known(mapping: dict, value: int, field: str, what: str):
     if value not in mapping:
         raise InvalidArgument.field(field, f"unknown {what}")
     return mapping[value]
+
+
+def _at_most(values, limit: int, field: str) -> frozenset[str]:
+    if len(values) > limit:
+        raise InvalidArgument.field(field, f"at most {limit}, got {len(values)}")
+    return frozenset(values)
 
 
 def _client_address(context) -> str:
@@ -141,7 +148,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             kind=_known(messages.PROTO_TO_KIND, request.kind, "kind", "org unit kind"),
             parent_id=request.parent_id,
             status=_known(messages.PROTO_TO_STATUS, request.status, "status", "status") or "",
-            region_code=request.region_code.strip(), text=request.query.strip())
+            region_code=request.region_code.strip(), text=request.query.strip(),
+            ids=_at_most(request.ids, MAX_PAGE_SIZE, "ids"))
         requested = page_request_of(request.page)
         page = await org.list_org_units(which, requested, who=current_principal(),
                                         uow=self.deps.uow())

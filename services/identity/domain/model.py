@@ -218,6 +218,8 @@ class OrgUnitFilter:
     region_code: str = ""
     # Part of the name, or the exact credit code.
     text: str = ""
+    # Only these units; empty: any.
+    ids: frozenset[str] = frozenset()
     # None: every unit.
     visible: Visibility | None = None
 

@@ -122,6 +122,7 @@ class FakeOrgUnits:
                     and (not which.region_code or u.region_code == which.region_code)
                     and (not which.text or which.text in u.name
                          or u.credit_code == which.text.upper())
+                    and (not which.ids or u.id in which.ids)
                     and (seen is None or u.id in seen.dealer_ids | {seen.own_unit}
                          or (seen.structure and not u.is_dealer)))
         return page_of_all([u for u in self._ordered() if keep(u)], page)

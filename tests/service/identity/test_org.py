@@ -227,6 +227,11 @@ async def test_only_hq_admins_change_the_org_and_others_see_only_their_part():
     assert await listed(world.admin, kind=OrgKind.DEALER) == {mine.id, other.id}
     assert await listed(world.admin, region_code="south", kind=OrgKind.DEALER) == {other.id}
     assert await listed(world.admin, text=other.credit_code.lower()) == {other.id}
+    # Naming units by id (a chart's dealers) stays within sight.
+    both = frozenset({mine.id, other.id})
+    assert await listed(world.admin, ids=both) == {mine.id, other.id}
+    assert await listed(manager, ids=both) == {mine.id}
+    assert await listed(staff, ids=frozenset({other.id})) == set()
 
 
 async def test_org_units_page_in_creation_order():
