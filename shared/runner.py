@@ -36,10 +36,15 @@ def main(settings_class: type[ServiceSettings], build: Build, migrations_dir: Pa
 
     async def serve() -> None:
         host = ServiceHost(settings, await build(settings))
-        # The start-up objects (modules, mappers, the wiring) live as long as the
-        # process: frozen, full collections stop walking them (one took ~70 ms under
-        # load), as in the gateway.
+        # The start-up objects (modules, mappers, the wiring, registration's name index)
+        # live as long as the process: frozen, full collections stop walking them (one
+        # took ~70 ms under load), as in the gateway. A young generation of 20,000
+        # objects instead of 700: a request's or a stream message's objects die young
+        # instead of being promoted and walked again (the collector's CPU in an ERP
+        # ingest of 200,000 lines 0.8 s → 0.3 s; a young pass stays around 1 ms).
+        gc.collect()
         gc.freeze()
+        gc.set_threshold(20_000, 10, 10)
         await run_until_signalled(host)
 
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:

@@ -4,7 +4,6 @@ the consumers."""
 
 from __future__ import annotations
 
-import gc
 from functools import partial
 from pathlib import Path
 
@@ -41,15 +40,6 @@ async def build(settings: OrderSettings) -> Wiring:
         default_company=settings.default_selling_company,
         currency=settings.currency,
     )
-    # Start-up's long-lived objects (modules, mappers, descriptors) frozen: the cyclic
-    # collector's full passes, which a bulk ingest of many small objects triggers every
-    # few thousand lines, then stop walking them (a sixth of the ingest's CPU). A young
-    # generation of 20,000 objects instead of 700: a stream message's lines are not
-    # promoted, and walked again, a few hundred at a time (the collector's CPU in an
-    # ingest of 200,000 lines 0.8 s → 0.3 s; each young pass stays around a millisecond).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
     return platform.wiring(
         GrpcService(order_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(deps),
                     order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name),
