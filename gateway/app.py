@@ -98,6 +98,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Dealer-channel management: identity, registration, orders, flow, "
                     "incentives. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        # Spans, metrics and the access log are GatewayMiddleware's; FastAPI's own
+        # OpenTelemetry would add a second server span per request and look up its
+        # providers on every one.
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False},
         # CORS inside GatewayMiddleware: its answers (preflights too) get request ids
         # and security headers like any other.
         middleware=cors_middleware(settings.cors_origins),

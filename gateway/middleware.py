@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Callable
 
@@ -38,16 +40,16 @@ from shared import tracing
 from shared.auth import TokenVerifier, bearer_token
 from shared.context import (
     ANONYMOUS,
-    REQUEST_ID_KEY,
     new_request_id,
     principal_var,
     request_id_var,
     token_var,
 )
 from shared.errors import DomainError, Unauthenticated
-from shared.logging import get_logger
+from shared.logging import enabled_for, get_logger
 
 log = get_logger("gateway.access")
+_NO_SPAN = contextlib.nullcontext()
 
 HTTP_SECONDS = Histogram("qudao_gateway_request_seconds", "Gateway request handling time",
                          ["method", "route", "status"])
@@ -70,6 +72,29 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body exceeds {limit} bytes")
+
+
+class _RequestHead:
+    """The request headers the middleware reads, found in one pass over the raw list
+    (the first of each, as starlette's ``Headers.get`` gives)."""
+
+    __slots__ = ("authorization", "content_length", "request_id")
+
+    def __init__(self, scope: Scope) -> None:
+        request_id = authorization = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                if length is None:
+                    length = value
+            elif name == b"x-request-id" and request_id is None:
+                request_id = value.decode("latin-1")
+        self.request_id = request_id
+        self.authorization = authorization
+        # None unless given as digits: the server refuses a malformed length itself.
+        self.content_length = int(length) if length is not None and length.isdigit() else None
 
 
 def limited(receive: Receive, limit: int) -> Receive:
@@ -97,18 +122,22 @@ class GatewayMiddleware:
         self.max_body_bytes = max_body_bytes
         self.sign_in_limit = sign_in_limit
         self._templates: list | None = None
+        # The histogram's child per (method, route template, status): bounded like its
+        # labels, and looked up here instead of through the metric's lock every time.
+        self._timers: dict[tuple[str, str, int], object] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = Headers(scope=scope)
-        request_id = (headers.get(REQUEST_ID_KEY) or new_request_id())[:64]
+        request = _RequestHead(scope)
+        request_id = (request.request_id or new_request_id())[:64]
         tokens = (request_id_var.set(request_id), principal_var.set(ANONYMOUS),
                   token_var.set(""))
         status = 500  # what an exception becomes
         started_response = False
+        path = scope["path"]
         echoed = (b"x-request-id", request_id.encode("latin-1", "replace"))
         https = scope.get("scheme") == "https"
 
@@ -118,30 +147,27 @@ class GatewayMiddleware:
                 started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                    headers.append(echoed)
-                harden(headers, path=scope["path"], https=https)
+                harden(headers, path=path, https=https, also=echoed)
                 message["headers"] = headers
             await send(message)
 
         method = scope["method"]
-        parent = tracing.context_from(headers) if tracing.enabled() else None
         try:
-            with tracing.span(f"HTTP {method}", tracing.SpanKind.SERVER, parent=parent,
-                              attributes={"http.request.method": method,
-                                          "url.path": scope["path"],
-                                          "qudao.request_id": request_id}) as current:
-                refusal = self._refusal(scope, headers)
+            with (self._span(scope, request_id) if tracing.enabled() else _NO_SPAN) as current:
+                limit = self._body_limit(path)
+                refusal = self._refusal(scope, request, limit)
                 if refusal is not None:
                     await refusal(scope, receive, send_with_id)
                 else:
                     try:
-                        await self.app(scope, limited(receive, self._body_limit(scope)),
-                                       send_with_id)
+                        # A declared length is all the server passes on; a streamed
+                        # (chunked) body is counted as it comes.
+                        await self.app(scope, receive if request.content_length is not None
+                                       else limited(receive, limit), send_with_id)
                     except Exception:
                         if started_response:
                             raise
-                        log.exception("gateway_crashed", path=scope["path"][:200])
+                        log.exception("gateway_crashed", path=path[:200])
                         await problem(Request(scope), 500,
                                       f"internal error (request id {request_id})"
                                       )(scope, receive, send_with_id)
@@ -152,19 +178,36 @@ class GatewayMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = self._route(scope)
-            HTTP_SECONDS.labels(method, route, str(status)).observe(elapsed)
-            log.info("http_request", method=method, route=route, path=scope["path"][:300],
-                     status=status, duration_ms=round(elapsed * 1000, 2))
+            self._timer(method, route, status).observe(elapsed)
+            if enabled_for(logging.INFO):
+                log.info("http_request", method=method, route=route, path=path[:300],
+                         status=status, duration_ms=round(elapsed * 1000, 2))
             token_var.reset(tokens[2])
             principal_var.reset(tokens[1])
             request_id_var.reset(tokens[0])
 
-    def _body_limit(self, scope: Scope) -> int:
-        if scope["path"] in PUBLIC_API_PATHS:
-            return PUBLIC_BODY_BYTES
-        return STREAMED_UPLOAD_LIMITS.get(scope["path"], self.max_body_bytes)
+    @staticmethod
+    def _span(scope: Scope, request_id: str):
+        method = scope["method"]
+        return tracing.span(f"HTTP {method}", tracing.SpanKind.SERVER,
+                            parent=tracing.context_from(Headers(scope=scope)),
+                            attributes={"http.request.method": method,
+                                        "url.path": scope["path"],
+                                        "qudao.request_id": request_id})
 
-    def _refusal(self, scope: Scope, headers: Headers):
+    def _timer(self, method: str, route: str, status: int):
+        key = (method, route, status)
+        timer = self._timers.get(key)
+        if timer is None:
+            timer = self._timers[key] = HTTP_SECONDS.labels(method, route, str(status))
+        return timer
+
+    def _body_limit(self, path: str) -> int:
+        if path in PUBLIC_API_PATHS:
+            return PUBLIC_BODY_BYTES
+        return STREAMED_UPLOAD_LIMITS.get(path, self.max_body_bytes)
+
+    def _refusal(self, scope: Scope, request: _RequestHead, limit: int):
         """A 414, 413, 429 or 401 answered here, before the body is read, or None to go
         on."""
         path_bytes = len(scope.get("raw_path") or scope["path"].encode())
@@ -172,15 +215,13 @@ class GatewayMiddleware:
             return problem(Request(scope), 414,
                            f"the path may have at most {MAX_PATH_BYTES} bytes and the query "
                            f"string at most {MAX_QUERY_BYTES}", reason="URI_TOO_LONG")
-        length = headers.get("content-length")
-        limit = self._body_limit(scope)
-        if length and length.isdigit() and int(length) > limit:
+        if request.content_length is not None and request.content_length > limit:
             return problem(Request(scope), 413, f"request body exceeds {limit} bytes")
         if retry_after := self.sign_in_limit.retry_after(scope):
             return problem(Request(scope), 429,
                            "too many sign-in attempts from this address; try again later",
                            reason="RATE_LIMITED", headers={"Retry-After": str(retry_after)})
-        token = bearer_token(headers.get("authorization"))
+        token = bearer_token(request.authorization)
         if not token:
             if self._needs_caller(scope):
                 return problem(Request(scope), 401, "sign in first: missing bearer token",

@@ -18,6 +18,8 @@ CORS is off by default; ``QUDAO_GATEWAY_CORS_ALLOW_ORIGINS`` names the origins a
 
 from __future__ import annotations
 
+import functools
+
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
@@ -43,16 +45,21 @@ _PORTAL = (*_COMMON, (b"content-security-policy", PORTAL_CSP.encode()))
 _DOCS = (*_COMMON, (b"content-security-policy", DOCS_CSP.encode()))
 
 
-def harden(headers: list[tuple[bytes, bytes]], *, path: str, https: bool) -> None:
-    """Add the security headers to a response's headers (in place), keeping any the
-    route set itself."""
+def harden(headers: list[tuple[bytes, bytes]], *, path: str, https: bool,
+           also: tuple[bytes, bytes] | None = None) -> None:
+    """Add the security headers (and ``also``) to a response's headers (in place),
+    keeping any the route set itself."""
     present = {name.lower() for name, _ in headers}
-    wanted = list(_DOCS if path.startswith(DOCS_PATHS) else _PORTAL)
-    if https:
-        wanted.append(HSTS)
-    if path.startswith("/api/"):
-        wanted.append(NO_STORE)
+    wanted = _wanted(path.startswith(DOCS_PATHS), https, path.startswith("/api/"))
+    if also is not None and also[0] not in present:
+        headers.append(also)
     headers.extend(header for header in wanted if header[0] not in present)
+
+
+@functools.cache
+def _wanted(docs: bool, https: bool, api: bool) -> tuple[tuple[bytes, bytes], ...]:
+    return (*(_DOCS if docs else _PORTAL), *((HSTS,) if https else ()),
+            *((NO_STORE,) if api else ()))
 
 
 def cors_middleware(allow_origins: tuple[str, ...]) -> list[Middleware]:

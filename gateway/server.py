@@ -28,7 +28,11 @@ HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
     head_read_timeout = HEAD_READ_TIMEOUT_SECONDS
+    # One timer per connection, not one per request: it fires at the deadline of the
+    # head it was armed for and, if another head is being read by then, waits again
+    # for that one's deadline. A busy keep-alive connection arms it once per timeout.
     _head_timer: asyncio.TimerHandle | None = None
+    _head_since: float | None = None  # when the head being read started (loop time)
     _head = b""  # what arrived of the current request's head, up to its limit
     # From the connection's start, and between requests (the last one read to its end and
     # answered, none waiting), until the next request's headers are complete. A body
@@ -38,13 +42,13 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_head_timer()
+        self._start_head()
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
             # The first bytes of a request after an idle keep-alive: its head is timed too.
-            if self._head_timer is None:
-                self._arm_head_timer()
+            if self._head_since is None:
+                self._start_head()
             self._head += data
             if (len(self._head) > MAX_HEAD_BYTES
                     and b"\r\n\r\n" not in self._head[:MAX_HEAD_BYTES + 4]):
@@ -54,7 +58,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
                 return
         super().data_received(data)
         if not self._reading_head:
-            self._cancel_head_timer()
+            self._head_since = None
             self._head = b""
 
     def on_headers_complete(self) -> None:
@@ -71,7 +75,6 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
-        self._cancel_head_timer()
         super().on_response_complete()
         self._await_next_head()
 
@@ -80,18 +83,26 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
                 and (self.cycle is None or self.cycle.response_complete)):
             self._reading_head = True
 
-    def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self.head_read_timeout, self._head_too_slow)
+    def _start_head(self) -> None:
+        self._head_since = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_read_timeout,
+                                                    self._head_deadline)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_too_slow(self) -> None:
+    def _head_deadline(self) -> None:
         self._head_timer = None
-        if self._reading_head and not self.transport.is_closing():
+        if (not self._reading_head or self._head_since is None
+                or self.transport.is_closing()):
+            return
+        remaining = self._head_since + self.head_read_timeout - self.loop.time()
+        if remaining > 0:  # a later head than the one the timer was armed for
+            self._head_timer = self.loop.call_later(remaining, self._head_deadline)
+        else:
             self.transport.close()
 
 

@@ -14,6 +14,8 @@ PRINCIPAL_KEY = "x-qudao-principal"
 AUTHORIZATION_KEY = "authorization"
 # The address a sign-in came from, as the gateway saw it (identity throttles by it).
 CLIENT_ADDRESS_KEY = "x-qudao-client-address"
+# A creating call's Idempotency-Key (shared/idempotency.py).
+IDEMPOTENCY_KEY = "idempotency-key"
 
 HQ_WIDE_ROLES = frozenset({"hq_admin", "finance", "customer_service"})
 DEALER_ROLES = frozenset({"dealer_admin", "dealer_sales"})

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from nats.aio.client import Client as NatsClient
 from prometheus_client import start_http_server
 from qudao.common.v1 import progress_pb2, progress_pb2_grpc
@@ -22,8 +22,8 @@ from sqlalchemy import Table
 from shared.auth import TokenVerifier
 from shared.bus.connection import established
 from shared.db import Database
-from shared.idempotency import PRUNE_SECONDS, ClientRequests, IdempotencyInterceptor
-from shared.interceptors import ContextInterceptor
+from shared.idempotency import PRUNE_SECONDS, ClientRequests
+from shared.interceptors import ContextInterceptor, Handlers
 from shared.logging import get_logger
 from shared.progress import ImportProgressServicer
 from shared.settings import ServiceSettings
@@ -36,7 +36,7 @@ log = get_logger(__name__)
 class GrpcService:
     """A servicer and how to add it: ``add(servicer, server)`` and its full proto name."""
 
-    add: Callable[[object, grpc.aio.Server], None]
+    add: Callable[[object, Handlers], None]
     servicer: object
     full_name: str
 
@@ -75,36 +75,40 @@ class ServiceHost:
 
     async def start(self) -> int:
         verifier = TokenVerifier.from_file(self.settings.jwt_public_key_file)
-        interceptor = ContextInterceptor(
+        workers = list(self.wiring.workers)
+        requests = None
+        if self.wiring.client_requests is not None:
+            requests = ClientRequests(self.wiring.db, self.wiring.client_requests)
+            workers.append(every(PRUNE_SECONDS, requests.prune, "idempotency_keys_prune",
+                                 first_wait=True))
+        context = ContextInterceptor(
             self.settings.service,
             verifier,
             public_methods=self.wiring.public_methods,
             is_revoked=self.wiring.is_revoked,
+            client_requests=requests,
         )
-        interceptors: list[grpc.aio.ServerInterceptor] = [interceptor]
-        workers = list(self.wiring.workers)
-        if self.wiring.client_requests is not None:
-            requests = ClientRequests(self.wiring.db, self.wiring.client_requests)
-            interceptors.append(IdempotencyInterceptor(requests))
-            workers.append(every(PRUNE_SECONDS, requests.prune, "idempotency_keys_prune",
-                                 first_wait=True))
         server = grpc.aio.server(
-            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ],
         )
+        # Every handler is added through the interceptor, which wraps it once.
+        handlers = context.registrar(server)
         names = [reflection.SERVICE_NAME, health.SERVICE_NAME, IMPORT_PROGRESS]
         # Every service answers how far its running file imports have come.
         progress_pb2_grpc.add_ImportProgressServiceServicer_to_server(
-            ImportProgressServicer(), server)
+            ImportProgressServicer(), handlers)
         for grpc_service in self.wiring.services:
-            grpc_service.add(grpc_service.servicer, server)
+            grpc_service.add(grpc_service.servicer, handlers)
             names.append(grpc_service.full_name)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(names, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, handlers)
+        # (enable_server_reflection would pick the thread-pool servicer: not given the
+        # grpc.aio server itself.)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(names), handlers)
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = server.add_insecure_port(address)
         if self.port == 0:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-import grpc
 from google.protobuf import descriptor_pool, message_factory
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +21,6 @@ from shared.context import current_principal
 from shared.db import Database
 from shared.errors import Conflict, FailedPrecondition, FieldViolation
 
-IDEMPOTENCY_KEY = "idempotency-key"
 CLAIM_SECONDS = 120
 # How long a key answers its first request: far beyond any client's retries.
 KEEP_DAYS = 7
@@ -126,26 +124,3 @@ class ClientRequests:
                     self.table.c.key_hash == key_hash, self.table.c.response.is_(None)))
         raise Conflict(f"the first request with this {HEADER} is still being processed; "
                        "retry shortly", reason="IDEMPOTENT_IN_PROGRESS")
-
-
-class IdempotencyInterceptor(grpc.aio.ServerInterceptor):
-    """Unary calls carrying ``idempotency-key`` metadata answer once per key (inside
-    ``ContextInterceptor``, so the caller is known and refusals become statuses)."""
-
-    def __init__(self, requests: ClientRequests) -> None:
-        self.requests = requests
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        key = dict(handler_call_details.invocation_metadata or ()).get(IDEMPOTENCY_KEY, "")
-        if handler is None or not handler.unary_unary or not key:
-            return handler
-        method, behaviour = handler_call_details.method, handler.unary_unary
-
-        async def once(request, context):
-            return await self.requests.once(method, key, request,
-                                            lambda: behaviour(request, context))
-
-        return grpc.unary_unary_rpc_method_handler(
-            once, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)

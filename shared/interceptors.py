@@ -1,12 +1,15 @@
-"""gRPC server interceptor: binds the request id and the verified principal, logs each
-call, and turns domain errors into a status with google.rpc details (ErrorInfo and
-BadRequest field violations) that the gateway maps to problem+json."""
+"""Around every gRPC call a service serves: binds the request id and the verified
+principal, logs and counts each call, answers a repeated Idempotency-Key, and turns
+domain errors into a status with google.rpc details (ErrorInfo and BadRequest field
+violations) that the gateway maps to problem+json."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import grpc
 import structlog
@@ -20,6 +23,7 @@ from shared.auth import TokenVerifier, bearer_token
 from shared.context import (
     ANONYMOUS,
     AUTHORIZATION_KEY,
+    IDEMPOTENCY_KEY,
     REQUEST_ID_KEY,
     new_request_id,
     principal_var,
@@ -27,7 +31,10 @@ from shared.context import (
     token_var,
 )
 from shared.errors import DomainError, Unauthenticated
-from shared.logging import get_logger
+from shared.logging import enabled_for, get_logger
+
+if TYPE_CHECKING:
+    from shared.idempotency import ClientRequests
 
 log = get_logger(__name__)
 access_log = get_logger("qudao.rpc")
@@ -72,131 +79,273 @@ def status_for(error: DomainError, domain: str) -> grpc.Status:
 
 
 RevocationCheck = Callable[[object], bool]
+_OK = grpc.StatusCode.OK
+_NO_SPAN = contextlib.nullcontext()
 
 
-class ContextInterceptor(grpc.aio.ServerInterceptor):
+class _Method:
+    """What a method's calls share, worked out once: its name, whether it is public, and
+    its histogram child for successful calls (made at the first one)."""
+
+    __slots__ = ("name", "ok", "public")
+
+    def __init__(self, name: str, public: bool) -> None:
+        self.name = name
+        self.public = public
+        self.ok = None
+
+    def observe(self, code: grpc.StatusCode, seconds: float) -> None:
+        if code is _OK:
+            if self.ok is None:
+                self.ok = RPC_SECONDS.labels(self.name, _OK.name)
+            self.ok.observe(seconds)
+        else:
+            RPC_SECONDS.labels(self.name, code.name).observe(seconds)
+
+
+class _Call:
+    """One call's state, from its metadata to its status."""
+
+    __slots__ = (
+        "authorization",
+        "code",
+        "idempotency_key",
+        "metadata",
+        "method",
+        "request_id",
+        "started",
+        "tokens",
+    )
+
+    def __init__(self, method: _Method, metadata) -> None:
+        self.method = method
+        self.metadata = metadata
+        request_id = authorization = idempotency_key = ""
+        for key, value in metadata:
+            if key == REQUEST_ID_KEY:
+                request_id = value
+            elif key == AUTHORIZATION_KEY:
+                authorization = value
+            elif key == IDEMPOTENCY_KEY:
+                idempotency_key = value
+        self.request_id = request_id or new_request_id()
+        self.authorization = authorization
+        self.idempotency_key = idempotency_key
+        self.code = _OK
+
+
+class ContextInterceptor:
+    """Around every call of the service's own methods (and health checks): the caller's
+    request id, principal and token bound for the handler and every log line, a span
+    when tracing is on, the token checked; a call with an Idempotency-Key answered once
+    (shared/idempotency.py); on the way out a domain error becomes a status with
+    details, and the call is counted and logged.
+
+    Not a grpc.aio interceptor: grpc runs those on every call to choose the handler
+    (coroutines, new handler objects, the metadata copied into a dict). Here each
+    method's handler is wrapped once, as the service registers it (``registrar``)."""
+
     def __init__(
         self,
         service: str,
         verifier: TokenVerifier,
         public_methods: Iterable[str] = (),
         is_revoked: RevocationCheck | None = None,
+        client_requests: ClientRequests | None = None,
     ) -> None:
         self.service = service
         self.verifier = verifier
         self.public_methods = ALWAYS_PUBLIC | frozenset(public_methods)
         self.is_revoked = is_revoked
+        self.client_requests = client_requests
         self.domain = f"qudao.{service}"
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        public = method in self.public_methods
+    def registrar(self, server: grpc.aio.Server) -> Handlers:
+        """What to add the servicers to (``add_…Servicer_to_server(servicer, handlers)``)
+        instead of ``server``."""
+        return Handlers(server, self.wrap)
 
-        def wrap_unary(behaviour):
-            async def wrapper(request_or_iterator, context):
-                return await self._call(behaviour, request_or_iterator, context, method,
-                                        metadata, public)
-            return wrapper
-
-        def wrap_stream(behaviour):
-            async def wrapper(request, context):
-                async for response in self._stream(behaviour, request, context, method,
-                                                   metadata, public):
-                    yield response
-            return wrapper
-
+    def wrap(self, name: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        method = _Method(name, name in self.public_methods)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                wrap_unary(handler.unary_unary),
+                self._unary(method, handler.unary_unary, idempotent=True),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                wrap_unary(handler.stream_unary),
+                self._unary(method, handler.stream_unary, idempotent=False),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        if handler.unary_stream and not public:
+        if handler.unary_stream and not method.public:
             # A service's own server-streaming methods (progress, downloads) are
             # authenticated like the rest; health Watch stays public.
             return grpc.unary_stream_rpc_method_handler(
-                wrap_stream(handler.unary_stream),
+                self._stream(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         # Reflection (bidirectional) and health Watch pass through untouched.
         return handler
 
-    async def _call(self, behaviour, request, context, method, metadata, public):
-        async with self._serving(context, method, metadata, public):
-            return await behaviour(request, context)
+    def _unary(self, method: _Method, behaviour, *, idempotent: bool):
+        requests = self.client_requests if idempotent else None
 
-    async def _stream(self, behaviour, request, context, method, metadata, public):
-        async with self._serving(context, method, metadata, public):
-            async for response in behaviour(request, context):
-                yield response
+        async def unary(request, context):
+            call = self._begin(method, context)
+            try:
+                with self._span(call):
+                    try:
+                        self._authenticate(call)
+                        if requests is not None and call.idempotency_key:
+                            return await requests.once(method.name, call.idempotency_key,
+                                                       request,
+                                                       lambda: behaviour(request, context))
+                        return await behaviour(request, context)
+                    except Exception as error:
+                        await self._failed(call, error, context)
+                        raise
+            finally:
+                self._end(call)
 
-    @contextlib.asynccontextmanager
-    async def _serving(self, context, method, metadata, public):
-        """Around one call: the caller's request id, principal and token bound for the
-        handler and every log line, a span, the token checked; on the way out a domain
-        error becomes a status with details, and the call is counted and logged."""
-        request_id = metadata.get(REQUEST_ID_KEY) or new_request_id()
-        request_token = request_id_var.set(request_id)
-        principal_token = principal_var.set(ANONYMOUS)
-        bearer = bearer_token(metadata.get(AUTHORIZATION_KEY))
-        token_token = token_var.set(bearer or "")
-        structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        parent = tracing.context_from(metadata) if tracing.enabled() else None
-        try:
-            with tracing.span(method.lstrip("/"), tracing.SpanKind.SERVER, parent=parent,
-                              attributes={"rpc.system": "grpc", "rpc.method": method,
-                                          "qudao.request_id": request_id}) as current:
-                try:
-                    if bearer:
-                        principal = self.verifier.verify(bearer)
-                        if self.is_revoked is not None and self.is_revoked(principal):
-                            raise Unauthenticated("the session has been revoked",
-                                                  reason="TOKEN_REVOKED")
-                        principal_var.set(principal)
-                        structlog.contextvars.bind_contextvars(principal=principal.subject)
-                    elif not public:
-                        raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
-                    yield
-                except DomainError as error:
-                    code = grpc.StatusCode[error.code]
-                    if error.code in ("INTERNAL", "UNKNOWN"):
-                        log.error("rpc_failed", error=error.message)
-                    await context.abort_with_status(status_for(error, self.domain))
-                except grpc.aio.AbortError:
-                    if code is grpc.StatusCode.OK:
-                        code = _aborted_code(context)
-                    raise
-                except Exception:
-                    code = grpc.StatusCode.INTERNAL
-                    log.exception("rpc_crashed")
-                    await context.abort(grpc.StatusCode.INTERNAL,
-                                        f"internal error (request id {request_id})")
-                finally:
-                    if current is not None:
-                        current.set_attribute("rpc.grpc.status_code", code.value[0])
-                        tracing.set_status(current, code not in _CLIENT_ERRORS, code.name)
-        finally:
-            elapsed = time.perf_counter() - started
-            RPC_SECONDS.labels(method, code.name).observe(elapsed)
-            access_log.info("rpc", route=method, status=code.name,
+        return unary
+
+    def _stream(self, method: _Method, behaviour):
+        async def stream(request, context):
+            call = self._begin(method, context)
+            try:
+                with self._span(call):
+                    try:
+                        self._authenticate(call)
+                        async for response in behaviour(request, context):
+                            yield response
+                    except Exception as error:
+                        await self._failed(call, error, context)
+                        raise
+            finally:
+                self._end(call)
+
+        return stream
+
+    @staticmethod
+    def _begin(method: _Method, context) -> _Call:
+        call = _Call(method, context.invocation_metadata())
+        call.tokens = (request_id_var.set(call.request_id), principal_var.set(ANONYMOUS),
+                       token_var.set(""),
+                       # The request id and principal join log lines through
+                       # request_id_var and principal_var (shared/logging.py).
+                       structlog.contextvars.bind_contextvars(rpc=method.name))
+        call.started = time.perf_counter()
+        return call
+
+    def _authenticate(self, call: _Call) -> None:
+        bearer = bearer_token(call.authorization)
+        if bearer:
+            principal = self.verifier.verify(bearer)
+            if self.is_revoked is not None and self.is_revoked(principal):
+                raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+            principal_var.set(principal)
+            token_var.set(bearer)
+        elif not call.method.public:
+            raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
+
+    async def _failed(self, call: _Call, error: Exception, context) -> None:
+        """A domain error or crash answered with its status (raises AbortError); an
+        abort by the handler recorded."""
+        if isinstance(error, DomainError):
+            call.code = grpc.StatusCode[error.code]
+            if error.code in ("INTERNAL", "UNKNOWN"):
+                log.error("rpc_failed", error=error.message)
+            await context.abort_with_status(status_for(error, self.domain))
+        elif isinstance(error, grpc.aio.AbortError):
+            if call.code is _OK:
+                call.code = _aborted_code(context)
+        else:
+            call.code = grpc.StatusCode.INTERNAL
+            log.exception("rpc_crashed")
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                f"internal error (request id {call.request_id})")
+
+    @staticmethod
+    def _span(call: _Call):
+        return _traced(call) if tracing.enabled() else _NO_SPAN
+
+    @staticmethod
+    def _end(call: _Call) -> None:
+        elapsed = time.perf_counter() - call.started
+        call.method.observe(call.code, elapsed)
+        if enabled_for(logging.INFO):
+            access_log.info("rpc", route=call.method.name, status=call.code.name,
                             duration_ms=round(elapsed * 1000, 2))
-            structlog.contextvars.unbind_contextvars("request_id", "rpc", "principal")
-            request_id_var.reset(request_token)
-            principal_var.reset(principal_token)
-            token_var.reset(token_token)
+        request_token, principal_token, token_token, bound = call.tokens
+        structlog.contextvars.reset_contextvars(**bound)
+        request_id_var.reset(request_token)
+        principal_var.reset(principal_token)
+        token_var.reset(token_token)
+
+
+@contextlib.contextmanager
+def _traced(call: _Call):
+    """The call's server span, child of the caller's (its traceparent in the metadata)."""
+    name = call.method.name
+    with tracing.span(name.lstrip("/"), tracing.SpanKind.SERVER,
+                      parent=tracing.context_from(dict(call.metadata)),
+                      attributes={"rpc.system": "grpc", "rpc.method": name,
+                                  "qudao.request_id": call.request_id}) as current:
+        try:
+            yield
+        finally:
+            current.set_attribute("rpc.grpc.status_code", call.code.value[0])
+            tracing.set_status(current, call.code not in _CLIENT_ERRORS, call.code.name)
+
+
+class Handlers(grpc.GenericRpcHandler):
+    """A server's method handlers, each wrapped once as it is added, found by one
+    dictionary lookup per call. Generated code adds a service's handlers twice, as a
+    generic handler and as "registered" methods; only the generic way reaches the
+    server: grpc.aio's serving loop waits on one future per registered method for every
+    call it accepts, a cost growing with the number of methods (~60 in order)."""
+
+    def __init__(self, server: grpc.aio.Server,
+                 wrap: Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]) -> None:
+        self._server = server
+        self._wrap = wrap
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        server.add_generic_rpc_handlers((self,))
+
+    def service(self, handler_call_details):
+        return self._handlers.get(handler_call_details.method)
+
+    def add_registered_method_handlers(
+            self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        for name, handler in handlers.items():
+            method = f"/{service}/{name}"
+            self._handlers[method] = self._wrap(method, handler)
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        # Their methods are found here first when also registered; any other, through
+        # them, wrapped at its first call.
+        self._server.add_generic_rpc_handlers(
+            tuple(_WrappedGeneric(handler, self._wrap) for handler in handlers))
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):
+    def __init__(self, handler: grpc.GenericRpcHandler, wrap) -> None:
+        self._handler = handler
+        self._wrap = wrap
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def service(self, handler_call_details):
+        handler = self._handler.service(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is None or known[0] is not handler:
+            known = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return known[1]
 
 
 def _aborted_code(context) -> grpc.StatusCode:

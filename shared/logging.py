@@ -10,6 +10,10 @@ import structlog
 
 from shared.context import principal_var, request_id_var
 
+# The level configure_logging set: below it a logger's methods do nothing (structlog's
+# filtering logger), so a caller may skip building a line that would be dropped.
+_level = logging.NOTSET
+
 
 def _add_request_context(_logger, _method, event_dict):
     if request_id := request_id_var.get():
@@ -29,9 +33,11 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    global _level
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
+    _level = numeric_level
     shared_processors = [
         structlog.contextvars.merge_contextvars,
         _add_request_context,
@@ -62,6 +68,12 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     # Libraries' chatter below WARNING stays out unless the suite runs at DEBUG.
     root.setLevel(numeric_level if numeric_level <= logging.DEBUG else
                   max(numeric_level, logging.WARNING))
+
+
+def enabled_for(level: int) -> bool:
+    """Whether lines at ``level`` are written (a check cheaper than calling a logger whose
+    method is a no-op, for lines written on every request)."""
+    return level >= _level
 
 
 def get_logger(name: str | None = None):

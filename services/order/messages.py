@@ -243,9 +243,11 @@ def shipment_in(message: order_pb2.Shipment, default_company: str) -> ShipmentIn
         ship_date=message.ship_date, carrier=message.carrier, waybill_no=message.waybill_no,
         header_hash=ingest.fingerprint(dealer_id, message.selling_company, message.ship_date,
                                        message.carrier, message.waybill_no),
+        # (``tuple()`` of an empty repeated field costs a fifth of the whole line.)
         lines=[ShipLine(sid, dealer_id, line.line_no, line.order_id, line.order_line_no,
                         line.product_code.strip(), line.gtin, line.batch.strip(),
-                        line.expiry_date, line.production_date, tuple(line.serials),
+                        line.expiry_date, line.production_date,
+                        tuple(line.serials) if line.serials else (),
                         line.quantity, digest(line.SerializeToString(deterministic=True)))
                for line in message.lines])
 
@@ -260,18 +262,25 @@ def shipment_recorded(recorded: RecordedShipment,
                       moment: datetime) -> events_pb2.ShipmentRecorded:
     """The shipment with the lines this push stored (product, GTIN, line resolved)."""
     header = recorded.shipment
-    return events_pb2.ShipmentRecorded(shipment=order_pb2.Shipment(
+    event = events_pb2.ShipmentRecorded(shipment=order_pb2.Shipment(
         shipment_id=header.shipment_id, dealer_id=header.dealer_id,
         selling_company=header.selling_company, ship_date=header.ship_date,
         carrier=header.carrier, waybill_no=header.waybill_no,
-        recorded_at=to_timestamp(aware(moment)),
-        lines=[order_pb2.ShipmentLine(
-            line_no=s.line.line_no, order_id=s.line.order_id,
-            order_line_no=s.line.order_line_no, product_code=s.line.product_code,
-            gtin=s.gtin, product_line=s.product_line, batch=s.line.batch,
-            expiry_date=s.line.expiry_date, serials=list(s.line.serials),
-            quantity=s.line.quantity, production_date=s.line.production_date)
-            for s in recorded.lines]))
+        recorded_at=to_timestamp(aware(moment))))
+    # Lines built in place (``add``), the optional fields only when given: a fifth of
+    # the time of building each line as a message of its own and copying it in.
+    add_line = event.shipment.lines.add
+    for stored in recorded.lines:
+        line = stored.line
+        added = add_line(line_no=line.line_no, order_id=line.order_id,
+                         order_line_no=line.order_line_no, product_code=line.product_code,
+                         gtin=stored.gtin, product_line=stored.product_line, batch=line.batch,
+                         expiry_date=line.expiry_date, quantity=line.quantity)
+        if line.serials:
+            added.serials.extend(line.serials)
+        if line.production_date:
+            added.production_date = line.production_date
+    return event
 
 
 def invoice_in(message: order_pb2.Invoice, default_company: str, currency: str) -> InvoiceIn:

@@ -5,7 +5,6 @@ of what time changes, the name index refresher)."""
 
 from __future__ import annotations
 
-import gc
 from functools import partial
 from pathlib import Path
 
@@ -50,10 +49,8 @@ async def build(settings: RegistrationSettings) -> Wiring:
         policy=policy,
     )
     loaded = await names.load_names(uow=deps.uow(), names=deps.names, clock=deps.clock)
-    # The index is millions of long-lived objects: keep them out of the cyclic garbage
-    # collector's full passes, which would otherwise stall requests for a long time.
-    gc.collect()
-    gc.freeze()
+    # The index is millions of long-lived objects: shared.runner freezes them once the
+    # service is built, out of the cyclic collector's full passes.
     log.info("name_index_loaded", customers=loaded)
     return platform.wiring(
         GrpcService(

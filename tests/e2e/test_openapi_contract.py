@@ -27,6 +27,7 @@ def _document(tmp_path) -> dict:
         {"QUDAO_JWT_PUBLIC_KEY_FILE": str(public_key)})).openapi()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestWarning")
 def test_every_route_documents_its_answer_and_its_errors(tmp_path):
     document = _document(tmp_path)
     untyped = []

@@ -16,7 +16,7 @@ from qudao.order.v1 import order_pb2_grpc
 from services.order import messages
 from services.order.domain.accounts import AccountFilter
 from services.order.domain.fulfilment import DiscrepancyQuery, ShipmentQuery
-from services.order.domain.ingest import Outcome, ShipmentBatch, mode_of
+from services.order.domain.ingest import ShipmentBatch, mode_of
 from services.order.domain.inventory import StockQuery
 from services.order.domain.orders import OrderQuery, PriceListQuery
 from services.order.domain.returns import ReceivedLine, ReturnQuery
@@ -207,13 +207,12 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 
     async def StreamShipments(self, request_iterator, context):
         d = self.deps
-        results, committed = await ingest.stream_shipments(
+        report = await ingest.stream_shipments(
             _batches(request_iterator, d.default_company), who=current_principal(),
             uow=d.uow(), clock=d.clock)
-        problems = [r for r in results if r.outcome in (Outcome.REJECTED, Outcome.NOT_APPLIED)]
-        return pb.StreamShipmentsResponse(summary=messages.summary_to_proto(results),
-                                          problems=messages.results_to_proto(problems),
-                                          messages_committed=committed)
+        return pb.StreamShipmentsResponse(summary=pb.IngestSummary(**report.counts),
+                                          problems=messages.results_to_proto(report.problems),
+                                          messages_committed=report.committed)
 
     async def RecordInvoices(self, request, context):
         d = self.deps

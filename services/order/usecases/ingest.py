@@ -24,9 +24,9 @@ from services.order.domain.ingest import (
     PaymentIn,
     RecordedLine,
     RecordedShipment,
-    ShipLine,
     ShipmentBatch,
     ShipmentIn,
+    StreamReport,
 )
 from services.order.domain.inventory import StockKey, StockMove
 from services.order.domain.orders import LineQuantities, OrderStatus, derive_status
@@ -49,30 +49,30 @@ async def record_shipments(shipments: list[ShipmentIn], mode: Mode, *, who: Prin
 
 
 async def stream_shipments(batches: AsyncIterable[ShipmentBatch], *, who: Principal,
-                           uow: OrderUnitOfWork, clock: Clock) -> tuple[list[LineResult], int]:
+                           uow: OrderUnitOfWork, clock: Clock) -> StreamReport:
     """Each stream message is its own transaction, committed before the next one is
     processed. The next message is read (and converted) while the database works on the
     current one. If the stream breaks, what was committed stays, the message in flight
     is rolled back and the one read ahead is dropped; re-sending the whole stream is
-    safe (DUPLICATE). Returns the results and how many messages were committed."""
+    safe (DUPLICATE). Returns the counts of each outcome, the problems and how many
+    messages were committed (not every line's result: a stream may carry millions)."""
     require_role(who, ERP, "push shipments")
-    results: list[LineResult] = []
-    committed = 0
+    report = StreamReport()
     iterator = batches.__aiter__()
     batch = await anext(iterator, None)
     while batch is not None:
         upcoming = asyncio.ensure_future(_next(iterator))
         try:
             async with uow:
-                results.extend(await _ingest_shipments(batch.shipments, batch.mode, uow,
-                                                       clock))
+                results = await _ingest_shipments(batch.shipments, batch.mode, uow, clock)
                 await uow.commit()
         except BaseException:
             upcoming.cancel()
             raise
-        committed += 1
+        report.add(results)
+        report.committed += 1
         batch = await upcoming
-    return results, committed
+    return report
 
 
 async def _next(iterator: AsyncIterator[ShipmentBatch]) -> ShipmentBatch | None:
@@ -97,7 +97,7 @@ async def _ingest_shipments(shipments: list[ShipmentIn], mode: Mode, uow: OrderU
     product_lines = {p.code: p.product_line for p in products}
     check = rules.ShipmentCheck(states, set(orders), by_code, by_gtin)
 
-    accepted_lines: dict[str, list[ShipLine]] = defaultdict(list)
+    accepted_lines: dict[str, list[RecordedLine]] = defaultdict(list)
     append = results.append
     check_line = check.check
     ACCEPTED, DUPLICATE, REJECTED = Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED
@@ -121,7 +121,7 @@ async def _ingest_shipments(shipments: list[ShipmentIn], mode: Mode, uow: OrderU
                                   "the same shipment twice with different headers"))
                 continue
             new_headers.setdefault(sid, shipment)
-        mine: list[ShipLine] = []
+        mine: list[RecordedLine] = []
         failed = False
         for ship in shipment.lines:
             line_no = ship.line_no
@@ -153,21 +153,19 @@ async def _ingest_shipments(shipments: list[ShipmentIn], mode: Mode, uow: OrderU
                 append(LineResult(sid, line_no, REJECTED, *failure))
             else:
                 append(LineResult(sid, line_no, ACCEPTED))
-                mine.append(ship)
+                mine.append(RecordedLine(ship, states[(ship.order_id, ship.order_line_no)].gtin,
+                                         product_lines.get(ship.product_code, "")))
         if failed:
-            for ship in mine:
-                check.release(ship)
+            for stored in mine:
+                check.release(stored.line)
         else:
             accepted_lines[sid].extend(mine)
     store = rules.apply_mode(results, mode)
     if store:
         incoming = {s.shipment_id: s for s in shipments}
-        recorded = [RecordedShipment(
-            new_headers.get(sid) or incoming[sid],
-            [RecordedLine(ship, states[(ship.order_id, ship.order_line_no)].gtin,
-                          product_lines.get(ship.product_code, ""))
-             for ship in accepted_lines.get(sid, ())],
-            sid in new_headers) for sid in store]
+        recorded = [RecordedShipment(new_headers.get(sid) or incoming[sid],
+                                     accepted_lines.get(sid, []), sid in new_headers)
+                    for sid in store]
         await _store_shipments(uow, [r for r in recorded if r.lines], orders, states,
                                clock.now())
     return results

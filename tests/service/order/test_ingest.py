@@ -5,6 +5,7 @@ received return, only the ERP may push, and a stream keeps what it committed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -151,10 +152,41 @@ async def test_a_broken_stream_keeps_the_messages_it_committed(world):
         yield ShipmentBatch([shipment("S1", (1, "o1", 1, 2)), shipment("S2", (1, "o1", 1, 2))],
                             Mode.ALL_OR_NOTHING)
 
-    results, committed = await stream_shipments(again(), who=ERP, uow=uow, clock=clock)
-    assert committed == 1
-    assert {r.outcome for r in results} == {Outcome.DUPLICATE}
+    report = await stream_shipments(again(), who=ERP, uow=uow, clock=clock)
+    assert report.committed == 1
+    assert report.counts == {"accepted": 0, "duplicate": 2, "rejected": 0, "not_applied": 0}
+    assert report.problems == []
     assert shipped(uow) == 4
+
+
+async def test_the_shipment_event_carries_serials_and_production_dates_when_pushed(world):
+    uow, _ = world
+    plain = shipment("S1", (1, "o1", 1, 2), (2, "o1", 1, 1))
+    plain.lines[0] = replace(plain.lines[0], serials=("SN1", "SN2"), production_date="2026-10-01",
+                             content_hash="")
+    await ship(world, plain)
+    [event] = uow.published_of(SHIPMENT_RECORDED)
+    first, second = event.shipment.lines
+    assert (list(first.serials), first.production_date) == (["SN1", "SN2"], "2026-10-01")
+    assert (list(second.serials), second.production_date) == ([], "")
+    assert (first.gtin, second.product_line) == (GTIN, "A系列")
+
+
+async def test_a_stream_reports_its_problems_and_counts(world):
+    uow, clock = world
+
+    async def messages():
+        yield ShipmentBatch([shipment("S1", (1, "o1", 1, 2))], Mode.ALL_OR_NOTHING)
+        yield ShipmentBatch([shipment("S2", (1, "o1", 1, 2), (2, "o2", 1, 1))],
+                            Mode.ALL_OR_NOTHING)
+        yield ShipmentBatch([shipment("S1", (1, "o1", 1, 2))], Mode.ALL_OR_NOTHING)
+
+    report = await stream_shipments(messages(), who=ERP, uow=uow, clock=clock)
+    assert report.committed == 3
+    assert report.counts == {"accepted": 1, "duplicate": 1, "rejected": 1, "not_applied": 1}
+    assert [(p.record_id, p.line_no, p.outcome, p.reason_code) for p in report.problems] == [
+        ("S2", 1, Outcome.NOT_APPLIED, ""), ("S2", 2, Outcome.REJECTED, rules.DEALER_MISMATCH)]
+    assert set(uow.shipments.rows) == {"S1"} and shipped(uow) == 2
 
 
 def invoice(iid: str, amount: int, *, kind: int = INVOICE, return_id: str = "",
