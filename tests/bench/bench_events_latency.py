@@ -177,7 +177,7 @@ async def measure_baseline(suite: ProcessSuite, rate: float, count: int) -> list
 
 
 async def run(workdir: Path, quick: bool) -> Result:
-    rate, count = (50.0, 200) if quick else (100.0, 3000)
+    rate, count = (50.0, 200) if quick else (100.0, 6000)
     suite = await ProcessSuite(workdir, ("identity", "order", "incentive"),
                                metrics=("order", "incentive")).start()
     try:
