@@ -107,10 +107,13 @@ class SqlOrders:
             raise RefTaken(order.client_order_ref) from exc
         await self.session.execute(_INSERT_LINE, [
             {"order_id": order.id, **_columns(line, _LINE_FIELDS)} for line in order.lines])
-        if order.approvals:
+        await self._add_approvals(order.id, order.approvals)
+
+    async def _add_approvals(self, order_id: str, approvals: Sequence[Approval]) -> None:
+        if approvals:
             await self.session.execute(_INSERT_APPROVAL, [
-                {"order_id": order.id, **_columns(approval, _APPROVAL_FIELDS)}
-                for approval in order.approvals])
+                {"order_id": order_id, **_columns(approval, _APPROVAL_FIELDS)}
+                for approval in approvals])
 
     async def save(self, order: Order) -> None:
         await self.session.execute(
@@ -139,8 +142,7 @@ class SqlOrders:
         return result.rowcount == 1
 
     async def add_approval(self, order_id: str, approval: Approval) -> None:
-        self.session.add(OrderApprovalRow(order_id=order_id, **asdict(approval)))
-        await self.session.flush()
+        await self._add_approvals(order_id, [approval])
 
     async def cancel(self, order_id: str, reason: str, moment: datetime) -> bool:
         result = await self.session.execute(
