@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from shared.settings import DEFAULT_GRPC_PORTS
@@ -58,7 +59,12 @@ async def run_demo(scale_name: str, gateway_url: str, order_addr: str, admin_pas
 
 
 def logins(world) -> dict[str, str]:
-    first = next(n for n, d in enumerate(world.dealers, start=1) if d.tier == "one")
+    # The busiest tier-one dealer of the channel manager's region, so that the first
+    # look at a dealer's portal has registrations, tasks and orders in it.
+    trades = Counter(plan.dealer for plan in (*world.registrations, *world.orders))
+    first = max((n for n, d in enumerate(world.dealers, start=1)
+                 if d.tier == "one" and d.region_code == "east"),
+                key=lambda n: (trades[world.dealers[n - 1].credit_code], -n))
     platform = next(n for n, d in enumerate(world.dealers, start=1) if d.tier == "platform")
     return {"hq_admin": "admin or demo.hq",
             "finance": "demo.finance", "customer_service": "demo.service",
