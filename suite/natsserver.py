@@ -26,6 +26,23 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+# Ports this process has handed out: a suite picks all its ports before its servers bind
+# them, so a free port must not be picked twice (two servers of one suite collided).
+_given: set[int] = set()
+
+
+def _port_range(low: int, high: int) -> tuple[int, int]:
+    """This process's share of [low, high): pytest-xdist workers pick from disjoint
+    slices, so two workers never hand out the same port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or workers < 2:
+        return low, high
+    index = int(worker[2:]) % workers
+    width = (high - low) // workers
+    return low + index * width, low + (index + 1) * width
+
+
 def free_port() -> int:
     """A loopback port nobody holds, picked below the kernel's ephemeral range: a port the
     kernel chose (bind to 0) can be given to some client's outgoing connection between
@@ -33,13 +50,17 @@ def free_port() -> int:
     already in use" on a busy machine."""
     floor = _ephemeral_floor()
     if floor > 11_000:
+        low, high = _port_range(10_000, floor)
         for _ in range(200):
-            port = secrets.randbelow(floor - 10_000) + 10_000
+            port = secrets.randbelow(high - low) + low
+            if port in _given:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 try:
                     sock.bind(("127.0.0.1", port))
                 except OSError:
                     continue
+                _given.add(port)
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
